@@ -1,0 +1,35 @@
+# Two commands: `make run` (set up and start the app) and `make test` (set up and run all tests).
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: run test browser benchmark clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PYTHON) app.py --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the real-browser tests (Playwright must not download its own browser).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: /usr/bin/chromium missing and not root: browser tests will be skipped (sudo apt-get install chromium)"; fi
+
+test: $(VENV)/.dev browser
+	$(PYTHON) -m pytest -q
+
+benchmark: $(VENV)/.runtime
+	$(PYTHON) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,26 @@
+"""Clear Vision: cloud removal for satellite image time series.
+
+Stage 1 (`CloudDetector`) finds cloud and shadow in each RGB frame; stage 2 (`TemporalFiller`,
+U-TILISE style) fills them from the other dates. Start with `ClearVision.load()`.
+"""
+
+from .decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE
+from .detector import CloudDetector
+from .filler import TemporalFiller
+from .pipeline import ClearVision, CloudRemovalOutput, Method, resolve_device
+from .weights import WeightsError
+
+__all__ = [
+    "ClearVision",
+    "CloudRemovalOutput",
+    "CloudDetector",
+    "TemporalFiller",
+    "Method",
+    "WeightsError",
+    "resolve_device",
+    "MIN_FRAMES",
+    "MAX_FRAMES",
+    "MIN_SIDE",
+    "MAX_PIXELS",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,259 @@
+"""Step 1: decode and validate user input (frames, dates, masks) at the library boundary.
+
+Everything after this module can assume a (T,H,W,3) uint8 array, a (T,) float array of
+days since the first frame, and (T,H,W) bool masks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "MIN_FRAMES",
+    "MAX_FRAMES",
+    "MIN_SIDE",
+    "MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "FrameInput",
+    "load_frames",
+    "parse_dates",
+    "validate_masks",
+    "natural_key",
+    "collect_image_paths",
+]
+
+MIN_FRAMES = 2
+MAX_FRAMES = 100
+MIN_SIDE = 32
+MAX_PIXELS = 4096 * 4096  # per frame, checked from the file header before decoding
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+_IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cameras
+DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
+
+FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
+
+
+def natural_key(name: str | PathLike) -> list:
+    """Sort key so that frame_2 comes before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", Path(name).name)]
+
+
+def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
+    """Expand folders into their image files; order by natural sort of file names.
+
+    Files given explicitly must have an image suffix; folders contribute only their image files
+    (a stray README next to the frames is skipped).
+    """
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise ValueError(f"{path.name}: not an image file; accepted: {', '.join(IMAGE_SUFFIXES)}")
+            paths.append(path)
+        else:
+            raise ValueError(f"{item}: no such file or folder")
+    return sorted(paths, key=natural_key)
+
+
+def load_frames(frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
+    """Decode a sequence into a (T,H,W,3) uint8 array, or raise ValueError naming the problem.
+
+    Accepts a (T,H,W,3) uint8 array, a float array in [0,1], or a list of arrays, PIL images
+    or PNG/JPEG/TIFF file paths. Grayscale, palette, RGBA and 16-bit images are converted.
+    """
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames: expected an array of shape (T,H,W,3), got shape {frames.shape}")
+        items: Sequence[FrameInput] = list(frames)
+    elif isinstance(frames, (str, PathLike, Image.Image)) or not isinstance(frames, Sequence):
+        raise ValueError(
+            f"frames: expected a (T,H,W,3) array or a list of images/paths, got {type(frames).__name__}"
+        )
+    else:
+        items = frames
+    _check_count(len(items))
+    decoded = [_decode_one(item, i) for i, item in enumerate(items)]
+    sizes = {f.shape[:2] for f in decoded}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
+        raise ValueError(f"frames: all frames must share one size, got {listed}")
+    return np.stack(decoded)
+
+
+def _check_count(count: int) -> None:
+    if count < MIN_FRAMES:
+        raise ValueError(f"frames: got {count} frame(s); a sequence needs {MIN_FRAMES} to {MAX_FRAMES} frames")
+    if count > MAX_FRAMES:
+        raise ValueError(f"frames: got {count} frames; at most {MAX_FRAMES} are accepted per sequence")
+
+
+def _decode_one(item: FrameInput, index: int) -> np.ndarray:
+    label = f"frame {index}"
+    if isinstance(item, (str, PathLike)):
+        label = f"frame {index} ({Path(item).name})"
+        array = _read_image_file(Path(item), label)
+    elif isinstance(item, Image.Image):
+        _check_pixels(item.size[1], item.size[0], label)
+        array = _pil_to_array(item, label)
+    elif isinstance(item, np.ndarray):
+        array = item
+    else:
+        raise ValueError(f"{label}: expected an array, a PIL image or a file path, got {type(item).__name__}")
+    rgb = _to_rgb_uint8(array, label)
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"{label}: size {h}x{w} is too small; frames must be at least {MIN_SIDE}x{MIN_SIDE}")
+    _check_pixels(h, w, label)
+    return rgb
+
+
+def _check_pixels(h: int, w: int, label: str) -> None:
+    if h * w > MAX_PIXELS:
+        raise ValueError(f"{label}: {h}x{w} pixels is too large; at most {MAX_PIXELS:,} pixels per frame")
+
+
+def _read_image_file(path: Path, label: str) -> np.ndarray:
+    if not path.is_file():
+        raise ValueError(f"{label}: file not found")
+    try:
+        with Image.open(path) as image:
+            if image.format not in _IMAGE_FORMATS:
+                raise ValueError(f"{label}: {image.format} images are not accepted; use PNG, JPEG or TIFF")
+            _check_pixels(image.size[1], image.size[0], label)
+            if image.format == "TIFF":
+                return _read_tiff(path, label)
+            image.load()
+            return _pil_to_array(image, label)
+    except ValueError:
+        raise
+    except Exception as error:  # PIL raises many types for corrupt/truncated files
+        raise ValueError(f"{label}: not a readable PNG, JPEG or TIFF image ({type(error).__name__})") from None
+
+
+def _read_tiff(path: Path, label: str) -> np.ndarray:
+    """TIFFs go through tifffile, which keeps 16-bit and float multi-band data that PIL cannot."""
+    import tifffile
+
+    array = tifffile.imread(path, key=0)
+    if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[-1] not in (1, 2, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar (bands first) layout
+    return array
+
+
+def _pil_to_array(image: Image.Image, label: str) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image)
+        if array.dtype != np.uint16 and array.max(initial=0) > 65535:
+            raise ValueError(f"{label}: 32-bit integer images are not accepted; use 8- or 16-bit")
+        return array.astype(np.uint16)
+    if image.mode == "F":
+        return np.asarray(image, dtype=np.float32)
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # palette, RGBA, LA, CMYK, 1-bit: the colour meaning is clear
+    return np.asarray(image)
+
+
+def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"{label}: expected an (H,W,3) RGB image, got shape {array.shape}")
+    if array.shape[-1] in (1, 2):  # grayscale (+ alpha): replicate the gray band
+        array = np.repeat(array[..., :1], 3, axis=-1)
+    array = array[..., :3]  # drop alpha
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if array.dtype == np.uint16:
+        return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{label}: float frames must be finite values in [0, 1]; found NaN or infinity")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{label}: float frames must lie in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]")
+        return np.round(array * 255.0).astype(np.uint8)
+    if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{label}: {array.dtype} frames are not accepted; use uint8, uint16 or float in [0, 1]")
+    raise ValueError(f"{label}: unsupported pixel type {array.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+DateLike = Union[dt.date, str, int, np.datetime64]
+
+
+def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
+    """Turn dates into float days since the first frame; None means equally spaced (5 days).
+
+    Accepts datetime.date/datetime, ISO strings ("2021-05-10") or day-of-year integers (1..366),
+    not mixed, in non-decreasing order.
+    """
+    if dates is None:
+        return np.arange(count, dtype=np.float32) * DEFAULT_SPACING_DAYS
+    if isinstance(dates, (str, bytes)) or not isinstance(dates, Sequence | np.ndarray):
+        raise ValueError(f"dates: expected a list of {count} dates, got {type(dates).__name__}")
+    if len(dates) != count:
+        raise ValueError(f"dates: got {len(dates)} dates for {count} frames; give one date per frame")
+    days = [_to_day_number(value, i) for i, value in enumerate(dates)]
+    kinds = {kind for kind, _ in days}
+    if len(kinds) > 1:
+        raise ValueError("dates: do not mix calendar dates and day-of-year numbers")
+    numbers = np.array([number for _, number in days], dtype=np.float64)
+    steps = np.diff(numbers)
+    if (steps < 0).any():
+        where = int(np.argmax(steps < 0))
+        raise ValueError(
+            f"dates: must be in time order (non-decreasing), but date {where + 1} comes before date {where}"
+        )
+    return (numbers - numbers[0]).astype(np.float32)
+
+
+def _to_day_number(value: DateLike, index: int) -> tuple[str, float]:
+    if isinstance(value, np.datetime64):
+        value = value.astype("datetime64[D]").item()
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return "date", float(value.toordinal())
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if not 1 <= int(value) <= 366:
+            raise ValueError(f"dates: day-of-year {value} (date {index}) is outside 1..366")
+        return "doy", float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return "date", float(dt.date.fromisoformat(text[:10]).toordinal())
+        except ValueError:
+            if text.isdigit():
+                return _to_day_number(int(text), index)
+            raise ValueError(
+                f"dates: cannot read {value!r} (date {index}); use ISO dates like 2021-05-10 or day-of-year numbers"
+            ) from None
+    raise ValueError(f"dates: date {index} has unsupported type {type(value).__name__}; use dates, ISO strings or ints")
+
+
+def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) -> np.ndarray:
+    """Check user masks against the frames' (T,H,W); True means 'replace this pixel'."""
+    try:
+        array = np.asarray(masks)
+    except ValueError:
+        raise ValueError(f"masks: expected a (T,H,W) boolean array matching the frames {shape}") from None
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.shape != tuple(shape):
+        raise ValueError(f"masks: shape {array.shape} does not match the frames; expected {tuple(shape)}")
+    if array.dtype == np.bool_:
+        return array
+    if np.issubdtype(array.dtype, np.number) and np.isin(array, (0, 1)).all():
+        return array.astype(bool)
+    raise ValueError("masks: expected booleans (or 0/1 values), True = cloudy pixel to replace")

@@ -1,0 +1,178 @@
+"""Stage 2: a U-TILISE-style temporal-attention encoder-decoder that fills cloudy pixels.
+
+Shapes: frames (B,T,3,H,W) in [0,1], masks (B,T,1,H,W) bool (True = replace), days (B,T)
+float days since the first frame. The network predicts a correction to the classical affine
+fill (MODELS.md), which makes it useful from the first step and keeps it honest on little data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .classical import affine_fill, interpolate_from_other_dates
+
+__all__ = ["TemporalFiller"]
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+
+
+class ResidualConv(nn.Module):
+    """x + conv(relu(conv(x))): the residual 3x3 block of U-TILISE's encoder and decoder."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class DownBlock(nn.Module):
+    """Strided 4x4 conv halving the resolution, then a residual 3x3 block."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1)
+        self.residual = ResidualConv(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.residual(F.relu(self.down(x)))
+
+
+class UpBlock(nn.Module):
+    """Transposed conv up, 1x1 conv on the (attention-weighted) skip, concat, 3x3 conv, residual."""
+
+    def __init__(self, deep_channels: int, skip_channels: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(deep_channels, skip_channels, 2, stride=2)
+        self.skip = nn.Conv2d(skip_channels, skip_channels, 1)
+        self.merge = conv3x3(2 * skip_channels, skip_channels)
+        self.residual = ResidualConv(skip_channels)
+
+    def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        merged = torch.cat([F.relu(self.up(deep)), F.relu(self.skip(skip))], dim=1)
+        return self.residual(F.relu(self.merge(merged)))
+
+
+def date_encoding(days: torch.Tensor, channels: int, max_period: float = 1000.0) -> torch.Tensor:
+    """Sinusoidal encoding of days since the first frame: (B,T) -> (B,T,channels)."""
+    half = channels // 2
+    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=days.device) / half)
+    angles = days.float()[..., None] * frequencies
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class TemporalAttention(nn.Module):
+    """One L-TAE-style layer over time at every pixel of the bottleneck.
+
+    Pre-norm; tiny keys/queries (key_dim per head); values are the channels split into head
+    groups (no value projection), so the attention maps can re-weight skip features the same way.
+    """
+
+    def __init__(self, channels: int, heads: int = 4, key_dim: int = 4, dropout: float = 0.1) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.heads, self.key_dim = heads, key_dim
+        self.norm = nn.LayerNorm(channels)
+        self.query = nn.Linear(channels, heads * key_dim)
+        self.key = nn.Linear(channels, heads * key_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.feed_forward = nn.Sequential(
+            nn.LayerNorm(channels), nn.Linear(channels, 2 * channels), nn.ReLU(inplace=True), nn.Linear(2 * channels, channels)
+        )
+
+    def forward(self, sequences: torch.Tensor, encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """sequences (N,T,C), encoding (N,T,C) -> (updated (N,T,C), attention (N,heads,T,T))."""
+        n, steps, channels = sequences.shape
+        normed = self.norm(sequences) + encoding
+        query = self.query(normed).view(n, steps, self.heads, self.key_dim).transpose(1, 2)
+        key = self.key(normed).view(n, steps, self.heads, self.key_dim).transpose(1, 2)
+        attention = torch.softmax(query @ key.transpose(-1, -2) / math.sqrt(self.key_dim), dim=-1)
+        values = sequences.view(n, steps, self.heads, channels // self.heads).transpose(1, 2)
+        mixed = (self.dropout(attention) @ values).transpose(1, 2).reshape(n, steps, channels)
+        sequences = sequences + mixed
+        return sequences + self.feed_forward(sequences), attention
+
+
+def weight_skip(skip: torch.Tensor, attention: torch.Tensor, heads: int) -> torch.Tensor:
+    """Mix skip features over input frames with the bottleneck attention, per head group.
+
+    skip (B,T,C,H,W), attention (B,heads*T_out*T_in,h,w) -> (B,T,C,H,W). A loop over input
+    frames keeps this a few cheap multiply-adds instead of a large permuted einsum.
+    """
+    b, steps, channels, height, width = skip.shape
+    maps = F.interpolate(attention, size=(height, width), mode="bilinear", align_corners=False)
+    maps = maps.view(b, heads, steps, steps, 1, height, width).transpose(1, 2)  # (B,T_out,heads,T_in,1,H,W)
+    grouped = skip.view(b, steps, 1, heads, channels // heads, height, width)
+    mixed = None
+    for weight, features in zip(maps.unbind(dim=3), grouped.unbind(dim=1)):  # unbind: one cheap backward
+        term = weight * features
+        mixed = term if mixed is None else mixed + term
+    return mixed.reshape(b, steps, channels, height, width)
+
+
+class TemporalFiller(nn.Module):
+    """U-TILISE-style gap filler: shared per-frame encoder, temporal attention, weighted skips.
+
+    Input per frame: the affine fill (3 channels), what the other dates predict at every pixel
+    (3; where the frame is clear, the difference to it shows how this date departs from its
+    neighbours) and the mask. Output: the affine fill plus a learned correction, (B,T,3,H,W);
+    H and W must be divisible by 2**(len(widths)-1).
+
+    Args:
+        widths (tuple[int, ...]): channels per level, full resolution first.
+        heads (int): attention heads; every width must be divisible by it.
+        key_dim (int): key/query size per head.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 64), heads: int = 4, key_dim: int = 4) -> None:
+        super().__init__()
+        self.widths, self.heads = tuple(widths), heads
+        self.config = {"widths": list(self.widths), "heads": heads, "key_dim": key_dim}
+        self.stem = nn.Sequential(conv3x3(7, widths[0]), nn.ReLU(inplace=True), ResidualConv(widths[0]))
+        self.down = nn.ModuleList(DownBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.attention = TemporalAttention(widths[-1], heads=heads, key_dim=key_dim)
+        self.up = nn.ModuleList(UpBlock(deep, skip) for skip, deep in zip(widths[:-1], widths[1:]))
+        self.head = conv3x3(widths[0], 3)
+        nn.init.zeros_(self.head.weight)  # start as the affine fill
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** (len(self.widths) - 1)
+
+    def forward(self, frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+        b, steps, _, height, width = frames.shape
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(f"TemporalFiller needs H and W divisible by {self.size_multiple}, got {(height, width)}")
+        with torch.no_grad():
+            base = affine_fill(frames, masks, days)
+            estimate, known = interpolate_from_other_dates(frames, masks, days)
+            estimate = torch.where(known, estimate, base)
+        x = torch.cat([base, estimate, masks.to(base.dtype)], dim=2).flatten(0, 1)
+
+        skips = [self.stem(x)]
+        for block in self.down:
+            skips.append(block(skips[-1]))
+        bottom = skips.pop()
+
+        channels, h, w = bottom.shape[1:]
+        sequences = bottom.view(b, steps, channels, h, w).permute(0, 3, 4, 1, 2).reshape(b * h * w, steps, channels)
+        encoding = date_encoding(days, channels).to(bottom.dtype)
+        encoding = encoding[:, None, None].expand(b, h, w, steps, channels).reshape(b * h * w, steps, channels)
+        sequences, attention = self.attention(sequences, encoding)
+        features = sequences.view(b, h, w, steps, channels).permute(0, 3, 4, 1, 2).flatten(0, 1)
+        attention = attention.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()  # (B,heads*T*T,h,w)
+
+        for block, skip in zip(reversed(self.up), reversed(skips)):
+            skip = skip.view(b, steps, *skip.shape[1:])
+            features = block(features, weight_skip(skip, attention, self.heads).flatten(0, 1))
+        correction = self.head(features).view(b, steps, 3, height, width)
+        return base + correction

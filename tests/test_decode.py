@@ -1,0 +1,225 @@
+"""Decoding and validation at the library boundary: what is accepted, converted or refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+from clear_vision.decode import (
+    MAX_FRAMES,
+    MAX_PIXELS,
+    collect_image_paths,
+    load_frames,
+    natural_key,
+    parse_dates,
+    validate_masks,
+)
+
+
+def frames_array(count: int = 5, size: int = 40) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+def save(path: Path, array: np.ndarray, **kwargs) -> Path:
+    Image.fromarray(array).save(path, **kwargs)
+    return path
+
+
+def test_uint8_array_passes_through_unchanged():
+    frames = frames_array()
+    assert np.array_equal(load_frames(frames), frames)
+
+
+def test_float_array_in_unit_range_is_scaled():
+    frames = frames_array().astype(np.float32) / 255.0
+    assert np.array_equal(load_frames(frames), frames_array())
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (1.5, r"\[0, 1\]"), (-0.1, r"\[0, 1\]")])
+def test_float_array_with_bad_values_is_refused(bad, match):
+    frames = frames_array().astype(np.float32) / 255.0
+    frames[0, 0, 0, 0] = bad
+    with pytest.raises(ValueError, match=match):
+        load_frames(frames)
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_too_few_frames(count):
+    with pytest.raises(ValueError, match="needs 2 to"):
+        load_frames(list(frames_array(5)[:count]))
+
+
+def test_too_many_frames():
+    with pytest.raises(ValueError, match=f"at most {MAX_FRAMES}"):
+        load_frames([np.zeros((32, 32, 3), np.uint8)] * (MAX_FRAMES + 1))
+
+
+def test_mixed_sizes_are_named():
+    with pytest.raises(ValueError, match="share one size, got 40x40, 48x48"):
+        load_frames([np.zeros((40, 40, 3), np.uint8), np.zeros((48, 48, 3), np.uint8)])
+
+
+def test_too_small_frames():
+    with pytest.raises(ValueError, match="at least 32x32"):
+        load_frames(np.zeros((3, 31, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(5, 40, 40), (5, 40, 40, 4), (40, 40, 3)])
+def test_wrong_array_shapes(shape):
+    with pytest.raises(ValueError, match=r"\(T,H,W,3\)"):
+        load_frames(np.zeros(shape, np.uint8))
+
+
+def test_wrong_channel_count_in_list():
+    with pytest.raises(ValueError, match="frame 1: expected an \\(H,W,3\\) RGB image"):
+        load_frames([np.zeros((40, 40, 3), np.uint8), np.zeros((40, 40, 5), np.uint8)])
+
+
+def test_files_png_jpeg_tiff(tmp_path):
+    frames = frames_array(3)
+    frames[1] = np.linspace(0, 255, 40 * 40 * 3).reshape(40, 40, 3).astype(np.uint8)  # smooth: JPEG-friendly
+    paths = [save(tmp_path / "a.png", frames[0]), save(tmp_path / "b.jpg", frames[1], quality=95), save(tmp_path / "c.tif", frames[2])]
+    decoded = load_frames(paths)
+    assert decoded.shape == (3, 40, 40, 3)
+    assert np.array_equal(decoded[0], frames[0]) and np.array_equal(decoded[2], frames[2])
+    assert np.abs(decoded[1].astype(int) - frames[1]).mean() < 8  # lossy JPEG
+
+
+def test_rgba_grayscale_palette_are_converted(tmp_path):
+    rgb = frames_array(1)[0]
+    rgba = Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), "RGBA")
+    gray = Image.fromarray(rgb[..., 0], "L")
+    palette = Image.fromarray(rgb).convert("P")
+    decoded = load_frames([rgba, gray, palette])
+    assert np.array_equal(decoded[0], rgb)
+    assert np.array_equal(decoded[1], np.repeat(rgb[..., :1], 3, axis=-1))
+    assert decoded[2].shape == rgb.shape
+
+
+def test_16bit_images_are_scaled(tmp_path):
+    values = np.linspace(0, 65535, 40 * 40).reshape(40, 40).astype(np.uint16)
+    png = tmp_path / "gray16.png"
+    Image.fromarray(values).save(png)
+    import tifffile
+
+    tiff = tmp_path / "rgb16.tif"
+    tifffile.imwrite(tiff, np.dstack([values] * 3))
+    decoded = load_frames([png, tiff])
+    expected = np.round(values / 257.0).astype(np.uint8)
+    assert np.abs(decoded[0, ..., 0].astype(int) - expected).max() <= 1
+    assert np.abs(decoded[1, ..., 2].astype(int) - expected).max() <= 1
+
+
+def test_non_image_and_corrupt_files(tmp_path):
+    good = save(tmp_path / "good.png", frames_array(1)[0])
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(ValueError, match=r"frame 1 \(notes.png\): not a readable PNG, JPEG or TIFF"):
+        load_frames([good, text])
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"cut.png\): not a readable"):
+        load_frames([good, truncated])
+    gif = tmp_path / "anim.gif"
+    Image.fromarray(frames_array(1)[0]).save(gif)
+    with pytest.raises(ValueError, match="GIF images are not accepted"):
+        load_frames([good, gif])
+
+
+def test_huge_frames_are_refused_from_the_header(tmp_path):
+    side = int(MAX_PIXELS**0.5) + 1
+    big = tmp_path / "big.png"
+    Image.new("L", (side, side)).save(big)  # a tiny file that would decode to many pixels
+    with pytest.raises(ValueError, match="too large"):
+        load_frames([big, big])
+
+
+def test_natural_sort_and_folder_expansion(tmp_path):
+    for name in ("frame_10.png", "frame_2.png", "frame_1.png"):
+        save(tmp_path / name, frames_array(1)[0])
+    (tmp_path / "README.txt").write_text("stray file")
+    assert [p.name for p in collect_image_paths([tmp_path])] == ["frame_1.png", "frame_2.png", "frame_10.png"]
+    assert sorted(["b10", "b9", "a1"], key=natural_key) == ["a1", "b9", "b10"]
+    with pytest.raises(ValueError, match="not an image file"):
+        collect_image_paths([tmp_path / "README.txt"])
+    with pytest.raises(ValueError, match="no such file"):
+        collect_image_paths([tmp_path / "missing.png"])
+
+
+def test_dates_in_all_accepted_forms():
+    assert parse_dates(None, 3).tolist() == [0, 5, 10]
+    assert parse_dates(["2021-05-10", "2021-05-15", "2021-06-09"], 3).tolist() == [0, 5, 30]
+    assert parse_dates([dt.date(2021, 1, 1), dt.datetime(2021, 1, 3, 10)], 2).tolist() == [0, 2]
+    assert parse_dates([100, 110, 110], 3).tolist() == [0, 10, 10]
+    assert parse_dates(np.array(["2020-02-28", "2020-03-01"], dtype="datetime64[D]"), 2).tolist() == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "dates, match",
+    [
+        (["2021-05-10", "yesterday"], "cannot read 'yesterday'"),
+        (["2021-05-10", "2021-05-01"], "time order"),
+        ([10, 400], "outside 1..366"),
+        (["2021-05-10", 130], "do not mix"),
+        (["2021-05-10"], "got 1 dates for 2 frames"),
+        ("2021-05-10", "expected a list"),
+    ],
+)
+def test_bad_dates(dates, match):
+    with pytest.raises(ValueError, match=match):
+        parse_dates(dates, 2)
+
+
+def test_masks_validation():
+    assert validate_masks(np.zeros((2, 40, 40), np.uint8), (2, 40, 40)).dtype == bool
+    assert validate_masks(np.ones((2, 40, 40, 1), bool), (2, 40, 40)).all()
+    with pytest.raises(ValueError, match="does not match the frames"):
+        validate_masks(np.zeros((2, 40, 41), bool), (2, 40, 40))
+    with pytest.raises(ValueError, match="booleans"):
+        validate_masks(np.full((2, 40, 40), 0.5), (2, 40, 40))
+
+
+# ---- property-based: whatever arrives, the answer is a valid array or a ValueError -------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(min_size=0, max_size=2000))
+def test_random_bytes_never_crash(tmp_path_factory, payload):
+    path = tmp_path_factory.mktemp("bytes") / "frame.png"
+    path.write_bytes(payload)
+    with pytest.raises(ValueError):
+        load_frames([path, path])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int32, np.bool_]),
+        shape=hnp.array_shapes(min_dims=1, max_dims=5, min_side=1, max_side=40),
+    )
+)
+def test_random_arrays_decode_or_raise_value_error(array):
+    try:
+        decoded = load_frames(array)
+    except ValueError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert decoded.dtype == np.uint8 and decoded.ndim == 4 and decoded.shape[-1] == 3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.integers(-5, 400), st.text(max_size=12), st.dates(), st.none()), min_size=0, max_size=4))
+def test_random_dates_parse_or_raise_value_error(dates):
+    try:
+        days = parse_dates(dates, len(dates) or 1)
+    except ValueError:
+        return
+    assert (np.diff(days) >= 0).all() and days[0] == 0

@@ -1,0 +1,21 @@
+"""Stage 1 network shapes and the size rule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from clear_vision import CloudDetector
+
+
+def test_output_shape_is_two_logits_per_pixel():
+    model = CloudDetector(widths=(4, 8, 8)).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(3, 3, 64, 96))
+    assert logits.shape == (3, 2, 64, 96)
+    assert model.size_multiple == 4
+
+
+def test_sizes_that_do_not_divide_are_refused():
+    with pytest.raises(ValueError, match="divisible by 16"):
+        CloudDetector()(torch.rand(1, 3, 40, 40))

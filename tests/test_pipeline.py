@@ -1,0 +1,165 @@
+"""The public API with the shipped weights: shapes, composition, sizes, lengths, edge cases, devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from clear_vision import ClearVision, CloudRemovalOutput, resolve_device
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+HELD_OUT = SHARED / "s2_timeseries/greenearthnet/MJJ2021_replicated_minicube_225_34TET_47.37_22.05.nc"
+
+
+@pytest.fixture(scope="module")
+def model() -> ClearVision:
+    return ClearVision.load(device="cpu")
+
+
+def scene(steps: int = 6, height: int = 128, width: int = 128, seed: int = 0) -> np.ndarray:
+    """Smooth fields with a slow change over time: a stand-in landscape with real structure."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / 16.0
+    base = np.stack([np.sin(x + c) * np.cos(y * 0.7 - c) for c in range(3)], -1) * 0.2 + 0.35
+    frames = [np.clip(base + 0.01 * t + rng.normal(0, 0.01, base.shape), 0, 1) for t in range(steps)]
+    return np.round(np.stack(frames) * 255).astype(np.uint8)
+
+
+def test_run_returns_the_documented_result(model):
+    frames = scene()
+    result = model.run(frames)
+    assert isinstance(result, CloudRemovalOutput)
+    assert result.frames.shape == frames.shape and result.frames.dtype == np.uint8
+    assert result.masks.shape == frames.shape[:3] and result.masks.dtype == bool
+    assert result.probability.dtype == np.float32 and 0 <= result.probability.min() <= result.probability.max() <= 1
+    assert np.array_equal(result.masks, result.probability >= model.threshold)
+    assert np.array_equal(model.detect(frames), result.masks)
+    assert result.cloud_cover.shape == (6,) and result.seconds > 0
+
+
+def test_fill_changes_only_masked_pixels(model):
+    frames = scene()
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[2, 30:90, 20:100] = True
+    masks[4, :, :50] = True
+    result = model.fill(frames, masks, dates=["2021-05-01", "2021-05-06", "2021-05-11", "2021-05-21", "2021-05-26", "2021-06-10"])
+    assert np.array_equal(result.frames[~masks], frames[~masks])
+    assert np.abs(result.frames[masks].astype(int) - frames[masks]).mean() < 20  # filled from similar dates
+
+
+def test_run_keeps_unmasked_pixels_exactly(model):
+    frames = scene(seed=3)
+    frames[1, 40:80, 40:80] = 250  # a bright blob
+    result = model.run(frames)
+    assert np.array_equal(result.frames[~result.masks], frames[~result.masks])
+
+
+@pytest.mark.parametrize("size", [(32, 32), (45, 77), (300, 260)])
+def test_sizes_other_than_128(model, size):
+    frames = scene(5, *size)
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[2, size[0] // 4 : size[0] // 2, size[1] // 4 : size[1] // 2] = True
+    result = model.fill(frames, masks)
+    assert result.frames.shape == frames.shape
+    assert np.array_equal(result.frames[~masks], frames[~masks])
+
+
+@pytest.mark.parametrize("steps", [2, 23])
+def test_short_and_long_sequences(model, steps):
+    frames = scene(steps, 64, 64)
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[steps // 2, 10:40, 10:40] = True
+    result = model.fill(frames, masks, dates=list(range(1, steps * 5, 5)) if steps <= 73 else None)
+    assert result.frames.shape == frames.shape
+    assert np.abs(result.frames[masks].astype(int) - frames[masks]).mean() < 20
+
+
+def test_no_cloud_returns_the_input(model):
+    frames = scene()
+    result = model.fill(frames, np.zeros(frames.shape[:3], bool))
+    assert np.array_equal(result.frames, frames) and result.warnings == ()
+
+
+def test_everything_cloudy_returns_the_input_with_a_warning(model):
+    frames = scene()
+    with pytest.warns(UserWarning, match="no clear observation"):
+        result = model.fill(frames, np.ones(frames.shape[:3], bool))
+    assert np.array_equal(result.frames, frames)
+    assert result.unfilled.all() and "no clear observation" in result.warnings[0]
+
+
+def test_one_clear_pixel_fills_only_that_pixel_position(model):
+    frames = scene()
+    masks = np.ones(frames.shape[:3], bool)
+    masks[0, 5, 7] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = model.fill(frames, masks)
+    changed = (result.frames != frames).any(axis=-1)
+    assert not changed[:, np.arange(128) != 5].any() and not changed[:, :, np.arange(128) != 7].any()
+    assert result.unfilled.sum() == masks.sum() - masks[:, 5, 7].sum()
+
+
+def test_black_no_data_pixels_are_masked(model):
+    frames = scene()
+    frames[3, :20, :20] = 0
+    assert model.detect(frames)[3, :20, :20].all()
+
+
+def test_classical_methods_and_bad_method(model):
+    frames = scene()
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[2, 20:60, 20:60] = True
+    for method in ("linear", "nearest", "affine"):
+        result = ClearVision.load(method=method, device="cpu").fill(frames, masks)
+        assert result.method == method and np.array_equal(result.frames[~masks], frames[~masks])
+    with pytest.raises(ValueError, match="not one of learned, linear, nearest, affine"):
+        ClearVision.load(method="cubic")
+
+
+def test_device_selection():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="not a device"):
+        resolve_device("gpu0")
+    with pytest.raises(ValueError, match="not supported"):
+        resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            ClearVision.load(device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(model):
+    frames = scene()
+    gpu = ClearVision.load(device="cuda").run(frames)
+    assert np.mean(gpu.masks == model.run(frames).masks) > 0.99
+
+
+@pytest.mark.skipif(not HELD_OUT.is_file(), reason="needs ../shared/data (held-out GreenEarthNet cube)")
+def test_learned_fill_beats_linear_on_the_held_out_site(model):
+    from preprocess.gaps import make_gap_sequence
+    from preprocess.readers import read_cube
+    from preprocess.rgb import render_rgb
+    from training.metrics import masked_errors
+
+    cube = read_cube(HELD_OUT)
+    rng = np.random.default_rng(123)
+    linear = ClearVision.load(method="linear", device="cpu")
+    gains = []
+    for _ in range(6):
+        sequence = make_gap_sequence(cube, rng, 8)
+        frames, truth = render_rgb(sequence.cloudy), render_rgb(sequence.truth)
+        dates = [dt.date(2021, 1, 1) + dt.timedelta(days=int(day)) for day in sequence.days]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = masked_errors(model.fill(frames, sequence.mask, dates).frames, truth, sequence.scored)["psnr"]
+            reference = masked_errors(linear.fill(frames, sequence.mask, dates).frames, truth, sequence.scored)["psnr"]
+        gains.append(ours - reference)
+    assert np.mean(gains) > 0.5, f"learned fill gains {np.mean(gains):.2f} dB over linear on the held-out site"

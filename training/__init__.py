@@ -1,0 +1,1 @@
+"""Training and evaluation of Clear Vision's two networks (see README.md, "Training")."""
