@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from .decode import collect_image_paths
-from .outputs import build_report, output_names, write_outputs
+from .outputs import build_report, check_writable, planned_files, write_outputs
 from .pipeline import ClearVision
 from .weights import WeightsError
 
@@ -37,11 +37,7 @@ def remove(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]
-    names = output_names(stems)
-    if not args.overwrite:
-        existing = [name for pair in names for name in pair if (args.out / name).exists()] + [n for n in ["report.json"] if (args.out / n).exists()]
-        if existing:
-            raise FileExistsError(f"{args.out} already has {', '.join(existing[:3])}; use --overwrite to replace")
+    check_writable(args.out, planned_files(stems), args.overwrite)  # fail before the work, not after
     dates = [part.strip() for part in args.dates.split(",")] if args.dates else None
     _say(f"loading model ({args.method})")
     model = ClearVision.load(args.weights, device=args.device, method=args.method)

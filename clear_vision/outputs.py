@@ -19,7 +19,9 @@ from PIL import Image
 
 from .pipeline import CloudRemovalOutput
 
-__all__ = ["output_names", "build_report", "overlay_mask", "write_outputs", "zip_outputs", "png_bytes"]
+__all__ = ["output_names", "planned_files", "check_writable", "build_report", "overlay_mask", "write_outputs", "zip_outputs", "png_bytes"]
+
+REPORT_NAME = "report.json"
 
 OVERLAY_COLOUR = np.array([255, 0, 64], dtype=np.float32)
 
@@ -32,6 +34,20 @@ def output_names(stems: Sequence[str]) -> list[tuple[str, str]]:
             raise ValueError(f"two input frames share the name {stem!r}; rename one so outputs do not collide")
         seen.add(stem)
     return [(f"{stem}_clear.png", f"{stem}_mask.png") for stem in stems]
+
+
+def planned_files(stems: Sequence[str]) -> list[str]:
+    """Every file a run over these inputs writes."""
+    return [name for pair in output_names(stems) for name in pair] + [REPORT_NAME]
+
+
+def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> None:
+    """Refuse before any work is done if outputs exist (without overwrite) or out_dir is a file."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder")
+    existing = [name for name in names if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{out_dir} already has {', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''}; use --overwrite to replace")
 
 
 def build_report(result: CloudRemovalOutput, stems: Sequence[str], dates: Sequence[str] | None = None, device: str = "cpu") -> dict:
@@ -74,7 +90,7 @@ def _render_files(result: CloudRemovalOutput, report: dict) -> dict[str, bytes]:
     for index, entry in enumerate(report["frames"]):
         files[entry["clear_image"]] = png_bytes(result.frames[index])
         files[entry["mask"]] = png_bytes(result.masks[index].astype(np.uint8) * 255)
-    files["report.json"] = json.dumps(report, indent=2).encode()
+    files[REPORT_NAME] = json.dumps(report, indent=2).encode()
     return files
 
 
@@ -87,12 +103,7 @@ def write_outputs(result: CloudRemovalOutput, report: dict, out_dir: str | Path,
     """
     out_dir = Path(out_dir)
     files = _render_files(result, report)
-    targets = [out_dir / name for name in files]
-    existing = [path.name for path in targets if path.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{out_dir} already has {', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''}; use --overwrite to replace")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a folder")
+    check_writable(out_dir, list(files), overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
@@ -105,7 +116,7 @@ def write_outputs(result: CloudRemovalOutput, report: dict, out_dir: str | Path,
                 os.replace(staging / name, out_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return targets
+    return [out_dir / name for name in files]
 
 
 def zip_outputs(result: CloudRemovalOutput, report: dict, path: str | Path) -> Path:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .gaps import cloudy_frames, make_gap_sequence, simulate_clouds
 from .readers import IGNORE, Cube, read_cube
 from .rgb import BENCHMARK_GAIN, render_rgb
-from .scenes import Scene, read_clear_geotiff, read_eolearn_masks, read_s2cloudless, read_ukis_landsat
+from .scenes import Scene, read_clear_geotiff, read_eolearn_clear_scenes, read_eolearn_masks, read_s2cloudless, read_ukis_landsat
 
 __all__ = ["DEFAULT_DATA", "DEFAULT_OUT", "REMOVAL_TRAIN", "REMOVAL_HELD_OUT", "build_detector_sets", "build_removal_sets", "save_npz", "load_groups"]
 
@@ -78,7 +78,20 @@ def build_detector_sets(data: Path, out: Path, seed: int = 0, simulated: int = 3
         images, labels = _tiles(scene)
         train.update({f"{scene.name}.images": images.astype(np.float16), f"{scene.name}.labels": labels, f"{scene.name}.shadow_known": np.array(scene.shadow_known)})
     clear_scene = read_clear_geotiff(data / "clear_scenes/openeo/S2_L2A_sample.tif")
-    backgrounds.extend(_tiles(clear_scene)[0])
+    clear_images, clear_labels = _tiles(clear_scene)
+    backgrounds.extend(clear_images)
+    eolearn_clear = read_eolearn_clear_scenes(data / "cloud_masks/eolearn/REFERENCE_SCENES.npy")
+    crop = min(eolearn_clear[0].labels.shape)
+    train.update(  # clear ground of other places: negatives that keep bright soil and water out of the mask
+        {
+            f"{clear_scene.name}.images": clear_images.astype(np.float16),
+            f"{clear_scene.name}.labels": clear_labels,
+            f"{clear_scene.name}.shadow_known": np.array(True),
+            "eolearn_clear.images": np.stack([scene.reflectance[:crop, :crop] for scene in eolearn_clear]).astype(np.float16),
+            "eolearn_clear.labels": np.stack([scene.labels[:crop, :crop] for scene in eolearn_clear]),
+            "eolearn_clear.shadow_known": np.array(True),
+        }
+    )
     sim_images, sim_labels = [], []
     for _ in tqdm(range(simulated), desc="detector: simulated clouds"):
         background = backgrounds[rng.integers(len(backgrounds))]

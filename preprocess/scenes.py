@@ -9,7 +9,7 @@ import numpy as np
 
 from .readers import CLEAR, CLOUD, SHADOW, labels_from_scl
 
-__all__ = ["Scene", "read_ukis_landsat", "read_s2cloudless", "read_clear_geotiff", "read_eolearn_masks"]
+__all__ = ["Scene", "read_ukis_landsat", "read_s2cloudless", "read_clear_geotiff", "read_eolearn_masks", "read_eolearn_clear_scenes"]
 
 
 @dataclass
@@ -58,3 +58,12 @@ def read_eolearn_masks(path: str | Path) -> np.ndarray:
     return np.load(path)[..., 0].astype(bool)
 
 
+
+
+def read_eolearn_clear_scenes(path: str | Path) -> list[Scene]:
+    """eo-learn REFERENCE_SCENES.npy: 5 clear L1C scenes (13 bands): every pixel is a clear example."""
+    scenes = np.load(path)
+    return [
+        Scene(f"eolearn_clear_{index}", scene[..., [3, 2, 1]].astype(np.float32), np.full(scene.shape[:2], CLEAR, np.uint8))
+        for index, scene in enumerate(scenes)
+    ]

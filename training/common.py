@@ -1,18 +1,24 @@
-"""Shared training plumbing: seeds, config, resumable checkpoints, rendering at random gains."""
+"""Shared training plumbing: seeds, config on the command line, the loop with resumable checkpoints."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import random
+import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-__all__ = ["seed_everything", "render_batch", "Checkpointer", "describe_config", "random_dihedral"]
+from clear_vision.weights import save_weights
+
+__all__ = ["seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit"]
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -39,37 +45,103 @@ def describe_config(config: Any) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 
 
-class Checkpointer:
-    """Saves model/optimiser/step/RNG state every few minutes to `run_dir/checkpoint.pt` (atomically)."""
+def parse_config(config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str) -> tuple[Any, bool]:
+    """Every config field becomes a --flag with its default; returns (config, resume)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    defaults = config_type()
+    for field in fields(config_type):
+        default = getattr(defaults, field.name)
+        if isinstance(default, tuple):
+            kind = lambda text: tuple(int(value) for value in text.split(","))  # noqa: E731 - "8,16,32"
+        else:
+            kind = type(default)
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default)
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
+    args = vars(parser.parse_args(argv))
+    resume = args.pop("resume")
+    config = config_type(**args)
+    if not (config.data / required_file).is_file():
+        parser.error(f"{config.data / required_file} not found; run `python -m preprocess build` first")
+    return config, resume
 
-    def __init__(self, run_dir: Path, every_seconds: float = 120.0) -> None:
-        self.path = Path(run_dir) / "checkpoint.pt"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.every_seconds, self.last = every_seconds, time.monotonic()
 
-    def due(self) -> bool:
-        return time.monotonic() - self.last >= self.every_seconds
+def _checkpoint(path: Path, step: int, minutes: float, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator, history: list) -> None:
+    state = {
+        "step": step,
+        "minutes": minutes,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "numpy_rng": json.dumps(rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "history": json.dumps(history),
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    temporary.replace(path)
 
-    def save(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator, config: dict, history: list) -> None:
-        state = {
-            "step": step,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "numpy_rng": json.dumps(rng.bit_generator.state),
-            "torch_rng": torch.get_rng_state(),
-            "config": json.dumps(config),
-            "history": json.dumps(history),
-        }
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        torch.save(state, temporary)
-        temporary.replace(self.path)
-        self.last = time.monotonic()
 
-    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, list]:
-        """Load the last checkpoint (safe loading: tensors and plain types only); returns (step, history)."""
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
+def fit(
+    model: torch.nn.Module,
+    config: Any,
+    *,
+    resume: bool,
+    loss_of_batch: Callable[[torch.nn.Module, np.random.Generator], torch.Tensor],
+    validate: Callable[[torch.nn.Module], dict[str, float]],
+    weights_path: Path,
+    metadata: dict[str, Any],
+    name: str,
+    checkpoint_seconds: float = 120.0,
+) -> Path:
+    """AdamW + cosine schedule for config.steps; checkpoints every few minutes, resumable.
+
+    Validation is printed and kept in the weights' history for monitoring only. The final
+    weights go to `weights_path` with the config, history and training time as metadata.
+    """
+    torch.set_num_threads(config.threads)
+    rng = seed_everything(config.seed)
+    settings = describe_config(config)
+    print(json.dumps(settings, indent=1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    checkpoint = Path(config.run_dir) / "checkpoint.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    step, history, minutes_before = 0, [], 0.0
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # tensors and plain types only
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = json.loads(state["numpy_rng"])
         torch.set_rng_state(state["torch_rng"])
-        return int(state["step"]), json.loads(state["history"])
+        step, history, minutes_before = int(state["step"]), json.loads(state["history"]), float(state.get("minutes", 0.0))
+        print(f"resumed at step {step}")
+
+    def cosine(at: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(at, config.steps) / config.steps))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine, last_epoch=step - 1 if step else -1)
+    started = last_save = time.monotonic()
+
+    def minutes() -> float:
+        return round(minutes_before + (time.monotonic() - started) / 60, 1)
+
+    progress = tqdm(range(step, config.steps), initial=step, total=config.steps, desc=name, mininterval=10)
+    for step in progress:
+        model.train()
+        loss = loss_of_batch(model, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % config.validate_every == 0 or step + 1 == config.steps:
+            history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(model.eval())})
+            tqdm.write(json.dumps(history[-1]))
+        if time.monotonic() - last_save >= checkpoint_seconds:
+            _checkpoint(checkpoint, step + 1, minutes(), model, optimizer, rng, history)
+            last_save = time.monotonic()
+    _checkpoint(checkpoint, config.steps, minutes(), model, optimizer, rng, history)
+    command = f"python -m training.{name} " + " ".join(sys.argv[1:])
+    training = {"config": settings, "history": history, "minutes": minutes(), "command": command}
+    digest = save_weights(model.eval(), weights_path, {**metadata, "training": training})
+    print(f"wrote {weights_path} sha256 {digest}")
+    return weights_path
