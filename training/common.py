@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from clear_vision.weights import save_weights
+from clear_vision.weights import record_checksum, save_weights
 
 __all__ = ["seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit"]
 
@@ -143,5 +143,6 @@ def fit(
     command = f"python -m training.{name} " + " ".join(sys.argv[1:])
     training = {"config": settings, "history": history, "minutes": minutes(), "command": command}
     digest = save_weights(model.eval(), weights_path, {**metadata, "training": training})
-    print(f"wrote {weights_path} sha256 {digest}")
+    record_checksum(weights_path)
+    print(f"wrote {weights_path} sha256 {digest} (recorded in the model card)")
     return weights_path
