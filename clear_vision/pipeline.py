@@ -14,6 +14,7 @@ from typing import Callable, Literal, Sequence, get_args
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .classical import CLASSICAL_FILLERS
 from .compose import compose
@@ -29,6 +30,10 @@ Method = Literal["learned", "linear", "nearest", "affine"]
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "model_dict"
 Progress = Callable[[float, str], None]
 _DETECT_BATCH = 10  # frames per detector call: bounds memory on large scenes
+# Cloud edges and haze fade out below the threshold; a 2-pixel buffer around every detected
+# cloud (as Fmask and Sen2Cor do) keeps bright rims out of the filled frames. On the held-out
+# site it lifted `run` from 18.6 to 21.0 dB at equal detection F1 (model card).
+MASK_BUFFER_PX = 2
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,8 @@ class CloudRemovalOutput:
 
     Attributes:
         frames: (T,H,W,3) uint8 cloud-free frames; pixels outside `masks` equal the input.
-        masks: (T,H,W) bool, cloud and cloud shadow (found by stage 1, or given to `fill`).
+        masks: (T,H,W) bool, cloud and cloud shadow (found by stage 1 and grown by a 2-pixel
+            buffer, or given to `fill`).
         probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability (`fill`: the mask).
         unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there.
         cloud_cover: (T,) float, fraction of each frame that is masked.
@@ -125,8 +131,7 @@ class ClearVision:
 
     def detect(self, frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
         """Stage 1 only: (T,H,W) bool mask of cloud and cloud shadow."""
-        probability = self._cloud_probability(load_frames(frames))
-        return probability >= self.threshold
+        return self._masks(self._cloud_probability(load_frames(frames)))
 
     def fill(
         self,
@@ -162,7 +167,7 @@ class ClearVision:
         days = parse_dates(dates, len(images))
         report(0.1, "detecting clouds")
         probability = self._cloud_probability(images)  # 2. detect
-        masks = probability >= self.threshold
+        masks = self._masks(probability)
         return self._fill_and_compose(images, masks, probability, days, started, report)
 
     # ---- steps ----------------------------------------------------------------------------
@@ -216,6 +221,12 @@ class ClearVision:
         probability = np.concatenate(chunks)
         probability[(images == 0).all(axis=-1)] = 1.0  # pure black = no data, never a clear observation
         return probability
+
+    def _masks(self, probability: np.ndarray) -> np.ndarray:
+        """Threshold the probability and grow every cloud by MASK_BUFFER_PX pixels."""
+        above = torch.from_numpy(probability >= self.threshold)[:, None].float()
+        grown = F.max_pool2d(above, 2 * MASK_BUFFER_PX + 1, stride=1, padding=MASK_BUFFER_PX)
+        return grown[:, 0].numpy() > 0.5
 
     @torch.inference_mode()
     def _predict(self, images: np.ndarray, masks: np.ndarray, days: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ def test_run_returns_the_documented_result(model):
     assert result.frames.shape == frames.shape and result.frames.dtype == np.uint8
     assert result.masks.shape == frames.shape[:3] and result.masks.dtype == bool
     assert result.probability.dtype == np.float32 and 0 <= result.probability.min() <= result.probability.max() <= 1
-    assert np.array_equal(result.masks, result.probability >= model.threshold)
+    assert (result.masks >= (result.probability >= model.threshold)).all()  # confident pixels plus a buffer
     assert np.array_equal(model.detect(frames), result.masks)
     assert result.cloud_cover.shape == (6,) and result.seconds > 0
 
@@ -163,3 +163,16 @@ def test_learned_fill_beats_linear_on_the_held_out_site(model):
             reference = masked_errors(linear.fill(frames, sequence.mask, dates).frames, truth, sequence.scored)["psnr"]
         gains.append(ours - reference)
     assert np.mean(gains) > 0.2, f"learned fill gains {np.mean(gains):.2f} dB over linear on the held-out site"
+
+
+def test_detected_clouds_get_a_two_pixel_buffer(model):
+    frames = scene()
+    frames[2, 60:70, 60:70] = 0  # no-data square: certainly masked
+    result = model.run(frames)
+    above = np.pad(result.probability >= model.threshold, ((0, 0), (2, 2), (2, 2)))
+    grown = np.zeros(result.masks.shape, bool)
+    for dy in range(5):
+        for dx in range(5):
+            grown |= above[:, dy : dy + 128, dx : dx + 128]
+    assert np.array_equal(result.masks, grown)
+    assert result.masks[2, 58:72, 58:72].all()

@@ -1,0 +1,125 @@
+"""The web app in a real browser (Debian's Chromium through Playwright), against a real server.
+
+What a user does: upload frames in any order and see them listed in natural order, run, get
+every output; get a readable red message for bad input; run a bundled example in one click.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
+Page, expect = sync_api.Page, sync_api.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/clear_vision_app.png")
+RUN_TIMEOUT_MS = 120_000  # the model shares 2 CPU cores with training runs
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's Chromium (make browser) to run browser tests"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: sync_api.Browser, app_url: str) -> Iterator[Page]:
+    """A fresh tab on the app, ready for uploads."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(app_url)
+    page.locator("#frames input[type=file]").wait_for(state="attached", timeout=60_000)
+    yield page
+    context.close()
+
+
+def expect_results(page: Page, count: int) -> None:
+    """Wait until every output shows: both galleries full, the comparison, the zip, the summary."""
+    expect(page.locator("#summary")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#summary")).to_contain_text(f"{count} frames")
+    expect(page.locator("#masks img")).to_have_count(count)
+    expect(page.locator("#clear img")).to_have_count(count)
+    expect(page.locator("#compare img")).to_have_count(2)
+    expect(page.locator("#download a")).to_have_attribute("href", re.compile(r"/clear_vision_results\.zip$"))
+
+
+def test_shuffled_upload_is_listed_in_natural_order_and_runs(page: Page, example_sequences: dict[str, list[Path]]) -> None:
+    paths = example_sequences["romania_2019_summer"]
+    names = [path.name for path in paths]
+    shuffled = random.Random(3).sample(paths, len(paths))
+    assert shuffled != paths
+
+    page.locator("#frames input[type=file]").set_input_files([str(path) for path in shuffled])
+
+    expect(page.locator("#order textarea")).to_have_value("\n".join(names), timeout=30_000)
+    expect(page.locator("#frames td.filename")).to_have_count(len(names))
+    assert [cell.get_attribute("aria-label") for cell in page.locator("#frames td.filename").all()] == names
+    page.locator("#run").click()
+    expect_results(page, len(paths))
+    captions = page.locator("#masks .caption-label").all_inner_texts()
+    assert [re.sub(r"^\d+\. \d+% cloud · ", "", caption) for caption in captions] == names
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_edited_order_is_what_runs(page: Page, example_sequences: dict[str, list[Path]]) -> None:
+    """Removing an upload drops it from the list; the list as edited (moved, left out) is what runs."""
+    names = [path.name for path in example_sequences["romania_2018_summer"]]
+    page.locator("#frames input[type=file]").set_input_files([str(path) for path in example_sequences["romania_2018_summer"]])
+    expect(page.locator("#order textarea")).to_have_value("\n".join(names), timeout=30_000)
+
+    page.locator("#frames tr.file").nth(1).get_by_role("button", name="Remove this file").click()
+    expect(page.locator("#order textarea")).to_have_value("\n".join(names[:1] + names[2:]), timeout=30_000)
+    chosen = [names[i] for i in (6, 0, 2, 4)]  # out of file-name order, so dates are typed to match
+    page.locator("#order textarea").fill("\n".join(chosen))
+    page.locator("#dates textarea").fill("2021-05-10, 2021-05-15, 2021-05-20, 2021-05-25")
+    page.locator("#run").click()
+
+    expect_results(page, len(chosen))
+    expect(page.locator("#summary")).to_contain_text("dates as typed")
+    assert [text.rsplit(" · ", 1)[-1] for text in page.locator("#masks .caption-label").all_inner_texts()] == chosen
+
+
+def test_one_frame_shows_a_red_error(page: Page, example_sequences: dict[str, list[Path]]) -> None:
+    first = example_sequences["romania_2018_summer"][0]
+    page.locator("#frames input[type=file]").set_input_files([str(first)])
+    expect(page.locator("#order textarea")).to_have_value(first.name, timeout=30_000)
+
+    page.locator("#run").click()
+
+    toast = page.locator('[data-testid="toast-body"].error')
+    expect(toast).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(toast.locator('[data-testid="toast-text"]')).to_have_text(
+        "got 1 frame(s); this app takes 2 to 10 frames of one place (the model was trained on 5 to 10)"
+    )
+    expect(page.locator("#clear img")).to_have_count(0)
+
+
+def test_example_click_loads_and_runs(page: Page, example_sequences: dict[str, list[Path]]) -> None:
+    paths = example_sequences["romania_2020_spring"]
+
+    page.get_by_role("button", name=f"Romania 2020 spring ({len(paths)} frames)").click()
+
+    expect(page.locator("#order textarea")).to_have_value("\n".join(p.name for p in paths), timeout=30_000)
+    expect_results(page, len(paths))
+    expect(page.locator("#summary")).to_contain_text("dates read from file names")
