@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextvars
-import datetime as dt
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clear_vision import ClearVision, CloudRemovalOutput, WeightsError  # noqa: E402
-from clear_vision.decode import IMAGE_SUFFIXES, load_frames, natural_key  # noqa: E402
+from clear_vision.decode import IMAGE_SUFFIXES, dates_from_names, load_frames, natural_key  # noqa: E402
 from clear_vision.outputs import build_report, output_names, overlay_mask, zip_outputs  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -50,7 +50,6 @@ SESSION_CAPACITY = 1000  # sessions whose state (the frame slider's files) Gradi
 CREDIT = "Example sequences: contains modified Copernicus Sentinel data, via the nrt package (EUPL-1.2)."
 # Galleries reserve 320-450 px by default; let them shrink to their two rows of thumbnails.
 CSS = "#masks .grid-wrap, #clear .grid-wrap { min-height: 0; }"
-_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
 INTRO = f"""
 # Clear Vision: cloud removal for satellite image time series
@@ -130,20 +129,10 @@ def parse_dates_text(text: str, paths: list[Path]) -> tuple[list[str] | None, st
     typed = [part for part in re.split(r"[,\s]+", text or "") if part]
     if typed:
         return typed, "dates as typed"
-    found = [_date_in_name(path.name) for path in paths]
-    if all(found):
+    found = dates_from_names(paths)
+    if found:
         return [str(date) for date in found], "dates read from file names"
     return None, "no dates: frames taken as 5 days apart"
-
-
-def _date_in_name(name: str) -> dt.date | None:
-    match = _DATE_IN_NAME.search(name)
-    if match is None:
-        return None
-    try:
-        return dt.date(*map(int, match.groups()))
-    except ValueError:
-        return None
 
 
 def prune_temp_dir(age: float) -> None:
@@ -191,6 +180,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
     # Every run goes through one long-lived thread: torch keeps ~100 MB of caches per thread that
     # runs it, so letting Gradio's pool of up to 40 worker threads run the model grows memory.
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clear-vision-model")
+    model_thread.submit(_warm_up, model)  # the first run pays ~2 s of kernel set-up: pay it before any user
 
     def run_model(images: np.ndarray, dates: list[str] | None, progress: gr.Progress) -> CloudRemovalOutput:
         def report(fraction: float, step: str) -> None:
@@ -325,6 +315,15 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         ).success(frame_slider, comparison, frame_choice, queue=False, api_visibility="private")
         frame_choice.release(compare, [frame_choice, comparison], before_after, api_visibility="private")
     return demo
+
+
+def _warm_up(model: ClearVision) -> None:
+    """Run the first bundled example once, unseen, so no visitor waits for the first-run set-up."""
+    sequences = list(_example_sequences().values())
+    if sequences:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.run(sequences[0])
 
 
 def _example_sequences() -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .decode import collect_image_paths
+from .decode import collect_image_paths, dates_from_names
 from .outputs import build_report, check_writable, planned_files, write_outputs
 from .pipeline import ClearVision
 from .weights import WeightsError
@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of RGB frames")
     remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders; ordered by natural sort of file names")
     remove.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
-    remove.add_argument("--dates", help="comma-separated acquisition dates, one per frame (2021-05-10,... or day-of-year numbers)")
+    remove.add_argument("--dates", help="comma-separated acquisition dates, one per frame (2021-05-10,... or day-of-year numbers); default: dates in the file names, else 5 days apart")
     remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
     remove.add_argument("--method", default="learned", choices=("learned", "linear", "nearest", "affine"), help="stage 2 filler (default: learned)")
     remove.add_argument("--weights", type=Path, help="folder with the trained weights (default: the bundled model_dict/)")
@@ -38,7 +38,7 @@ def remove(args: argparse.Namespace) -> int:
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]
     check_writable(args.out, planned_files(stems), args.overwrite)  # fail before the work, not after
-    dates = [part.strip() for part in args.dates.split(",")] if args.dates else None
+    dates = [part.strip() for part in args.dates.split(",")] if args.dates else dates_from_names(paths)
     _say(f"loading model ({args.method})")
     model = ClearVision.load(args.weights, device=args.device, method=args.method)
     _say(f"processing {len(paths)} frames on {model.device.type}")

@@ -28,6 +28,7 @@ __all__ = [
     "validate_masks",
     "natural_key",
     "collect_image_paths",
+    "dates_from_names",
 ]
 
 MIN_FRAMES = 2
@@ -39,11 +40,24 @@ _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cam
 DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 
 FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
+_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
 
 def natural_key(name: str | PathLike) -> list:
     """Sort key so that frame_2 comes before frame_10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", Path(name).name)]
+
+
+def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
+    """Acquisition dates written in every file name (2021-05-10 or 20210510), else None."""
+    dates = []
+    for path in paths:
+        match = _DATE_IN_NAME.search(Path(path).name)
+        try:
+            dates.append(dt.date(*map(int, match.groups())) if match else None)
+        except ValueError:  # 8 digits that are not a date
+            dates.append(None)
+    return dates if dates and all(dates) else None
 
 
 def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:

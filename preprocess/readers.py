@@ -7,15 +7,13 @@ of RGB frames.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clear_vision.decode import collect_image_paths, load_frames
+from clear_vision.decode import collect_image_paths, dates_from_names, load_frames
 
 __all__ = ["Cube", "CLEAR", "CLOUD", "SHADOW", "IGNORE", "read_cube", "read_earthnet_npz", "read_en21x", "read_s2_netcdf", "read_rgb_folder", "labels_from_scl"]
 
@@ -163,9 +161,6 @@ def read_s2_netcdf(path: str | Path) -> Cube:
     return Cube(path.stem, reflectance, labels_from_scl(np.nan_to_num(scl).astype(np.int64)), dates)
 
 
-_DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
-
-
 def read_rgb_folder(path: str | Path) -> Cube:
     """A folder of 8-bit RGB frames (natural sort order); dates from YYYY-MM-DD in file names.
 
@@ -174,9 +169,9 @@ def read_rgb_folder(path: str | Path) -> Cube:
     paths = collect_image_paths([path])
     frames = load_frames(paths)
     reflectance = frames.astype(np.float32) / 255.0 / STANDARD_GAIN
-    found = [_DATE_IN_NAME.search(p.name) for p in paths]
-    if all(found):
-        dates = np.array([dt.date(*map(int, match.groups())) for match in found], dtype="datetime64[D]")
+    found = dates_from_names(paths)
+    if found:
+        dates = np.array(found, dtype="datetime64[D]")
     else:
         dates = np.datetime64("2000-01-01", "D") + np.arange(len(paths)) * np.timedelta64(5, "D")
     labels = np.full(frames.shape[:3], IGNORE, dtype=np.uint8)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from clear_vision.decode import (
     MAX_FRAMES,
     MAX_PIXELS,
     collect_image_paths,
+    dates_from_names,
     load_frames,
     natural_key,
     parse_dates,
@@ -223,3 +223,9 @@ def test_random_dates_parse_or_raise_value_error(dates):
     except ValueError:
         return
     assert (np.diff(days) >= 0).all() and days[0] == 0
+
+
+def test_dates_from_file_names():
+    assert dates_from_names(["a_2021-05-10.png", "b_20210515.tif"]) == [dt.date(2021, 5, 10), dt.date(2021, 5, 15)]
+    assert dates_from_names(["a_2021-05-10.png", "frame_2.png"]) is None  # only when every name has one
+    assert dates_from_names(["id_20219999.png", "id_20210101.png"]) is None  # digits that are no date

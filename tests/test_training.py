@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from clear_vision import ClearVision
-from clear_vision.weights import WEIGHT_FILES, load_weights
+from clear_vision.weights import load_weights
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data (real satellite cubes)")
