@@ -215,10 +215,10 @@ def test_repeated_requests_keep_temp_dir_and_memory_bounded(
         client = Client(app.url, verbose=False, download_files=False)  # a new session each time; results stay on the server
         remove_clouds(client, sequences[request % len(sequences)])
 
-    before_any = _bytes_under(app.temp_dir)
+    before_any = _bytes_under(app.gradio_temp)
     for request in range(len(sequences)):  # warm up: first calls allocate buffers that are then reused
         call(request)
-    one_round = _bytes_under(app.temp_dir) - before_any
+    one_round = _bytes_under(app.gradio_temp) - before_any
     rss = [server.memory_info().rss / 2**20]
     for request in range(30):
         call(request)
@@ -228,8 +228,8 @@ def test_repeated_requests_keep_temp_dir_and_memory_bounded(
 
     def leftovers() -> tuple[int, int, int]:
         """Bytes added to the temp dir since start, result folders, and files in its root (Gradio leaves empty ones)."""
-        root_files = sum(path.is_file() for path in app.temp_dir.iterdir())
-        return _bytes_under(app.temp_dir) - before_any, len(list((app.temp_dir / "results").iterdir())), root_files
+        root_files = sum(path.is_file() for path in app.gradio_temp.iterdir())
+        return _bytes_under(app.gradio_temp) - before_any, len(list((app.gradio_temp / "results").iterdir())), root_files
 
     deadline = time.monotonic() + 4 * cache_age
     while leftovers() != (0, 0, 0) and time.monotonic() < deadline:
