@@ -238,3 +238,21 @@ def test_repeated_requests_keep_temp_dir_and_memory_bounded(
     assert left <= 0, f"{left} bytes left in the temp dir after 30 requests (one round of 3 requests writes {one_round})"
     assert folders == 0, f"{folders} result folders left after 30 requests"
     assert root_files == 0, f"{root_files} stray files left in the temp dir's root"
+
+
+def test_only_examples_and_results_are_served(app_url: str, example_sequences: dict[str, list[Path]]) -> None:
+    """The app hands out its bundled examples, but no other file of the machine or the project."""
+    import urllib.error
+    import urllib.request
+
+    def status(path: Path | str) -> int:
+        try:
+            with urllib.request.urlopen(f"{app_url}gradio_api/file={path}", timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert status(next(iter(example_sequences.values()))[0]) == 200
+    root = Path(__file__).resolve().parent.parent
+    for private in ("/etc/passwd", root / "app.py", root / "model_dict" / "MODEL_CARD.md", root / "examples" / ".." / "app.py"):
+        assert status(private) in (403, 404), private
