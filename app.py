@@ -45,7 +45,7 @@ TRAINED_FRAMES = "5 to 10"
 MAX_FILE_MB = 20
 QUEUE_SIZE = 32  # requests waiting beyond this are told "Queue is full"
 MODEL_CONCURRENCY = 1  # runs at once: one run already uses every CPU core (or the GPU)
-DEFAULT_CACHE_AGE = 24 * 3600  # seconds uploads and results are kept
+DEFAULT_CACHE_AGE = 3600  # seconds uploads and results are kept: long enough to download, short enough not to pile up
 SESSION_CAPACITY = 1000  # sessions whose state (the frame slider's files) Gradio keeps, oldest dropped first
 CREDIT = "Example sequences: contains modified Copernicus Sentinel data, via the nrt package (EUPL-1.2)."
 # Galleries reserve 320-450 px by default; let them shrink to their two rows of thumbnails.
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public share link (needs internet)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
     parser.add_argument(
-        "--cache-age", type=float, default=DEFAULT_CACHE_AGE, help="seconds uploads and results are kept (default: one day)"
+        "--cache-age", type=float, default=DEFAULT_CACHE_AGE, help="seconds uploads and results are kept (default: one hour)"
     )
     args = parser.parse_args(argv)
     if args.cache_age <= 0:
