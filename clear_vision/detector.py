@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["CloudDetector"]
+__all__ = ["CloudDetector", "whiteness_test"]
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -73,3 +74,15 @@ class CloudDetector(nn.Module):
             features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             features = block(torch.cat([features, skip], dim=1))
         return self.head(features)
+
+
+def whiteness_test(frames: np.ndarray, brightness: float = 0.6, whiteness: float = 0.3) -> np.ndarray:
+    """The classic thick-cloud test on 8-bit RGB: bright and nearly grey. (T,H,W,3) -> (T,H,W) bool.
+
+    On its own it is the anchor every detector must beat (BENCHMARK.md); next to the network it
+    catches thick cloud cores the network misses (the network learned SCL's "snow" as clear).
+    """
+    rgb = frames.astype(np.float32) / 255.0
+    mean = rgb.mean(axis=-1)
+    spread = (rgb.max(axis=-1) - rgb.min(axis=-1)) / np.maximum(mean, 1e-6)
+    return (mean > brightness) & (spread < whiteness)

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from .classical import CLASSICAL_FILLERS
 from .compose import compose
 from .decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
-from .detector import CloudDetector
+from .detector import CloudDetector, whiteness_test
 from .filler import TemporalFiller
 from .tiling import run_tiled, temporal_windows
 from .weights import load_weights
@@ -44,7 +44,8 @@ class CloudRemovalOutput:
         frames: (T,H,W,3) uint8 cloud-free frames; pixels outside `masks` equal the input.
         masks: (T,H,W) bool, cloud and cloud shadow (found by stage 1 and grown by a 2-pixel
             buffer, or given to `fill`).
-        probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability (`fill`: the mask).
+        probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability, 1 where the
+            whiteness test or no data (pure black) says so (`fill`: the mask).
         unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there.
         cloud_cover: (T,) float, fraction of each frame that is masked.
         seconds: wall time of the call.
@@ -210,7 +211,10 @@ class ClearVision:
 
     @torch.inference_mode()
     def _cloud_probability(self, images: np.ndarray) -> np.ndarray:
-        """(T,H,W,3) uint8 -> (T,H,W) float32 probability of cloud or shadow; no-data black is 1."""
+        """(T,H,W,3) uint8 -> (T,H,W) float32 probability of cloud or shadow.
+
+        Pixels that pass the whiteness test and pure black (no data) are set to 1.
+        """
         if self.detector is None:
             raise ValueError("this ClearVision has no cloud detector; use fill() with masks, or ClearVision.load()")
         chunks = []
@@ -219,6 +223,7 @@ class ClearVision:
             logits = run_tiled(self.detector, batch, self.detector.size_multiple)
             chunks.append(torch.sigmoid(logits).amax(dim=1).cpu().numpy())
         probability = np.concatenate(chunks)
+        probability[whiteness_test(images)] = 1.0  # thick cloud cores the network may miss
         probability[(images == 0).all(axis=-1)] = 1.0  # pure black = no data, never a clear observation
         return probability
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from clear_vision import CloudDetector
+from clear_vision.detector import whiteness_test
 
 
 def test_output_shape_is_two_logits_per_pixel():
@@ -31,3 +33,8 @@ def test_fused_inference_copy_gives_the_same_logits():
     with torch.no_grad():
         assert torch.allclose(model.fused()(x), model(x), atol=1e-5)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+
+
+def test_whiteness_test_flags_bright_grey_not_bright_colour():
+    frames = np.array([[[[230, 230, 235], [250, 200, 60], [40, 60, 30]]]], np.uint8)
+    assert whiteness_test(frames).tolist() == [[[True, False, False]]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.metrics import brightness_threshold, detection_counts, detection_scores, masked_errors
+from training.metrics import detection_counts, detection_scores, masked_errors
 
 
 def test_masked_errors_count_only_scored_pixels():
@@ -27,8 +27,3 @@ def test_detection_scores():
     assert counts.tolist() == [1, 1, 1, 1]
     scores = detection_scores(counts)
     assert scores["precision"] == scores["recall"] == scores["f1"] == 0.5 and np.isclose(scores["iou"], 1 / 3)
-
-
-def test_brightness_threshold_flags_bright_grey_not_bright_colour():
-    frames = np.array([[[[230, 230, 235], [250, 200, 60], [40, 60, 30]]]], np.uint8)
-    assert brightness_threshold(frames).tolist() == [[[True, False, False]]]

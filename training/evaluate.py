@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from clear_vision import ClearVision
+from clear_vision.detector import whiteness_test
 from preprocess.build import DEFAULT_OUT, load_groups
 from preprocess.readers import CLEAR, CLOUD
 from preprocess.rgb import BENCHMARK_GAIN, render_rgb
 
-from .metrics import brightness_threshold, detection_counts, detection_scores, masked_errors
+from .metrics import detection_counts, detection_scores, masked_errors
 
 __all__ = ["load_removal_validation", "removal_scores", "detection_table", "main"]
 
@@ -65,7 +66,7 @@ def detection_table(model: ClearVision, path: Path) -> dict:
         frames = render_rgb(group["images"].astype(np.float32), BENCHMARK_GAIN)
         labels = group["labels"]
         scored = (labels == CLEAR) | (labels == CLOUD)
-        predictions = {"clear_vision": model.detect(frames), "brightness": brightness_threshold(frames)}
+        predictions = {"clear_vision": model.detect(frames), "brightness": whiteness_test(frames)}
         for detector, predicted in predictions.items():
             counts = detection_counts(predicted, labels == CLOUD, scored)
             pooled[detector] += counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["masked_errors", "detection_counts", "detection_scores", "brightness_threshold"]
+__all__ = ["masked_errors", "detection_counts", "detection_scores"]
 
 
 def masked_errors(prediction: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> dict[str, float]:
@@ -30,11 +30,3 @@ def detection_scores(counts: np.ndarray) -> dict[str, float]:
         "f1": 2 * precision * recall / max(precision + recall, 1e-12),
         "iou": tp / max(tp + fp + fn, 1.0),
     }
-
-
-def brightness_threshold(frames: np.ndarray, brightness: float = 0.6, whiteness: float = 0.3) -> np.ndarray:
-    """The anchor detector: bright and nearly grey pixels of 8-bit RGB are cloud. (T,H,W,3) -> (T,H,W)."""
-    rgb = frames.astype(np.float32) / 255.0
-    mean = rgb.mean(axis=-1)
-    spread = (rgb.max(axis=-1) - rgb.min(axis=-1)) / np.maximum(mean, 1e-6)
-    return (mean > brightness) & (spread < whiteness)
