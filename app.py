@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,7 +323,9 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
 
 
-def _run_and_release(model: ClearVision, images: np.ndarray, dates: list[str] | None, report) -> CloudRemovalOutput:
+def _run_and_release(
+    model: ClearVision, images: np.ndarray, dates: list[str] | None, report: Callable[[float, str], None]
+) -> CloudRemovalOutput:
     """One model run, then hand freed heap back to the system.
 
     Every request brings another frame size; glibc keeps the freed buffers of each, and a

@@ -29,6 +29,10 @@ __all__ = ["ClearVision", "CloudRemovalOutput", "Method", "resolve_device", "DEF
 Method = Literal["learned", "linear", "nearest", "affine"]
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "model_dict"
 Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, description: str) -> None:
+    """Default progress callback: report nothing."""
 _DETECT_BATCH = 10  # frames per detector call: bounds memory on large scenes
 # Cloud edges and haze fade out below the threshold; a 2-pixel buffer around every detected
 # cloud (as Fmask and Sen2Cor do) keeps bright rims out of the filled frames. On the held-out
@@ -146,7 +150,7 @@ class ClearVision:
         images = load_frames(frames)
         masks = validate_masks(masks, images.shape[:3])
         days = parse_dates(dates, len(images))
-        return self._fill_and_compose(images, masks, masks.astype(np.float32), days, started, progress)
+        return self._fill_and_compose(images, masks, masks.astype(np.float32), days, started, progress or _no_progress)
 
     def run(
         self,
@@ -162,7 +166,7 @@ class ClearVision:
             progress: optional callback(fraction, description).
         """
         started = time.perf_counter()
-        report = progress or (lambda fraction, description: None)
+        report = progress or _no_progress
         report(0.0, "decoding")
         images = load_frames(frames)  # 1. decode + validate
         days = parse_dates(dates, len(images))
@@ -180,9 +184,8 @@ class ClearVision:
         probability: np.ndarray,
         days: np.ndarray,
         started: float,
-        progress: Progress | None,
+        report: Progress,
     ) -> CloudRemovalOutput:
-        report = progress or (lambda fraction, description: None)
         report(0.5, "filling cloudy pixels")
         clear_somewhere = (~masks).any(axis=0)
         unfilled = masks & ~clear_somewhere[None]

@@ -125,7 +125,7 @@ _BAND_NAMES = {
 _TIME_NAMES = ("time", "timestamp", "t")
 
 
-def _find(dataset, role: str, path: Path):
+def _find(dataset, role: str):
     for name in _BAND_NAMES[role]:
         if name in dataset.data_vars:
             return dataset[name]
@@ -143,12 +143,12 @@ def read_s2_netcdf(path: str | Path) -> Cube:
     path = Path(path)
     with xr.open_dataset(path, mask_and_scale=False) as dataset:
         time_name = next((name for name in _TIME_NAMES if name in dataset.dims), None)
-        bands = [_find(dataset, role, path) for role in ("red", "green", "blue")]
+        bands = [_find(dataset, role) for role in ("red", "green", "blue")]
         if time_name is None or any(band is None for band in bands):
             raise ValueError(f"{path.name}: expected a time dimension and bands B04, B03, B02")
         reflectance = np.stack([_to_reflectance(band.transpose(time_name, ...).values) for band in bands], axis=-1)
         dates = dataset[time_name].values.astype("datetime64[D]")
-        scl = _find(dataset, "scl", path)
+        scl = _find(dataset, "scl")
         scl = None if scl is None else scl.transpose(time_name, ...).values
     if scl is None:
         sibling = path.with_name(path.name.replace("_10m_", "_20m_"))
@@ -156,7 +156,7 @@ def read_s2_netcdf(path: str | Path) -> Cube:
             raise ValueError(f"{path.name}: no SCL band and no 20 m sibling file with one")
         with xr.open_dataset(sibling, mask_and_scale=False) as coarse:
             time_name = next(name for name in _TIME_NAMES if name in coarse.dims)
-            scl = _find(coarse, "scl", sibling).transpose(time_name, ...).values
+            scl = _find(coarse, "scl").transpose(time_name, ...).values
         scl = scl.repeat(2, axis=1).repeat(2, axis=2)[:, : reflectance.shape[1], : reflectance.shape[2]]
     return Cube(path.stem, reflectance, labels_from_scl(np.nan_to_num(scl).astype(np.int64)), dates)
 
