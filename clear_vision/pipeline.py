@@ -46,8 +46,8 @@ class CloudRemovalOutput:
 
     Attributes:
         frames: (T,H,W,3) uint8 cloud-free frames; pixels outside `masks` equal the input.
-        masks: (T,H,W) bool, cloud and cloud shadow (found by stage 1 and grown by a 2-pixel
-            buffer, or given to `fill`).
+        masks: (T,H,W) bool, the pixels replaced: cloud and cloud shadow (stage 1 probability
+            at or above the fill threshold, grown by a 2-pixel buffer), or the masks given to `fill`.
         probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability, 1 where the
             whiteness test or no data (pure black) says so (`fill`: the mask).
         unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there.
@@ -83,7 +83,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class ClearVision:
-    """Cloud removal for a time series of RGB frames of one place."""
+    """Cloud removal for a time series of RGB frames of one place.
+
+    Stage 1 has two operating points: `detect` calls cloud where the probability reaches
+    `threshold` (precision and recall balanced), `run` replaces every pixel from
+    `fill_threshold` up (default: the same). Filling a clear pixel costs little and leaving a
+    cloud edge in costs much, so the shipped fill threshold is lower; it is chosen on the
+    training sites by `python -m training.calibrate` and stored with the detector weights.
+    """
 
     def __init__(
         self,
@@ -92,6 +99,7 @@ class ClearVision:
         *,
         method: Method = "learned",
         threshold: float = 0.5,
+        fill_threshold: float | None = None,
         window: int = 10,
         device: torch.device | str = "cpu",
     ) -> None:
@@ -103,6 +111,7 @@ class ClearVision:
         self.detector = detector.to(self.device).eval() if detector is not None else None
         self.filler = filler.to(self.device).eval() if filler is not None else None
         self.method, self.threshold, self.window = method, threshold, window
+        self.fill_threshold = threshold if fill_threshold is None else fill_threshold
 
     @classmethod
     def load(
@@ -128,6 +137,7 @@ class ClearVision:
             filler,
             method=method,
             threshold=float(detector_meta.get("threshold", 0.5)),
+            fill_threshold=detector_meta.get("fill_threshold"),
             window=int(filler_meta.get("window", 10)),
             device=resolved,
         )
@@ -135,8 +145,8 @@ class ClearVision:
     # ---- public steps -------------------------------------------------------------------
 
     def detect(self, frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
-        """Stage 1 only: (T,H,W) bool mask of cloud and cloud shadow."""
-        return self._masks(self._cloud_probability(load_frames(frames)))
+        """Stage 1 only: (T,H,W) bool mask of cloud and cloud shadow, at the balanced threshold."""
+        return self._masks(self._cloud_probability(load_frames(frames)), self.threshold)
 
     def fill(
         self,
@@ -172,7 +182,7 @@ class ClearVision:
         days = parse_dates(dates, len(images))
         report(0.1, "detecting clouds")
         probability = self._cloud_probability(images)  # 2. detect
-        masks = self._masks(probability)
+        masks = self._masks(probability, self.fill_threshold)
         return self._fill_and_compose(images, masks, probability, days, started, report)
 
     # ---- steps ----------------------------------------------------------------------------
@@ -230,9 +240,9 @@ class ClearVision:
         probability[(images == 0).all(axis=-1)] = 1.0  # pure black = no data, never a clear observation
         return probability
 
-    def _masks(self, probability: np.ndarray) -> np.ndarray:
+    def _masks(self, probability: np.ndarray, threshold: float) -> np.ndarray:
         """Threshold the probability and grow every cloud by MASK_BUFFER_PX pixels."""
-        above = torch.from_numpy(probability >= self.threshold)[:, None].float()
+        above = torch.from_numpy(probability >= threshold)[:, None].float()
         grown = F.max_pool2d(above, 2 * MASK_BUFFER_PX + 1, stride=1, padding=MASK_BUFFER_PX)
         return grown[:, 0].numpy() > 0.5
 

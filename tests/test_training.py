@@ -6,6 +6,8 @@ optimisation steps of each network, resume from a checkpoint and evaluate the re
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,10 @@ def test_train_both_networks_resume_and_evaluate(processed, tmp_path, capsys):
     assert "resumed at step 2" in capsys.readouterr().out
     checkpoint = torch.load(tmp_path / "removal" / "checkpoint.pt", weights_only=True)
     assert checkpoint["step"] == 4
+    mask_checkpoint = torch.load(tmp_path / "mask" / "checkpoint.pt", weights_only=True)
+    detector, _ = load_weights("detector", weights)
+    shipped = mask_checkpoint["averaged"]  # the detector ships the moving average, not the last step
+    assert all(torch.equal(tensor, shipped[f"module.{name}"]) for name, tensor in detector.state_dict().items())
 
     from training.model_card import write_model_card
 
@@ -75,7 +81,9 @@ def test_train_both_networks_resume_and_evaluate(processed, tmp_path, capsys):
     assert metadata["training"]["config"]["steps"] == 4 and len(metadata["training"]["history"]) == 2
     assert evaluate.main(["--data", str(processed), "--weights", str(weights), "--card"]) == 0
     printed = capsys.readouterr().out
-    assert "linear" in printed and "brightness" in printed and "pooled" in printed
+    assert "linear" in printed and "brightness" in printed and "pooled" in printed and "oracle*" in printed
+    results = json.loads((weights / "evaluation.json").read_text())
+    assert results["colour_oracle"]["psnr"] >= results["removal"]["linear"]["fill"]["psnr"]  # a fit on the truth can only help
     assert "sha256" in (weights / "MODEL_CARD.md").read_text()
     ClearVision.load(weights)  # the card written by evaluate still verifies the weights
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from clear_vision.weights import record_checksum, save_weights
@@ -65,11 +66,14 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
     return config, resume
 
 
-def _checkpoint(path: Path, step: int, minutes: float, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator, history: list) -> None:
+def _checkpoint(
+    path: Path, step: int, minutes: float, model: torch.nn.Module, averaged: AveragedModel | None, optimizer: torch.optim.Optimizer, rng: np.random.Generator, history: list
+) -> None:
     state = {
         "step": step,
         "minutes": minutes,
         "model": model.state_dict(),
+        **({"averaged": averaged.state_dict()} if averaged is not None else {}),
         "optimizer": optimizer.state_dict(),
         "numpy_rng": json.dumps(rng.bit_generator.state),
         "torch_rng": torch.get_rng_state(),
@@ -94,6 +98,8 @@ def fit(
 ) -> Path:
     """AdamW + cosine schedule for config.steps; checkpoints every few minutes, resumable.
 
+    With `config.ema_decay` > 0 the shipped weights (and validation) are an exponential moving
+    average of the trained ones, so they do not hinge on where the last noisy step landed.
     Validation is printed and kept in the weights' history for monitoring only. The final
     weights go to `weights_path` with the config, history and training time as metadata.
     """
@@ -102,12 +108,17 @@ def fit(
     settings = describe_config(config)
     print(json.dumps(settings, indent=1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    ema_decay = getattr(config, "ema_decay", 0.0)
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay > 0 else None
+    shipped = averaged.module if averaged is not None else model
     checkpoint = Path(config.run_dir) / "checkpoint.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     step, history, minutes_before = 0, [], 0.0
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # tensors and plain types only
         model.load_state_dict(state["model"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = json.loads(state["numpy_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -132,17 +143,19 @@ def fit(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         progress.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % config.validate_every == 0 or step + 1 == config.steps:
-            history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(model.eval())})
+            history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(shipped.eval())})
             tqdm.write(json.dumps(history[-1]))
         if time.monotonic() - last_save >= checkpoint_seconds:
-            _checkpoint(checkpoint, step + 1, minutes(), model, optimizer, rng, history)
+            _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history)
             last_save = time.monotonic()
-    _checkpoint(checkpoint, config.steps, minutes(), model, optimizer, rng, history)
+    _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history)
     command = f"python -m training.{name} " + " ".join(sys.argv[1:])
     training = {"config": settings, "history": history, "minutes": minutes(), "command": command}
-    digest = save_weights(model.eval(), weights_path, {**metadata, "training": training})
+    digest = save_weights(shipped.eval(), weights_path, {**metadata, "training": training})
     record_checksum(weights_path)
     print(f"wrote {weights_path} sha256 {digest} (recorded in the model card)")
     return weights_path

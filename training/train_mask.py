@@ -31,14 +31,15 @@ class MaskConfig:
     data: Path = DEFAULT_OUT  # folder with detector_train.npz / detector_val.npz (python -m preprocess build)
     out: Path = DEFAULT_WEIGHTS  # where detector.safetensors is written
     run_dir: Path = Path("runs/mask")  # checkpoints
-    steps: int = 6000
+    steps: int = 2000  # longer runs fit the training sites' label habits: held-out F1 fell from ~0.92 at 2000 to 0.86 at 4000
     batch: int = 24
     crop: int = 64
     lr: float = 3e-3
     widths: tuple[int, ...] = (8, 16, 32, 64, 96)
     shadow_weight: float = 0.5
     threshold: float = 0.5
-    validate_every: int = 1000
+    ema_decay: float = 0.999  # ship a moving average of the weights (0: the last step's)
+    validate_every: int = 500
     seed: int = 0
     threads: int = 2
 
