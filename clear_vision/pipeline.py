@@ -34,6 +34,9 @@ Progress = Callable[[float, str], None]
 def _no_progress(fraction: float, description: str) -> None:
     """Default progress callback: report nothing."""
 _DETECT_BATCH = 10  # frames per detector call: bounds memory on large scenes
+# Frames are detected with a reflected margin: at a bare border the network sees only its own
+# zero padding, and clear corners reached cloud probabilities of 0.3..0.4 (0.1..0.2 with it).
+_DETECT_MARGIN_PX = 16
 # Cloud edges and haze fade out below the threshold; a 2-pixel buffer around every detected
 # cloud (as Fmask and Sen2Cor do) keeps bright rims out of the filled frames. On the held-out
 # site it lifted `run` from 18.6 to 21.0 dB at equal detection F1 (model card).
@@ -232,8 +235,9 @@ class ClearVision:
             raise ValueError("this ClearVision has no cloud detector; use fill() with masks, or ClearVision.load()")
         chunks = []
         for start in range(0, len(images), _DETECT_BATCH):
-            batch = self._to_tensor(images[start : start + _DETECT_BATCH])  # (N,3,H,W)
-            logits = run_tiled(self.detector, batch, self.detector.size_multiple)
+            batch = F.pad(self._to_tensor(images[start : start + _DETECT_BATCH]), (_DETECT_MARGIN_PX,) * 4, mode="reflect")
+            margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
+            logits = run_tiled(self.detector, batch, self.detector.size_multiple)[..., margin, margin]
             chunks.append(torch.sigmoid(logits).amax(dim=1).cpu().numpy())
         probability = np.concatenate(chunks)
         probability[whiteness_test(images)] = 1.0  # thick cloud cores the network may miss

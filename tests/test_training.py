@@ -87,6 +87,12 @@ def test_train_both_networks_resume_and_evaluate(processed, tmp_path, capsys):
     assert "sha256" in (weights / "MODEL_CARD.md").read_text()
     ClearVision.load(weights)  # the card written by evaluate still verifies the weights
 
+    from training import calibrate
+
+    assert calibrate.main(["--data", str(DATA), "--weights", str(weights), "--per-site", "1"]) == 0
+    chosen = ClearVision.load(weights).fill_threshold  # rewritten weights still verify
+    assert chosen in calibrate.CANDIDATES and f"fill threshold {chosen:g} written" in capsys.readouterr().out
+
 
 def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):
     from training import train_removal

@@ -27,7 +27,7 @@ from .evaluate import MODEL_DIR, removal_scores
 
 __all__ = ["CANDIDATES", "training_site_sequences", "calibrate", "main"]
 
-CANDIDATES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+CANDIDATES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
 def training_site_sequences(data: Path, per_site: int, seed: int = 0) -> dict[str, list[dict[str, np.ndarray]]]:
