@@ -108,8 +108,7 @@ def fit(
     settings = describe_config(config)
     print(json.dumps(settings, indent=1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    ema_decay = getattr(config, "ema_decay", 0.0)
-    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay > 0 else None
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True) if config.ema_decay > 0 else None
     shipped = averaged.module if averaged is not None else model
     checkpoint = Path(config.run_dir) / "checkpoint.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)

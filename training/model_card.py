@@ -76,7 +76,7 @@ def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
             "",
             f"- architecture config: `{json.dumps(meta['config'])}`",
             f"- training command: `{training.get('command', '?')}` (after `python -m preprocess build`)",
-            f"- training time: {training.get('minutes', '?')} min on 2 CPU cores",
+            f"- training time: {training.get('minutes', '?')} min wall clock on 2 CPU cores",
             f"- preprocessing: `{json.dumps(meta.get('preprocessing'))}`",
             f"- training config: `{json.dumps(training.get('config'))}`",
             f"- validation during training (held-out, monitoring only): `{json.dumps(training.get('history', [])[-3:])}`",

@@ -38,6 +38,7 @@ class RemovalConfig:
     heads: int = 4
     hidden_weight: float = 1.0  # L1 on the hidden (masked, truly clear) pixels
     visible_weight: float = 0.1  # L1 on the rest: keeps the correction small where nothing is hidden
+    ema_decay: float = 0.0  # > 0: ship a moving average of the weights instead of the last step's
     validate_every: int = 200
     seed: int = 0
     threads: int = 2
