@@ -185,7 +185,7 @@ class ClearVision:
         days = parse_dates(dates, len(images))
         report(0.1, "detecting clouds")
         probability = self._cloud_probability(images)  # 2. detect
-        masks = self._masks(probability, self.fill_threshold)
+        masks = self._fill_masks(probability)
         return self._fill_and_compose(images, masks, probability, days, started, report)
 
     # ---- steps ----------------------------------------------------------------------------
@@ -243,6 +243,21 @@ class ClearVision:
         probability[whiteness_test(images)] = 1.0  # thick cloud cores the network may miss
         probability[(images == 0).all(axis=-1)] = 1.0  # pure black = no data, never a clear observation
         return probability
+
+    def _fill_masks(self, probability: np.ndarray) -> np.ndarray:
+        """The masks `run` fills: from the fill threshold up, but never every date of a pixel.
+
+        The generous fill threshold can leave a pixel without any clear date (image corners,
+        faint haze on every date); there the least cloudy date serves as the source if the
+        detection threshold calls it clear.
+        """
+        masks = self._masks(probability, self.fill_threshold)
+        rows, cols = np.nonzero(masks.all(axis=0))
+        if len(rows):
+            least_cloudy = probability[:, rows, cols].argmin(axis=0)
+            clear_there = ~self._masks(probability, self.threshold)[least_cloudy, rows, cols]
+            masks[least_cloudy[clear_there], rows[clear_there], cols[clear_there]] = False
+        return masks
 
     def _masks(self, probability: np.ndarray, threshold: float) -> np.ndarray:
         """Threshold the probability and grow every cloud by MASK_BUFFER_PX pixels."""
