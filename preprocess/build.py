@@ -16,7 +16,7 @@ from .readers import IGNORE, Cube, read_cube
 from .rgb import BENCHMARK_GAIN, render_rgb
 from .scenes import Scene, read_clear_geotiff, read_eolearn_clear_scenes, read_eolearn_masks, read_s2cloudless, read_ukis_landsat
 
-__all__ = ["DEFAULT_DATA", "DEFAULT_OUT", "REMOVAL_TRAIN", "REMOVAL_HELD_OUT", "build_detector_sets", "build_removal_sets", "save_npz", "load_groups"]
+__all__ = ["DEFAULT_DATA", "DEFAULT_OUT", "REMOVAL_TRAIN", "REMOVAL_HELD_OUT", "benchmark_sequence", "build_detector_sets", "build_removal_sets", "save_npz", "load_groups"]
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data" / "processed"
@@ -111,6 +111,18 @@ def build_detector_sets(data: Path, out: Path, seed: int = 0, simulated: int = 3
     return {"train_frames": sum(len(v) for k, v in train.items() if k.endswith(".images")), "val_frames": sum(len(v) for k, v in validation.items() if k.endswith(".images"))}
 
 
+def benchmark_sequence(cube: Cube, rng: np.random.Generator, clear: np.ndarray) -> dict[str, np.ndarray]:
+    """One scoring sequence of BENCHMARK.md: 5..10 clear frames, real clouds pasted, 8-bit at gain 3."""
+    sequence = make_gap_sequence(cube, rng, int(rng.integers(5, min(10, len(clear)) + 1)), clear)
+    return {
+        "truth": render_rgb(sequence.truth, BENCHMARK_GAIN),
+        "cloudy": render_rgb(sequence.cloudy, BENCHMARK_GAIN),
+        "mask": sequence.mask,
+        "scored": sequence.scored,
+        "days": sequence.days,
+    }
+
+
 def build_removal_sets(data: Path, out: Path, seed: int = 0, validation_sequences: int = 40) -> dict[str, int]:
     """Stage 2: clear frames + real cloud masks per training site; fixed gap sequences of the held-out site."""
     rng = np.random.default_rng(seed)
@@ -129,11 +141,7 @@ def build_removal_sets(data: Path, out: Path, seed: int = 0, validation_sequence
     clear = cube.clear_frames()
     validation: dict[str, np.ndarray] = {}
     for index in tqdm(range(validation_sequences), desc="removal: held-out sequences"):
-        sequence = make_gap_sequence(cube, rng, int(rng.integers(5, min(10, len(clear)) + 1)), clear)
-        validation[f"seq{index:03d}.truth"] = render_rgb(sequence.truth, BENCHMARK_GAIN)
-        validation[f"seq{index:03d}.cloudy"] = render_rgb(sequence.cloudy, BENCHMARK_GAIN)
-        validation[f"seq{index:03d}.mask"] = sequence.mask
-        validation[f"seq{index:03d}.scored"] = sequence.scored
-        validation[f"seq{index:03d}.days"] = sequence.days
+        for key, value in benchmark_sequence(cube, rng, clear).items():
+            validation[f"seq{index:03d}.{key}"] = value
     save_npz(out / "removal_val.npz", validation)
     return {"train_sites": len(REMOVAL_TRAIN), "train_clear_frames": sum(len(v) for k, v in train.items() if k.endswith(".clear")), "val_sequences": validation_sequences}

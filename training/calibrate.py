@@ -18,10 +18,8 @@ from tqdm import tqdm
 
 from clear_vision import ClearVision
 from clear_vision.weights import WEIGHT_FILES, load_weights, record_checksum, save_weights
-from preprocess.build import DEFAULT_DATA, REMOVAL_TRAIN
-from preprocess.gaps import make_gap_sequence
+from preprocess.build import DEFAULT_DATA, REMOVAL_TRAIN, benchmark_sequence
 from preprocess.readers import read_cube
-from preprocess.rgb import BENCHMARK_GAIN, render_rgb
 
 from .evaluate import MODEL_DIR, removal_scores
 
@@ -37,17 +35,7 @@ def training_site_sequences(data: Path, per_site: int, seed: int = 0) -> dict[st
     for relative in REMOVAL_TRAIN:
         cube = read_cube(data / relative)
         clear = cube.clear_frames()
-        for _ in range(per_site):
-            sequence = make_gap_sequence(cube, rng, int(rng.integers(5, min(10, len(clear)) + 1)), clear)
-            sites.setdefault(cube.name, []).append(
-                {
-                    "truth": render_rgb(sequence.truth, BENCHMARK_GAIN),
-                    "cloudy": render_rgb(sequence.cloudy, BENCHMARK_GAIN),
-                    "mask": sequence.mask,
-                    "scored": sequence.scored,
-                    "days": sequence.days,
-                }
-            )
+        sites[cube.name] = [benchmark_sequence(cube, rng, clear) for _ in range(per_site)]
     return sites
 
 

@@ -98,11 +98,11 @@ def detection_table(model: ClearVision, path: Path) -> dict:
 def format_tables(removal: dict, detection: dict, oracle: dict | None = None) -> str:
     lines = ["Cloud removal, held-out site (masked pixels, [0,1] scale)", f"{'method':<10}{'mode':<6}{'PSNR dB':>9}{'MAE':>8}{'RMSE':>8}{'vs linear':>11}"]
     reference = removal["linear"]["fill"]["psnr"]
-    for name, modes in removal.items():
-        for mode, row in modes.items():
-            lines.append(f"{name:<10}{mode:<6}{row['psnr']:>9.2f}{row['mae']:>8.4f}{row['rmse']:>8.4f}{row['psnr'] - reference:>+11.2f}")
+    rows = [(name, mode, row) for name, modes in removal.items() for mode, row in modes.items()]
+    rows += [("oracle*", "fill", oracle)] if oracle is not None else []
+    for name, mode, row in rows:
+        lines.append(f"{name:<10}{mode:<6}{row['psnr']:>9.2f}{row['mae']:>8.4f}{row['rmse']:>8.4f}{row['psnr'] - reference:>+11.2f}")
     if oracle is not None:
-        lines.append(f"{'oracle*':<10}{'fill':<6}{oracle['psnr']:>9.2f}{oracle['mae']:>8.4f}{oracle['rmse']:>8.4f}{oracle['psnr'] - reference:>+11.2f}")
         lines.append("* linear with each hidden frame's colour fitted to its truth: not a method, the size of the per-date colour shift")
     lines += ["", "Cloud detection, held-out scenes (cloud vs clear; shadow not scored)", f"{'scene':<46}{'detector':<14}{'P':>6}{'R':>6}{'F1':>6}{'IoU':>6}"]
     for scene, detectors in detection.items():
