@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .build import DEFAULT_DATA, DEFAULT_OUT, build_detector_sets, build_removal_sets
+from .detector_set import build_detector_sets
+from .removal_set import build_removal_sets
+from .sets import DEFAULT_DATA, DEFAULT_OUT
 
 
 def main(argv: list[str] | None = None) -> int:

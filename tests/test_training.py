@@ -1,4 +1,4 @@
-"""preprocess.build, training.data, train_mask, train_removal and evaluate on a tiny real set.
+"""preprocess sets, training.data, train_mask, train_removal and evaluate on a tiny real set.
 
 One fixture builds small training/validation sets from ../shared/data; the tests run a few
 optimisation steps of each network, resume from a checkpoint and evaluate the result.
@@ -7,7 +7,6 @@ optimisation steps of each network, resume from a checkpoint and evaluate the re
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data 
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory) -> Path:
-    from preprocess.build import build_detector_sets, build_removal_sets
+    from preprocess.detector_set import build_detector_sets
+    from preprocess.removal_set import build_removal_sets
 
     out = tmp_path_factory.mktemp("processed")
     build_detector_sets(DATA, out, seed=0, simulated=4)
@@ -32,7 +32,7 @@ def processed(tmp_path_factory) -> Path:
 
 
 def test_built_sets_hold_out_the_validation_site(processed):
-    from preprocess.build import load_groups
+    from preprocess.sets import load_groups
 
     train = load_groups(processed / "removal_train.npz")
     validation = load_groups(processed / "removal_val.npz")

@@ -17,11 +17,18 @@ import numpy as np
 from tqdm import tqdm
 
 from clear_vision import ClearVision
-from clear_vision.weights import WEIGHT_FILES, load_weights, record_checksum, save_weights
-from preprocess.build import DEFAULT_DATA, REMOVAL_TRAIN, benchmark_sequence
+from clear_vision.weights import (
+    WEIGHT_FILES,
+    load_weights,
+    record_checksum,
+    save_weights,
+)
 from preprocess.readers import read_cube
+from preprocess.removal_set import REMOVAL_TRAIN
+from preprocess.sets import DEFAULT_DATA, benchmark_sequence
 
-from .evaluate import MODEL_DIR, removal_scores
+from .evaluate import MODEL_DIR
+from .score_removal import removal_scores
 
 __all__ = ["CANDIDATES", "training_site_sequences", "calibrate", "main"]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocess.build import load_groups
 from preprocess.readers import CLOUD, IGNORE, SHADOW
 from preprocess.rgb import GAIN_RANGE
+from preprocess.sets import load_groups
 
 from .common import random_dihedral, render_batch
 

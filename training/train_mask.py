@@ -17,11 +17,11 @@ from torch.nn import functional as F
 
 from clear_vision import ClearVision, CloudDetector
 from clear_vision.weights import WEIGHT_FILES
-from preprocess.build import DEFAULT_OUT
+from preprocess.sets import DEFAULT_OUT
 
 from .common import fit, parse_config
 from .data import DetectorSampler
-from .evaluate import detection_table
+from .score_detection import detection_table
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "model_dict"
 

@@ -16,11 +16,11 @@ import torch
 
 from clear_vision import ClearVision, TemporalFiller
 from clear_vision.weights import WEIGHT_FILES
-from preprocess.build import DEFAULT_OUT
+from preprocess.sets import DEFAULT_OUT, load_removal_validation
 
 from .common import fit, parse_config
 from .data import RemovalSampler
-from .evaluate import load_removal_validation, removal_scores
+from .score_removal import removal_scores
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "model_dict"
 
