@@ -46,7 +46,8 @@ def test_built_sets_hold_out_the_validation_site(processed):
 
 
 def test_samplers_give_batches_the_networks_take(processed):
-    from training.data import DetectorSampler, RemovalSampler
+    from training.data import RemovalSampler
+    from training.detector_data import DetectorSampler
 
     rng = np.random.default_rng(0)
     removal = RemovalSampler(processed / "removal_train.npz", crop=32).batch(rng, 3)

@@ -20,7 +20,7 @@ from clear_vision.weights import WEIGHT_FILES
 from preprocess.sets import DEFAULT_OUT
 
 from .common import fit, parse_config
-from .data import DetectorSampler
+from .detector_data import DetectorSampler
 from .score_detection import detection_table
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "model_dict"
