@@ -1,8 +1,9 @@
 """Readers: every source becomes a `Cube` of RGB reflectance, cloud labels and dates.
 
 Sources: EarthNet2021 `.npz` cubes, EarthNet2021x / GreenEarthNet minicubes (via the
-`earthnet` toolkit), generic Sentinel-2 netCDF cubes (reflectance or DN, with SCL) and folders
-of RGB frames.
+`earthnet` toolkit), generic Sentinel-2 netCDF cubes (reflectance or DN, with SCL), openEO field
+cubes without labels (labelled from the time series itself), Landsat-8 surface-reflectance
+cubes with `pixel_qa`, HLS folders of per-band GeoTIFFs and folders of RGB frames.
 """
 
 from __future__ import annotations
@@ -15,7 +16,23 @@ import numpy as np
 
 from clear_vision.decode import collect_image_paths, dates_from_names, load_frames
 
-__all__ = ["Cube", "CLEAR", "CLOUD", "SHADOW", "IGNORE", "read_cube", "read_earthnet_npz", "read_en21x", "read_s2_netcdf", "read_rgb_folder", "labels_from_scl"]
+__all__ = [
+    "Cube",
+    "CLEAR",
+    "CLOUD",
+    "SHADOW",
+    "IGNORE",
+    "read_cube",
+    "read_earthnet_npz",
+    "read_en21x",
+    "read_s2_netcdf",
+    "read_landsat_qa_netcdf",
+    "read_hls_folder",
+    "read_rgb_folder",
+    "labels_from_scl",
+    "labels_from_landsat_qa",
+    "labels_from_time_series",
+]
 
 # Per-pixel label classes used for detector training and for masks.
 CLEAR, CLOUD, SHADOW, IGNORE = 0, 1, 2, 255
@@ -132,33 +149,146 @@ def _find(dataset, role: str):
     return None
 
 
+def _time_name(dataset) -> str | None:
+    return next((name for name in _TIME_NAMES if name in dataset.dims), None)
+
+
+def _read_rgb(dataset, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(T,H,W,3) reflectance (DN scaled by magnitude) and (T,) dates of a netCDF cube's B04, B03, B02."""
+    time_name = _time_name(dataset)
+    bands = [_find(dataset, role) for role in ("red", "green", "blue")]
+    if time_name is None or any(band is None for band in bands):
+        raise ValueError(f"{path.name}: expected a time dimension and bands B04, B03, B02")
+    reflectance = np.stack([_to_reflectance(band.transpose(time_name, ...).values) for band in bands], axis=-1)
+    return reflectance, dataset[time_name].values.astype("datetime64[D]")
+
+
+def _first_of_each_date(cube: Cube) -> Cube:
+    """Keep the first frame of each date, so dates strictly increase (some cubes repeat an acquisition)."""
+    _, first = np.unique(cube.dates, return_index=True)
+    return Cube(cube.name, cube.reflectance[first], cube.labels[first], cube.dates[first])
+
+
 def read_s2_netcdf(path: str | Path) -> Cube:
     """Generic Sentinel-2 netCDF cube (nrt, WorldCereal, openEO): B04/B03/B02 and SCL over time.
 
     Reflectance or DN is decided from the magnitude. WorldCereal keeps SCL in a sibling 20 m
-    file (`_20m_` instead of `_10m_`), upsampled 2x by nearest neighbour.
+    file (`_20m_` instead of `_10m_`), upsampled 2x by nearest neighbour. A cube with neither
+    (the openEO Puglia field cubes) is labelled from its own time series
+    (`labels_from_time_series`).
     """
     import xarray as xr
 
     path = Path(path)
     with xr.open_dataset(path, mask_and_scale=False) as dataset:
-        time_name = next((name for name in _TIME_NAMES if name in dataset.dims), None)
-        bands = [_find(dataset, role) for role in ("red", "green", "blue")]
-        if time_name is None or any(band is None for band in bands):
-            raise ValueError(f"{path.name}: expected a time dimension and bands B04, B03, B02")
-        reflectance = np.stack([_to_reflectance(band.transpose(time_name, ...).values) for band in bands], axis=-1)
-        dates = dataset[time_name].values.astype("datetime64[D]")
+        reflectance, dates = _read_rgb(dataset, path)
         scl = _find(dataset, "scl")
-        scl = None if scl is None else scl.transpose(time_name, ...).values
-    if scl is None:
-        sibling = path.with_name(path.name.replace("_10m_", "_20m_"))
-        if sibling == path or not sibling.is_file():
-            raise ValueError(f"{path.name}: no SCL band and no 20 m sibling file with one")
+        scl = None if scl is None else scl.transpose(_time_name(dataset), ...).values
+    sibling = path.with_name(path.name.replace("_10m_", "_20m_"))
+    if scl is None and sibling != path and sibling.is_file():
         with xr.open_dataset(sibling, mask_and_scale=False) as coarse:
-            time_name = next(name for name in _TIME_NAMES if name in coarse.dims)
-            scl = _find(coarse, "scl").transpose(time_name, ...).values
+            scl = _find(coarse, "scl").transpose(_time_name(coarse), ...).values
         scl = scl.repeat(2, axis=1).repeat(2, axis=2)[:, : reflectance.shape[1], : reflectance.shape[2]]
-    return Cube(path.stem, reflectance, labels_from_scl(np.nan_to_num(scl).astype(np.int64)), dates)
+    if scl is None:
+        labels = labels_from_time_series(reflectance)
+    else:
+        labels = labels_from_scl(np.nan_to_num(scl).astype(np.int64))
+    return _first_of_each_date(Cube(path.stem, reflectance, labels, dates))
+
+
+# Unlabelled cubes: a pixel's clear reference is its median over all dates (the surface stays,
+# clouds and shadows come and go; MODELS.md, Tmask). Thresholds in reflectance / brightness ratio.
+CLOUD_BLUE_RISE, UNSURE_BLUE_RISE = 0.04, 0.02  # blue above the reference: cloud / haze margin
+SHADOW_RATIO, UNSURE_RATIO = 0.7, 0.8  # brightness below this share of the reference: shadow / unsure
+
+
+def labels_from_time_series(reflectance: np.ndarray) -> np.ndarray:
+    """Labels for a cube without cloud labels, from each pixel's deviation from its median over time.
+
+    Blue more than 0.04 above the pixel's median is cloud (0.02..0.04: unsure haze margin);
+    mean brightness under 0.7x the median is shadow (0.7..0.8: unsure); NaN is IGNORE. Works
+    when most dates are clear, as in the Puglia summer cubes (2..3 cloudy dates of 19).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels (outside the field)
+        reference = np.nanmedian(reflectance, axis=0)
+    blue_rise = reflectance[..., 2] - reference[..., 2]
+    ratio = reflectance.mean(axis=-1) / np.maximum(reference.mean(axis=-1), 1e-4)
+    labels = np.full(reflectance.shape[:3], CLEAR, dtype=np.uint8)
+    labels[(blue_rise > UNSURE_BLUE_RISE) | (ratio < UNSURE_RATIO)] = IGNORE
+    labels[ratio < SHADOW_RATIO] = SHADOW
+    labels[blue_rise > CLOUD_BLUE_RISE] = CLOUD
+    labels[np.isnan(reflectance).any(axis=-1)] = IGNORE
+    return labels
+
+
+def labels_from_landsat_qa(qa: np.ndarray) -> np.ndarray:
+    """Landsat Collection-1 SR `pixel_qa` -> labels: bit 0 fill, 3 cloud shadow, 5 cloud, 8-9 cirrus confidence.
+
+    High-confidence cirrus counts as cloud (like SCL 10); fill is IGNORE; all else is clear.
+    """
+    qa = qa.astype(np.int64)
+    labels = np.full(qa.shape, CLEAR, dtype=np.uint8)
+    labels[(qa >> 3) & 1 == 1] = SHADOW
+    labels[((qa >> 5) & 1 == 1) | ((qa >> 8) & 3 == 3)] = CLOUD
+    labels[(qa & 1 == 1) | (qa == 0)] = IGNORE  # 0 is the file's _FillValue
+    return labels
+
+
+LANDSAT_SR_SCALE = 1e-4  # Collection-1 SR: DN x 0.0001 = reflectance (the files' scale_factor)
+LANDSAT_SR_MAX = 16000  # above: saturated (20000) or a negative value stored as uint16 (65xxx)
+
+
+def read_landsat_qa_netcdf(path: str | Path) -> Cube:
+    """WorldCereal Landsat-8 SR cube: B04 red, B03 green, B02 blue (Landsat numbering) uint16 and `pixel_qa`.
+
+    Checked by magnitude: clear-land medians of 300..1000 DN = reflectance 0.03..0.1 at the
+    files' scale factor 0.0001. Repeated acquisition dates keep their first frame.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    with xr.open_dataset(path, mask_and_scale=False) as dataset:
+        time_name = _time_name(dataset)
+        digital = np.stack([dataset[band].transpose(time_name, ...).values for band in ("B04", "B03", "B02")], axis=-1)
+        qa = dataset["pixel_qa"].transpose(time_name, ...).values
+        dates = dataset[time_name].values.astype("datetime64[D]")
+    reflectance = digital.astype(np.float32) * LANDSAT_SR_SCALE
+    reflectance[(digital == 0) | (digital > LANDSAT_SR_MAX)] = np.nan
+    labels = labels_from_landsat_qa(qa)
+    labels[np.isnan(reflectance).any(axis=-1)] = IGNORE
+    return _first_of_each_date(Cube(path.stem, reflectance, labels, dates))
+
+
+def read_hls_folder(path: str | Path) -> Cube:
+    """HLS folder: `YYYYMMDD/YYYYMMDD_{S30,L30}_<tile>_{B02,B03,B04}.tif`, float32 reflectance, NaN = Fmask cloud/shadow.
+
+    NaN pixels are IGNORE (removed cloud or shadow, not looked at), the rest CLEAR. When both
+    S30 and L30 exist on a date, the one with more valid pixels is kept: mixing sensors inside
+    one frame would put a seam where they meet.
+    """
+    import rasterio
+
+    path = Path(path)
+    frames, dates = [], []
+    for day in sorted(folder for folder in path.iterdir() if folder.is_dir() and folder.name.isdigit()):
+        candidates = []
+        for product in ("S30", "L30"):
+            files = [next(day.glob(f"{day.name}_{product}_*_{band}.tif"), None) for band in ("B04", "B03", "B02")]
+            if all(files):
+                bands = []
+                for file in files:
+                    with rasterio.open(file) as source:
+                        bands.append(source.read(1).astype(np.float32))
+                candidates.append(np.stack(bands, axis=-1))
+        if candidates:
+            frames.append(max(candidates, key=lambda frame: np.isfinite(frame).all(axis=-1).sum()))
+            dates.append(np.datetime64(f"{day.name[:4]}-{day.name[4:6]}-{day.name[6:]}", "D"))
+    if not frames:
+        raise ValueError(f"{path}: no HLS date folders with B04, B03, B02 GeoTIFFs")
+    reflectance = np.stack(frames)
+    labels = np.where(np.isnan(reflectance).any(axis=-1), IGNORE, CLEAR).astype(np.uint8)
+    return Cube(path.name, reflectance, labels, np.array(dates, dtype="datetime64[D]"))
 
 
 def read_rgb_folder(path: str | Path) -> Cube:
@@ -178,17 +308,23 @@ def read_rgb_folder(path: str | Path) -> Cube:
     return Cube(Path(path).name, reflectance, labels, dates)
 
 
+def _is_hls_folder(path: Path) -> bool:
+    return any(folder.is_dir() and folder.name.isdigit() and any(folder.glob("*_B04.tif")) for folder in path.iterdir())
+
+
 def read_cube(path: str | Path) -> Cube:
-    """Pick the reader from the file: folder, .npz, EarthNet2021x minicube or generic S2 netCDF."""
+    """Pick the reader from the file: HLS or RGB folder, .npz, EarthNet2021x minicube, Landsat QA or S2 netCDF."""
     path = Path(path)
     if path.is_dir():
-        return read_rgb_folder(path)
+        return read_hls_folder(path) if _is_hls_folder(path) else read_rgb_folder(path)
     if path.suffix == ".npz":
         return read_earthnet_npz(path)
     if path.suffix == ".nc":
         import xarray as xr
 
         with xr.open_dataset(path, mask_and_scale=False) as dataset:
-            is_minicube = "s2_dlmask" in dataset.data_vars
-        return read_en21x(path) if is_minicube else read_s2_netcdf(path)
+            variables = set(dataset.data_vars)
+        if "s2_dlmask" in variables:
+            return read_en21x(path)
+        return read_landsat_qa_netcdf(path) if "pixel_qa" in variables else read_s2_netcdf(path)
     raise ValueError(f"{path}: unsupported cube; expected a folder of frames, .npz or .nc")

@@ -7,7 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from preprocess.readers import CLEAR, CLOUD, IGNORE, SHADOW, labels_from_scl, read_cube, read_earthnet_npz, read_rgb_folder
+from preprocess.readers import (
+    CLEAR,
+    CLOUD,
+    IGNORE,
+    SHADOW,
+    labels_from_landsat_qa,
+    labels_from_scl,
+    labels_from_time_series,
+    read_cube,
+    read_earthnet_npz,
+    read_rgb_folder,
+)
 from preprocess.rgb import render_rgb
 from preprocess.scenes import read_clear_geotiff, read_eolearn_masks, read_s2cloudless, read_ukis_landsat
 
@@ -22,6 +33,21 @@ def test_render_matches_the_benchmark_formula():
 
 def test_scl_classes():
     assert labels_from_scl(np.array([0, 3, 4, 5, 6, 7, 8, 9, 10, 11])).tolist() == [IGNORE, SHADOW, CLEAR, CLEAR, CLEAR, IGNORE, CLOUD, CLOUD, CLOUD, CLEAR]
+
+
+def test_landsat_qa_bits():
+    # 322 clear (bits 1, 6, 8), 328 shadow (bit 3), 352 / 480 cloud (bit 5), 834 cirrus high (bits 8-9), 1 fill, 0 _FillValue
+    assert labels_from_landsat_qa(np.array([322, 328, 352, 480, 834, 1, 0])).tolist() == [CLEAR, SHADOW, CLOUD, CLOUD, CLOUD, IGNORE, IGNORE]
+
+
+def test_time_series_labels_flag_bright_and_dark_dates():
+    ground = np.full((7, 4, 4, 3), 0.1, dtype=np.float32)
+    ground[5] += 0.3  # a cloud on one date: brighter, bluer
+    ground[6] *= 0.5  # a shadow on another
+    ground[:, 0, 0] = np.nan  # outside the field
+    labels = labels_from_time_series(ground)
+    assert (labels[:5, 1:, 1:] == CLEAR).all() and (labels[5, 1:, 1:] == CLOUD).all() and (labels[6, 1:, 1:] == SHADOW).all()
+    assert (labels[:, 0, 0] == IGNORE).all()
 
 
 def test_earthnet_npz_layouts(tmp_path):
@@ -65,6 +91,7 @@ def test_greenearthnet_minicube_through_earthnet():
         ("s2_timeseries/nrt/sentinel2_cube_subset_romania_10m.nc", (140, 100, 100, 3)),
         ("s2_timeseries/worldcereal/S2_L2A_10m_0000280849BAC91C_32631_2018-08-01_2019-11-30.nc", (72, 64, 64, 3)),
         ("s2_timeseries/openeo_gfmap/test_optical_cube.nc", (19, 52, 46, 3)),
+        ("s2_timeseries/openeo_gfmap/bap_quintad_cdse.nc", (20, 66, 64, 3)),
     ],
 )
 def test_generic_sentinel2_netcdf(relative, shape):
@@ -85,3 +112,34 @@ def test_labelled_scenes():
     assert clear.reflectance.shape == (705, 935, 3) and (clear.labels == CLEAR).mean() > 0.9
     masks = read_eolearn_masks(DATA / "cloud_masks/eolearn/CLM.npy")
     assert masks.shape == (68, 101, 100) and masks.dtype == bool
+
+
+@needs_data
+def test_hls_folder_one_frame_per_date():
+    cube = read_cube(DATA / "s2_timeseries/hls_missouri")
+    assert cube.reflectance.shape == (30, 248, 248, 3) and (np.diff(cube.dates) > np.timedelta64(0, "D")).all()
+    assert 0.01 < np.nanmedian(cube.reflectance) < 0.3  # float reflectance as stored
+    assert set(np.unique(cube.labels)) == {CLEAR, IGNORE} and ((cube.labels == IGNORE) == np.isnan(cube.reflectance).any(-1)).all()
+    assert np.isnan(cube.reflectance).all(axis=(1, 2, 3)).sum() == 9  # fully removed dates stay, as missing frames
+
+
+@needs_data
+def test_puglia_field_cube_labelled_from_its_time_series():
+    cube = read_cube(DATA / "s2_timeseries/openeo_gfmap_puglia/openEO_4.nc")
+    assert cube.reflectance.shape == (19, 18, 23, 3)
+    assert 0.03 < np.nanmedian(cube.reflectance) < 0.3  # int16 DN scaled to reflectance
+    outside = np.isnan(cube.reflectance).all(axis=(0, -1))  # -1 = outside the field, on every date
+    assert 0 < outside.mean() < 0.5 and (cube.labels[:, outside] == IGNORE).all()
+    cover = (cube.labels == CLOUD).sum(axis=(1, 2)) / (~outside).sum()
+    assert cover[cube.dates == np.datetime64("2023-09-06")] > 0.9 and np.median(cover) == 0  # the white date, most dates clear
+
+
+@needs_data
+@pytest.mark.parametrize("name, dates", [("L8_SR_10m_00002806639B424A.nc", 24), ("L8_SR_10m_000028085BF08E7E.nc", 23)])
+def test_landsat8_worldcereal_cube(name, dates):
+    cube = read_cube(DATA / "landsat_timeseries/worldcereal_l8" / name)
+    assert cube.reflectance.shape == (dates, 64, 64, 3) and (np.diff(cube.dates) > np.timedelta64(0, "D")).all()
+    clear = cube.labels == CLEAR
+    assert 0.02 < np.nanmedian(cube.reflectance[clear]) < 0.2  # DN x 0.0001
+    assert np.nanmax(cube.reflectance) < 1.7  # wrapped negatives (65xxx) are no data
+    assert (cube.labels == CLOUD).any() and len(cube.clear_frames()) >= 5
