@@ -1,4 +1,4 @@
-"""Shared training plumbing: seeds, config on the command line, the loop with resumable checkpoints."""
+"""Shared training plumbing: the base config, seeds, flags, the loop with resumable checkpoints, the bundle."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,9 +17,35 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from clear_vision.weights import record_checksum, save_weights
+from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
+from clear_vision.weights import save_weights
+from preprocess.sets import DEFAULT_OUT
 
-__all__ = ["seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit"]
+__all__ = ["TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle"]
+
+
+@dataclass
+class TrainingConfig:
+    """The fields every training command shares; each network's config adds its own."""
+
+    data: Path = DEFAULT_OUT  # folder with the sets of `python -m preprocess build`
+    out: Path = DEFAULT_WEIGHTS_DIR  # the bundle folder the trained weights are written into
+    run_dir: Path = Path("runs")  # checkpoints
+    steps: int = 2000
+    batch: int = 8
+    crop: int = 64
+    lr: float = 2e-3
+    ema_decay: float = 0.0  # > 0: ship a moving average of the weights instead of the last step's
+    validate_every: int = 200
+    seed: int = 0
+    threads: int = 2
+
+
+def update_bundle(folder: Path, **changes: Any) -> Path:
+    """Load the bundle's config in `folder` (defaults if there is none yet), change fields, save it."""
+    folder = Path(folder)
+    config = ClearVisionConfig.load(folder) if (folder / CONFIG_NAME).is_file() else ClearVisionConfig()
+    return config.replace(**changes).save(folder)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -46,8 +72,8 @@ def describe_config(config: Any) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 
 
-def parse_config(config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str) -> tuple[Any, bool]:
-    """Every config field becomes a --flag with its default; returns (config, resume)."""
+def parse_config(config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str) -> tuple[Any, bool, str]:
+    """Every config field becomes a --flag with its default; returns (config, resume, the command line)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     defaults = config_type()
     for field in fields(config_type):
@@ -63,7 +89,8 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
     config = config_type(**args)
     if not (config.data / required_file).is_file():
         parser.error(f"{config.data / required_file} not found; run `python -m preprocess build` first")
-    return config, resume
+    command = " ".join([prog, *(argv if argv is not None else sys.argv[1:])])
+    return config, resume, command
 
 
 def _checkpoint(
@@ -91,17 +118,17 @@ def fit(
     resume: bool,
     loss_of_batch: Callable[[torch.nn.Module, np.random.Generator], torch.Tensor],
     validate: Callable[[torch.nn.Module], dict[str, float]],
-    weights_path: Path,
-    metadata: dict[str, Any],
-    name: str,
+    role: str,
+    command: str,
     checkpoint_seconds: float = 120.0,
 ) -> Path:
     """AdamW + cosine schedule for config.steps; checkpoints every few minutes, resumable.
 
     With `config.ema_decay` > 0 the shipped weights (and validation) are an exponential moving
     average of the trained ones, so they do not hinge on where the last noisy step landed.
-    Validation is printed and kept in the weights' history for monitoring only. The final
-    weights go to `weights_path` with the config, history and training time as metadata.
+    Validation is printed and kept in the weights' history for monitoring only. The final weights
+    go into the bundle `config.out` as `<role>.safetensors`, with the config, history, command and
+    training time as their training record, and the bundle's `clear_vision.json` names them.
     """
     torch.set_num_threads(config.threads)
     rng = seed_everything(config.seed)
@@ -133,7 +160,7 @@ def fit(
     def minutes() -> float:
         return round(minutes_before + (time.monotonic() - started) / 60, 1)
 
-    progress = tqdm(range(step, config.steps), initial=step, total=config.steps, desc=name, mininterval=10)
+    progress = tqdm(range(step, config.steps), initial=step, total=config.steps, desc=role, mininterval=10)
     for step in progress:
         model.train()
         loss = loss_of_batch(model, rng)
@@ -152,9 +179,8 @@ def fit(
             _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history)
             last_save = time.monotonic()
     _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history)
-    command = f"python -m training.{name} " + " ".join(sys.argv[1:])
     training = {"config": settings, "history": history, "minutes": minutes(), "command": command}
-    digest = save_weights(shipped.eval(), weights_path, {**metadata, "training": training})
-    record_checksum(weights_path)
-    print(f"wrote {weights_path} sha256 {digest} (recorded in the model card)")
-    return weights_path
+    spec = save_weights(shipped.eval(), Path(config.out) / f"{role}.safetensors", {"training": training})
+    bundle = update_bundle(config.out, **{role: spec})
+    print(f"wrote {Path(config.out) / spec.file} sha256 {spec.sha256} (recorded in {bundle})")
+    return Path(config.out) / spec.file
