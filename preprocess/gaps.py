@@ -62,11 +62,14 @@ def make_gap_sequence(cube: Cube, rng: np.random.Generator, length: int, clear: 
     return GapSequence(truth, cloudy, pasted | truth_bad, pasted & ~truth_bad, cube.days(chosen))
 
 
-def simulate_clouds(reflectance: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def simulate_clouds(
+    reflectance: np.ndarray, rng: np.random.Generator, max_level: tuple[float, float] = (0.4, 1.0), cloud_opacity: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """Add a synthetic cloud (and shadow) to one clear (H,W,3) reflectance image.
 
     Returns (cloudy reflectance, labels (H,W) CLEAR/CLOUD/SHADOW/IGNORE). The generator's cloud
-    layer is an exact label: opacity over 0.2 is cloud, a faint fringe (0.05..0.2) is ignored.
+    layer is an exact label: opacity over `cloud_opacity` is cloud, a faint fringe (0.05 up to
+    it) is ignored. A low `max_level` gives thin cloud and haze.
     """
     import satellite_cloud_generator as scg
 
@@ -74,7 +77,7 @@ def simulate_clouds(reflectance: np.ndarray, rng: np.random.Generator) -> tuple[
     image = torch.from_numpy(np.ascontiguousarray(reflectance.transpose(2, 0, 1)))[None].float()
     cloudy, cloud, shadow = scg.add_cloud_and_shadow(
         image,
-        max_lvl=(float(rng.uniform(0.4, 1.0)), 1.0),
+        max_lvl=(float(rng.uniform(*max_level)), max_level[1]),
         min_lvl=(0.0, 0.05),
         clear_threshold=float(rng.uniform(0.0, 0.6)),
         locality_degree=int(rng.integers(1, 4)),
@@ -89,5 +92,5 @@ def simulate_clouds(reflectance: np.ndarray, rng: np.random.Generator) -> tuple[
     labels[darkening > 0.15] = SHADOW
     labels[(opacity > 0.05) & (labels == CLEAR)] = IGNORE
     labels[(darkening > 0.05) & (labels == CLEAR)] = IGNORE
-    labels[opacity > 0.2] = CLOUD
+    labels[opacity > cloud_opacity] = CLOUD
     return cloudy[0].numpy().transpose(1, 2, 0), labels
