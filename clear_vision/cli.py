@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .decode import collect_image_paths, dates_from_names
+from .decode import collect_image_paths, dates_from_names, split_dates
 from .outputs import build_report, check_writable, planned_files, write_outputs
 from .pipeline import ClearVision
 from .weights import WeightsError
@@ -38,7 +38,7 @@ def remove(args: argparse.Namespace) -> int:
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]
     check_writable(args.out, planned_files(stems), args.overwrite)  # fail before the work, not after
-    dates = [part.strip() for part in args.dates.split(",")] if args.dates else dates_from_names(paths)
+    dates = split_dates(args.dates) or dates_from_names(paths)
     _say(f"loading model ({args.method})")
     model = ClearVision.load(args.weights, device=args.device, method=args.method)
     _say(f"processing {len(paths)} frames on {model.device.type}")

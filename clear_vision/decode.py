@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 __all__ = [
     "MIN_FRAMES",
@@ -25,6 +25,8 @@ __all__ = [
     "FrameInput",
     "load_frames",
     "parse_dates",
+    "split_dates",
+    "image_size",
     "validate_masks",
     "natural_key",
     "collect_image_paths",
@@ -41,6 +43,9 @@ DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 
 FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+_DATE_SEPARATORS = re.compile(r"[,\s]+")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
+_BANDS = "1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) bands"
 
 
 def natural_key(name: str | PathLike) -> list:
@@ -137,44 +142,100 @@ def _check_pixels(h: int, w: int, label: str) -> None:
         raise ValueError(f"{label}: {h}x{w} pixels is too large; at most {MAX_PIXELS:,} pixels per frame")
 
 
-def _read_image_file(path: Path, label: str) -> np.ndarray:
+def image_size(path: str | PathLike, label: str | None = None) -> tuple[int, int]:
+    """(height, width) of an image file from its header, without decoding the pixels.
+
+    Lets callers refuse frames too large for them before any memory is spent on them.
+    """
+    path = Path(path)
+    label = label or path.name
     if not path.is_file():
         raise ValueError(f"{label}: file not found")
     try:
+        if _is_tiff(path):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tiff:
+                page = tiff.pages[0]
+                return page.imagelength, page.imagewidth
         with Image.open(path) as image:
             if image.format not in _IMAGE_FORMATS:
                 raise ValueError(f"{label}: {image.format} images are not accepted; use PNG, JPEG or TIFF")
-            _check_pixels(image.size[1], image.size[0], label)
-            if image.format == "TIFF":
-                return _read_tiff(path, label)
-            image.load()
-            return _pil_to_array(image, label)
+            return image.size[1], image.size[0]
     except ValueError:
         raise
-    except Exception as error:  # PIL raises many types for corrupt/truncated files
+    except Exception as error:  # PIL and tifffile raise many types for corrupt/truncated files
         raise ValueError(f"{label}: not a readable PNG, JPEG or TIFF image ({type(error).__name__})") from None
 
 
-def _read_tiff(path: Path, label: str) -> np.ndarray:
-    """TIFFs go through tifffile, which keeps 16-bit and float multi-band data that PIL cannot."""
-    import tifffile
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(4) in _TIFF_MAGIC
 
-    array = tifffile.imread(path, key=0)
-    if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[-1] not in (1, 2, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # planar (bands first) layout
+
+def _read_image_file(path: Path, label: str) -> np.ndarray:
+    height, width = image_size(path, label)
+    _check_pixels(height, width, label)
+    tiff = _is_tiff(path)
+    try:
+        if tiff:
+            array = _read_tiff(path)
+        else:
+            with Image.open(path) as image:
+                image.load()
+    except Exception as error:  # PIL and tifffile raise many types for corrupt/truncated files
+        raise ValueError(f"{label}: not a readable PNG, JPEG or TIFF image ({type(error).__name__})") from None
+    if not tiff:
+        return _pil_to_array(image, label)
+    if np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):
+        return _integers_as_16bit(array, label)
     return array
 
 
+def _read_tiff(path: Path) -> np.ndarray:
+    """TIFFs go through tifffile, which reads the 16-bit, signed and float multi-band data that PIL cannot."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        array = page.asarray()
+        return np.moveaxis(array, 0, -1) if page.axes.startswith("S") else array  # planar: bands first
+
+
+def _integers_as_16bit(array: np.ndarray, label: str) -> np.ndarray:
+    """Integer images of other types (int16, int32, PIL mode I) are 16-bit images when their values fit.
+
+    Negative values have no meaning as brightness and are refused rather than wrapped to white.
+    """
+    low, high = int(array.min(initial=0)), int(array.max(initial=0))
+    if low < 0:
+        raise ValueError(
+            f"{label}: {array.dtype} image has negative values (min {low}); accepted: integers 0..65535 "
+            "(scaled as 16-bit), uint8, or float in [0, 1]"
+        )
+    if high > 65535:
+        raise ValueError(
+            f"{label}: {array.dtype} image has values up to {high}; accepted: integers 0..65535 "
+            "(scaled as 16-bit), uint8, or float in [0, 1]"
+        )
+    return array.astype(np.uint16)
+
+
 def _pil_to_array(image: Image.Image, label: str) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image)
-        if array.dtype != np.uint16 and array.max(initial=0) > 65535:
-            raise ValueError(f"{label}: 32-bit integer images are not accepted; use 8- or 16-bit")
-        return array.astype(np.uint16)
+    image = ImageOps.exif_transpose(image)  # a photo taken sideways shows upright, as in every viewer
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(image).astype(np.uint16)
+    if image.mode == "I":
+        return _integers_as_16bit(np.asarray(image), label)
     if image.mode == "F":
         return np.asarray(image, dtype=np.float32)
+    if image.mode == "La":  # luminance with premultiplied alpha: PIL converts it only to LA
+        image = image.convert("LA")
     if image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")  # palette, RGBA, LA, CMYK, 1-bit: the colour meaning is clear
+        try:
+            image = image.convert("RGB")  # palette, RGBA, LA, CMYK, 1-bit: the colour meaning is clear
+        except ValueError:
+            raise ValueError(f"{label}: PIL image mode {image.mode!r} cannot be converted to RGB; use RGB, RGBA, L or P") from None
     return np.asarray(image)
 
 
@@ -182,8 +243,12 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[..., None]
-    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+    if array.ndim != 3:
         raise ValueError(f"{label}: expected an (H,W,3) RGB image, got shape {array.shape}")
+    if array.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"{label}: expected an (H,W,3) RGB image, got {array.shape[-1]} bands (shape {array.shape}); accepted: {_BANDS}"
+        )
     if array.shape[-1] in (1, 2):  # grayscale (+ alpha): replicate the gray band
         array = np.repeat(array[..., :1], 3, axis=-1)
     array = array[..., :3]  # drop alpha
@@ -204,6 +269,15 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
 
 
 DateLike = Union[dt.date, str, int, np.datetime64]
+
+
+def split_dates(text: str | None) -> list[str] | None:
+    """Typed dates (command line, app) as a list: separated by commas, spaces or newlines; None when blank.
+
+    Only splits: `parse_dates` checks the values, so every caller gets the same messages.
+    """
+    parts = [part for part in _DATE_SEPARATORS.split(text or "") if part]
+    return parts or None
 
 
 def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
@@ -245,14 +319,16 @@ def _to_day_number(value: DateLike, index: int) -> tuple[str, float]:
         return "doy", float(value)
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return "date", float(dt.date.fromisoformat(text[:10]).toordinal())
-        except ValueError:
-            if text.isdigit():
-                return _to_day_number(int(text), index)
-            raise ValueError(
-                f"dates: cannot read {value!r} (date {index}); use ISO dates like 2021-05-10 or day-of-year numbers"
-            ) from None
+        if text.isdigit() and len(text) <= 3:
+            return _to_day_number(int(text), index)
+        for reader in (dt.date.fromisoformat, lambda iso: dt.datetime.fromisoformat(iso).date()):
+            try:  # the whole text must be a date (or a date and time): "2021-05-10junk" is refused
+                return "date", float(reader(text).toordinal())
+            except ValueError:
+                continue
+        raise ValueError(
+            f"dates: cannot read {value!r} (date {index}); use ISO dates like 2021-05-10 or day-of-year numbers"
+        )
     raise ValueError(f"dates: date {index} has unsupported type {type(value).__name__}; use dates, ISO strings or ints")
 
 

@@ -17,9 +17,11 @@ from clear_vision.decode import (
     MAX_PIXELS,
     collect_image_paths,
     dates_from_names,
+    image_size,
     load_frames,
     natural_key,
     parse_dates,
+    split_dates,
     validate_masks,
 )
 
@@ -229,3 +231,114 @@ def test_dates_from_file_names():
     assert dates_from_names(["a_2021-05-10.png", "b_20210515.tif"]) == [dt.date(2021, 5, 10), dt.date(2021, 5, 15)]
     assert dates_from_names(["a_2021-05-10.png", "frame_2.png"]) is None  # only when every name has one
     assert dates_from_names(["id_20219999.png", "id_20210101.png"]) is None  # digits that are no date
+
+
+# ---- files that deserve better than "not readable" (issue 14, case 9) ------------------------
+
+
+def test_float32_rgb_tiff_in_unit_range_is_read(tmp_path):
+    import tifffile
+
+    values = frames_array(1)[0].astype(np.float32) / 255.0
+    tifffile.imwrite(tmp_path / "float.tif", values, photometric="rgb")
+    decoded = load_frames([tmp_path / "float.tif", frames_array(1)[0]])
+    assert np.array_equal(decoded[0], frames_array(1)[0])
+
+
+def test_int16_tiffs_read_as_16_bit_and_negative_values_are_named(tmp_path):
+    import tifffile
+
+    values = np.linspace(0, 32767, 40 * 40 * 3).reshape(40, 40, 3).astype(np.int16)
+    tifffile.imwrite(tmp_path / "int16.tif", values, photometric="rgb")
+    decoded = load_frames([tmp_path / "int16.tif", tmp_path / "int16.tif"])
+    assert np.abs(decoded[0].astype(int) - np.round(values / 257.0)).max() <= 1
+    values[3, 4, 0] = -7
+    tifffile.imwrite(tmp_path / "negative.tif", values, photometric="rgb")
+    with pytest.raises(ValueError, match=r"frame 1 \(negative.tif\): int16 image has negative values \(min -7\); accepted"):
+        load_frames([tmp_path / "int16.tif", tmp_path / "negative.tif"])
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_five_band_tiffs_say_what_is_accepted(tmp_path, planar):
+    import tifffile
+
+    bands = np.zeros((5, 40, 40) if planar else (40, 40, 5), np.uint16)
+    tifffile.imwrite(tmp_path / "five.tif", bands, photometric="minisblack", planarconfig="separate" if planar else "contig")
+    with pytest.raises(ValueError, match=r"five.tif\): expected an \(H,W,3\) RGB image, got 5 bands .* accepted: 1 \(gray\)"):
+        load_frames([tmp_path / "five.tif", tmp_path / "five.tif"])
+
+
+def test_planar_rgb_tiff_is_read(tmp_path):
+    import tifffile
+
+    rgb = frames_array(1)[0]
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+    assert np.array_equal(load_frames([tmp_path / "planar.tif", rgb])[0], rgb)
+
+
+def test_mode_i_negative_values_are_refused_not_wrapped(tmp_path):
+    values = np.full((40, 40), 1000, np.int32)
+    assert load_frames([Image.fromarray(values)] * 2)[0, 0, 0, 0] == 4  # 1000 of 65535, as 16-bit
+    values[0, 0] = -1
+    Image.fromarray(values).save(tmp_path / "neg.tif")
+    with pytest.raises(ValueError, match=r"frame 1: int32 image has negative values \(min -1\)"):
+        load_frames([Image.fromarray(values * 0), Image.fromarray(values)])
+    with pytest.raises(ValueError, match=r"neg.tif\): int32 image has negative values"):
+        load_frames([tmp_path / "neg.tif", tmp_path / "neg.tif"])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_exif_orientation_is_applied(tmp_path, suffix):
+    upright = np.zeros((40, 64, 3), np.uint8)
+    upright[:10, :, 0] = 255  # red band along the top edge
+    stored = Image.fromarray(np.rot90(upright, k=1).copy())  # as a camera held sideways stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    stored.save(tmp_path / f"sideways{suffix}", exif=exif)
+    save(tmp_path / f"upright{suffix}", upright)
+    decoded = load_frames([tmp_path / f"upright{suffix}", tmp_path / f"sideways{suffix}"])
+    assert decoded.shape == (2, 40, 64, 3)
+    assert np.abs(decoded[1].astype(int) - upright).mean() < 4
+
+
+def test_mode_la_is_converted():
+    la = Image.fromarray(np.dstack([frames_array(1)[0][..., 0], np.full((40, 40), 255, np.uint8)]), "LA").convert("La")
+    decoded = load_frames([la, frames_array(1)[0]])
+    assert np.array_equal(decoded[0, ..., 0], decoded[0, ..., 2]) and decoded[0].any()
+
+
+def test_image_size_reads_headers_only(tmp_path):
+    import tifffile
+
+    save(tmp_path / "a.png", np.zeros((40, 56, 3), np.uint8))
+    tifffile.imwrite(tmp_path / "b.tif", np.zeros((3, 48, 32), np.float32), photometric="rgb", planarconfig="separate")
+    (tmp_path / "c.png").write_text("not an image")
+    assert image_size(tmp_path / "a.png") == (40, 56) and image_size(tmp_path / "b.tif") == (48, 32)
+    with pytest.raises(ValueError, match="c.png: not a readable PNG, JPEG or TIFF"):
+        image_size(tmp_path / "c.png")
+
+
+@pytest.mark.parametrize("text", ["2021-05-10junk", "2021-05-10 junk", "2021", "10/05/2021"])
+def test_dates_with_trailing_or_foreign_text_are_refused(text):
+    with pytest.raises(ValueError, match=f"cannot read '{text}'"):
+        parse_dates(["2021-05-01", text], 2)
+
+
+def test_date_times_and_compact_dates_are_read():
+    assert parse_dates(["2021-05-10T10:30:00", "20210515", "2021-05-20"], 3).tolist() == [0, 5, 10]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2021-05-10,2021-05-15", ["2021-05-10", "2021-05-15"]),
+        ("2021-05-10, 2021-05-15", ["2021-05-10", "2021-05-15"]),
+        ("2021-05-10 2021-05-15\n2021-05-20", ["2021-05-10", "2021-05-15", "2021-05-20"]),
+        (" 100 ,, 105 ", ["100", "105"]),
+        ("", None),
+        ("  \n ", None),
+        (None, None),
+    ],
+)
+def test_typed_dates_split_on_commas_or_spaces(text, expected):
+    assert split_dates(text) == expected
