@@ -1,0 +1,272 @@
+"""Open georeferenced reflectance as one cube: an xarray.DataArray with dims (time, band, y, x).
+
+Sources: a folder or list of GeoTIFFs (one multi-band file per date, or one single-band file per
+band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), a netCDF file or
+a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
+`scale_factor` / `add_offset` (see `units.py`). Lazy (Dask-backed) when `chunks` is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+import rioxarray
+import xarray as xr
+
+from ..decode import DateLike, natural_key
+from .units import Units, units_from_metadata
+
+__all__ = ["open_cube", "cube_units", "is_cube_source", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
+
+DIMS = ("time", "band", "y", "x")
+TIFF_SUFFIXES = (".tif", ".tiff")
+CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
+SourceLike = str | PathLike | Sequence[str | PathLike]
+Chunks = int | None
+
+# A single-band file is one band of a date when its name ends in a band name.
+_BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|COASTAL|PAN)$", re.IGNORECASE)
+_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+# Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
+# the time the file was written, so it comes last, after a date in the file name).
+_DATE_TAGS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE")
+_SPATIAL_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time"}
+
+
+def is_cube_source(path: str | PathLike) -> bool:
+    """True for what `open_cube` reads and the PNG path cannot: netCDF, zarr, georeferenced or non-8-bit TIFFs."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".nc", ".zarr"):
+        return True
+    if suffix not in TIFF_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(path) as source:
+            georeferenced = source.crs is not None or not source.transform.is_identity
+            return georeferenced or source.dtypes[0] != "uint8" or source.count not in (1, 3, 4)
+    except rasterio.RasterioIOError:
+        return False
+
+
+def open_cube(
+    source: SourceLike,
+    dates: Sequence[DateLike] | None = None,
+    chunks: Chunks = None,
+    *,
+    bands: Sequence[str] | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+) -> xr.DataArray:
+    """Read a time series of georeferenced images into a (time, band, y, x) DataArray.
+
+    Args:
+        source: a folder of GeoTIFFs, a list of GeoTIFF files, a `.nc` file or a `.zarr` store.
+        dates: one date per acquisition (time order of the files), overriding dates in tags or names.
+        chunks: spatial chunk size in pixels for a lazy, Dask-backed cube; None reads it into memory.
+        bands: the bands (netCDF/zarr variables) to keep, in this order; default all.
+        scale, offset: reflectance = value * scale + offset, where the file does not say it.
+    """
+    if chunks is not None and (not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 32):
+        raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels >= 32, or None")
+    paths = [Path(item) for item in ([source] if isinstance(source, (str, PathLike)) else source)]
+    if not paths:
+        raise ValueError("source: no files given; give a folder, GeoTIFF files, a .nc file or a .zarr store")
+    for path in paths:
+        if not path.exists():
+            raise ValueError(f"source: {path}: no such file or folder")
+    if len(paths) == 1 and paths[0].suffix.lower() in (".nc", ".zarr"):
+        cube, file_units = _open_dataset(paths[0], chunks, bands)
+    else:
+        if bands is not None:
+            raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given")
+        cube, file_units = _open_tiffs(_tiff_files(paths), chunks)
+    units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
+    return _finish(cube, dates, units)
+
+
+def cube_units(cube: xr.DataArray) -> Units | None:
+    """The units stated in a cube's attrs (`scale_factor`, `add_offset`), None where unknown."""
+    return units_from_metadata(cube.attrs, cube.dtype)
+
+
+# ---- GeoTIFFs ------------------------------------------------------------------------------
+
+
+def _tiff_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = [item for item in path.rglob("*") if item.is_file() and item.suffix.lower() in TIFF_SUFFIXES]
+            if not found:
+                raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) files")
+            files.extend(found)
+        elif path.suffix.lower() in TIFF_SUFFIXES:
+            files.append(path)
+        else:
+            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif files, one .nc file, one .zarr store")
+    return sorted(files, key=lambda item: [natural_key(part) for part in item.parts])
+
+
+def _band_token(path: Path) -> str | None:
+    token = path.stem.split("_")[-1]
+    return token.upper() if _BAND_NAME.match(token) else None
+
+
+def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | None:
+    """A scene's date: an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
+    candidates = [tags.get(key) for key in _DATE_TAGS] + [files[0].stem, files[0].parent.name, tags.get("TIFFTAG_DATETIME")]
+    for text in candidates:
+        match = _DATE.search(text.replace(":", "-")) if text else None
+        if match:
+            try:
+                return dt.date(*map(int, match.groups()))
+            except ValueError:
+                continue
+    return None
+
+
+def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units | None]:
+    """Group the files into scenes (one per date), check they share one grid, stack them."""
+    headers = {}
+    for path in files:
+        try:
+            with rasterio.open(path) as handle:
+                headers[path] = handle.count, handle.descriptions, handle.tags(), handle.scales, handle.offsets, handle.dtypes[0]
+        except rasterio.RasterioIOError as error:
+            raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
+    band_files = [path for path in files if headers[path][0] == 1 and _band_token(path)]
+    if band_files:  # one file per band and date; other single-band files (labels, masks) are not bands
+        scenes: dict[tuple[Path, str], dict[str, Path]] = {}
+        for path in band_files:
+            prefix = path.stem[: -len(path.stem.split("_")[-1])].rstrip("_")
+            scenes.setdefault((path.parent, prefix), {})[_band_token(path)] = path
+        band_names = sorted(next(iter(scenes.values())), key=natural_key)
+        for (folder, prefix), scene in scenes.items():
+            if sorted(scene, key=natural_key) != band_names:
+                raise ValueError(f"source: {folder / prefix or folder} has bands {', '.join(sorted(scene, key=natural_key))}, others have {', '.join(band_names)}; every date needs the same bands")
+        groups = [[scene[name] for name in band_names] for scene in scenes.values()]
+    else:
+        groups = [[path] for path in files]
+        count, descriptions = headers[files[0]][:2]
+        band_names = [name or f"band_{index + 1}" for index, name in enumerate(descriptions)]
+    arrays, found_dates, units = [], [], []
+    for group in groups:
+        count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
+        if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
+            raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
+        parts = [_read_tiff(path, chunks) for path in group]
+        arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
+        found_dates.append(_scene_date(group, tags))
+        metadata = {**tags, "scale_factor": [headers[path][3] for path in group] if band_files else scales, "add_offset": [headers[path][4] for path in group] if band_files else offsets}
+        units.append(units_from_metadata(metadata, np.dtype(dtype)))
+    _check_same_grid(arrays, [group[0] for group in groups])
+    cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
+    cube.attrs = {key: value for key, value in cube.attrs.items() if key in ("_FillValue", "AREA_OR_POINT")}
+    if all(found_dates):
+        cube = cube.assign_coords(time=pd.to_datetime(found_dates))
+    file_units = units[0] if units[0] is not None and all(item == units[0] for item in units) else None
+    return cube, file_units
+
+
+def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
+    array = rioxarray.open_rasterio(path, mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
+    return array if chunks else array.load()
+
+
+def _label(path: Path) -> str:
+    """A file named with its folder: band files of different dates share names."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _check_same_grid(arrays: list[xr.DataArray], names: list[Path]) -> None:
+    first = arrays[0]
+    for array, name in zip(arrays[1:], names[1:]):
+        for what, mine, theirs in (
+            ("size", array.shape[-2:], first.shape[-2:]),
+            ("CRS", array.rio.crs, first.rio.crs),
+            ("transform", array.rio.transform(), first.rio.transform()),
+            ("data type", array.dtype, first.dtype),
+        ):
+            if mine != theirs:
+                raise ValueError(f"source: {_label(name)} has {what} {mine}, {_label(names[0])} has {theirs}; every date must share one grid (reproject first)")
+
+
+# ---- netCDF and zarr -----------------------------------------------------------------------
+
+
+def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tuple[xr.DataArray, Units | None]:
+    options = {"mask_and_scale": False, "decode_coords": "all", "chunks": {} if chunks else None}
+    try:
+        dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
+    dataset = dataset.rename({old: new for old, new in _SPATIAL_RENAMES.items() if old in dataset.dims})
+    stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
+    if bands is None and stacked:  # already a cube, e.g. written by write_cube
+        cube = dataset[stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"].transpose(*DIMS)
+        units = units_from_metadata(cube.attrs, cube.dtype)
+    else:
+        layers = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == {"time", "y", "x"}]
+        if not layers:
+            raise ValueError(f"source: {path.name} has no variable with dims (time, y, x) or (time, band, y, x); found {', '.join(dataset.data_vars) or 'none'}")
+        chosen = list(bands) if bands is not None else layers
+        unknown = [name for name in chosen if name not in layers]
+        if unknown or not chosen:
+            raise ValueError(f"bands: {', '.join(unknown) or 'none'} not in {path.name}; its (time, y, x) variables are {', '.join(layers)}")
+        dtypes = {name: dataset[name].dtype for name in chosen}
+        if len(set(dtypes.values())) > 1:
+            listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+            raise ValueError(f"bands: {listed} have different data types; choose bands of one type with bands=")
+        per_band = [units_from_metadata(dataset[name].attrs, dtypes[name]) for name in chosen]
+        units = None if any(item is None for item in per_band) else Units(
+            tuple(float(np.ravel(item.scale)[0]) for item in per_band), tuple(float(np.ravel(item.offset)[0]) for item in per_band)
+        )
+        nodata = dataset[chosen[0]].attrs.get("_FillValue", dataset[chosen[0]].attrs.get("missing_value"))
+        cube = xr.concat([dataset[name] for name in chosen], dim=pd.Index(chosen, name="band"), combine_attrs="drop").transpose(*DIMS)
+        cube.attrs = {} if nodata is None else {"_FillValue": nodata}
+    if chunks:
+        cube = cube.chunk({"y": chunks, "x": chunks})
+    if cube.rio.crs is None and {"y", "x"} <= set(dataset.dims) and any(name in _SPATIAL_RENAMES for name in ("lat", "latitude")):
+        cube = cube.rio.write_crs("EPSG:4326")
+    return cube, units
+
+
+# ---- common --------------------------------------------------------------------------------
+
+
+def _finish(cube: xr.DataArray, dates: Sequence[DateLike] | None, units: Units | None) -> xr.DataArray:
+    """Dates, time order, units and nodata in one place, whatever the source."""
+    if dates is not None:
+        if len(dates) != cube.sizes["time"]:
+            raise ValueError(f"dates: got {len(dates)} dates for {cube.sizes['time']} acquisitions; give one per date, in time order of the files")
+        try:
+            cube = cube.assign_coords(time=pd.to_datetime([str(date) for date in dates], format="ISO8601"))
+        except ValueError:
+            raise ValueError(f"dates: {list(dates)!r} are not all ISO dates like 2021-05-10") from None
+    if "time" not in cube.coords or not np.issubdtype(cube["time"].dtype, np.datetime64):
+        raise ValueError("dates: the files carry no acquisition dates (tags ACQUISITION_DATE/TIFFTAG_DATETIME or a date in the name); pass dates=, one per acquisition")
+    cube = cube.sortby("time")
+    if cube.chunks is not None:  # every chunk holds all dates and bands of its area
+        cube = cube.chunk({"time": -1, "band": -1})
+    if units is not None:
+        cube.attrs["scale_factor"] = _attr(units.scale)
+        cube.attrs["add_offset"] = _attr(units.offset)
+    else:
+        cube.attrs.pop("scale_factor", None), cube.attrs.pop("add_offset", None)
+    nodata = cube.attrs.get("_FillValue")
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        cube = cube.rio.write_nodata(nodata, encoded=False)
+    cube.name = cube.name or "reflectance"
+    return cube
+
+
+def _attr(value: float | tuple[float, ...]) -> float | list[float]:
+    return float(value) if np.ndim(value) == 0 else [float(item) for item in value]

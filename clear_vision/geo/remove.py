@@ -1,0 +1,217 @@
+"""Cloud removal for a whole cube, chunk by chunk: the same numbers eagerly and on any Dask scheduler.
+
+The cube is cut into a fixed grid of spatial chunks (all dates and bands in each), every chunk
+is processed with a halo of its neighbours' pixels, and the halo is trimmed again. The colour
+match of the fillers fits each frame of a chunk as a whole, so the numbers depend on the chunk
+grid: the grid is set by `chunks` alone (not by how the input happens to be stored), and the
+eager path runs the very same grid, so threads, processes, a `distributed.LocalCluster` or a
+remote cluster all give bit-identical results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import dask
+import dask.array as da
+import numpy as np
+import torch
+import xarray as xr
+
+from ..classical import linear_fill
+from ..decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
+from .cube import DIMS
+from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
+
+if TYPE_CHECKING:
+    from ..pipeline import ClearVision
+
+__all__ = ["remove_cube", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+
+DEFAULT_CHUNK_PX = 512
+# Context each chunk sees of its neighbours: the pipeline's tile overlap (32 px), the detector's
+# reflected margin (16 px) and the 2-pixel mask buffer fit inside it.
+HALO_PX = 64
+MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", 255: "no data"}
+NO_DATA = 255
+FILL_METHOD = (
+    "RGB bands: Clear Vision's temporal-attention network on the 8-bit rendering "
+    "uint8(clip(reflectance x gain, 0, 1) x 255 + 0.5), mapped back to reflectance (8-bit steps of 1/(255 x gain)); "
+    "where that rendering saturates (reflectance >= 1/gain) and for every other band: the classical 'linear' filler "
+    "(per pixel, linear in time between the previous and next clear date, the nearest clear date at the ends), "
+    "with the same masks. Pixels outside the mask are the input's own values."
+)
+
+_MODELS: dict[str, "ClearVision"] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+class _ModelHandle:
+    """A picklable reference to a ClearVision: rebuilt once per worker process, then reused.
+
+    It travels as one task of the graph, so a worker receives it once, not with every chunk.
+    """
+
+    def __init__(self, model: "ClearVision") -> None:
+        self.payload = pickle.dumps(model)
+        self.key = hashlib.sha256(self.payload).hexdigest()
+        _MODELS.setdefault(self.key, model)
+
+    def get(self) -> "ClearVision":
+        with _MODELS_LOCK:
+            if self.key not in _MODELS:
+                _MODELS[self.key] = pickle.loads(self.payload)
+            return _MODELS[self.key]
+
+
+def model_gain(model: "ClearVision") -> float:
+    """The gain the model's bundle states for rendering reflectance (fallback: training's 3.0)."""
+    preprocessing = getattr(getattr(model, "config", None), "preprocessing", None)
+    return float(getattr(preprocessing, "gain", DEFAULT_GAIN))
+
+
+def chunk_grid(length: int, chunk: int) -> tuple[int, ...]:
+    """Chunk sizes along one axis: `chunk` each, a last remainder thinner than the halo merged in."""
+    sizes = [chunk] * (length // chunk) + ([length % chunk] if length % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < HALO_PX:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return tuple(sizes)
+
+
+def remove_cube(
+    model: "ClearVision",
+    cube: xr.DataArray,
+    *,
+    rgb: Sequence[str] = ("B04", "B03", "B02"),
+    chunks: int | None = None,
+) -> xr.Dataset:
+    """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
+    units, rgb_index = _check_cube(cube, rgb)
+    chunk = DEFAULT_CHUNK_PX if chunks is None else chunks
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
+        raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or None ({DEFAULT_CHUNK_PX})")
+    steps, bands, height, width = cube.shape
+    grid = ((steps,), (bands,), chunk_grid(height, chunk), chunk_grid(width, chunk))
+    lazy = cube.chunks is not None
+    data = cube.data.rechunk(grid) if lazy else da.from_array(cube.values, chunks=grid)
+    days = [str(np.datetime_as_string(value, unit="D")) for value in cube["time"].values]
+    nodata = cube.rio.nodata
+    depth = {0: 0, 1: 0, 2: HALO_PX, 3: HALO_PX}
+    packed_dtype = np.result_type(cube.dtype, np.float32)
+    halo = da.overlap.overlap(data, depth=depth, boundary="none")
+    packed = halo.map_blocks(
+        _remove_block,
+        dtype=packed_dtype,
+        meta=np.empty((0, 0, 0, 0), dtype=packed_dtype),
+        chunks=(halo.chunks[0], (bands + 2,), halo.chunks[2], halo.chunks[3]),
+        handle=dask.delayed(_ModelHandle(model), pure=True),
+        days=days,
+        rgb_index=rgb_index,
+        units=units,
+        nodata=None if nodata is None or np.isnan(nodata) else nodata,
+        gain=model_gain(model),
+        name="clear-vision-remove",
+    )
+    packed = da.overlap.trim_internal(packed, depth, boundary="none")
+    result = _to_dataset(cube, packed, rgb, model_gain(model))
+    return result if lazy else result.compute(scheduler="synchronous")
+
+
+def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int]]:
+    if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
+        got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
+        raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
+    steps, _, height, width = cube.shape
+    if not MIN_FRAMES <= steps <= MAX_FRAMES:
+        raise ValueError(f"cube: {steps} date(s); a cube needs {MIN_FRAMES} to {MAX_FRAMES} dates")
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"cube: {height}x{width} pixels is too small; at least {MIN_SIDE}x{MIN_SIDE}")
+    if "time" not in cube.coords or not np.issubdtype(cube["time"].dtype, np.datetime64):
+        raise ValueError("cube: needs a datetime 'time' coordinate (open_cube(..., dates=[...]) sets one)")
+    if np.any(np.diff(cube["time"].values).astype(np.int64) < 0):
+        raise ValueError("cube: dates must be in time order; use cube.sortby('time')")
+    names = [str(name) for name in cube["band"].values]
+    if len(rgb) != 3 or any(str(name) not in names for name in rgb):
+        raise ValueError(f"rgb: {tuple(rgb)!r} must name the red, green and blue bands of the cube; its bands are {', '.join(names)}")
+    if not (np.issubdtype(cube.dtype, np.integer) or np.issubdtype(cube.dtype, np.floating)):
+        raise ValueError(f"cube: {cube.dtype} values are not accepted; use integer digital numbers or float reflectance")
+    units = units_from_metadata(cube.attrs, cube.dtype)
+    if units is None:
+        raise ValueError(describe_unknown(cube.dtype))
+    return units, [names.index(str(name)) for name in rgb]
+
+
+def _remove_block(
+    block: np.ndarray, handle: _ModelHandle, days: list[str], rgb_index: list[int], units: Units, nodata: float | None, gain: float
+) -> np.ndarray:
+    """One chunk with its halo: (T,B,h,w) input -> (T,B+2,h,w): clear bands, mask class, probability."""
+    steps, bands, height, width = block.shape
+    missing = np.isnan(block).any(axis=1) if np.issubdtype(block.dtype, np.floating) else np.zeros((steps, height, width), bool)
+    if nodata is not None:
+        missing |= (block == nodata).any(axis=1)
+    reflectance = units.to_reflectance(block)
+    reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
+    check_magnitude(reflectance[:, rgb_index], units)
+    frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
+    with warnings.catch_warnings():  # "cloudy on every date" is read from `unfilled` below
+        warnings.simplefilter("ignore", UserWarning)
+        result = handle.get().run(frames, dates=days)
+    masks = result.masks
+    replace = masks & ~result.unfilled
+    filled = _fill_bands(np.nan_to_num(reflectance, nan=0.0), masks, parse_dates(days, steps), result.frames, rgb_index, gain, replace)
+    clear = np.where(replace[:, None], units.from_reflectance(filled, block.dtype), block)
+    detected = getattr(result, "mask_class", None)
+    classes = np.where(masks, 1 if detected is None else np.maximum(detected, 1), 0).astype(np.uint8)
+    classes[missing] = NO_DATA
+    packed = np.empty((steps, bands + 2, height, width), dtype=np.result_type(block.dtype, np.float32))
+    packed[:, :bands], packed[:, bands], packed[:, bands + 1] = clear, classes, result.probability
+    return packed
+
+
+@torch.inference_mode()
+def _fill_bands(
+    reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], gain: float, replace: np.ndarray
+) -> np.ndarray:
+    """Every band's fill in reflectance: the network's RGB where it is not saturated, else `linear`.
+
+    `linear` works per pixel on any band and any units (no clipping to [0,1], no RGB-specific
+    colour or haze rules), so it fills NIR and SWIR as faithfully as the visible bands.
+    """
+    filled = reflectance.copy()
+    saturated = replace & (network_rgb == 255).any(axis=-1)
+    mask_tensor = torch.from_numpy(masks)[None, :, None]
+    day_tensor = torch.from_numpy(days)[None]
+    for band in range(reflectance.shape[1]):
+        if band in rgb_index and not saturated.any():
+            continue
+        frames = torch.from_numpy(np.ascontiguousarray(reflectance[:, band]))[None, :, None]
+        filled[:, band] = linear_fill(frames, mask_tensor, day_tensor)[0, :, 0].numpy()
+    network = np.moveaxis(network_rgb, -1, 1).astype(np.float32) / (255.0 * gain)
+    filled[:, rgb_index] = np.where(saturated[:, None], filled[:, rgb_index], network)
+    return filled
+
+
+def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: float) -> xr.Dataset:
+    bands = cube.sizes["band"]
+    plane_coords = {name: coord for name, coord in cube.coords.items() if "band" not in coord.dims}
+    clear = xr.DataArray(packed[:, :bands].astype(cube.dtype), dims=DIMS, coords=cube.coords, attrs=dict(cube.attrs), name="clear")
+    clear.attrs["fill_method"] = FILL_METHOD
+    mask = xr.DataArray(
+        packed[:, bands].astype(np.uint8),
+        dims=("time", "y", "x"),
+        coords=plane_coords,
+        name="mask",
+        attrs={"flag_values": list(MASK_CLASSES), "flag_meanings": "clear cloud shadow no_data", "long_name": "pixels replaced, by class"},
+    ).rio.write_nodata(NO_DATA, encoded=False)
+    probability = xr.DataArray(
+        packed[:, bands + 1].astype(np.float32), dims=("time", "y", "x"), coords=plane_coords, name="probability",
+        attrs={"long_name": "stage 1 probability of cloud or cloud shadow", "valid_range": [0.0, 1.0]},
+    )
+    dataset = xr.Dataset({"clear": clear, "mask": mask, "probability": probability})
+    dataset.attrs = {"rgb_bands": ",".join(map(str, rgb)), "gain": gain, "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal"}
+    return dataset

@@ -1,0 +1,122 @@
+"""Units of a cube: stored values <-> surface reflectance, and reflectance -> the networks' 8-bit RGB.
+
+reflectance = value * scale_factor + add_offset (the CF convention, also what rasterio calls a
+band's scale and offset). Sentinel-2 L2A digital numbers are reflectance x 10000
+(scale_factor 0.0001); products of processing baseline 04.00 and later (from January 2022)
+add -1000 (add_offset -0.1). Float data without metadata are taken as reflectance, checked
+by magnitude; integer data without a stated scale are refused: their meaning cannot be known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Units", "units_from_metadata", "describe_unknown", "check_magnitude", "render_rgb", "DEFAULT_GAIN", "MAX_REFLECTANCE"]
+
+# The networks were trained on uint8(clip(reflectance * gain, 0, 1) * 255 + 0.5) with this gain
+# (preprocess/rgb.py BENCHMARK_GAIN); a model bundle that states its own gain overrides it.
+DEFAULT_GAIN = 3.0
+# Reflectance is ~0..1.5 (bright cloud tops exceed 1); values far above say "digital numbers".
+MAX_REFLECTANCE = 2.5
+_HOW_TO_FIX = "pass scale= and offset= (command line: --scale, --offset); Sentinel-2 L2A digital numbers: scale=0.0001, and offset=-0.1 for processing baseline 04.00 or later"
+
+
+@dataclass(frozen=True)
+class Units:
+    """How stored values map to reflectance: reflectance = value * scale + offset.
+
+    `scale` and `offset` are one number for all bands or one per band (packed netCDF cubes
+    such as GreenEarthNet scale each band differently).
+    """
+
+    scale: float | tuple[float, ...] = 1.0
+    offset: float | tuple[float, ...] = 0.0
+
+    def __post_init__(self) -> None:
+        for value in np.ravel(self.scale):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"scale: {value!r} must be a positive finite number (reflectance = value * scale + offset)")
+        for value in np.ravel(self.offset):
+            if not math.isfinite(value):
+                raise ValueError(f"offset: {value!r} must be a finite number (reflectance = value * scale + offset)")
+
+    def _per_band(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """scale and offset shaped to broadcast over (T,B,H,W) or (B,H,W) blocks."""
+        shape = (-1, 1, 1)
+        return np.reshape(self.scale, shape), np.reshape(self.offset, shape)
+
+    def to_reflectance(self, values: np.ndarray) -> np.ndarray:
+        """Stored values (...,B,H,W) -> float32 reflectance (NaN stays NaN)."""
+        scale, offset = self._per_band(values)
+        return (values.astype(np.float64) * scale + offset).astype(np.float32)
+
+    def from_reflectance(self, reflectance: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """float reflectance (...,B,H,W) -> stored values of `dtype`, rounded and clipped for integer types."""
+        scale, offset = self._per_band(reflectance)
+        values = (reflectance.astype(np.float64) - offset) / scale
+        dtype = np.dtype(dtype)
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        return values.astype(dtype)
+
+
+def _number(metadata: Mapping, *keys: str) -> float | tuple[float, ...] | None:
+    """The first of `keys` in the metadata as a number, or one number per band."""
+    for key in keys:
+        if key in metadata:
+            try:
+                values = np.asarray(metadata[key], dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                raise ValueError(f"metadata {key}={metadata[key]!r} is not a number; {_HOW_TO_FIX}") from None
+            if values.size == 0:
+                return None
+            return float(values[0]) if np.all(values == values[0]) else tuple(float(value) for value in values)
+    return None
+
+
+def units_from_metadata(metadata: Mapping, dtype: np.dtype, scale: float | None = None, offset: float | None = None) -> Units | None:
+    """The units a cube's metadata states, or None where they cannot be known (integers, no scale).
+
+    Explicit `scale`/`offset` win; then CF `scale_factor`/`add_offset` (as rasterio and netCDF
+    give them; 1 and 0 on integer data are defaults, not a statement); then Sentinel-2 tags
+    `BOA_QUANTIFICATION_VALUE` and `BOA_ADD_OFFSET`, or `PROCESSING_BASELINE` >= 4 (offset -1000).
+    """
+    if scale is not None or offset is not None:
+        return Units(1.0 if scale is None else float(scale), 0.0 if offset is None else float(offset))
+    integer = np.issubdtype(np.dtype(dtype), np.integer)
+    cf_scale, cf_offset = _number(metadata, "scale_factor"), _number(metadata, "add_offset")
+    if cf_scale is not None and not (cf_scale == 1.0 and cf_offset in (None, 0.0) and integer):
+        return Units(cf_scale, 0.0 if cf_offset is None else cf_offset)
+    quantification = _number(metadata, "BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE")
+    if isinstance(quantification, float):
+        add = _number(metadata, "BOA_ADD_OFFSET")
+        baseline = _number(metadata, "PROCESSING_BASELINE")
+        if add is None:
+            add = -1000.0 if isinstance(baseline, float) and baseline >= 4.0 else 0.0
+        return Units(1.0 / quantification, tuple(np.divide(add, quantification)) if isinstance(add, tuple) else add / quantification)
+    return None if integer else Units()
+
+
+def describe_unknown(dtype: np.dtype) -> str:
+    """The message for integer data with no stated scale."""
+    return f"cube: {np.dtype(dtype)} values with no scale_factor in the file's metadata, so their reflectance cannot be known; {_HOW_TO_FIX}"
+
+
+def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
+    """Refuse reflectance far above 1: the values are digital numbers with an unstated scale."""
+    finite = reflectance[np.isfinite(reflectance)]
+    if finite.size and float(np.percentile(finite, 99)) > MAX_REFLECTANCE:
+        raise ValueError(
+            f"cube: values reach {float(finite.max()):.4g}, which is not reflectance (0..~1.5) with scale={units.scale:g}, offset={units.offset:g}; {_HOW_TO_FIX}"
+        )
+
+
+def render_rgb(reflectance: np.ndarray, gain: float) -> np.ndarray:
+    """(...,3) reflectance -> (...,3) uint8 exactly as in training; NaN renders black (no data)."""
+    scaled = np.clip(np.nan_to_num(reflectance, nan=0.0) * gain, 0.0, 1.0)
+    return (scaled * 255.0 + 0.5).astype(np.uint8)
