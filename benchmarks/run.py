@@ -30,8 +30,10 @@ import torch
 
 from clear_vision import ClearVision
 
-from . import APP_PATH, PROJECT_ROOT, AppServer, connect, machine_info, remove_clouds, synthetic_sequence, write_frames
+from .machine import machine_info
 from .reference import ReferenceMaskUNet, ReferencePipeline, ReferenceTemporalUNet, count_weights
+from .server import APP_PATH, PROJECT_ROOT, AppServer, connect, remove_clouds
+from .synthetic import synthetic_sequence, write_frames
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 TARGET_PEAK_MB = 2048  # issue 5: 10 frames of 1024x1024 within 2 GB

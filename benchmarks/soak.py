@@ -28,7 +28,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import APP_PATH, AppServer, connect, count_files, remove_clouds, synthetic_sequence, write_frames
+from .machine import count_files
+from .server import APP_PATH, AppServer, connect, remove_clouds
+from .synthetic import synthetic_sequence, write_frames
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "soak.json"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import AppServer
+from benchmarks.server import AppServer
 from clear_vision.decode import collect_image_paths
 
 ROOT = Path(__file__).resolve().parent.parent

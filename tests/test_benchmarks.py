@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import APP_PATH, PROJECT_ROOT, synthetic_sequence
 from benchmarks import run as bench
 from benchmarks import soak
 from benchmarks.reference import ReferenceMaskUNet, ReferencePipeline, ReferenceTemporalUNet, count_weights
+from benchmarks.server import APP_PATH, PROJECT_ROOT
+from benchmarks.synthetic import synthetic_sequence
 
 STATS_KEYS = {"median", "q1", "q3", "min", "max", "n", "samples"}
 
