@@ -22,5 +22,16 @@ __all__ = [
     "MAX_FRAMES",
     "MIN_SIDE",
     "MAX_PIXELS",
+    "open_cube",
+    "write_cube",
 ]
 __version__ = "0.1.0"
+_CUBE_API = {"open_cube", "write_cube"}  # xarray, rioxarray and Dask load only when a cube is used
+
+
+def __getattr__(name: str) -> object:
+    if name in _CUBE_API:
+        from . import geo
+
+        return getattr(geo, name)
+    raise AttributeError(f"module 'clear_vision' has no attribute {name!r}")

@@ -5,13 +5,20 @@ Shared by the CLI and the web app so both write the same files the same way.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import io
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +26,7 @@ from PIL import Image
 
 from .pipeline import CloudRemovalOutput
 
-__all__ = ["output_names", "planned_files", "check_writable", "build_report", "overlay_mask", "write_outputs", "zip_outputs", "png_bytes"]
+__all__ = ["output_names", "planned_files", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
 
 REPORT_NAME = "report.json"
 
@@ -41,13 +48,116 @@ def planned_files(stems: Sequence[str]) -> list[str]:
     return [name for pair in output_names(stems) for name in pair] + [REPORT_NAME]
 
 
-def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> None:
-    """Refuse before any work is done if outputs exist (without overwrite) or out_dir is a file."""
+def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> Path:
+    """Refuse before any work what cannot end well; return the real folder to write.
+
+    Refused: a file or a dangling symlink at out_dir, a mount point (a folder is swapped in by
+    renaming it, which a mount point cannot be), and existing outputs without overwrite.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise FileExistsError(f"{out_dir} is a symlink to {os.readlink(out_dir)}, which does not exist; give a folder")
+    out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder")
+    if os.path.ismount(out_dir):
+        raise FileExistsError(f"{out_dir} is a mount point; outputs are swapped in by renaming their folder, so give a folder inside it")
     existing = [name for name in names if (out_dir / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{out_dir} already has {', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''}; use --overwrite to replace")
+    return out_dir
+
+
+class StagedFolder:
+    """Outputs written into a new folder beside out_dir, then swapped in all at once.
+
+    Created before the work, so a folder that cannot be written fails first. The staging folder
+    sits in out_dir's parent, on the same filesystem, so the final step is one rename: a new
+    out_dir is renamed into place; an existing one is exchanged with the staging folder in one
+    atomic step (Linux renameat2), after the entries it keeps were hard-linked into the staging
+    folder. Until `commit` nothing at out_dir changes; after it, all outputs are in place.
+    Use as a context manager: leaving it without `commit` removes the staging folder.
+    """
+
+    def __init__(self, out_dir: str | Path, names: Sequence[str], overwrite: bool = False) -> None:
+        self.names = list(names)
+        self.out_dir = check_writable(Path(out_dir), self.names, overwrite)
+        self.committed = False
+        try:
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.partial-", dir=self.out_dir.parent))
+            umask = os.umask(0o022)
+            os.umask(umask)
+            os.chmod(self.path, 0o777 & ~umask)  # an ordinary folder once in place, not mkdtemp's 0700
+        except OSError as error:
+            raise FileExistsError(f"{self.out_dir}: cannot write there ({error.strerror or error})") from None
+
+    def __enter__(self) -> "StagedFolder":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self) -> list[Path]:
+        """Put every staged output in place in one step; return their final paths."""
+        with _signals_deferred():
+            if self.out_dir.exists():
+                shutil.copymode(self.out_dir, self.path)
+                for entry in self.out_dir.iterdir():
+                    if entry.name not in self.names and not (self.path / entry.name).exists():
+                        _link_tree(entry, self.path / entry.name)
+                _exchange(self.path, self.out_dir)
+                self.committed = True
+                shutil.rmtree(self.path, ignore_errors=True)  # the previous out_dir
+            else:
+                os.rename(self.path, self.out_dir)
+                self.committed = True
+        return [self.out_dir / name for name in self.names]
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link a kept file (or folder of files) into the staging folder: no copy, same filesystem."""
+    if source.is_dir() and not source.is_symlink():
+        shutil.copytree(source, target, symlinks=True, copy_function=os.link)
+    else:
+        os.link(source, target, follow_symlinks=False)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Swap two folders atomically; where the filesystem cannot, rename twice and undo on failure."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is not None and renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return
+    code = ctypes.get_errno() if renameat2 is not None else errno.ENOSYS
+    if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        raise OSError(code, os.strerror(code), str(second))
+    aside = Path(tempfile.mkdtemp(prefix=f".{second.name}.old-", dir=second.parent))
+    os.rename(second, aside / "old")
+    try:
+        os.rename(first, second)
+    except OSError:
+        os.rename(aside / "old", second)
+        raise
+    os.rename(aside / "old", first)
+    aside.rmdir()
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the swap and its clean-up are done (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def build_report(result: CloudRemovalOutput, stems: Sequence[str], dates: Sequence[str] | None = None, device: str = "cpu") -> dict:
@@ -85,7 +195,8 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _render_files(result: CloudRemovalOutput, report: dict) -> dict[str, bytes]:
+def render_files(result: CloudRemovalOutput, report: dict) -> dict[str, bytes]:
+    """Every output file's name and content: PNGs per frame and report.json."""
     files = {}
     for index, entry in enumerate(report["frames"]):
         files[entry["clear_image"]] = png_bytes(result.frames[index])
@@ -95,34 +206,21 @@ def _render_files(result: CloudRemovalOutput, report: dict) -> dict[str, bytes]:
 
 
 def write_outputs(result: CloudRemovalOutput, report: dict, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
-    """Write all outputs into out_dir, or nothing at all.
+    """Write all outputs into out_dir, or nothing at all (see `StagedFolder`).
 
-    Files are rendered into a temporary folder beside out_dir first; a new out_dir is then
-    renamed into place in one step, an existing one receives each file by atomic rename.
     Existing files are never replaced unless overwrite=True.
     """
-    out_dir = Path(out_dir)
-    files = _render_files(result, report)
-    check_writable(out_dir, list(files), overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    files = render_files(result, report)
+    with StagedFolder(out_dir, list(files), overwrite) as staged:
         for name, content in files.items():
-            (staging / name).write_bytes(content)
-        if not out_dir.exists():
-            os.replace(staging, out_dir)
-        else:
-            for name in files:
-                os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return [out_dir / name for name in files]
+            (staged.path / name).write_bytes(content)
+        return staged.commit()
 
 
 def zip_outputs(result: CloudRemovalOutput, report: dict, path: str | Path) -> Path:
     """All outputs (PNGs and report.json) in one zip, for downloads."""
     path = Path(path)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, content in _render_files(result, report).items():
+        for name, content in render_files(result, report).items():
             archive.writestr(name, content)
     return path

@@ -288,3 +288,16 @@ class ClearVision:
 
     def _to_tensor(self, images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        return torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float() / self.config.preprocessing.scale
+
+    def remove_cube(self, cube: "xarray.DataArray", *, rgb: Sequence[str] = ("B04", "B03", "B02"), chunks: int | None = None) -> "xarray.Dataset":
+        """Remove clouds from a georeferenced (time, band, y, x) cube; all bands, same masks.
+
+        Returns a Dataset with `clear` (the input's dims, dtype, units and CRS), `mask` (time, y, x
+        uint8: 0 clear, 1 cloud, 2 shadow, 255 no data) and `probability`. A Dask-backed cube
+        gives a lazy result, computed chunk by chunk on any scheduler with the same numbers as the
+        eager path. See `clear_vision.geo.remove` and the README's cube section.
+        """
+        from .geo.remove import remove_cube
+
+        return remove_cube(self, cube, rgb=rgb, chunks=chunks)

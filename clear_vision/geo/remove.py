@@ -165,8 +165,9 @@ def _remove_block(
     replace = masks & ~result.unfilled
     filled = _fill_bands(np.nan_to_num(reflectance, nan=0.0), masks, parse_dates(days, steps), result.frames, rgb_index, gain, replace)
     clear = np.where(replace[:, None], units.from_reflectance(filled, block.dtype), block)
-    detected = getattr(result, "mask_class", None)
-    classes = np.where(masks, 1 if detected is None else np.maximum(detected, 1), 0).astype(np.uint8)
+    detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud
+    kind = 1 if detected is None else np.where(detected == 2, 2, 1)
+    classes = np.where(masks, kind, 0).astype(np.uint8)
     classes[missing] = NO_DATA
     packed = np.empty((steps, bands + 2, height, width), dtype=np.result_type(block.dtype, np.float32))
     packed[:, :bands], packed[:, bands], packed[:, bands + 1] = clear, classes, result.probability

@@ -1,0 +1,181 @@
+"""Write a `remove_cube` result: Cloud-Optimized GeoTIFFs per date, or one zarr store.
+
+Everything goes into a staging folder that replaces `out_dir` in one step (see
+`clear_vision.outputs.StagedFolder`), so a failure leaves nothing half-written. Chunks are
+computed and written in parallel by whatever Dask scheduler is active; GeoTIFF windows of one
+file are written under a lock for that file (a `distributed.Lock` on a cluster), and zarr chunks
+need none. On a cluster, workers must see `out_dir`'s filesystem (true for a LocalCluster).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import dask
+import dask.array as da
+import numpy as np
+import rasterio
+import rasterio.shutil
+import xarray as xr
+from rasterio.windows import Window
+
+from ..outputs import REPORT_NAME, StagedFolder
+from .remove import MASK_CLASSES, NO_DATA
+
+__all__ = ["write_cube", "write_cube_into", "cube_file_names", "Format", "ZARR_NAME"]
+
+Format = Literal["cog", "zarr"]
+ZARR_NAME = "clear_vision.zarr"
+_TILE_PX = 256  # GeoTIFF tiles; the default chunk (512) is a multiple, so windows rarely split a tile
+
+
+def cube_file_names(times: Sequence[np.datetime64], format: Format) -> list[str]:
+    """The files written for these dates: clear_<date>.tif and mask_<date>.tif (or one zarr), report.json."""
+    if format not in get_args(Format):
+        raise ValueError(f"format: {format!r} is not one of {', '.join(get_args(Format))}")
+    if format == "zarr":
+        return [ZARR_NAME, REPORT_NAME]
+    return [f"{kind}_{stem}.tif" for stem in _date_stems(times) for kind in ("clear", "mask")] + [REPORT_NAME]
+
+
+def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", *, overwrite: bool = False, progress: bool = False) -> list[Path]:
+    """Write `clear` and `mask` with CRS, transform, nodata, band names and dates; all or nothing.
+
+    Args:
+        result: what `ClearVision.remove_cube` returned (lazy or in memory).
+        out_dir: the output folder (created; existing outputs are replaced only with overwrite).
+        format: "cog" (one Cloud-Optimized GeoTIFF per date for `clear` and for `mask`) or "zarr".
+        progress: print a progress bar over chunks to stderr.
+    """
+    names = cube_file_names(result["time"].values, format)
+    with StagedFolder(out_dir, names, overwrite) as staged:
+        write_cube_into(result, staged.path, format, progress=progress)
+        return staged.commit()
+
+
+def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progress: bool = False) -> dict[str, Any]:
+    """Write the outputs into an existing (staging) folder; return the report also saved as report.json."""
+    names = cube_file_names(result["time"].values, format)
+    cover = (result["mask"] != 0).mean(dim=("y", "x")).data
+    if format == "zarr":
+        uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
+        (cover,) = _compute([uniform.to_zarr(folder / ZARR_NAME, mode="w", compute=False, consolidated=True, zarr_format=2), cover], progress)[1:]
+    else:
+        temporary, stores = [], []
+        for index, stem in enumerate(_date_stems(result["time"].values)):
+            for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
+                path = folder / f".{kind}_{stem}.tmp.tif"
+                _create_geotiff(path, layer, result, index, kind)
+                temporary.append((path, folder / f"{kind}_{stem}.tif", kind))
+                stores.append(da.store(da.asarray(layer.data), _Windows(path), lock=_file_lock(path), compute=False))
+        cover = _compute([*stores, cover], progress)[-1]
+        for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
+            rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
+            source.unlink()
+    report = _report(result, names, np.asarray(cover), format)
+    (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _date_stems(times: Sequence[np.datetime64]) -> list[str]:
+    """One file stem per date, YYYY-MM-DD; a second acquisition on one day gets _2."""
+    stems, seen = [], {}
+    for value in times:
+        day = str(np.datetime_as_string(np.datetime64(value, "D")))
+        seen[day] = seen.get(day, 0) + 1
+        stems.append(day if seen[day] == 1 else f"{day}_{seen[day]}")
+    return stems
+
+
+def _compute(tasks: list, progress: bool) -> tuple:
+    """Compute on the active scheduler, with a progress bar over chunks when asked."""
+    client = _client()
+    if client is not None:
+        futures = client.compute(tasks)
+        if progress:
+            from distributed import progress as distributed_progress
+
+            distributed_progress(futures)
+            print(file=sys.stderr)
+        return tuple(client.gather(futures))
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar(out=sys.stderr) if progress else nullcontext():
+        return dask.compute(*tasks)
+
+
+def _client() -> Any:
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _file_lock(path: Path) -> Any:
+    if _client() is not None:
+        from distributed import Lock
+
+        return Lock(f"clear-vision-write-{path}")
+    return threading.Lock()
+
+
+class _Windows:
+    """A `da.store` target that writes each (band, y, x) block into its window of a GeoTIFF."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
+        window = Window.from_slices(key[1], key[2])
+        with rasterio.open(self.path, "r+") as target:
+            target.write(block, window=window)
+
+
+def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: int, kind: str) -> None:
+    """An empty tiled GeoTIFF with the grid, nodata, band names, units and date of one output."""
+    bands, height, width = layer.shape
+    clear = result["clear"]
+    nodata = NO_DATA if kind == "mask" else clear.rio.nodata
+    profile = {
+        "driver": "GTiff", "width": width, "height": height, "count": bands, "dtype": layer.dtype.name,
+        "crs": clear.rio.crs, "transform": clear.rio.transform(), "nodata": nodata,
+        "tiled": True, "blockxsize": _TILE_PX, "blockysize": _TILE_PX, "compress": "DEFLATE", "BIGTIFF": "IF_SAFER",
+    }
+    date = str(np.datetime_as_string(np.datetime64(result["time"].values[index], "D")))
+    with rasterio.open(path, "w", **profile) as target:
+        target.update_tags(ACQUISITION_DATE=date, SOURCE="Clear Vision cloud removal")
+        if kind == "mask":
+            target.set_band_description(1, "mask")
+            target.update_tags(1, CLASSES=json.dumps({str(value): name for value, name in MASK_CLASSES.items()}))
+        else:
+            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=result.attrs.get("rgb_bands", ""))
+            scales = np.broadcast_to(clear.attrs.get("scale_factor", 1.0), (bands,))
+            offsets = np.broadcast_to(clear.attrs.get("add_offset", 0.0), (bands,))
+            target.scales, target.offsets = tuple(map(float, scales)), tuple(map(float, offsets))
+            for band, name in enumerate(clear["band"].values, start=1):
+                target.set_band_description(band, str(name))
+
+
+def _report(result: xr.Dataset, names: list[str], cover: np.ndarray, format: Format) -> dict[str, Any]:
+    clear = result["clear"]
+    return {
+        "dates": [str(np.datetime_as_string(np.datetime64(value, "D"))) for value in result["time"].values],
+        "cloud_cover": [round(float(value), 4) for value in cover],
+        "files": names,
+        "format": format,
+        "bands": [str(name) for name in clear["band"].values],
+        "dtype": clear.dtype.name,
+        "scale_factor": clear.attrs.get("scale_factor"),
+        "add_offset": clear.attrs.get("add_offset"),
+        "crs": None if clear.rio.crs is None else clear.rio.crs.to_string(),
+        "mask_classes": {str(value): name for value, name in MASK_CLASSES.items()},
+        "fill_method": result.attrs.get("fill_method"),
+    }
