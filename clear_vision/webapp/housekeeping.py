@@ -1,0 +1,105 @@
+"""The app's temp folder: private to its user, and pruned of what requests and aborted uploads leave.
+
+Gradio's `delete_cache` removes the uploads and files it served, but not this app's result
+folders (the frame slider's files live only in session state), not the part-written file an
+aborted upload leaves in the folder's root, and not the emptied per-upload folders.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["UPLOAD_IDLE_SECONDS", "private_temp_dir", "prune_temp_dir", "start_pruning", "release_heap"]
+
+# An upload whose file has not grown for this long is abandoned: the server closes a request
+# body that stalls for 30 s (see `server`), so a live upload always writes more often.
+UPLOAD_IDLE_SECONDS = 120.0
+
+
+def private_temp_dir(folder: Path) -> Path:
+    """Create `folder` readable by this user only (0700), or make an existing one so.
+
+    Uploads and results are other people's images: refuse a folder that is a symlink or belongs
+    to another user (who could read or swap its files) instead of using it.
+    """
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.lstat()
+    except OSError as error:
+        raise PermissionError(f"temp folder {folder}: cannot create it ({error.strerror}); set GRADIO_TEMP_DIR to a folder of your own") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"temp folder {folder} is not a plain folder; set GRADIO_TEMP_DIR to a folder of your own")
+    if info.st_uid != os.geteuid():
+        raise PermissionError(
+            f"temp folder {folder} belongs to user id {info.st_uid}, not to you ({os.geteuid()}); "
+            "set GRADIO_TEMP_DIR to a folder of your own"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        folder.chmod(0o700)
+    return folder
+
+
+def prune_temp_dir(temp_dir: Path, results_dir: Path, age: float, upload_idle: float = UPLOAD_IDLE_SECONDS) -> None:
+    """Delete result folders older than `age` seconds, abandoned uploads and empty upload folders.
+
+    Files in the temp folder's root are uploads being received (Gradio moves finished ones into a
+    sub-folder): one not written to for `upload_idle` seconds (or `age`, if shorter) was cut off.
+    """
+    now = time.time()
+    for folder in _entries_older_than(results_dir, now - age):
+        shutil.rmtree(folder, ignore_errors=True)
+    for entry in _entries_older_than(temp_dir, now - min(age, upload_idle)):
+        try:
+            if entry.is_file() and not entry.is_symlink():
+                entry.unlink()
+            elif entry.is_dir() and entry != results_dir:
+                entry.rmdir()  # only when empty: Gradio's own sweep removes the files
+        except OSError:  # not empty, or removed meanwhile by Gradio's sweep
+            continue
+
+
+def _entries_older_than(folder: Path, cutoff: float) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    old = []
+    for entry in folder.iterdir():
+        try:
+            if entry.lstat().st_mtime < cutoff:
+                old.append(entry)
+        except FileNotFoundError:  # removed meanwhile by Gradio's own sweep
+            continue
+    return old
+
+
+def start_pruning(temp_dir: Path, results_dir: Path, age: float) -> threading.Thread:
+    """Prune now and then every min(age, 60) seconds, on a daemon thread, for the life of the process."""
+
+    def prune_forever() -> None:
+        while True:
+            prune_temp_dir(temp_dir, results_dir, age)
+            time.sleep(min(age, 60.0))
+
+    thread = threading.Thread(target=prune_forever, name="clear-vision-prune", daemon=True)
+    thread.start()
+    return thread
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
+
+
+def release_heap() -> None:
+    """Hand freed heap back to the system after a run.
+
+    Every request brings another frame size; glibc keeps the freed buffers of each, and a
+    long-running server grew by ~500 MB per 40 requests of mixed sizes. malloc_trim keeps it flat.
+    """
+    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)

@@ -1,0 +1,35 @@
+"""Checked numeric options of `app.py`: each is finite and in range, or argparse says which and why.
+
+`--cache-age nan` once passed a `> 0` check and killed the pruning thread at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+__all__ = ["MAX_CACHE_AGE", "cache_age", "port"]
+
+MAX_CACHE_AGE = 7 * 24 * 3600  # a week: results are for downloading now, not for storage
+
+
+def cache_age(text: str) -> float:
+    """Seconds uploads and results are kept: a finite number in [1, MAX_CACHE_AGE]."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or not 1 <= seconds <= MAX_CACHE_AGE:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give seconds from 1 to {MAX_CACHE_AGE} (a week)")
+    return seconds
+
+
+def port(text: str) -> int:
+    """A TCP port number in [1, 65535]."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole port number") from None
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is out of range: ports are 1 to 65535")
+    return number

@@ -1,0 +1,110 @@
+"""Connection limits for the app's HTTP server, so slow or idle clients cannot starve the others.
+
+uvicorn (under Gradio) never times out a request that arrives slowly and accepts connections
+until the process runs out of file descriptors; 1100 half-sent requests made every other request
+fail with "Too many open files". `GuardedH11Protocol` is uvicorn's h11 protocol plus:
+
+- a deadline for each request's headers: `header_timeout` seconds from connecting, or from the
+  end of the previous response;
+- an idle limit while a request body (an upload) arrives: `body_idle_timeout` seconds without a byte;
+- a cap on open connections: one beyond `max_connections` closes the oldest connection that is
+  still idle or sending its request (never one being answered), so clients that send whole
+  requests are served while slow ones wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from typing import Any
+
+import h11
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["GuardedH11Protocol", "install"]
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with request deadlines and a connection cap (class attributes, seconds)."""
+
+    header_timeout = 10.0
+    body_idle_timeout = 30.0
+    keep_alive_timeout = 5  # uvicorn's default, stated here with the others
+    max_connections = 500  # under the common limit of 1024 open files, with room for the app's own
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout_keep_alive = self.keep_alive_timeout
+        self._waiting_since = self._last_data = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._make_room()
+        self._check_later(self.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_data = time.monotonic()
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._waiting_since = time.monotonic()
+        self._check_later(self.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        super().connection_lost(exc)
+
+    def _receiving(self) -> bool:
+        """Idle, or still sending its request: no response of ours is under way."""
+        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+    def _check_later(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(max(delay, 0.0), self._check)
+
+    def _check(self) -> None:
+        """Close a connection past its deadline; otherwise look again when the deadline comes."""
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        now = time.monotonic()
+        if self.conn.their_state is h11.IDLE:
+            remaining = self._waiting_since + self.header_timeout - now
+        elif self.conn.their_state is h11.SEND_BODY:
+            remaining = self._last_data + self.body_idle_timeout - now
+        else:
+            return  # request complete, being answered: on_response_complete looks again
+        if remaining <= 0:
+            self.transport.close()
+        else:
+            self._check_later(remaining)
+
+    def _make_room(self) -> None:
+        """Over the cap, close the longest-waiting idle or half-sent connection (this one if there is none)."""
+        if len(self.connections) <= self.max_connections:
+            return
+        waiting = [c for c in self.connections if isinstance(c, GuardedH11Protocol) and c is not self and c._receiving()]
+        # Idle connections (no request yet) go before those sending a body, oldest first.
+        victim = min(waiting, key=lambda c: (c.conn.their_state is h11.SEND_BODY, c._waiting_since), default=self)
+        victim.transport.close()
+
+
+def install() -> None:
+    """Make uvicorn servers of this process use GuardedH11Protocol, with a cap that fits the open-file limit.
+
+    Gradio's `launch()` builds uvicorn's Config itself and passes no connection settings;
+    uvicorn resolves its default protocol by the name "auto", so that name is pointed here.
+    The soft open-file limit is raised to the hard one, as servers do.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        soft = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    GuardedH11Protocol.max_connections = min(GuardedH11Protocol.max_connections, max(64, soft // 2))
+    HTTP_PROTOCOLS["auto"] = f"{__name__}:GuardedH11Protocol"

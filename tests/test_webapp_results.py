@@ -1,0 +1,61 @@
+"""A run's files: gallery images and the zip, each PNG encoded once and the same in both places."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clear_vision import CloudRemovalOutput
+from clear_vision.outputs import build_report, overlay_mask, planned_files
+from clear_vision.webapp.results import ARCHIVE_NAME, write_run
+
+
+@pytest.fixture
+def run() -> tuple[CloudRemovalOutput, np.ndarray]:
+    """A 3-frame result as the pipeline returns it, the second frame the cloudiest."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 40, 48, 3), dtype=np.uint8)
+    masks = np.zeros((3, 40, 48), bool)
+    masks[1, :20] = masks[2, :5] = True
+    result = CloudRemovalOutput(
+        frames=255 - images, masks=masks, probability=masks.astype(np.float32), unfilled=np.zeros_like(masks),
+        cloud_cover=masks.mean(axis=(1, 2)), seconds=0.1, method="learned", warnings=("a note",),
+    )
+    return result, images
+
+
+def test_files_hold_the_run(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path: Path) -> None:
+    result, images = run
+    stems = ["frame_1_2021-05-10", "frame_2_2021-05-15", "frame_10_2021-05-20"]
+    report = build_report(result, stems, ["2021-05-10", "2021-05-15", "2021-05-20"])
+
+    files = write_run(result, images, [f"{stem}.jpg" for stem in stems], report, tmp_path / "request")
+
+    assert files.shown == 1
+    assert [caption for _, caption in files.clears] == [f"{i + 1}. {stem}.jpg" for i, stem in enumerate(stems)]
+    assert files.overlays[1][1] == f"2. 50% cloud · {stems[1]}.jpg"
+    for index in range(3):
+        assert np.array_equal(np.asarray(Image.open(files.clears[index][0])), result.frames[index])
+        assert np.array_equal(np.asarray(Image.open(files.before[index])), images[index])
+        assert np.array_equal(np.asarray(Image.open(files.overlays[index][0])), overlay_mask(images[index], result.masks[index]))
+    assert Path(files.archive) == tmp_path / "request" / ARCHIVE_NAME
+    with zipfile.ZipFile(files.archive) as archive:
+        assert sorted(archive.namelist()) == sorted(planned_files(stems))  # what the command line writes
+        assert json.loads(archive.read("report.json")) == report
+        assert archive.read(f"{stems[0]}_clear.png") == Path(files.clears[0][0]).read_bytes()  # encoded once
+        mask = np.asarray(Image.open(io.BytesIO(archive.read(f"{stems[1]}_mask.png"))))
+    assert np.array_equal(mask > 0, result.masks[1]) and mask.dtype == np.uint8
+
+
+def test_each_request_gets_a_new_folder(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path: Path) -> None:
+    result, images = run
+    report = build_report(result, ["a", "b", "c"])
+    write_run(result, images, ["a.png", "b.png", "c.png"], report, tmp_path / "one")
+    with pytest.raises(FileExistsError):
+        write_run(result, images, ["a.png", "b.png", "c.png"], report, tmp_path / "one")

@@ -1,0 +1,98 @@
+"""Upload ordering, typed dates and the app's size limit: pure functions over names and headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clear_vision.webapp.uploads import (
+    APP_MAX_FRAMES,
+    APP_MAX_PIXELS,
+    check_size,
+    dates_for,
+    example_sequences,
+    natural_order,
+    order_frames,
+    sort_uploads,
+)
+
+
+def uploads(*names: str) -> list[str]:
+    """Gradio hands each upload over in a folder of its own, under its original name."""
+    return [f"/tmp/gradio/{index:02x}/{name}" for index, name in enumerate(names)]
+
+
+def test_uploads_are_sorted_naturally_with_their_order_list() -> None:
+    files = uploads("frame_10.png", "frame_2.png", "frame_1.png")
+    ordered, order = sort_uploads(files)
+    assert [Path(f).name for f in ordered] == ["frame_1.png", "frame_2.png", "frame_10.png"]
+    assert order == "frame_1.png\nframe_2.png\nframe_10.png" == natural_order(files)
+    assert sort_uploads(None) == (None, "") and natural_order([]) == ""
+
+
+def test_order_list_chooses_and_orders() -> None:
+    files = uploads("b.png", "a.png", "c.png")
+    assert [p.name for p in order_frames(files, "")] == ["a.png", "b.png", "c.png"]
+    assert [p.name for p in order_frames(files, " c.png \n\na.png\n")] == ["c.png", "a.png"]
+
+
+@pytest.mark.parametrize(
+    ("files", "order", "message"),
+    [
+        ([], "", "no frames uploaded: add 2 to 10 images"),
+        (uploads("a.png", "a.png"), "", "two uploaded files are named 'a.png'"),
+        (uploads("a.png", "b.png"), "a.png\nz.png", "frame order: 'z.png' is not one of the uploaded files"),
+        (uploads("a.png", "b.png"), "a.png\na.png", "frame order: 'a.png' is listed twice"),
+        (uploads("a.png", "b.png"), "a.png", r"got 1 frame\(s\); this app takes 2 to 10 frames of one place \(the model was trained on 5 to 10\)"),
+        (uploads(*(f"{i}.png" for i in range(APP_MAX_FRAMES + 1))), "", "got 11 frame"),
+    ],
+)
+def test_bad_orders_are_named(files: list[str], order: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        order_frames(files, order)
+
+
+def test_typed_dates_win_then_file_names_then_none() -> None:
+    paths = [Path("a_2021-05-10.png"), Path("b_2021-05-15.png")]
+    assert dates_for("2021-06-01 2021-06-06", paths) == (["2021-06-01", "2021-06-06"], "dates as typed")
+    assert dates_for("2021-06-01,2021-06-06", paths)[0] == ["2021-06-01", "2021-06-06"]
+    assert dates_for("  ", paths) == (["2021-05-10", "2021-05-15"], "dates read from file names")
+    assert dates_for("", [Path("a.png"), Path("b.png")]) == (None, "no dates: frames taken as 5 days apart")
+
+
+def blank_png(path: Path, width: int, height: int) -> Path:
+    """A tiny file that decodes to many pixels, as an attacker or a careless user uploads."""
+    Image.new("L", (width, height)).save(path)
+    return path
+
+
+def test_runs_over_the_pixel_budget_are_refused_from_headers(tmp_path: Path) -> None:
+    fits = [blank_png(tmp_path / f"ok_{i}.png", 1024, 1024) for i in range(APP_MAX_FRAMES)]
+    check_size(fits)
+    huge = [blank_png(tmp_path / "huge.png", 4096, 4096)] * APP_MAX_FRAMES
+    assert huge[0].stat().st_size < 100_000
+    with pytest.raises(ValueError, match=r"10 frames of up to 4096x4096 px are 167.8 megapixels; this app takes at most 10.5 megapixels"):
+        check_size(huge)
+    assert APP_MAX_PIXELS == 10 * 1024 * 1024
+
+
+def test_unreadable_upload_is_named_before_decoding(tmp_path: Path) -> None:
+    fake = tmp_path / "frame_3.png"
+    fake.write_text("not an image")
+    with pytest.raises(ValueError, match=r"frame 1 \(frame_3.png\): not a readable PNG, JPEG or TIFF image"):
+        check_size([blank_png(tmp_path / "a.png", 64, 64), fake])
+
+
+def test_example_sequences_are_labelled_folders(tmp_path: Path) -> None:
+    folder = tmp_path / "romania_2020_spring"
+    folder.mkdir()
+    for name in ("frame_10.png", "frame_2.png", "notes.txt"):
+        (folder / name).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    sequences = example_sequences(tmp_path)
+    assert list(sequences) == ["Romania 2020 spring (2 frames)"]
+    assert [Path(p).name for p in sequences["Romania 2020 spring (2 frames)"]] == ["frame_2.png", "frame_10.png"]
+    assert example_sequences(tmp_path / "missing") == {}
