@@ -1,31 +1,73 @@
-"""Command line: python -m clear_vision remove INPUT... --out DIR [--dates ...] [--device ...] [--overwrite]."""
+"""Command line: python -m clear_vision remove INPUT... --out DIR (or the `clear-vision` command).
+
+PNG/JPEG/8-bit TIFF frames give PNGs and report.json, as always. GeoTIFF (georeferenced or not
+8-bit), netCDF and zarr inputs go through the cube path: every band filled, georeferenced
+outputs in the input's own units, chunk by chunk on Dask (`--workers`, `--scheduler`).
+The output folder is checked and its staging folder created before any work; outputs appear
+all at once or not at all; every failure ends in one line and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from .decode import collect_image_paths, dates_from_names, split_dates
-from .outputs import build_report, check_writable, planned_files, write_outputs
+from .outputs import StagedFolder, build_report, planned_files, render_files
 from .pipeline import ClearVision
 from .weights import WeightsError
 
 __all__ = ["main"]
 
+_CUBE_SUFFIXES = (".nc", ".zarr")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+    return value
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m clear_vision", description="Remove clouds from a satellite image time series.")
+    parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
-    remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of RGB frames")
-    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders; ordered by natural sort of file names")
+    remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
+    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by natural sort of file names; or GeoTIFFs / folders of them, one .nc file, one .zarr store")
     remove.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
-    remove.add_argument("--dates", help="comma-separated acquisition dates, one per frame (2021-05-10,... or day-of-year numbers); default: dates in the file names, else 5 days apart")
+    remove.add_argument("--dates", help="acquisition dates, one per frame, separated by commas (2021-05-10,...; frames also take day-of-year numbers); default: dates in the files (tags, names), else 5 days apart for frames")
     remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
     remove.add_argument("--method", default="learned", choices=("learned", "linear", "nearest", "affine"), help="stage 2 filler (default: learned)")
     remove.add_argument("--weights", type=Path, help="folder with the trained weights (default: the bundled model_dict/)")
-    remove.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
+    remove.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out (all at once)")
+    cube = remove.add_argument_group("georeferenced cubes (GeoTIFF, netCDF, zarr)")
+    cube.add_argument("--rgb", default="B04,B03,B02", help="the red, green and blue band names (default: B04,B03,B02)")
+    cube.add_argument("--bands", help="netCDF/zarr variables to use as bands, comma-separated (default: all (time, y, x) variables)")
+    cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, where the files do not say (Sentinel-2 L2A DN: 0.0001)")
+    cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
+    cube.add_argument("--format", default="cog", choices=("cog", "zarr"), help="one Cloud-Optimized GeoTIFF per date (default) or one zarr store")
+    cube.add_argument("--chunk", type=_positive_int, help="spatial chunk size in pixels (default: 512); the same chunk gives the same numbers on any scheduler")
+    where = cube.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, help="start a local Dask cluster with N worker processes (one thread each)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running Dask scheduler (workers must see --out)")
     return parser
 
 
@@ -33,33 +75,102 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def remove(args: argparse.Namespace) -> int:
+def _is_cube(inputs: list[str]) -> bool:
+    """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB."""
+    from .geo import is_cube_source
+
+    for item in map(Path, inputs):
+        if item.suffix.lower() in _CUBE_SUFFIXES:
+            return True
+        candidates = sorted(item.rglob("*.tif*")) if item.is_dir() else [item]
+        if candidates and is_cube_source(candidates[0]):
+            return True
+    return False
+
+
+def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
+    """PNG/JPEG/8-bit TIFF frames -> <name>_clear.png, <name>_mask.png, report.json."""
     started = time.perf_counter()
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]
-    check_writable(args.out, planned_files(stems), args.overwrite)  # fail before the work, not after
+    staged = stack.enter_context(StagedFolder(args.out, planned_files(stems), args.overwrite))  # fail before the work
+    args.staged = staged
     dates = split_dates(args.dates) or dates_from_names(paths)
     _say(f"loading model ({args.method})")
     model = ClearVision.load(args.weights, device=args.device, method=args.method)
     _say(f"processing {len(paths)} frames on {model.device.type}")
     result = model.run(paths, dates=dates, progress=lambda fraction, step: _say(f"  {fraction:4.0%} {step}"))
     report = build_report(result, stems, dates, device=model.device.type)
-    written = write_outputs(result, report, args.out, overwrite=args.overwrite)
+    for name, content in render_files(result, report).items():
+        (staged.path / name).write_bytes(content)
+    written = staged.commit()
     for warning in result.warnings:
         _say(f"warning: {warning}")
     cover = ", ".join(f"{entry['input']} {entry['cloud_cover']:.0%}" for entry in report["frames"])
     _say(f"cloud cover: {cover}")
-    _say(f"wrote {len(written)} files to {args.out} in {time.perf_counter() - started:.1f} s")
+    _say(f"wrote {len(written)} files to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
+    """A georeferenced cube -> clear and mask COGs per date (or zarr) and report.json, in the input's units."""
+    from .geo import DEFAULT_CHUNK_PX, cube_file_names, open_cube, write_cube_into
+
+    started = time.perf_counter()
+    chunk = args.chunk or DEFAULT_CHUNK_PX
+    source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    bands = split_dates(args.bands)  # the same comma/space splitting
+    cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
+    staged = stack.enter_context(StagedFolder(args.out, cube_file_names(cube["time"].values, args.format), args.overwrite))
+    args.staged = staged
+    _say(f"cube: {cube.sizes['time']} dates x {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}) x {cube.sizes['y']}x{cube.sizes['x']} px, {cube.dtype}")
+    _start_dask(args, stack)
+    _say(f"loading model ({args.method})")
+    model = ClearVision.load(args.weights, device=args.device, method=args.method)
+    result = model.remove_cube(cube, rgb=split_dates(args.rgb) or (), chunks=chunk)
+    _say(f"processing in chunks of {chunk} px on {model.device.type}")
+    report = write_cube_into(result, staged.path, args.format, progress=True)
+    written = staged.commit()
+    cover = ", ".join(f"{date} {value:.0%}" for date, value in zip(report["dates"], report["cloud_cover"]))
+    _say(f"cloud cover: {cover}")
+    _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
+    """--workers: a LocalCluster for this run; --scheduler: connect to a running one; else this process."""
+    if not (args.workers or args.scheduler):
+        import dask
+
+        stack.enter_context(dask.config.set(scheduler="synchronous"))  # torch already uses every core
+        return
+    from distributed import Client, LocalCluster
+
+    if args.workers:
+        cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None))
+        client = stack.enter_context(Client(cluster))
+    else:
+        try:
+            client = stack.enter_context(Client(args.scheduler, timeout="10s"))
+        except (OSError, TimeoutError, ValueError) as error:
+            raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {error}); give tcp://HOST:PORT of a running dask scheduler") from None
+    _say(f"dask: {len(client.scheduler_info().get('workers', {}))} workers at {client.scheduler.address}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.staged = None
     try:
-        return remove(args)
+        with ExitStack() as stack:
+            return (remove_cube if _is_cube(args.inputs) else remove_frames)(args, stack)
     except (ValueError, FileExistsError, WeightsError) as error:
         _say(f"error: {error}")
-        return 2
+    except OSError as error:  # disk full, permissions, vanished folders: after the checks, one line
+        _say(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
     except KeyboardInterrupt:
-        _say("interrupted: nothing was written")
+        if args.staged is not None and args.staged.committed:
+            _say(f"interrupted: the outputs were already complete in {args.staged.out_dir}")
+        else:
+            _say("interrupted: nothing was written")
         return 130
+    return 2

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import threading
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -158,9 +157,7 @@ def _remove_block(
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
-    with warnings.catch_warnings():  # "cloudy on every date" is read from `unfilled` below
-        warnings.simplefilter("ignore", UserWarning)
-        result = handle.get().run(frames, dates=days)
+    result = handle.get().run(frames, dates=days)
     masks = result.masks
     replace = masks & ~result.unfilled
     filled = _fill_bands(np.nan_to_num(reflectance, nan=0.0), masks, parse_dates(days, steps), result.frames, rgb_index, gain, replace)

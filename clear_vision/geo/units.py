@@ -39,10 +39,10 @@ class Units:
     def __post_init__(self) -> None:
         for value in np.ravel(self.scale):
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"scale: {value!r} must be a positive finite number (reflectance = value * scale + offset)")
+                raise ValueError(f"scale: {float(value)!r} must be a positive finite number (reflectance = value * scale + offset)")
         for value in np.ravel(self.offset):
             if not math.isfinite(value):
-                raise ValueError(f"offset: {value!r} must be a finite number (reflectance = value * scale + offset)")
+                raise ValueError(f"offset: {float(value)!r} must be a finite number (reflectance = value * scale + offset)")
 
     def _per_band(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """scale and offset shaped to broadcast over (T,B,H,W) or (B,H,W) blocks."""

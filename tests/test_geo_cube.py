@@ -1,0 +1,112 @@
+"""open_cube: GeoTIFF folders (one file per date or per band and date), netCDF, zarr; dates, units, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from clear_vision.geo.cube import cube_units, is_cube_source, open_cube
+from clear_vision.geo.units import Units
+from geo_data import DATA, NRT, nrt_dn, write_geotiffs
+
+HLS = DATA / "s2_timeseries" / "hls_missouri"
+ONCLOUDN = DATA / "cloud_masks" / "oncloudn" / "chip_id_1"
+
+
+def test_multiband_geotiffs_keep_grid_bands_dates_units_and_nodata(tmp_path):
+    paths = write_geotiffs(tmp_path / "dn")
+    cube = open_cube(tmp_path / "dn")
+    source = nrt_dn()
+    assert cube.dims == ("time", "band", "y", "x") and cube.shape == (8, 4, 100, 100) and cube.dtype == np.uint16
+    assert list(cube["band"].values) == ["B04", "B03", "B02", "B08"]
+    assert [str(day)[:10] for day in cube["time"].values] == [str(day)[:10] for day in source["time"].values]
+    assert cube.rio.crs.to_epsg() == 3035 and cube.rio.nodata == 0
+    with rasterio.open(paths[0]) as first:
+        assert cube.rio.transform() == first.transform
+    assert cube_units(cube) == Units(1e-4, 0.0)
+    assert np.array_equal(cube.values[2, 0], source["B4"].values[2])
+
+
+def test_lazy_cube_has_whole_dates_and_bands_per_chunk(tmp_path):
+    write_geotiffs(tmp_path / "dn")
+    cube = open_cube(tmp_path / "dn", chunks=64)
+    assert cube.chunks == ((8,), (4,), (64, 36), (64, 36))
+    assert np.array_equal(cube.values, open_cube(tmp_path / "dn").values)
+
+
+@pytest.mark.skipif(not HLS.is_dir(), reason=f"real data not found at {HLS}")
+def test_one_file_per_band_and_date_as_in_hls():
+    cube = open_cube(HLS)
+    assert cube.shape == (33, 4, 248, 248) and list(cube["band"].values) == ["B02", "B03", "B04", "NIR"]
+    assert str(cube["time"].values[0])[:10] == str(cube["time"].values[1])[:10] == "2023-06-02"  # Landsat and Sentinel-2 the same day
+    assert cube_units(cube) == Units() and np.isnan(cube.rio.nodata)
+
+
+@pytest.mark.skipif(not ONCLOUDN.is_dir(), reason=f"real data not found at {ONCLOUDN}")
+def test_band_files_of_one_date_as_in_on_cloud_n_and_labels_are_not_bands(tmp_path):
+    for copy in ("a", "b"):  # the same chip twice: a 2-date series
+        shutil.copytree(ONCLOUDN, tmp_path / copy)
+    cube = open_cube([tmp_path / "a", tmp_path / "b"], dates=["2020-04-24", "2020-04-29"], scale=1e-4)
+    assert cube.shape == (2, 4, 512, 512) and list(cube["band"].values) == ["B02", "B03", "B04", "B08"]
+    assert cube_units(cube) == Units(1e-4, 0.0)
+
+
+@pytest.mark.skipif(not NRT.is_file(), reason=f"real data not found at {NRT}")
+def test_netcdf_variables_become_bands_and_unstated_units_stay_unknown():
+    cube = open_cube(NRT, bands=["B4", "B3", "B2", "B8"])
+    assert cube.shape == (140, 4, 100, 100) and list(cube["band"].values) == ["B4", "B3", "B2", "B8"]
+    assert cube.rio.crs is not None and cube.rio.nodata == 0
+    assert cube_units(cube) is None  # uint16 with no scale_factor in the file
+    assert cube_units(open_cube(NRT, bands=["B4", "B3", "B2"], scale=1e-4)) == Units(1e-4, 0.0)
+
+
+def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
+    write_geotiffs(tmp_path / "dn")
+    cube = open_cube(tmp_path / "dn")
+    cube.to_dataset(name="reflectance").to_zarr(tmp_path / "cube.zarr", zarr_format=2)
+    back = open_cube(tmp_path / "cube.zarr", chunks=64)
+    assert back.rio.crs == cube.rio.crs and cube_units(back) == Units(1e-4, 0.0)
+    assert np.array_equal(back.values, cube.values)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: open_cube(tmp / "missing"), "no such file or folder"),
+        (lambda tmp: open_cube(write_geotiffs(tmp / "d"), dates=["2021-01-01"]), "got 1 dates for 8 acquisitions"),
+        (lambda tmp: open_cube(write_geotiffs(tmp / "d"), chunks=8), r"chunks: 8 is not a chunk size"),
+        (lambda tmp: open_cube(write_geotiffs(tmp / "d"), bands=["B04"]), "bands: only for netCDF and zarr"),
+        (lambda tmp: open_cube(_renamed_without_dates(tmp)), "carry no acquisition dates"),
+        (lambda tmp: open_cube(_mixed_grids(tmp)), "every date must share one grid"),
+    ],
+)
+def test_bad_sources_get_one_line_naming_the_problem(tmp_path, make, message):
+    with pytest.raises(ValueError, match=message):
+        make(tmp_path)
+
+
+def _renamed_without_dates(tmp: Path) -> list[Path]:
+    paths = write_geotiffs(tmp / "d")
+    return [path.rename(path.with_name(f"scene_{chr(97 + index)}.tif")) for index, path in enumerate(paths)]
+
+
+def _mixed_grids(tmp: Path) -> list[Path]:
+    paths = write_geotiffs(tmp / "d")
+    with rasterio.open(paths[1], "r+") as target:
+        target.crs = "EPSG:32633"
+    return paths
+
+
+def test_only_georeferenced_or_non_8bit_tiffs_take_the_cube_path(tmp_path):
+    geo = write_geotiffs(tmp_path / "dn")[0]
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "plain.tif")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "plain.png")
+    with rasterio.open(tmp_path / "dn16.tif", "w", driver="GTiff", width=40, height=40, count=3, dtype="uint16") as target:
+        target.write(np.full((3, 40, 40), 3000, np.uint16))
+    assert is_cube_source(geo) and is_cube_source(tmp_path / "dn16.tif") and is_cube_source(tmp_path / "x.nc")
+    assert not is_cube_source(tmp_path / "plain.tif") and not is_cube_source(tmp_path / "plain.png")

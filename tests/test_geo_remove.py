@@ -1,0 +1,97 @@
+"""remove_cube: real DN and reflectance cubes, units, no-data classes, and the same numbers on every scheduler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from clear_vision import ClearVision
+from clear_vision.geo.cube import open_cube
+from clear_vision.geo.remove import HALO_PX, NO_DATA, chunk_grid, remove_cube
+from geo_data import synthetic_cube, write_geotiffs
+
+
+@pytest.fixture(scope="module")
+def model() -> ClearVision:
+    return ClearVision.load(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def dn_cube(tmp_path_factory) -> xr.DataArray:
+    return open_cube(write_geotiffs(tmp_path_factory.mktemp("dn")))
+
+
+@pytest.fixture(scope="module")
+def dn_result(model, dn_cube) -> xr.Dataset:
+    return model.remove_cube(dn_cube)
+
+
+def test_clear_keeps_dims_dtype_coords_units_and_crs(dn_cube, dn_result):
+    clear = dn_result["clear"]
+    assert clear.dims == dn_cube.dims and clear.shape == dn_cube.shape and clear.dtype == np.uint16
+    assert clear.rio.crs == dn_cube.rio.crs and clear.rio.transform() == dn_cube.rio.transform() and clear.rio.nodata == 0
+    assert list(clear["band"].values) == list(dn_cube["band"].values)
+    assert np.array_equal(clear["time"].values, dn_cube["time"].values)
+    assert clear.attrs["scale_factor"] == 1e-4 and "linear" in clear.attrs["fill_method"]
+    assert dn_result["mask"].dims == ("time", "y", "x") and dn_result["mask"].dtype == np.uint8
+    assert dn_result["probability"].dtype == np.float32
+
+
+def test_pixels_outside_the_mask_are_bit_identical_and_masked_ones_are_filled(dn_cube, dn_result):
+    mask = dn_result["mask"].values
+    clear, source = dn_result["clear"].values, dn_cube.values
+    outside = np.broadcast_to((mask == 0)[:, None], clear.shape)
+    assert np.array_equal(clear[outside], source[outside])
+    assert set(np.unique(mask)) <= {0, 1, 2, NO_DATA} and (mask == 1).mean() > 0.05  # the cloudy dates are found
+    assert (mask[3, 40:48, 10:30] == NO_DATA).all() and (mask == NO_DATA).sum() == 8 * 20  # the hole, and only it
+    assert (clear[3, :, 40:48, 10:30] > 0).all()  # filled from the other dates
+    filled = np.broadcast_to((mask != 0)[:, None], clear.shape)
+    assert 0.5 * np.median(source[outside]) < np.median(clear[filled]) < 2.0 * np.median(source[outside])  # clear-sky values, not cloud
+
+
+def test_the_same_cube_in_reflectance_gives_the_same_masks(model, tmp_path, dn_cube, dn_result):
+    reflectance = open_cube(write_geotiffs(tmp_path / "refl", reflectance=True))
+    assert reflectance.dtype == np.float32
+    result = model.remove_cube(reflectance)
+    assert np.array_equal(result["mask"].values, dn_result["mask"].values)
+    assert result["clear"].dtype == np.float32 and np.isnan(result["clear"].rio.nodata)
+    dn_as_reflectance = dn_result["clear"].values * 1e-4
+    assert np.abs(result["clear"].values - dn_as_reflectance).max() <= 1.01e-4  # within one DN
+
+
+def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
+    unknown = open_cube(write_geotiffs(tmp_path / "noscale", state_scale=False))
+    with pytest.raises(ValueError, match=r"uint16 values with no scale_factor .* pass scale="):
+        model.remove_cube(unknown)
+    as_reflectance = dn_cube.astype(np.float32)
+    as_reflectance.attrs.pop("scale_factor")
+    with pytest.raises(ValueError, match=r"not reflectance .*pass scale="):
+        model.remove_cube(as_reflectance)
+    with pytest.raises(ValueError, match=r"rgb: \('B4', 'B3', 'B2'\) must name .* its bands are B04, B03, B02, B08"):
+        model.remove_cube(dn_cube, rgb=("B4", "B3", "B2"))
+    with pytest.raises(ValueError, match=r"chunks: 16 is not a chunk size"):
+        model.remove_cube(dn_cube, chunks=16)
+    with pytest.raises(ValueError, match=r"cube: 1 date\(s\); a cube needs 2 to 100 dates"):
+        model.remove_cube(dn_cube.isel(time=[0]))
+    with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):
+        model.remove_cube(dn_cube.transpose("time", "y", "x", "band"))
+
+
+def test_chunk_grid_merges_a_thin_last_chunk_into_its_neighbour():
+    assert chunk_grid(1024, 256) == (256, 256, 256, 256)
+    assert chunk_grid(1000, 256) == (256, 256, 256, 232)
+    assert chunk_grid(530, 256) == (256, 274) and 530 - 512 < HALO_PX
+    assert chunk_grid(100, 512) == (100,)
+
+
+def test_eager_threads_and_processes_give_the_same_numbers(model):
+    cube = synthetic_cube(steps=4, height=200, width=232)
+    eager = remove_cube(model, cube, chunks=96)
+    lazy = remove_cube(model, cube.chunk({"y": 50, "x": 70}), chunks=96)  # storage chunks do not matter, `chunks` does
+    assert lazy["clear"].chunks is not None
+    for scheduler in ("threads", "synchronous"):
+        computed = lazy.compute(scheduler=scheduler)
+        for name in ("clear", "mask", "probability"):
+            assert np.array_equal(computed[name].values, eager[name].values), (scheduler, name)
+    assert cube.clear_vision.remove(model, chunks=96)["mask"].equals(eager["mask"])  # the accessor is the same call

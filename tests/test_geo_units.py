@@ -1,0 +1,65 @@
+"""Units: stored values <-> reflectance, what file metadata says, and the networks' 8-bit rendering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clear_vision.geo.units import Units, check_magnitude, render_rgb, units_from_metadata
+from preprocess.rgb import render_rgb as training_render_rgb
+
+
+def test_round_trip_is_exact_for_digital_numbers_and_clips_to_the_type():
+    units = Units(1e-4, -0.1)
+    dn = np.array([[[0, 1000, 1001, 65535]]], dtype=np.uint16)
+    assert np.array_equal(units.from_reflectance(units.to_reflectance(dn), np.uint16), dn)
+    assert units.to_reflectance(np.array([[[1000]]], np.uint16))[0, 0, 0] == pytest.approx(0.0)
+    assert units.from_reflectance(np.array([[[-5.0, 99.0]]], np.float32), np.uint16).tolist() == [[[0, 65535]]]
+
+
+def test_per_band_units_apply_along_the_band_axis():
+    units = Units((1e-4, 2e-4), (0.0, 0.5))
+    values = np.full((3, 2, 4, 4), 1000, np.int16)  # (T,B,H,W)
+    reflectance = units.to_reflectance(values)
+    assert reflectance[:, 0].max() == pytest.approx(0.1) and reflectance[:, 1].max() == pytest.approx(0.7)
+    assert np.array_equal(units.from_reflectance(reflectance, np.int16), values)
+
+
+@pytest.mark.parametrize(
+    "metadata, dtype, expected",
+    [
+        ({}, np.float32, Units()),  # float without metadata: reflectance
+        ({}, np.uint16, None),  # digital numbers without a scale: unknown
+        ({"scale_factor": 1.0, "add_offset": 0.0}, np.uint16, None),  # rasterio's defaults say nothing
+        ({"scale_factor": 1e-4, "add_offset": 0.0}, np.uint16, Units(1e-4, 0.0)),
+        ({"scale_factor": [1e-4, 2e-4], "add_offset": [0.0, 0.0]}, np.int16, Units((1e-4, 2e-4), 0.0)),
+        ({"BOA_QUANTIFICATION_VALUE": "10000", "BOA_ADD_OFFSET": "-1000"}, np.uint16, Units(1e-4, -0.1)),
+        ({"BOA_QUANTIFICATION_VALUE": "10000", "PROCESSING_BASELINE": "04.00"}, np.uint16, Units(1e-4, -0.1)),
+        ({"BOA_QUANTIFICATION_VALUE": "10000", "PROCESSING_BASELINE": "02.14"}, np.uint16, Units(1e-4, 0.0)),
+    ],
+)
+def test_units_come_from_the_metadata_or_stay_unknown(metadata, dtype, expected):
+    assert units_from_metadata(metadata, np.dtype(dtype)) == expected
+
+
+def test_explicit_scale_wins_and_bad_values_are_named():
+    assert units_from_metadata({"scale_factor": 2.0}, np.dtype(np.uint16), scale=1e-4) == Units(1e-4, 0.0)
+    with pytest.raises(ValueError, match=r"scale: 0\.0 must be a positive finite number"):
+        Units(0.0)
+    with pytest.raises(ValueError, match=r"offset: nan must be a finite number"):
+        Units(1.0, float("nan"))
+    with pytest.raises(ValueError, match=r"BOA_ADD_OFFSET='x' is not a number"):
+        units_from_metadata({"BOA_QUANTIFICATION_VALUE": 10000, "BOA_ADD_OFFSET": "x"}, np.dtype(np.uint16))
+
+
+def test_digital_numbers_taken_as_reflectance_are_refused():
+    check_magnitude(np.array([0.02, 0.3, 1.4, np.nan], np.float32), Units())
+    with pytest.raises(ValueError, match=r"values reach 3000, which is not reflectance .*scale=0\.0001"):
+        check_magnitude(np.array([200.0, 3000.0] * 50, np.float32), Units())
+
+
+def test_rendering_is_the_training_rendering():
+    reflectance = np.random.default_rng(0).uniform(-0.1, 0.6, (5, 7, 3)).astype(np.float32)
+    reflectance[0, 0] = np.nan
+    assert np.array_equal(render_rgb(reflectance, 3.0), training_render_rgb(reflectance, 3.0))
+    assert render_rgb(reflectance, 3.0)[0, 0].tolist() == [0, 0, 0]
