@@ -1,9 +1,11 @@
 """Clear Vision: cloud removal for satellite image time series.
 
-Stage 1 (`CloudDetector`) finds cloud and shadow in each RGB frame; stage 2 (`TemporalFiller`,
-U-TILISE style) fills them from the other dates. Start with `ClearVision.load()`.
+Stage 1 (`CloudDetector`) finds cloud and shadow in each RGB frame, seeing the other dates of
+the same place; stage 2 (`TemporalFiller`, U-TILISE style) fills them from the other dates.
+Start with `ClearVision.load()`; a bundle's settings are a `ClearVisionConfig`.
 """
 
+from .config import ClearVisionConfig
 from .decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE
 from .detector import CloudDetector
 from .filler import TemporalFiller
@@ -12,6 +14,7 @@ from .weights import WeightsError
 
 __all__ = [
     "ClearVision",
+    "ClearVisionConfig",
     "CloudRemovalOutput",
     "CloudDetector",
     "TemporalFiller",

@@ -1,16 +1,20 @@
-"""Stage 1: a small U-Net that finds cloud and cloud shadow in single RGB frames."""
+"""Stage 1: a small U-Net that finds cloud and cloud shadow in each frame of a time series.
+
+Besides the frame, the temporal detector sees the same place's clear appearance built from the
+other dates (`reference.py`): clouds and shadows come and go, the ground stays. A single-frame
+detector (3 input channels) is the same class with `in_channels=3`.
+"""
 
 from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["CloudDetector", "whiteness_test"]
+__all__ = ["CloudDetector"]
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -22,23 +26,29 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seq
 
 
 class CloudDetector(nn.Module):
-    """U-Net on one RGB frame: (N,3,H,W) in [0,1] -> (N,2,H,W) logits for [cloud, shadow].
+    """U-Net per frame: (N,C,H,W) normalised inputs -> (N,2,H,W) logits for [cloud, shadow].
 
-    Each level halves the resolution with a strided conv, so H and W must be divisible by
-    2**(len(widths)-1); the pipeline pads frames to that. Narrow widths keep it fast on a CPU;
-    the deepest levels are cheap and give the context that tells clouds from bright ground.
+    Inputs (C = `in_channels`): the frame's RGB, and for the temporal detector (C = 7) the
+    reference RGB built from the other dates and a reference-valid channel, all normalised as the
+    bundle's `Preprocessing` says (the pipeline does that). Each level halves the resolution with
+    a strided conv, so H and W must be divisible by 2**(len(widths)-1); the pipeline pads frames
+    to that. Narrow widths keep it fast on a CPU; the deepest levels are cheap and give the
+    context that tells clouds from bright ground.
 
     Args:
         widths (tuple[int, ...]): channels per level, full resolution first.
+        in_channels (int): 3 (frame only) or 7 (frame, reference, reference valid).
     """
 
     classes = ("cloud", "shadow")
 
-    def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 64, 96)) -> None:
+    def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 64, 96), in_channels: int = 3) -> None:
         super().__init__()
-        self.widths = tuple(widths)
-        self.config = {"widths": list(self.widths)}
-        self.stem = nn.Sequential(conv_bn_relu(3, widths[0]), conv_bn_relu(widths[0], widths[0]))
+        if in_channels not in (3, 7):
+            raise ValueError(f"in_channels: {in_channels!r} is not 3 (frame) or 7 (frame, reference, reference valid)")
+        self.widths, self.in_channels = tuple(widths), in_channels
+        self.config = {"widths": list(self.widths)} if in_channels == 3 else {"widths": list(self.widths), "in_channels": in_channels}
+        self.stem = nn.Sequential(conv_bn_relu(in_channels, widths[0]), conv_bn_relu(widths[0], widths[0]))
         self.down = nn.ModuleList(
             nn.Sequential(conv_bn_relu(w_in, w_out, stride=2), conv_bn_relu(w_out, w_out))
             for w_in, w_out in zip(widths[:-1], widths[1:])
@@ -61,11 +71,13 @@ class CloudDetector(nn.Module):
                 block[0], block[1] = fuse_conv_bn_eval(block[0], block[1]), nn.Identity()
         return model.to(memory_format=torch.channels_last)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.shape[-1] % self.size_multiple or images.shape[-2] % self.size_multiple:
-            raise ValueError(f"CloudDetector needs H and W divisible by {self.size_multiple}, got {tuple(images.shape[-2:])}")
-        images = images.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout for narrow convs
-        features = self.stem((images - 0.5) / 0.25)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.shape[-1] % self.size_multiple or inputs.shape[-2] % self.size_multiple:
+            raise ValueError(f"CloudDetector needs H and W divisible by {self.size_multiple}, got {tuple(inputs.shape[-2:])}")
+        if inputs.shape[-3] != self.in_channels:
+            raise ValueError(f"CloudDetector was built for {self.in_channels} input channels, got {inputs.shape[-3]}")
+        inputs = inputs.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout for narrow convs
+        features = self.stem(inputs)
         skips = []
         for block in self.down:
             skips.append(features)
@@ -74,15 +86,3 @@ class CloudDetector(nn.Module):
             features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             features = block(torch.cat([features, skip], dim=1))
         return self.head(features)
-
-
-def whiteness_test(frames: np.ndarray, brightness: float = 0.6, whiteness: float = 0.3) -> np.ndarray:
-    """The classic thick-cloud test on 8-bit RGB: bright and nearly grey. (T,H,W,3) -> (T,H,W) bool.
-
-    On its own it is the anchor every detector must beat (BENCHMARK.md); next to the network it
-    catches thick cloud cores the network misses (the network learned SCL's "snow" as clear).
-    """
-    rgb = frames.astype(np.float32) / 255.0
-    mean = rgb.mean(axis=-1)
-    spread = (rgb.max(axis=-1) - rgb.min(axis=-1)) / np.maximum(mean, 1e-6)
-    return (mean > brightness) & (spread < whiteness)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence, get_args
@@ -18,29 +17,29 @@ from torch.nn import functional as F
 
 from .classical import CLASSICAL_FILLERS
 from .compose import compose
+from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
-from .detector import CloudDetector, whiteness_test
+from .detector import CloudDetector
 from .filler import TemporalFiller
+from .masks import detected_masks, fill_masks, mask_classes
+from .reference import detector_inputs, temporal_reference, whiteness_test
 from .tiling import run_tiled, temporal_windows
-from .weights import load_weights
+from .weights import load_network, save_weights
 
-__all__ = ["ClearVision", "CloudRemovalOutput", "Method", "resolve_device", "DEFAULT_WEIGHTS_DIR"]
+__all__ = ["ClearVision", "CloudRemovalOutput", "Method", "resolve_device"]
 
-Method = Literal["learned", "linear", "nearest", "affine"]
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "model_dict"
+Method = Literal["learned", "linear", "nearest", "affine", "whittaker", "blend"]
 Progress = Callable[[float, str], None]
 
 
 def _no_progress(fraction: float, description: str) -> None:
     """Default progress callback: report nothing."""
-_DETECT_BATCH = 10  # frames per detector call: bounds memory on large scenes
+
+
+_DETECT_PIXELS = 10 * 128 * 128 * 8  # frame pixels per detector call: bounds memory on large scenes
 # Frames are detected with a reflected margin: at a bare border the network sees only its own
 # zero padding, and clear corners reached cloud probabilities of 0.3..0.4 (0.1..0.2 with it).
 _DETECT_MARGIN_PX = 16
-# Cloud edges and haze fade out below the threshold; a 2-pixel buffer around every detected
-# cloud (as Fmask and Sen2Cor do) keeps bright rims out of the filled frames. On the held-out
-# site it lifted `run` from 18.6 to 21.0 dB at equal detection F1 (model card).
-MASK_BUFFER_PX = 2
 
 
 @dataclass(frozen=True)
@@ -50,24 +49,39 @@ class CloudRemovalOutput:
     Attributes:
         frames: (T,H,W,3) uint8 cloud-free frames; pixels outside `masks` equal the input.
         masks: (T,H,W) bool, the pixels replaced: cloud and cloud shadow (stage 1 probability
-            at or above the fill threshold, grown by a 2-pixel buffer), or the masks given to `fill`.
+            at or above the fill threshold, cleaned and grown by the buffer), or the masks given to `fill`.
         probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability, 1 where the
             whiteness test or no data (pure black) says so (`fill`: the mask).
+        mask_class: (T,H,W) uint8, what each pixel is: 0 clear, 1 cloud, 2 cloud shadow, 255 no data.
         unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there.
         cloud_cover: (T,) float, fraction of each frame that is masked.
         seconds: wall time of the call.
         method: the stage 2 filler used.
-        warnings: human-readable notes (e.g. no clear observation to fill from).
+        warnings: human-readable notes (e.g. no clear observation to fill from); returned, not raised.
     """
 
     frames: np.ndarray
     masks: np.ndarray
     probability: np.ndarray
+    mask_class: np.ndarray
     unfilled: np.ndarray
     cloud_cover: np.ndarray
     seconds: float
     method: str
     warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Detection:
+    """Stage 1's per-pixel probabilities of cloud and of shadow, and where there is no data."""
+
+    cloud: np.ndarray
+    shadow: np.ndarray
+    no_data: np.ndarray
+
+    @property
+    def probability(self) -> np.ndarray:
+        return np.maximum(self.cloud, self.shadow)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -88,42 +102,48 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 class ClearVision:
     """Cloud removal for a time series of RGB frames of one place.
 
-    Stage 1 has two operating points: `detect` calls cloud where the probability reaches
-    `threshold` (precision and recall balanced), `run` replaces every pixel from
-    `fill_threshold` up (default: the same). Filling a clear pixel costs little and leaving a
-    cloud edge in costs much, so the shipped fill threshold is lower; it is chosen on the
-    training sites by `python -m training.calibrate` and stored with the detector weights.
+    Stage 1 has two operating points (`config.threshold`, `config.fill_threshold`): `detect`
+    reports cloud at the balanced threshold; `run` replaces every pixel from the (lower) fill
+    threshold up, because filling a clear pixel costs little and leaving a cloud edge in costs
+    much. All settings live in the bundle's `ClearVisionConfig`; `save` / `load` round-trip it.
     """
 
     def __init__(
         self,
-        detector: CloudDetector | None,
-        filler: TemporalFiller | None,
+        detector: CloudDetector | None = None,
+        filler: TemporalFiller | None = None,
         *,
+        config: ClearVisionConfig | None = None,
         method: Method = "learned",
-        threshold: float = 0.5,
-        fill_threshold: float | None = None,
-        window: int = 10,
         device: torch.device | str = "cpu",
     ) -> None:
         if method not in get_args(Method):
             raise ValueError(f"method: {method!r} is not one of {', '.join(get_args(Method))}")
         if method == "learned" and filler is None:
             raise ValueError("method 'learned' needs a TemporalFiller")
+        self.config = config if config is not None else ClearVisionConfig()
         self.device = torch.device(device)
+        self.method = method
         self.detector = detector.to(self.device).eval() if detector is not None else None
         self.filler = filler.to(self.device).eval() if filler is not None else None
-        self.method, self.threshold, self.window = method, threshold, window
-        self.fill_threshold = threshold if fill_threshold is None else fill_threshold
+        self._fast_detector = self.detector.fused() if self.detector is not None else None
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    @property
+    def fill_threshold(self) -> float:
+        return self.config.fill_threshold
 
     @classmethod
     def load(
         cls, weights_dir: str | Path | None = None, device: str | torch.device | None = None, method: Method = "learned"
     ) -> "ClearVision":
-        """Load the trained networks from `weights_dir` (default: the project's model_dict/).
+        """Load a bundle: `clear_vision.json` and the weights it names (default: the project's model_dict/).
 
         Args:
-            weights_dir: folder with detector.safetensors, filler.safetensors and MODEL_CARD.md.
+            weights_dir: the bundle folder.
             device: "cpu", "cuda" or None (CUDA if available).
             method: stage 2 filler: "learned" (the temporal-attention network) or a classical
                 comparison filler "linear", "nearest", "affine".
@@ -131,25 +151,29 @@ class ClearVision:
         if method not in get_args(Method):
             raise ValueError(f"method: {method!r} is not one of {', '.join(get_args(Method))}")
         resolved = resolve_device(device)
-        weights_dir = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
-        detector, detector_meta = load_weights("detector", weights_dir, resolved)
-        detector = detector.fused()
-        filler, filler_meta = (None, {}) if method != "learned" else load_weights("filler", weights_dir, resolved)
-        return cls(
-            detector,
-            filler,
-            method=method,
-            threshold=float(detector_meta.get("threshold", 0.5)),
-            fill_threshold=detector_meta.get("fill_threshold"),
-            window=int(filler_meta.get("window", 10)),
-            device=resolved,
-        )
+        folder = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
+        config = ClearVisionConfig.load(folder)
+        detector = load_network("detector", config.detector, folder, resolved)
+        filler = load_network("filler", config.filler, folder, resolved) if method == "learned" else None
+        return cls(detector, filler, config=config, method=method, device=resolved)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the bundle (networks as safetensors, `clear_vision.json`) to `folder`; `load` reads it back."""
+        folder = Path(folder)
+        specs = {}
+        for role, network in (("detector", self.detector), ("filler", self.filler)):
+            if network is not None:
+                specs[role] = save_weights(network, folder / f"{role}.safetensors", getattr(network, "training_record", None))
+        return self.config.replace(**specs).save(folder)
 
     # ---- public steps -------------------------------------------------------------------
 
-    def detect(self, frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
-        """Stage 1 only: (T,H,W) bool mask of cloud and cloud shadow, at the balanced threshold."""
-        return self._masks(self._cloud_probability(load_frames(frames)), self.threshold)
+    def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None) -> np.ndarray:
+        """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer)."""
+        images = load_frames(frames)
+        detection = self._detect(images, parse_dates(dates, len(images)))
+        config = self.config
+        return detected_masks(detection.probability, config.threshold, config.min_cloud_px, config.full_cover)
 
     def fill(
         self,
@@ -163,7 +187,9 @@ class ClearVision:
         images = load_frames(frames)
         masks = validate_masks(masks, images.shape[:3])
         days = parse_dates(dates, len(images))
-        return self._fill_and_compose(images, masks, masks.astype(np.float32), days, started, progress or _no_progress)
+        given = masks.astype(np.float32)
+        detection = _Detection(given, np.zeros_like(given), (images == 0).all(axis=-1))
+        return self._fill_and_compose(images, masks, detection, days, started, progress or _no_progress)
 
     def run(
         self,
@@ -184,9 +210,10 @@ class ClearVision:
         images = load_frames(frames)  # 1. decode + validate
         days = parse_dates(dates, len(images))
         report(0.1, "detecting clouds")
-        probability = self._cloud_probability(images)  # 2. detect
-        masks = self._fill_masks(probability)
-        return self._fill_and_compose(images, masks, probability, days, started, report)
+        detection = self._detect(images, days)  # 2. detect
+        config = self.config
+        masks = fill_masks(detection.probability, config.threshold, config.fill_threshold, config.min_cloud_px, config.full_cover, config.mask_buffer_px)
+        return self._fill_and_compose(images, masks, detection, days, started, report)
 
     # ---- steps ----------------------------------------------------------------------------
 
@@ -194,7 +221,7 @@ class ClearVision:
         self,
         images: np.ndarray,
         masks: np.ndarray,
-        probability: np.ndarray,
+        detection: _Detection,
         days: np.ndarray,
         started: float,
         report: Progress,
@@ -211,13 +238,12 @@ class ClearVision:
                 notes.append(f"{int(clear_somewhere.size - clear_somewhere.sum())} pixel(s) are cloudy on every date and were left as they are")
             prediction = self._predict(images, masks, days) if masks.any() else None  # 3. fill
             output = images.copy() if prediction is None else compose(images, prediction, masks & ~unfilled)  # 4. compose
-        for note in notes:
-            warnings.warn(note, UserWarning, stacklevel=3)
         report(1.0, "done")
         return CloudRemovalOutput(
             frames=output,
             masks=masks,
-            probability=probability.astype(np.float32),
+            probability=detection.probability.astype(np.float32),
+            mask_class=mask_classes(masks, detection.cloud, detection.shadow, detection.no_data),
             unfilled=unfilled,
             cloud_cover=masks.mean(axis=(1, 2)),
             seconds=time.perf_counter() - started,
@@ -226,50 +252,41 @@ class ClearVision:
         )
 
     @torch.inference_mode()
-    def _cloud_probability(self, images: np.ndarray) -> np.ndarray:
-        """(T,H,W,3) uint8 -> (T,H,W) float32 probability of cloud or shadow.
+    def _detect(self, images: np.ndarray, days: np.ndarray) -> _Detection:
+        """(T,H,W,3) uint8 -> cloud and shadow probabilities, (T,H,W) float32 each.
 
-        Pixels that pass the whiteness test and pure black (no data) are set to 1.
+        The temporal detector sees each frame with its reference from the other dates. Thick
+        cloud cores (the whiteness test) are set to cloud unless the reference is just as white
+        there (snow or bright ground that stays); pure black (no data) is never a clear observation.
         """
         if self.detector is None:
             raise ValueError("this ClearVision has no cloud detector; use fill() with masks, or ClearVision.load()")
-        chunks = []
-        for start in range(0, len(images), _DETECT_BATCH):
-            batch = F.pad(self._to_tensor(images[start : start + _DETECT_BATCH]), (_DETECT_MARGIN_PX,) * 4, mode="reflect")
-            margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
-            logits = run_tiled(self.detector, batch, self.detector.size_multiple)[..., margin, margin]
-            chunks.append(torch.sigmoid(logits).amax(dim=1).cpu().numpy())
-        probability = np.concatenate(chunks)
-        probability[whiteness_test(images)] = 1.0  # thick cloud cores the network may miss
-        probability[(images == 0).all(axis=-1)] = 1.0  # pure black = no data, never a clear observation
-        return probability
-
-    def _fill_masks(self, probability: np.ndarray) -> np.ndarray:
-        """The masks `run` fills: from the fill threshold up, but never every date of a pixel.
-
-        The generous fill threshold can leave a pixel without any clear date (image corners,
-        faint haze on every date); there the least cloudy date serves as the source if the
-        detection threshold calls it clear.
-        """
-        masks = self._masks(probability, self.fill_threshold)
-        rows, cols = np.nonzero(masks.all(axis=0))
-        if len(rows):
-            least_cloudy = probability[:, rows, cols].argmin(axis=0)
-            clear_there = ~self._masks(probability, self.threshold)[least_cloudy, rows, cols]
-            masks[least_cloudy[clear_there], rows[clear_there], cols[clear_there]] = False
-        return masks
-
-    def _masks(self, probability: np.ndarray, threshold: float) -> np.ndarray:
-        """Threshold the probability and grow every cloud by MASK_BUFFER_PX pixels."""
-        above = torch.from_numpy(probability >= threshold)[:, None].float()
-        grown = F.max_pool2d(above, 2 * MASK_BUFFER_PX + 1, stride=1, padding=MASK_BUFFER_PX)
-        return grown[:, 0].numpy() > 0.5
+        temporal = self.detector.in_channels == 7
+        cloud, shadow = np.empty(images.shape[:3], np.float32), np.empty(images.shape[:3], np.float32)
+        forced = whiteness_test(images)
+        per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
+        margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
+        for start in range(0, len(images), per_call):
+            batch = range(start, min(start + per_call, len(images)))
+            frames, reference, present = self._to_tensor(images[batch.start : batch.stop]), None, None
+            if temporal:
+                references, valid = temporal_reference(images, days, np.arange(batch.start, batch.stop))
+                forced[batch.start : batch.stop] &= ~(valid & whiteness_test(references))
+                reference, present = self._to_tensor(references), torch.from_numpy(valid)[:, None].to(self.device, frames.dtype)
+            inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)
+            padded = F.pad(inputs, (_DETECT_MARGIN_PX,) * 4, mode="reflect")
+            logits = run_tiled(self._fast_detector, padded, self.detector.size_multiple)[..., margin, margin]
+            probability = torch.sigmoid(logits).cpu().numpy()
+            cloud[batch.start : batch.stop], shadow[batch.start : batch.stop] = probability[:, 0], probability[:, 1]
+        no_data = (images == 0).all(axis=-1)
+        cloud[forced | no_data] = 1.0  # thick cloud cores the network may miss; no data
+        return _Detection(cloud, shadow, no_data)
 
     @torch.inference_mode()
     def _predict(self, images: np.ndarray, masks: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(T,H,W,3) uint8 + masks -> (T,H,W,3) float prediction for every pixel."""
         prediction = np.empty(images.shape, dtype=np.float32)
-        for start, stop, owned in temporal_windows(len(images), self.window):
+        for start, stop, owned in temporal_windows(len(images), self.config.window):
             frames = self._to_tensor(images[start:stop])  # (T,3,H,W)
             mask = torch.from_numpy(masks[start:stop, None]).to(self.device)
             window_days = torch.from_numpy(days[start:stop] - days[start]).to(self.device)[None]
@@ -287,7 +304,7 @@ class ClearVision:
         return prediction
 
     def _to_tensor(self, images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        """(N,H,W,3) uint8 -> (N,3,H,W) float in [0,1] (the bundle's scale)."""
         return torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float() / self.config.preprocessing.scale
 
     def remove_cube(self, cube: "xarray.DataArray", *, rgb: Sequence[str] = ("B04", "B03", "B02"), chunks: int | None = None) -> "xarray.Dataset":

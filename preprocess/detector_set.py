@@ -1,4 +1,10 @@
-"""Stage 1's training and validation sets: labelled frames from real cubes and scenes, and simulated clouds."""
+"""Stage 1's training and validation sets: labelled time series, labelled scenes, simulated clouds.
+
+The temporal detector learns from a frame *and* the other dates of the same place, so the set
+keeps whole series (every date with its labels and day), single labelled scenes (no other dates:
+the detector must rest on the frame there), and satellite-cloud-generator clouds, thin cloud and
+haze pasted on clear frames of the series with exact labels (the other dates stay real).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,35 @@ from tqdm import tqdm
 
 from .gaps import simulate_clouds
 from .readers import IGNORE, Cube, read_cube
-from .removal_set import REMOVAL_TRAIN
-from .scenes import (
-    Scene,
-    read_clear_geotiff,
-    read_eolearn_clear_scenes,
-    read_s2cloudless,
-    read_ukis_landsat,
-)
+from .scenes import Scene, read_clear_geotiff, read_eolearn_clear_scenes, read_oncloudn, read_s2cloudless, read_ukis_landsat
 from .sets import DETECTOR_HELD_OUT_SCENES, REMOVAL_HELD_OUT, TILE, save_npz
 
-__all__ = ["build_detector_sets"]
+__all__ = ["DETECTOR_SERIES", "SIMULATION_ONLY", "DETECTOR_SCENES", "build_detector_sets"]
+
+# Time series with real labels (held-out removal sites are not here).
+DETECTOR_SERIES = (
+    "s2_timeseries/greenearthnet/JAS2021_replicated_minicube_0_29SND_39.29_-8.56.nc",
+    "s2_timeseries/worldcereal/S2_L2A_10m_00002806639B424A_32631_2017-08-01_2018-11-30.nc",
+    "s2_timeseries/worldcereal/S2_L2A_10m_0000280849BAC91C_32631_2018-08-01_2019-11-30.nc",
+    "s2_timeseries/openeo_gfmap/bap_quintad_cdse.nc",
+    "landsat_timeseries/worldcereal_l8/L8_SR_10m_00002806639B424A.nc",
+    "landsat_timeseries/worldcereal_l8/L8_SR_10m_000028085BF08E7E.nc",
+    "s2_timeseries/hls_missouri",
+)
+# Series whose labels are derived from the series itself: their clear frames carry simulated clouds only.
+SIMULATION_ONLY = tuple(f"s2_timeseries/openeo_gfmap_puglia/openEO_{index}.nc" for index in range(6))
+DETECTOR_SCENES = ("cloud_masks/ukis_csmask/landsat5.npz", "cloud_masks/s2cloudless/input_arrays.npz") + tuple(
+    f"cloud_masks/oncloudn/chip_id_{index}" for index in (1, 2, 3, 5)
+)
+MIN_SIDE = 64  # the training crop
+
+
+def _read_scene(path: Path) -> Scene:
+    if path.name.startswith("chip_id_"):
+        return read_oncloudn(path)
+    if path.parent.name == "ukis_csmask":
+        return read_ukis_landsat(path)
+    return read_s2cloudless(path)
 
 
 def _tiles(scene: Scene, size: int = TILE) -> tuple[np.ndarray, np.ndarray]:
@@ -29,56 +53,82 @@ def _tiles(scene: Scene, size: int = TILE) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.stack(labels)
 
 
-def _cube_group(cube: Cube) -> dict[str, np.ndarray]:
+def _series_group(cube: Cube, with_labels: bool = True) -> dict[str, np.ndarray]:
+    """Every present date of a series: reflectance, labels (IGNORE where unknown or missing), days."""
     present = ~np.isnan(cube.reflectance).all(axis=(1, 2, 3))
-    labels = cube.labels[present].copy()
+    labels = cube.labels[present].copy() if with_labels else np.full(cube.labels[present].shape, IGNORE, np.uint8)
     labels[np.isnan(cube.reflectance[present]).any(axis=-1)] = IGNORE
-    return {"images": cube.reflectance[present].astype(np.float16), "labels": labels, "shadow_known": np.array(True)}
+    days = (cube.dates[present] - cube.dates[present][0]).astype("timedelta64[D]").astype(np.int32)
+    return {"images": cube.reflectance[present].astype(np.float16), "labels": labels, "days": days, "shadow_known": np.array(True)}
 
 
-def build_detector_sets(data: Path, out: Path, seed: int = 0, simulated: int = 300) -> dict[str, int]:
-    """Labelled frames for stage 1: real labels from cubes and scenes, plus simulated clouds."""
+def _scene_group(images: np.ndarray, labels: np.ndarray, shadow_known: bool) -> dict[str, np.ndarray]:
+    return {"images": images.astype(np.float16), "labels": labels, "shadow_known": np.array(shadow_known)}
+
+
+def _simulated_group(group: dict[str, np.ndarray], rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """Simulated cloud, thin cloud or haze (and shadow) on clear frames of one series, at random windows."""
+    images, labels = group["images"], group["labels"]
+    size = min(TILE, images.shape[1], images.shape[2])
+    clear = np.flatnonzero(((labels == 0).mean(axis=(1, 2)) > 0.97) & ~np.isnan(images.astype(np.float32)).any(axis=(1, 2, 3)))
+    out: dict[str, list] = {"images": [], "labels": [], "frame": [], "top": [], "left": []}
+    for _ in range(count if len(clear) else 0):
+        frame = int(rng.choice(clear))
+        top, left = int(rng.integers(images.shape[1] - size + 1)), int(rng.integers(images.shape[2] - size + 1))
+        background = images[frame, top : top + size, left : left + size].astype(np.float32)
+        thin = rng.random() < 0.4
+        image, label = simulate_clouds(background, rng, max_level=(0.1, 0.4) if thin else (0.4, 1.0), cloud_opacity=0.08 if thin else 0.2)
+        for key, value in (("images", image), ("labels", label), ("frame", frame), ("top", top), ("left", left)):
+            out[key].append(value)
+    if not out["images"]:
+        return {}
+    return {
+        "images": np.stack(out["images"]).astype(np.float16),
+        "labels": np.stack(out["labels"]),
+        "frame": np.array(out["frame"], np.int32),
+        "top": np.array(out["top"], np.int32),
+        "left": np.array(out["left"], np.int32),
+    }
+
+
+def build_detector_sets(data: Path, out: Path, seed: int = 0, simulated: int = 600) -> dict[str, int]:
+    """`detector_train.npz` and `detector_val.npz`; `simulated` clouds spread over the series.
+
+    Groups: "series:<name>" (a labelled time series), "sim:<name>" (simulated clouds on that
+    series' clear frames, which the sampler shows with the series' other dates), "scene:<name>"
+    (single labelled frames or tiles, no other dates).
+    """
     rng = np.random.default_rng(seed)
     train: dict[str, np.ndarray] = {}
-    backgrounds = []
-    for relative in tqdm(REMOVAL_TRAIN, desc="detector: labelled cubes"):
+    series: dict[str, dict[str, np.ndarray]] = {}
+    for relative in tqdm(DETECTOR_SERIES + SIMULATION_ONLY, desc="detector: series"):
         cube = read_cube(data / relative)
-        for key, value in _cube_group(cube).items():
-            train[f"{cube.name}.{key}"] = value
-        if min(cube.labels.shape[1:]) >= TILE:
-            backgrounds.extend(cube.reflectance[cube.clear_frames()][:, :TILE, :TILE])
-    for scene in (read_ukis_landsat(data / "cloud_masks/ukis_csmask/landsat5.npz"), read_s2cloudless(data / "cloud_masks/s2cloudless/input_arrays.npz")):
+        if min(cube.reflectance.shape[1:3]) < MIN_SIDE:
+            continue
+        series[cube.name] = _series_group(cube, with_labels=relative not in SIMULATION_ONLY)
+    per_series = max(1, simulated // max(1, len(series)))
+    for name, group in tqdm(series.items(), desc="detector: simulated clouds"):
+        train.update({f"series:{name}.{key}": value for key, value in group.items()})
+        train.update({f"sim:{name}.{key}": value for key, value in _simulated_group(group, rng, per_series).items()})
+    for relative in DETECTOR_SCENES:
+        scene = _read_scene(data / relative)
         images, labels = _tiles(scene)
-        train.update({f"{scene.name}.images": images.astype(np.float16), f"{scene.name}.labels": labels, f"{scene.name}.shadow_known": np.array(scene.shadow_known)})
-    clear_scene = read_clear_geotiff(data / "clear_scenes/openeo/S2_L2A_sample.tif")
-    clear_images, clear_labels = _tiles(clear_scene)
-    backgrounds.extend(clear_images)
+        train.update({f"scene:{scene.name}.{key}": value for key, value in _scene_group(images, labels, scene.shadow_known).items()})
+    clear_scene = read_clear_geotiff(data / "clear_scenes/openeo/S2_L2A_sample.tif")  # clear ground of other places
+    images, labels = _tiles(clear_scene)
+    train.update({f"scene:{clear_scene.name}.{key}": value for key, value in _scene_group(images, labels, True).items()})
     eolearn_clear = read_eolearn_clear_scenes(data / "cloud_masks/eolearn/REFERENCE_SCENES.npy")
     crop = min(eolearn_clear[0].labels.shape)
-    train.update(  # clear ground of other places: negatives that keep bright soil and water out of the mask
-        {
-            f"{clear_scene.name}.images": clear_images.astype(np.float16),
-            f"{clear_scene.name}.labels": clear_labels,
-            f"{clear_scene.name}.shadow_known": np.array(True),
-            "eolearn_clear.images": np.stack([scene.reflectance[:crop, :crop] for scene in eolearn_clear]).astype(np.float16),
-            "eolearn_clear.labels": np.stack([scene.labels[:crop, :crop] for scene in eolearn_clear]),
-            "eolearn_clear.shadow_known": np.array(True),
-        }
-    )
-    sim_images, sim_labels = [], []
-    for _ in tqdm(range(simulated), desc="detector: simulated clouds"):
-        background = backgrounds[rng.integers(len(backgrounds))]
-        background = np.rot90(background, k=int(rng.integers(4))).copy()
-        image, labels = simulate_clouds(background, rng)
-        sim_images.append(image)
-        sim_labels.append(labels)
-    train.update({"simulated.images": np.stack(sim_images).astype(np.float16), "simulated.labels": np.stack(sim_labels), "simulated.shadow_known": np.array(True)})
+    stacked = np.stack([scene.reflectance[:crop, :crop] for scene in eolearn_clear]), np.stack([scene.labels[:crop, :crop] for scene in eolearn_clear])
+    train.update({f"scene:eolearn_clear.{key}": value for key, value in _scene_group(*stacked, True).items()})
     save_npz(out / "detector_train.npz", train)
 
     held_out_cube = read_cube(data / REMOVAL_HELD_OUT[0])
-    held_out_scene = read_ukis_landsat(data / DETECTOR_HELD_OUT_SCENES[0])
-    images, labels = _tiles(held_out_scene)
-    validation = {f"{held_out_cube.name}.{key}": value for key, value in _cube_group(held_out_cube).items()}
-    validation.update({f"{held_out_scene.name}.images": images.astype(np.float16), f"{held_out_scene.name}.labels": labels, f"{held_out_scene.name}.shadow_known": np.array(True)})
+    validation = {f"series:{held_out_cube.name}.{key}": value for key, value in _series_group(held_out_cube).items()}
+    for relative in DETECTOR_HELD_OUT_SCENES:
+        scene = _read_scene(data / relative)
+        images, labels = _tiles(scene)
+        validation.update({f"scene:{scene.name}.{key}": value for key, value in _scene_group(images, labels, scene.shadow_known).items()})
     save_npz(out / "detector_val.npz", validation)
-    return {"train_frames": sum(len(v) for k, v in train.items() if k.endswith(".images")), "val_frames": sum(len(v) for k, v in validation.items() if k.endswith(".images"))}
+    count = lambda sets: sum(len(value) for key, value in sets.items() if key.endswith(".images"))  # noqa: E731
+    return {"train_frames": count(train), "val_frames": count(validation)}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .readers import CLEAR, CLOUD, SHADOW, labels_from_scl
+from .readers import CLEAR, CLOUD, IGNORE, SHADOW, labels_from_scl
 
-__all__ = ["Scene", "read_ukis_landsat", "read_s2cloudless", "read_clear_geotiff", "read_eolearn_masks", "read_eolearn_clear_scenes"]
+__all__ = ["Scene", "read_ukis_landsat", "read_s2cloudless", "read_clear_geotiff", "read_eolearn_masks", "read_eolearn_clear_scenes", "read_oncloudn"]
 
 
 @dataclass
@@ -67,3 +67,25 @@ def read_eolearn_clear_scenes(path: str | Path) -> list[Scene]:
         Scene(f"eolearn_clear_{index}", scene[..., [3, 2, 1]].astype(np.float32), np.full(scene.shape[:2], CLEAR, np.uint8))
         for index, scene in enumerate(scenes)
     ]
+
+
+def read_oncloudn(folder: str | Path) -> Scene:
+    """On Cloud N chip: B04, B03, B02 GeoTIFFs (L2A DN = reflectance x 10000) and a human cloud label.
+
+    Cloud shadow is not labelled (it is 0 like clear ground), so the scene says nothing about shadow.
+    """
+    import rasterio
+
+    folder = Path(folder)
+    bands = []
+    for band in ("B04", "B03", "B02"):
+        with rasterio.open(folder / f"{band}.tif") as source:
+            bands.append(source.read(1).astype(np.float32))
+    with rasterio.open(folder / "label.tif") as source:
+        label = source.read(1)
+    reflectance = np.stack(bands, axis=-1)
+    no_data = (reflectance <= 0).all(axis=-1)
+    reflectance = reflectance / 10000.0
+    labels = np.where(label > 0, CLOUD, CLEAR).astype(np.uint8)
+    labels[no_data] = IGNORE
+    return Scene(f"oncloudn_{folder.name}", reflectance, labels, shadow_known=False)

@@ -73,3 +73,4 @@ def load_removal_validation(path: Path, limit: int | None = None) -> list[dict[s
     """The held-out gap sequences of `removal_val.npz`, in key order (at most `limit`)."""
     sequences = [group for _, group in sorted(load_groups(path).items())]
     return sequences[:limit] if limit else sequences
+

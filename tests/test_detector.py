@@ -1,13 +1,11 @@
-"""Stage 1 network shapes and the size rule."""
+"""Stage 1 network: shapes, input channels, the size rule, the fused inference copy."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from clear_vision import CloudDetector
-from clear_vision.detector import whiteness_test
 
 
 def test_output_shape_is_two_logits_per_pixel():
@@ -35,6 +33,12 @@ def test_fused_inference_copy_gives_the_same_logits():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
 
 
-def test_whiteness_test_flags_bright_grey_not_bright_colour():
-    frames = np.array([[[[230, 230, 235], [250, 200, 60], [40, 60, 30]]]], np.uint8)
-    assert whiteness_test(frames).tolist() == [[[True, False, False]]]
+def test_temporal_detector_takes_seven_channels_and_refuses_others():
+    model = CloudDetector(widths=(4, 8, 8), in_channels=7).eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 7, 32, 32)).shape == (2, 2, 32, 32)
+    assert model.config == {"widths": [4, 8, 8], "in_channels": 7}
+    with pytest.raises(ValueError, match="built for 7 input channels, got 3"):
+        model(torch.rand(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="in_channels: 5"):
+        CloudDetector(in_channels=5)

@@ -1,74 +1,96 @@
-"""Weights: save/load round-trips, checksums are verified, bad files give errors that say how to fix."""
+"""Weights and the bundle: save/load round trips, checksums and classes verified, bad files say how to fix."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from clear_vision import CloudDetector, TemporalFiller, WeightsError
-from clear_vision.weights import WEIGHT_FILES, load_weights, save_weights
-from training.model_card import write_model_card
+from clear_vision import ClearVision, CloudDetector, TemporalFiller, WeightsError
+from clear_vision.config import CONFIG_NAME, ClearVisionConfig
+from clear_vision.weights import load_network, save_weights, sha256_of
 
 SHIPPED = Path(__file__).resolve().parent.parent / "model_dict"
 
 
 @pytest.fixture()
-def weights_dir(tmp_path: Path) -> Path:
+def bundle(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    save_weights(CloudDetector(widths=(4, 8, 8)), tmp_path / WEIGHT_FILES["detector"], {"threshold": 0.4})
-    save_weights(TemporalFiller(widths=(4, 8)), tmp_path / WEIGHT_FILES["filler"], {"window": 10})
-    write_model_card(tmp_path, "test table")
+    detector = save_weights(CloudDetector(widths=(4, 8, 8), in_channels=7), tmp_path / "detector.safetensors", {"training": {"steps": 1}})
+    filler = save_weights(TemporalFiller(widths=(4, 8)), tmp_path / "filler.safetensors")
+    ClearVisionConfig(threshold=0.4, fill_threshold=0.3, detector=detector, filler=filler).save(tmp_path)
     return tmp_path
 
 
-def test_round_trip_rebuilds_the_same_network(weights_dir):
-    model, metadata = load_weights("detector", weights_dir)
-    assert metadata["threshold"] == 0.4 and metadata["config"] == {"widths": [4, 8, 8]}
+def test_round_trip_rebuilds_the_same_network(bundle):
+    config = ClearVisionConfig.load(bundle)
+    model = load_network("detector", config.detector, bundle)
+    assert config.detector.config == {"widths": [4, 8, 8], "in_channels": 7} and config.threshold == 0.4
     torch.manual_seed(0)
-    reference = CloudDetector(widths=(4, 8, 8)).eval()
-    x = torch.rand(1, 3, 32, 32)
+    reference = CloudDetector(widths=(4, 8, 8), in_channels=7).eval()
+    x = torch.rand(1, 7, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
 
 
-def test_missing_weights_say_how_to_train(tmp_path):
+def test_clear_vision_save_and_load_give_identical_runs(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)
+    frames[2, 10:40, 10:40] = 240  # a cloud
+    shipped = ClearVision.load(device="cpu")
+    saved = shipped.save(tmp_path / "copy")
+    assert saved.name == CONFIG_NAME
+    again = ClearVision.load(tmp_path / "copy", device="cpu")
+    assert again.config == ClearVisionConfig.load(tmp_path / "copy")
+    first, second = shipped.run(frames), again.run(frames)
+    assert np.array_equal(first.frames, second.frames) and np.array_equal(first.masks, second.masks)
+    assert np.array_equal(first.probability, second.probability)
+
+
+def test_missing_weights_say_how_to_train(bundle):
+    (bundle / "detector.safetensors").unlink()
     with pytest.raises(WeightsError, match="python -m training.train_mask"):
-        load_weights("detector", tmp_path)
+        ClearVision.load(bundle)
 
 
-def test_truncated_or_replaced_file_fails_the_checksum(weights_dir):
-    path = weights_dir / WEIGHT_FILES["filler"]
+def test_truncated_or_replaced_file_fails_the_checksum(bundle):
+    path = bundle / "filler.safetensors"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(WeightsError, match="does not match the checksum"):
-        load_weights("filler", weights_dir)
+    with pytest.raises(WeightsError, match="does not match the sha256"):
+        ClearVision.load(bundle)
 
 
-def test_garbage_with_a_matching_checksum_is_still_refused(weights_dir):
-    (weights_dir / WEIGHT_FILES["filler"]).write_bytes(b"\x00" * 64)
-    card = weights_dir / "MODEL_CARD.md"
-    digest = hashlib.sha256(b"\x00" * 64).hexdigest()
-    lines = [line for line in card.read_text().splitlines() if not line.endswith(WEIGHT_FILES["filler"])]
-    card.write_text("\n".join(lines + [f"sha256 {digest}  {WEIGHT_FILES['filler']}"]))
+def test_garbage_with_a_matching_checksum_is_still_refused(bundle):
+    (bundle / "filler.safetensors").write_bytes(b"\x00" * 64)
+    config = ClearVisionConfig.load(bundle)
+    config.replace(filler=config.filler.__class__(**{**config.filler.__dict__, "sha256": sha256_of(bundle / "filler.safetensors")})).save(bundle)
     with pytest.raises(WeightsError, match="not a valid filler weights file"):
-        load_weights("filler", weights_dir)
+        ClearVision.load(bundle)
 
 
-def test_no_recorded_checksum_is_refused(weights_dir):
-    (weights_dir / "MODEL_CARD.md").unlink()
-    with pytest.raises(WeightsError, match="no sha256"):
-        load_weights("detector", weights_dir)
+def test_swapped_detector_and_filler_files_say_which_file_is_what(bundle):
+    config = ClearVisionConfig.load(bundle)
+    config.replace(detector=config.filler, filler=config.detector).save(bundle)  # checksums re-recorded with the swap
+    with pytest.raises(WeightsError, match="holds a TemporalFiller network.*the detector must be a CloudDetector"):
+        ClearVision.load(bundle)
 
 
-def test_shipped_weights_load_and_match_their_card():
-    for role in WEIGHT_FILES:
-        model, metadata = load_weights(role, SHIPPED)
-        assert not model.training and "training" in metadata
+def test_a_bundle_without_config_is_refused(bundle):
+    (bundle / CONFIG_NAME).unlink()
+    with pytest.raises(FileNotFoundError, match=CONFIG_NAME):
+        ClearVision.load(bundle)
+
+
+def test_shipped_bundle_loads_and_matches_its_config():
+    config = ClearVisionConfig.load(SHIPPED)
+    for role in ("detector", "filler"):
+        spec = getattr(config, role)
+        assert sha256_of(SHIPPED / spec.file) == spec.sha256
+        assert not load_network(role, spec, SHIPPED).training
 
 
 def test_weights_are_plain_safetensors(tmp_path):
-    shutil.copy(SHIPPED / WEIGHT_FILES["detector"], tmp_path / "copy.safetensors")
+    shutil.copy(SHIPPED / "detector.safetensors", tmp_path / "copy.safetensors")
     assert (tmp_path / "copy.safetensors").read_bytes()[8:9] == b"{"  # JSON header, no pickle

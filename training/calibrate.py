@@ -1,9 +1,9 @@
-"""Choose stage 1's fill threshold on the training sites: python -m training.calibrate.
+"""Choose `run`'s operating points on the training sites: python -m training.calibrate.
 
-`run` replaces every pixel whose cloud probability reaches the fill threshold. The threshold
-is picked by the `run` PSNR of BENCHMARK.md on gap sequences of the *training* sites (the
-held-out site is never looked at) and written into the detector's weights file, whose
-checksum in the model card is renewed. Run it after `python -m training.train_mask`.
+`run` replaces every pixel whose cloud probability reaches the fill threshold, and masks a
+frame whole once the detected part reaches `full_cover`. Both are picked by the `run` PSNR of
+BENCHMARK.md on gap sequences of the *training* sites (the held-out sites are never looked at)
+and written into the bundle (load, replace, save). Run it after `python -m training.train_mask`.
 """
 
 from __future__ import annotations
@@ -17,64 +17,72 @@ import numpy as np
 from tqdm import tqdm
 
 from clear_vision import ClearVision
-from clear_vision.weights import (
-    WEIGHT_FILES,
-    load_weights,
-    record_checksum,
-    save_weights,
-)
+from clear_vision.config import DEFAULT_WEIGHTS_DIR
 from preprocess.readers import read_cube
 from preprocess.removal_set import REMOVAL_TRAIN
 from preprocess.sets import DEFAULT_DATA, benchmark_sequence
 
-from .evaluate import MODEL_DIR
 from .score_removal import removal_scores
 
-__all__ = ["CANDIDATES", "training_site_sequences", "calibrate", "main"]
+__all__ = ["FILL_THRESHOLDS", "FULL_COVERS", "CALIBRATION_NAME", "training_site_sequences", "calibrate", "main"]
 
-CANDIDATES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+FILL_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+FULL_COVERS = (0.7, 0.8, 0.9, 1.0)
+CALIBRATION_NAME = "calibration.json"  # the scores behind the chosen values, for the model card
 
 
 def training_site_sequences(data: Path, per_site: int, seed: int = 0) -> dict[str, list[dict[str, np.ndarray]]]:
-    """BENCHMARK.md gap sequences (real clouds of the same site) from every training cube."""
+    """BENCHMARK.md gap sequences (real clouds of the same site) from every training cube with enough clear frames."""
     rng = np.random.default_rng(seed)
     sites: dict[str, list[dict[str, np.ndarray]]] = {}
     for relative in REMOVAL_TRAIN:
         cube = read_cube(data / relative)
         clear = cube.clear_frames()
-        sites[cube.name] = [benchmark_sequence(cube, rng, clear) for _ in range(per_site)]
+        if len(clear) >= 5:
+            try:
+                sites[cube.name] = [benchmark_sequence(cube, rng, clear) for _ in range(per_site)]
+            except ValueError:  # no cloudy frame to paste from
+                continue
     return sites
 
 
-def calibrate(weights: Path, data: Path, per_site: int = 10, candidates: tuple[float, ...] = CANDIDATES) -> tuple[float, dict[str, float]]:
-    """Mean over the training sites of the `run` PSNR per candidate; returns (best, scores)."""
+def _mean_run_psnr(pipeline: ClearVision, sites: dict[str, list[dict[str, np.ndarray]]]) -> float:
+    site_psnr = [removal_scores({"run": pipeline}, sequences, modes=("run",))["run"]["run"]["psnr"] for sequences in sites.values()]
+    return round(float(np.mean(site_psnr)), 3)
+
+
+def calibrate(weights: Path, data: Path, per_site: int = 10) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The fill threshold, then the full-cover fraction, each by mean training-site `run` PSNR.
+
+    Returns (chosen values, scores per candidate).
+    """
     sites = training_site_sequences(data, per_site)
-    pipeline = ClearVision.load(weights)
-    scores = {}
-    for candidate in tqdm(candidates, desc="fill thresholds"):
-        pipeline.fill_threshold = candidate
-        site_psnr = [removal_scores({"run": pipeline}, sequences, modes=("run",))["run"]["run"]["psnr"] for sequences in sites.values()]
-        scores[f"{candidate:g}"] = round(float(np.mean(site_psnr)), 3)
-    best = max(candidates, key=lambda candidate: scores[f"{candidate:g}"])
-    return best, scores
+    pipeline = ClearVision.load(weights, method="affine")
+    scores: dict[str, dict[str, float]] = {"fill_threshold": {}, "full_cover": {}}
+    for candidate in tqdm(FILL_THRESHOLDS, desc="fill thresholds"):
+        pipeline.config = pipeline.config.replace(fill_threshold=candidate, full_cover=1.0)
+        scores["fill_threshold"][f"{candidate:g}"] = _mean_run_psnr(pipeline, sites)
+    fill_threshold = max(FILL_THRESHOLDS, key=lambda value: scores["fill_threshold"][f"{value:g}"])
+    for candidate in tqdm(FULL_COVERS, desc="full cover"):
+        pipeline.config = pipeline.config.replace(fill_threshold=fill_threshold, full_cover=candidate)
+        scores["full_cover"][f"{candidate:g}"] = _mean_run_psnr(pipeline, sites)
+    full_cover = max(FULL_COVERS, key=lambda value: scores["full_cover"][f"{value:g}"])
+    return {"fill_threshold": fill_threshold, "full_cover": full_cover}, scores
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (../shared/data)")
-    parser.add_argument("--weights", type=Path, default=MODEL_DIR)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="the bundle folder")
     parser.add_argument("--per-site", type=int, default=10, help="gap sequences per training site")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found: the training cubes of ../shared/data are needed")
-    best, scores = calibrate(args.weights, args.data, args.per_site)
-    print("run PSNR on training-site sequences by fill threshold: " + json.dumps(scores))
-    detector, metadata = load_weights("detector", args.weights)
-    kept = {key: value for key, value in metadata.items() if key not in ("architecture", "config")}
-    path = args.weights / WEIGHT_FILES["detector"]
-    save_weights(detector, path, {**kept, "fill_threshold": best, "fill_threshold_scores": scores})
-    record_checksum(path)
-    print(f"fill threshold {best:g} written to {path}")
+    chosen, scores = calibrate(args.weights, args.data, args.per_site)
+    print("run PSNR on training-site sequences: " + json.dumps(scores))
+    bundle = ClearVision.load(args.weights, method="affine").config.replace(**chosen).save(args.weights)
+    (args.weights / CALIBRATION_NAME).write_text(json.dumps({"chosen": chosen, "scores": scores}, indent=1) + "\n")
+    print(f"{json.dumps(chosen)} written to {bundle}")
     return 0
 
 

@@ -80,6 +80,8 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
         default = getattr(defaults, field.name)
         if isinstance(default, tuple):
             kind = lambda text: tuple(int(value) for value in text.split(","))  # noqa: E731 - "8,16,32"
+        elif isinstance(default, bool):
+            kind = lambda text: text.lower() in ("1", "true", "yes")  # noqa: E731
         else:
             kind = type(default)
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default)

@@ -1,59 +1,149 @@
-"""Stage 1's sampler: random labelled crops from the preprocessed detector set (seeded, on the fly)."""
+"""Stage 1's sampler: random labelled frames with the other dates of the same place (seeded, on the fly).
+
+Each sample is what the pipeline gives the temporal detector: the frame, the reference that
+`clear_vision.reference.temporal_reference` builds from 1..9 other dates, and its valid
+channel, all rendered to 8-bit at a random gain (2..4) with a per-date brightness change
+(season, light). Some samples get a misleading reference, as users' data can: the other dates
+shifted by 8..24 px (misregistered) or taken from another place, and single scenes come either
+alone or with unrelated tiles, so the network learns to rest on the frame when the dates disagree.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from clear_vision.config import Preprocessing
+from clear_vision.reference import detector_inputs, temporal_reference
 from preprocess.readers import CLOUD, IGNORE, SHADOW
-from preprocess.rgb import GAIN_RANGE
+from preprocess.rgb import GAIN_RANGE, render_rgb
 from preprocess.sets import load_groups
-
-from .common import random_dihedral, render_batch
 
 __all__ = ["DetectorSampler"]
 
+DATE_BRIGHTNESS = (0.85, 1.15)  # per-date brightness factor on top of the sequence's gain
+MISREGISTERED, ELSEWHERE = 0.1, 0.05  # chance that the other dates are shifted / of another place
+
 
 class DetectorSampler:
-    """Random crops of labelled frames at random gains and orientations.
+    """Batches of (inputs (B,7,S,S), targets (B,2,S,S) cloud/shadow, weights (B,2,S,S))."""
 
-    Targets per pixel: cloud (1/0), shadow (1/0), and weights that drop unsure pixels and, for
-    cloud-only sources, the shadow target. Where the source is large enough, half the crops
-    cover twice the ground, averaged down 2x: coarser sensors (Landsat at 30 m) look like that.
-    """
-
-    def __init__(self, path: Path, crop: int = 64) -> None:
-        self.sources = load_groups(path)
+    def __init__(self, path: Path, crop: int = 64, preprocessing: Preprocessing | None = None) -> None:
+        groups = load_groups(path)
+        self.series = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("series:")}
+        self.simulated = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("sim:")}
+        self.scenes = [group for name, group in groups.items() if name.startswith("scene:")]
         self.crop = crop
+        self.preprocessing = preprocessing or Preprocessing()
 
-    def _crop(self, source: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        height, width = source["labels"].shape[1:]
-        scale = 2 if min(height, width) >= 2 * self.crop and rng.random() < 0.5 else 1
+    # ---- sources ------------------------------------------------------------------------
+
+    def _window(self, height: int, width: int, rng: np.random.Generator, inside: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+        """(top, left, scale): half the windows cover twice the ground (averaged down 2x, like 20..30 m data)."""
+        top0, left0, side = inside if inside is not None else (0, 0, min(height, width))
+        scale = 2 if side >= 2 * self.crop and rng.random() < 0.5 else 1
         size = self.crop * scale
-        index = rng.integers(len(source["images"]))
-        top, left = rng.integers(height - size + 1), rng.integers(width - size + 1)
-        image = source["images"][index, top : top + size, left : left + size].astype(np.float32)
-        labels = source["labels"][index, top : top + size, left : left + size]
+        limit_h = (side if inside else height) - size
+        limit_w = (side if inside else width) - size
+        return top0 + int(rng.integers(limit_h + 1)), left0 + int(rng.integers(limit_w + 1)), scale
+
+    def _cut(self, images: np.ndarray, top: int, left: int, scale: int) -> np.ndarray:
+        """(N,H,W,C) -> (N,crop,crop,C), averaging scale x scale blocks (NaN stays NaN)."""
+        size = self.crop * scale
+        cut = images[:, top : top + size, left : left + size].astype(np.float32)
         if scale > 1:
-            image = image.reshape(self.crop, scale, self.crop, scale, 3).mean(axis=(1, 3))
-            labels = labels[::scale, ::scale]
-        return image, labels
+            cut = cut.reshape(len(cut), self.crop, scale, self.crop, scale, -1).mean(axis=(2, 4))
+        return cut
+
+    def _others(self, group: dict, target: int, rng: np.random.Generator) -> np.ndarray:
+        """1..9 other dates, mostly near the target in time."""
+        steps = len(group["images"])
+        nearby = np.array([index for index in range(max(0, target - 12), min(steps, target + 13)) if index != target])
+        count = min(len(nearby), int(rng.integers(1, 10)))
+        return np.sort(rng.choice(nearby, size=count, replace=False)) if count else np.array([], dtype=np.int64)
+
+    def _series_sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """A real frame or a simulated cloud on a clear one, with other dates of its series."""
+        names = list(self.series)
+        use_simulated = rng.random() < 0.55
+        if use_simulated:
+            name = list(self.simulated)[rng.integers(len(self.simulated))]
+            sim, group = self.simulated[name], self.series[name]
+            pick = int(rng.integers(len(sim["images"])))
+            target, side = int(sim["frame"][pick]), sim["images"].shape[1]
+            top, left, scale = self._window(0, 0, rng, inside=(int(sim["top"][pick]), int(sim["left"][pick]), side))
+            local = (top - int(sim["top"][pick]), left - int(sim["left"][pick]))
+            frame = self._cut(sim["images"][pick : pick + 1], *local, scale)[0]
+            labels = sim["labels"][pick][local[0] : local[0] + self.crop * scale : scale, local[1] : local[1] + self.crop * scale : scale]
+        else:
+            group = self.series[names[rng.integers(len(names))]]
+            cloudy = np.flatnonzero(np.isin(group["labels"], (CLOUD, SHADOW)).mean(axis=(1, 2)) > 0.05)
+            target = int(rng.choice(cloudy)) if len(cloudy) and rng.random() < 0.6 else int(rng.integers(len(group["images"])))
+            top, left, scale = self._window(*group["images"].shape[1:3], rng)
+            frame = self._cut(group["images"][target : target + 1], top, left, scale)[0]
+            labels = group["labels"][target, top : top + self.crop * scale : scale, left : left + self.crop * scale : scale]
+        others = self._others(group, target, rng)
+        source, (o_top, o_left) = group, (top, left)
+        chance = rng.random()
+        if chance < MISREGISTERED:
+            height, width = group["images"].shape[1:3]
+            size = self.crop * scale
+            o_top = int(np.clip(top + rng.choice([-1, 1]) * rng.integers(8, 25), 0, height - size))
+            o_left = int(np.clip(left + rng.choice([-1, 1]) * rng.integers(8, 25), 0, width - size))
+        elif chance < MISREGISTERED + ELSEWHERE:
+            source = self.series[names[rng.integers(len(names))]]
+            others = self._others(source, int(rng.integers(len(source["images"]))), rng)
+            o_top, o_left, scale_other = self._window(*source["images"].shape[1:3], rng)
+            stack = self._cut(source["images"][others], o_top, o_left, scale_other) if len(others) else np.zeros((0, self.crop, self.crop, 3), np.float32)
+            days = np.concatenate([[0.0], np.sort(rng.uniform(-60, 60, len(others)))])
+            return frame, stack, labels, days, True
+        stack = self._cut(source["images"][others], o_top, o_left, scale) if len(others) else np.zeros((0, self.crop, self.crop, 3), np.float32)
+        days = np.concatenate([[group["days"][target]], group["days"][others]]).astype(np.float64)
+        return frame, stack, labels, days, True
+
+    def _scene_sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """A single labelled frame, alone or among unrelated tiles (no real other date exists)."""
+        group = self.scenes[rng.integers(len(self.scenes))]
+        index = int(rng.integers(len(group["images"])))
+        top, left, scale = self._window(*group["images"].shape[1:3], rng)
+        frame = self._cut(group["images"][index : index + 1], top, left, scale)[0]
+        labels = group["labels"][index, top : top + self.crop * scale : scale, left : left + self.crop * scale : scale]
+        count = 0 if rng.random() < 0.5 else int(rng.integers(1, 10))
+        unrelated = []
+        for _ in range(count):
+            other = self.scenes[rng.integers(len(self.scenes))]
+            o_top, o_left, o_scale = self._window(*other["images"].shape[1:3], rng)
+            unrelated.append(self._cut(other["images"][int(rng.integers(len(other["images"])))][None], o_top, o_left, o_scale)[0])
+        stack = np.stack(unrelated) if unrelated else np.zeros((0, self.crop, self.crop, 3), np.float32)
+        return frame, stack, labels, np.arange(count + 1, dtype=np.float64) * 5.0, bool(group["shadow_known"])
+
+    # ---- batches ------------------------------------------------------------------------
 
     def batch(self, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
-        names = list(self.sources)
-        images, targets, weights = [], [], []
+        inputs, targets, weights = [], [], []
+        pre = self.preprocessing
         for _ in range(size):
-            source = self.sources[names[rng.integers(len(names))]]
-            image, labels = self._crop(source, rng)
-            stacked = random_dihedral(np.concatenate([image, labels[..., None].astype(np.float32)], -1), rng, (0, 1))
-            image, labels = stacked[..., :3], stacked[..., 3].astype(np.uint8)
-            images.append(render_batch(image[None], np.array([rng.uniform(*GAIN_RANGE)]))[0])
+            sample = self._series_sample(rng) if rng.random() < 0.75 else self._scene_sample(rng)
+            frame, others, labels, days, shadow_known = sample
+            k, flip = int(rng.integers(4)), rng.random() < 0.5
+            stack = np.concatenate([frame[None], others]).astype(np.float32)
+            stack = np.rot90(stack, k=k, axes=(1, 2))
+            labels = np.rot90(labels, k=k)
+            if flip:
+                stack, labels = stack[:, ::-1], labels[::-1]
+            gain = rng.uniform(*GAIN_RANGE) * rng.uniform(*DATE_BRIGHTNESS, size=len(stack))
+            rendered = np.stack([render_rgb(image, float(g)) for image, g in zip(stack, gain)])
+            reference, valid = temporal_reference(rendered, days, np.array([0]))
+            to_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / pre.scale  # noqa: E731
+            features = detector_inputs(to_tensor(rendered[:1]), to_tensor(reference), torch.from_numpy(valid)[:, None].float(), pre.mean, pre.std)
+            inputs.append(features[0].numpy())
             known = labels != IGNORE
             targets.append(np.stack([labels == CLOUD, labels == SHADOW]))
-            weights.append(np.stack([known, known & bool(source["shadow_known"])]))
+            weights.append(np.stack([known, known & shadow_known]))
         return {
-            "images": np.stack(images).transpose(0, 3, 1, 2).astype(np.float32),
+            "images": np.stack(inputs).astype(np.float32),
             "targets": np.stack(targets).astype(np.float32),
             "weights": np.stack(weights).astype(np.float32),
         }

@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 from clear_vision import ClearVision
-from preprocess.sets import DEFAULT_OUT, load_removal_validation
+from clear_vision.classical import CLASSICAL_FILLERS
+from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT
 
-from .score_detection import detection_table, format_detection_table
-from .score_removal import colour_oracle_scores, format_removal_table, removal_scores
+from .contact_sheets import write_contact_sheets
+from .score_detection import detection_table, format_detection_table, format_missed_cloud, missed_cloud
+from .score_removal import colour_oracle_scores, format_removal_table, removal_scores_by_site, sequences_by_site
 
 __all__ = ["evaluate", "main", "MODEL_DIR"]
 
@@ -26,12 +28,15 @@ MODEL_DIR = Path(__file__).resolve().parent.parent / "model_dict"
 def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
     learned = ClearVision.load(weights, device=device)
     models = {"learned": learned}
-    models.update({name: ClearVision.load(weights, device=device, method=name) for name in ("linear", "nearest", "affine")})
-    sequences = load_removal_validation(data / "removal_val.npz")
-    removal = removal_scores(models, sequences)
-    oracle = colour_oracle_scores(models["linear"], sequences)
+    models.update({name: ClearVision.load(weights, device=device, method=name) for name in CLASSICAL_FILLERS})
+    sites = sequences_by_site(data / "removal_val.npz")
+    sequences = [sequence for site in sites.values() for sequence in site]
+    removal = removal_scores_by_site(models, sites)  # every filler, fill and run: pooled and per site
+    oracle = {site: colour_oracle_scores(models["linear"], site_sequences) for site, site_sequences in [("pooled", sequences), *sites.items()]}
     detection = detection_table(learned, data / "detector_val.npz")
-    return {"removal": removal, "colour_oracle": oracle, "detection": detection, "sequences": len(sequences)}
+    missed = {site: missed_cloud(learned, site_sequences) for site, site_sequences in sites.items()}
+    by_site = {"removal_by_site": removal, "oracle_by_site": oracle}
+    return {"removal": removal.pop("pooled"), "colour_oracle": oracle.pop("pooled"), **by_site, "detection": detection, "missed_cloud": missed, "sequences": len(sequences)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,18 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=MODEL_DIR)
     parser.add_argument("--device", default=None)
     parser.add_argument("--card", action="store_true", help="save evaluation.json and rewrite MODEL_CARD.md with the numbers")
+    parser.add_argument("--sheets", type=Path, help="also render contact sheets of real cloudy held-out sequences into this folder (needs --shared)")
+    parser.add_argument("--shared", type=Path, default=DEFAULT_DATA, help="the shared data folder, for --sheets")
     args = parser.parse_args(argv)
     for name in ("removal_val.npz", "detector_val.npz"):
         if not (args.data / name).is_file():
             parser.error(f"{args.data / name} not found; run `python -m preprocess build` first")
     results = evaluate(args.data, args.weights, args.device)
-    table = format_removal_table(results["removal"], results["colour_oracle"]) + "\n\n" + format_detection_table(results["detection"])
+    tables = [format_removal_table(results["removal"], results["colour_oracle"], "held-out sites pooled")]
+    tables += [format_removal_table(scores, results["oracle_by_site"][site], site) for site, scores in results["removal_by_site"].items()]
+    table = "\n\n".join([*tables, format_detection_table(results["detection"]), format_missed_cloud(results["missed_cloud"])])
     print(f"{results['sequences']} held-out sequences\n{table}")
     if args.card:
         from .model_card import write_model_card
 
         (args.weights / "evaluation.json").write_text(json.dumps(results, indent=1))
         print(f"wrote {write_model_card(args.weights, table)}")
+    if args.sheets:
+        for path in write_contact_sheets(ClearVision.load(args.weights, device=args.device), args.shared, args.sheets):
+            print(f"wrote {path}")
     return 0
 
 

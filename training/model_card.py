@@ -1,21 +1,20 @@
-"""Write model_dict/MODEL_CARD.md from the weights' own metadata, the evaluation and checksums."""
+"""Write model_dict/MODEL_CARD.md from the bundle's config, the weights' training records and the evaluation."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from safetensors import safe_open
+from dataclasses import asdict
 
-from clear_vision.weights import CARD_NAME, WEIGHT_FILES, sha256_of
+from clear_vision.config import CONFIG_NAME, ClearVisionConfig
+from clear_vision.weights import read_header
 
-__all__ = ["write_model_card"]
+from .calibrate import CALIBRATION_NAME
 
+__all__ = ["CARD_NAME", "write_model_card"]
 
-def _metadata(path: Path) -> dict:
-    with safe_open(path, framework="pt") as handle:
-        header = handle.metadata() or {}
-    return {key: value if key == "architecture" else json.loads(value) for key, value in header.items()}
+CARD_NAME = "MODEL_CARD.md"
 
 
 def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
@@ -68,30 +67,37 @@ def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
         "  Sen2Cor 'snow' relabelled as unsure instead of clear, a change that was then dropped).",
         "",
     ]
-    for role, name in WEIGHT_FILES.items():
-        path = weights_dir / name
-        meta = _metadata(path)
-        training = meta.get("training", {})
+    config = ClearVisionConfig.load(weights_dir)
+    calibration_path = weights_dir / CALIBRATION_NAME
+    calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else None
+    sections += [
+        f"## Bundle: `{CONFIG_NAME}`",
+        "",
+        f"- stage 1 operating points: `detect` at probability {config.threshold:g}; `run` fills from {config.fill_threshold:g} up,"
+        f" masks a frame whole from {config.full_cover:g} detected, drops detections under {config.min_cloud_px} px and grows the rest by {config.mask_buffer_px} px",
+        f"- stage 2 window: {config.window} frames",
+        f"- preprocessing: `{json.dumps(asdict(config.preprocessing))}`",
+    ]
+    if calibration is not None:
+        sections.append(f"- chosen on training-site sequences by `python -m training.calibrate` (mean `run` PSNR per candidate): `{json.dumps(calibration['scores'])}`")
+    sections.append("")
+    for role in ("detector", "filler"):
+        spec = getattr(config, role)
+        if spec is None:
+            continue
+        training = read_header(weights_dir / spec.file).get("training", {})
         sections += [
-            f"## {role}: `{name}` ({meta['architecture']})",
+            f"## {role}: `{spec.file}` ({spec.architecture})",
             "",
-            f"- architecture config: `{json.dumps(meta['config'])}`",
+            f"- architecture config: `{json.dumps(spec.config)}`",
+            f"- sha256 (verified at load): `{spec.sha256}`",
             f"- training command: `{training.get('command', '?')}` (after `python -m preprocess build`)",
             f"- training time: {training.get('minutes', '?')} min wall clock on 2 CPU cores",
-            f"- preprocessing: `{json.dumps(meta.get('preprocessing'))}`",
             f"- training config: `{json.dumps(training.get('config'))}`",
             f"- validation during training (held-out, monitoring only): `{json.dumps(training.get('history', [])[-3:])}`",
+            "",
         ]
-        if "fill_threshold" in meta:
-            sections.append(
-                f"- fill threshold of `run`: {meta['fill_threshold']} (`detect`: {meta.get('threshold')}), the best `run`"
-                f" PSNR on training-site sequences (`python -m training.calibrate`): `{json.dumps(meta.get('fill_threshold_scores'))}`"
-            )
-        sections.append("")
     sections += ["## Evaluation (`python -m training.evaluate --card`)", "", "```", evaluation_table, "```", ""]
-    sections += ["## Checksums (verified at load)", "", "```"]
-    sections += [f"sha256 {sha256_of(weights_dir / name)}  {name}" for name in WEIGHT_FILES.values()]
-    sections += ["```", ""]
     card = weights_dir / CARD_NAME
     card.write_text("\n".join(sections), encoding="utf-8")
     return card

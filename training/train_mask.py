@@ -1,8 +1,11 @@
 """Train stage 1, the cloud detector: python -m training.train_mask [--steps N] [--resume].
 
-Learns from real labels (CloudSEN12 dlmask, SCL, the ukis Landsat reference, s2cloudless) and
-from satellite-cloud-generator clouds on clear scenes, at random gains 2..4. Validation on the
-held-out scenes is printed for monitoring only; the shipped weights are the last step's.
+The temporal detector sees each frame with the reference of its other dates (see
+training/detector_data.py). It learns from real labels of time series (CloudSEN12 dlmask, SCL,
+Landsat pixel_qa, HLS Fmask), labelled scenes (ukis Landsat 5, s2cloudless, On Cloud N) and
+satellite-cloud-generator clouds, thin cloud and haze on clear frames of real series, at random
+gains 2..4. Validation on the held-out scenes is printed for monitoring only; the shipped
+weights are a moving average of the trained ones at the last step.
 """
 
 from __future__ import annotations
@@ -16,32 +19,24 @@ import torch
 from torch.nn import functional as F
 
 from clear_vision import ClearVision, CloudDetector
-from clear_vision.weights import WEIGHT_FILES
-from preprocess.sets import DEFAULT_OUT
+from clear_vision.config import ClearVisionConfig
 
-from .common import fit, parse_config
+from .common import TrainingConfig, fit, parse_config, update_bundle
 from .detector_data import DetectorSampler
 from .score_detection import detection_table
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "model_dict"
-
-
 @dataclass
-class MaskConfig:
-    data: Path = DEFAULT_OUT  # folder with detector_train.npz / detector_val.npz (python -m preprocess build)
-    out: Path = DEFAULT_WEIGHTS  # where detector.safetensors is written
+class MaskConfig(TrainingConfig):
     run_dir: Path = Path("runs/mask")  # checkpoints
-    steps: int = 2000  # longer runs fit the training sites' label habits: held-out F1 fell from ~0.92 at 2000 to 0.86 at 4000
+    steps: int = 3000
     batch: int = 24
-    crop: int = 64
     lr: float = 3e-3
     widths: tuple[int, ...] = (8, 16, 32, 64, 96)
+    temporal: bool = True  # see the other dates' reference (7 input channels), else the frame alone
     shadow_weight: float = 0.5
     threshold: float = 0.5
     ema_decay: float = 0.999  # ship a moving average of the weights (0: the last step's)
     validate_every: int = 500
-    seed: int = 0
-    threads: int = 2
 
 
 def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, shadow_weight: float) -> torch.Tensor:
@@ -51,7 +46,7 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
     return per_class[0] + shadow_weight * per_class[1]
 
 
-def train(config: MaskConfig, resume: bool = False) -> Path:
+def train(config: MaskConfig, resume: bool = False, command: str = "python -m training.train_mask") -> Path:
     sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop)
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
@@ -59,30 +54,26 @@ def train(config: MaskConfig, resume: bool = False) -> Path:
         return masked_bce(model(batch["images"]), batch["targets"], batch["weights"], config.shadow_weight)
 
     def validate(model: torch.nn.Module) -> dict[str, float]:
-        pipeline = ClearVision(model, None, method="affine", threshold=config.threshold)
+        pipeline = ClearVision(model, config=ClearVisionConfig(threshold=config.threshold), method="affine")
         pooled = detection_table(pipeline, config.data / "detector_val.npz")["pooled"]
         return {"val_f1": round(pooled["clear_vision"]["f1"], 4), "val_f1_brightness": round(pooled["brightness"]["f1"], 4)}
 
-    metadata = {
-        "threshold": config.threshold,
-        "classes": list(CloudDetector.classes),
-        "preprocessing": {"input": "RGB uint8 / 255", "bands": ["B04", "B03", "B02"], "gain_range": [2.0, 4.0]},
-    }
-    return fit(
-        CloudDetector(widths=config.widths),
+    path = fit(
+        CloudDetector(widths=config.widths, in_channels=7 if config.temporal else 3),
         config,
         resume=resume,
         loss_of_batch=loss_of_batch,
         validate=validate,
-        weights_path=config.out / WEIGHT_FILES["detector"],
-        metadata=metadata,
-        name="train_mask",
+        role="detector",
+        command=command,
     )
+    update_bundle(config.out, threshold=config.threshold)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, resume = parse_config(MaskConfig, argv, "python -m training.train_mask", __doc__, "detector_train.npz")
-    train(config, resume=resume)
+    config, resume, command = parse_config(MaskConfig, argv, "python -m training.train_mask", __doc__, "detector_train.npz")
+    train(config, resume=resume, command=command)
     return 0
 
 

@@ -1,0 +1,78 @@
+"""Stage 1's probabilities -> clean masks: what was detected, and what `run` fills.
+
+Detections smaller than `min_cloud_px` are dropped before anything grows them (a single bright
+pixel must not become a 5x5 square), a frame detected as mostly cloudy is masked whole (its
+visible rest is haze-tinted and fills from it would carry the haze), and only the masks that
+`run` fills get the buffer around every cloud.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch.nn import functional as F
+
+__all__ = ["drop_small", "mask_full_frames", "grow", "detected_masks", "fill_masks", "mask_classes"]
+
+NO_DATA = 255
+
+
+def drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
+    """(T,H,W) bool without the 8-connected detections of fewer than `min_pixels` pixels."""
+    if min_pixels <= 1:
+        return masks
+    kept = np.zeros_like(masks)
+    for index, mask in enumerate(masks):
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+        if count:
+            sizes = np.bincount(labels.ravel(), minlength=count + 1)
+            large = sizes >= min_pixels
+            large[0] = False
+            kept[index] = large[labels]
+    return kept
+
+
+def mask_full_frames(masks: np.ndarray, full_cover: float) -> np.ndarray:
+    """Frames whose masked fraction reaches `full_cover` become fully masked."""
+    covered = masks.mean(axis=(1, 2)) >= full_cover
+    if covered.any():
+        masks = masks.copy()
+        masks[covered] = True
+    return masks
+
+
+def grow(masks: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow every masked region by `pixels` (a square buffer, as Fmask and Sen2Cor do)."""
+    if pixels <= 0:
+        return masks
+    grown = F.max_pool2d(torch.from_numpy(masks)[:, None].float(), 2 * pixels + 1, stride=1, padding=pixels)
+    return grown[:, 0].numpy() > 0.5
+
+
+def detected_masks(probability: np.ndarray, threshold: float, min_pixels: int, full_cover: float) -> np.ndarray:
+    """What stage 1 detected at `threshold`: small specks dropped, mostly cloudy frames whole, no buffer."""
+    return mask_full_frames(drop_small(probability >= threshold, min_pixels), full_cover)
+
+
+def fill_masks(probability: np.ndarray, threshold: float, fill_threshold: float, min_pixels: int, full_cover: float, buffer: int) -> np.ndarray:
+    """The masks `run` fills: from `fill_threshold` up, cleaned, grown by `buffer`, never every date of a pixel.
+
+    The generous fill threshold can leave a pixel without any clear date (image corners, faint
+    haze on every date); there the least cloudy date serves as the source if the detection
+    threshold calls it clear.
+    """
+    masks = mask_full_frames(grow(drop_small(probability >= fill_threshold, min_pixels), buffer), full_cover)
+    rows, cols = np.nonzero(masks.all(axis=0))
+    if len(rows):
+        least_cloudy = probability[:, rows, cols].argmin(axis=0)
+        clear_there = ~grow(drop_small(probability >= threshold, min_pixels), buffer)[least_cloudy, rows, cols]
+        masks[least_cloudy[clear_there], rows[clear_there], cols[clear_there]] = False
+    return masks
+
+
+def mask_classes(masks: np.ndarray, cloud: np.ndarray, shadow: np.ndarray, no_data: np.ndarray) -> np.ndarray:
+    """(T,H,W) uint8: 0 clear, 1 cloud, 2 shadow (where shadow is the likelier class), 255 no data."""
+    classes = np.where(masks, np.where(shadow > cloud, 2, 1), 0).astype(np.uint8)
+    classes[no_data] = NO_DATA
+    return classes

@@ -1,0 +1,58 @@
+"""The bundle config: validation quotes the bad value, JSON round trip, unknown settings refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clear_vision.config import CONFIG_NAME, ClearVisionConfig, NetworkSpec, Preprocessing
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"window": 0}, "window: 0 is not a whole number of frames in"),
+        ({"window": 2.5}, "window: 2.5"),
+        ({"threshold": 7}, "threshold: 7 is not a number in"),
+        ({"fill_threshold": float("nan")}, "fill_threshold: nan"),
+        ({"full_cover": 0.2}, "full_cover: 0.2"),
+        ({"mask_buffer_px": -1}, "mask_buffer_px: -1"),
+        ({"min_cloud_px": "5"}, "min_cloud_px: '5'"),
+    ],
+)
+def test_bad_values_are_refused_with_the_value_quoted(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ClearVisionConfig(**changes)
+
+
+def test_bad_preprocessing_and_network_specs_are_refused():
+    with pytest.raises(ValueError, match="preprocessing.gain: 0"):
+        Preprocessing(gain=0)
+    with pytest.raises(ValueError, match="must name 3 bands"):
+        Preprocessing(bands=("B04", "B03"))
+    with pytest.raises(ValueError, match="not a hex sha256"):
+        NetworkSpec("CloudDetector", {}, "detector.safetensors", "abc")
+    with pytest.raises(ValueError, match="must be a file name"):
+        NetworkSpec("CloudDetector", {}, "../detector.safetensors")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    config = ClearVisionConfig(
+        threshold=0.4, fill_threshold=0.2, window=8, min_cloud_px=4, full_cover=0.9, detector=NetworkSpec("CloudDetector", {"widths": [4, 8]}, "d.safetensors", "0" * 64)
+    )
+    path = config.save(tmp_path)
+    assert path.name == CONFIG_NAME and not list(tmp_path.glob("*.tmp"))
+    assert ClearVisionConfig.load(tmp_path) == config
+    assert config.replace(window=5).window == 5 and config.window == 8  # frozen: replace makes a copy
+
+
+def test_bad_files_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=CONFIG_NAME):
+        ClearVisionConfig.load(tmp_path)
+    (tmp_path / CONFIG_NAME).write_text(json.dumps({"threshold": 0.5, "colour": "red"}))
+    with pytest.raises(ValueError, match="unknown setting.*colour"):
+        ClearVisionConfig.load(tmp_path)
+    (tmp_path / CONFIG_NAME).write_text("{not json")
+    with pytest.raises(ValueError, match=CONFIG_NAME):
+        ClearVisionConfig.load(tmp_path)

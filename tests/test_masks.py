@@ -1,0 +1,54 @@
+"""Mask cleaning: specks dropped before any buffer, mostly cloudy frames whole, the buffer only where `run` fills."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clear_vision.masks import detected_masks, drop_small, fill_masks, grow, mask_classes, mask_full_frames
+
+
+def test_single_bright_pixels_are_dropped_not_grown_into_squares():
+    probability = np.zeros((1, 20, 20), np.float32)
+    probability[0, 3, 3] = 0.9  # a speck
+    probability[0, 10:14, 10:14] = 0.9  # a 16-pixel cloud
+    detected = detected_masks(probability, 0.5, min_pixels=5, full_cover=1.0)
+    assert not detected[0, 3, 3] and detected[0, 10:14, 10:14].all() and detected.sum() == 16
+    filled = fill_masks(probability, 0.5, 0.5, min_pixels=5, full_cover=1.0, buffer=2)
+    assert not filled[0, :6, :6].any() and filled[0, 8:16, 8:16].all() and filled.sum() == 64
+
+
+def test_drop_small_keeps_diagonal_neighbours_together():
+    masks = np.zeros((1, 5, 5), bool)
+    masks[0, [0, 1, 2], [0, 1, 2]] = True  # 3 pixels touching at corners: one region
+    assert drop_small(masks, 3).sum() == 3 and drop_small(masks, 4).sum() == 0
+
+
+def test_mostly_cloudy_frames_are_masked_whole():
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, :, :9] = True  # 90 %
+    masks[1, :, :5] = True  # 50 %
+    whole = mask_full_frames(masks, 0.9)
+    assert whole[0].all() and np.array_equal(whole[1], masks[1])
+
+
+def test_grow_is_a_square_buffer():
+    masks = np.zeros((1, 9, 9), bool)
+    masks[0, 4, 4] = True
+    assert grow(masks, 2)[0, 2:7, 2:7].all() and grow(masks, 2).sum() == 25 and grow(masks, 0).sum() == 1
+
+
+def test_a_pixel_is_never_filled_on_every_date_where_its_least_cloudy_date_is_clear():
+    probability = np.zeros((3, 32, 32), np.float32)
+    probability[:, :4, :4] = np.array([0.3, 0.25, 0.9])[:, None, None]  # above the fill threshold on every date
+    probability[:, 20:, 20:] = 1.0  # cloud on every date: stays masked
+    masks = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=1.0, buffer=2)
+    assert not masks[1, :4, :4].any()  # the least cloudy date, clear at the detection threshold, is the source
+    assert masks[0, :4, :4].all() and masks[2, :4, :4].all() and masks[:, 20:, 20:].all()
+
+
+def test_mask_classes():
+    masks = np.array([[[True, True, False, True]]])
+    cloud = np.array([[[0.9, 0.2, 0.0, 1.0]]], np.float32)
+    shadow = np.array([[[0.1, 0.7, 0.0, 0.0]]], np.float32)
+    no_data = np.array([[[False, False, False, True]]])
+    assert mask_classes(masks, cloud, shadow, no_data).tolist() == [[[1, 2, 0, 255]]]

@@ -1,0 +1,73 @@
+"""Each frame's reference from the other dates: robust to clouds, any T, no data, and the inputs it makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from clear_vision.reference import detector_inputs, temporal_reference, whiteness_test
+
+
+def ground(steps: int, seed: int = 0) -> np.ndarray:
+    """A green-brown field pattern that stays, with a little noise per date."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:32, 0:32]
+    base = np.stack([60 + 40 * ((x // 8) % 2), 90 + 30 * ((y // 8) % 2), 50 + 0 * x], -1)
+    return np.clip(base[None] + rng.integers(-3, 4, (steps, 32, 32, 3)), 0, 255).astype(np.uint8)
+
+
+def test_reference_is_the_ground_when_some_dates_are_cloudy():
+    frames = ground(6)
+    frames[1, :, :16] = 240  # thick cloud on half of date 1
+    frames[3, 8:24, 8:24] = 235
+    reference, valid = temporal_reference(frames)
+    assert valid.all()
+    assert np.abs(reference[0].astype(int) - ground(1)[0]).max() <= 8  # the cloud of date 1 is not in it
+
+
+def test_most_frames_cloudy_still_gives_the_clear_date():
+    frames = ground(5)
+    frames[[0, 1, 2, 4]] = 245  # four of five dates overcast
+    reference, valid = temporal_reference(frames, indices=np.array([0]))
+    assert valid[0].all() and np.abs(reference[0].astype(int) - frames[3]).max() == 0
+
+
+def test_two_frames_and_one_frame():
+    frames = ground(2)
+    reference, valid = temporal_reference(frames)
+    assert valid.all() and np.array_equal(reference[0], frames[1]) and np.array_equal(reference[1], frames[0])
+    reference, valid = temporal_reference(frames[:1])
+    assert not valid.any() and not reference.any()
+
+
+def test_no_data_and_thick_cloud_everywhere_else_leave_the_reference_invalid():
+    frames = ground(3)
+    frames[1, :8] = 0  # no data
+    frames[2, :8] = 250  # cloud
+    _, valid = temporal_reference(frames, indices=np.array([0]))
+    assert not valid[0, :8].any() and valid[0, 8:].all()
+
+
+def test_neighbours_nearest_in_time_are_used():
+    frames = ground(12)
+    frames[6:] = 20  # the later dates look different (another season)
+    days = np.arange(12) * 10.0
+    reference, _ = temporal_reference(frames, days, np.array([0]), neighbours=4)
+    assert reference[0].mean() > 40  # built from dates 1..4, not from the dark later dates
+
+
+def test_detector_inputs_zero_the_invalid_reference():
+    frames = torch.full((1, 3, 4, 4), 0.75)
+    reference = torch.full((1, 3, 4, 4), 0.25)
+    valid = torch.zeros(1, 1, 4, 4)
+    valid[..., :2] = 1
+    inputs = detector_inputs(frames, reference, valid, 0.5, 0.25)
+    assert inputs.shape == (1, 7, 4, 4)
+    assert torch.equal(inputs[:, :3], torch.ones(1, 3, 4, 4))
+    assert (inputs[:, 3:6, :, :2] == -1).all() and (inputs[:, 3:6, :, 2:] == 0).all() and torch.equal(inputs[:, 6:], valid)
+    assert detector_inputs(frames, None, None, 0.5, 0.25).shape == (1, 3, 4, 4)
+
+
+def test_whiteness_test_flags_bright_grey_not_bright_colour():
+    frames = np.array([[[[230, 230, 235], [250, 200, 60], [40, 60, 30]]]], np.uint8)
+    assert whiteness_test(frames).tolist() == [[[True, False, False]]]
