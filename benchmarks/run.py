@@ -3,6 +3,7 @@
     python -m benchmarks.run                        # everything; writes benchmarks/results.json
     python -m benchmarks.run --skip-app --skip-large
     python -m benchmarks.run --tiny --skip-app      # a seconds-long smoke run (the tests use it)
+    python -m benchmarks.run --app-only --app-path /tmp/app_rev.py   # the web app alone, another version of it
 
 Ours and the reference alternate repeat by repeat in one process, so their ratio holds even on
 a busy machine while absolute seconds do not. Model load and the large tiled case run in fresh
@@ -38,6 +39,7 @@ from .synthetic import synthetic_sequence, write_frames
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 TARGET_PEAK_MB = 2048  # issue 5: 10 frames of 1024x1024 within 2 GB
 TARGET_LOAD_SECONDS = 2.0
+TARGET_APP_PEAK_MB = 3072  # issue 14: the app's server stays under 3 GB whatever is uploaded
 TINY = {  # small enough for a test: every code path, none of the cost
     "repeats": 2, "warmup": 1, "frames": 3, "size": 32, "large_size": 272, "load_repeats": 1, "app_clients": 2, "app_requests": 1,
 }
@@ -171,12 +173,13 @@ def measure_large(device: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure_app(args: argparse.Namespace) -> dict[str, Any]:
-    """Round trips through /remove_clouds with several concurrent gradio_client clients."""
-    if not APP_PATH.is_file():
-        print(f"[app] skipped: {APP_PATH.name} not found", flush=True)
-        return {"skipped": f"{APP_PATH.name} not found"}
-    print(f"[app] starting {APP_PATH.name} ...", flush=True)
-    with tempfile.TemporaryDirectory(prefix="clear-vision-bench-") as scratch, AppServer(startup_timeout=args.app_timeout) as server:
+    """Round trips through /remove_clouds with several concurrent gradio_client clients, then the
+    largest request the app accepts (--frames frames of --large-size) with the server's peak memory."""
+    if not args.app_path.is_file():
+        print(f"[app] skipped: {args.app_path} not found", flush=True)
+        return {"skipped": f"{args.app_path.name} not found"}
+    print(f"[app] starting {args.app_path} ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="clear-vision-bench-") as scratch, AppServer(args.app_path, startup_timeout=args.app_timeout) as server:
         frames, _ = synthetic_sequence(args.frames, args.size, args.size, seed=args.seed)
         paths = write_frames(frames, Path(scratch) / "input")
         clients = [connect(server.url, Path(scratch) / f"client{k}") for k in range(args.app_clients)]
@@ -194,10 +197,9 @@ def measure_app(args: argparse.Namespace) -> dict[str, Any]:
 
         with ThreadPoolExecutor(args.app_clients) as pool:
             spans = [span for spans in pool.map(session, clients) for span in spans]
-        for client in clients:
-            client.close()
         wall = max(end for _, end in spans) - min(begin for begin, _ in spans)
         result = {
+            "app": str(args.app_path),
             "clients": args.app_clients,
             "requests": len(spans),
             "frames": list(frames.shape[:3]),
@@ -207,8 +209,35 @@ def measure_app(args: argparse.Namespace) -> dict[str, Any]:
             "startup_seconds": server.startup_seconds,
             "server_rss_mb": server.rss_mb(),
         }
-    print(f"  {result['requests_per_second']:.2f} requests/s, median round trip {result['round_trip']['median']:.2f} s"
-          f" ({args.app_clients} clients)", flush=True)
+        print(f"  {result['requests_per_second']:.2f} requests/s, median round trip {result['round_trip']['median']:.2f} s"
+              f" ({args.app_clients} clients)", flush=True)
+        result["largest"] = _largest_request(server, clients[0], Path(scratch), args)
+        for client in clients:
+            client.close()
+    return result
+
+
+def _largest_request(server: AppServer, client: Any, scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One request of --frames frames of --large-size px (10 of 1024x1024: the most the app takes), server RSS sampled."""
+    large, _ = synthetic_sequence(args.frames, args.large_size, args.large_size, seed=args.seed)
+    paths = write_frames(large, scratch / "large")
+    del large
+    before, peak, done = server.rss_mb(), [server.rss_mb()], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak.append(server.rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        seconds = timed(lambda: remove_clouds(client, paths))
+    finally:
+        done.set()
+        sampler.join()
+    result = {"frames": [args.frames, args.large_size, args.large_size], "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": max(peak)}
+    print(f"  largest accepted request, {args.frames} frames of {args.large_size}x{args.large_size}: {seconds:.1f} s,"
+          f" server peak RSS {max(peak):.0f} MB (target < {TARGET_APP_PEAK_MB} MB)", flush=True)
     return result
 
 
@@ -256,6 +285,9 @@ def markdown(results: dict[str, Any]) -> str:
         t, h, w = app["frames"]
         lines.append(f"| app | /remove_clouds, {t} PNGs {h}x{w}, {app['clients']} clients | {app['requests_per_second']:.2f} requests/s,"
                      f" round trip {_seconds(app['round_trip'])} | | |")
+        t, h, w = app["largest"]["frames"]
+        lines.append(f"| app | /remove_clouds, {t} PNGs {h}x{w} (the most it takes) | {app['largest']['seconds']:.3g} s,"
+                     f" server peak RSS {app['largest']['peak_rss_mb']:.0f} MB (target < {TARGET_APP_PEAK_MB} MB) | | |")
     elif app:
         lines.append(f"| app | /remove_clouds | {app.get('skipped') or 'failed: ' + app.get('error', '')} | | |")
     return "\n".join(lines)
@@ -293,6 +325,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-large", action="store_true", help="skip the large tiled case")
     parser.add_argument("--skip-load", action="store_true", help="skip the fresh-process load timing")
     parser.add_argument("--skip-app", action="store_true", help="skip the web app round trips")
+    parser.add_argument("--app-only", action="store_true", help="only the web app round trips (no model comparison, large case or load)")
+    parser.add_argument("--app-path", type=Path, default=APP_PATH, help="the app file to time (default: app.py; an older version for before/after)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT.relative_to(PROJECT_ROOT)})")
     parser.add_argument("--child", choices=("load", "large"), help=argparse.SUPPRESS)
     if parser.parse_known_args(argv)[0].tiny:
@@ -322,13 +356,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": machine, "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "child"},
                                "weights": weights, "devices": {}}
     failed = False
-    for device in devices:
+    for device in [] if args.app_only else devices:
         entry = results["devices"][device] = compare(device, args)
         if not args.skip_large:
             entry["large"] = measure_large(device, args)
         if not args.skip_load:
             entry["load"] = measure_load(device, args)
-    if not args.skip_app:
+    if args.app_only or not args.skip_app:
         try:
             results["app"] = measure_app(args)
         except Exception as error:  # report the failure beside the other numbers instead of losing them

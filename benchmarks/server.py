@@ -38,6 +38,9 @@ def _free_port() -> int:
 class AppServer:
     """`python app.py --host 127.0.0.1 --port <free>` in a child process, stopped on exit.
 
+    `app_path` may name another version of the app (e.g. `git show REV:app.py > /tmp/app_rev.py`);
+    it runs from the project root against the current library.
+
     The app gets a temporary folder of its own as GRADIO_TEMP_DIR (uploads and outputs) and as
     TMPDIR (anything else it writes through `tempfile`), so its files can be counted, and removed
     afterwards.
@@ -56,13 +59,14 @@ class AppServer:
         self.tmpdir.mkdir()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, **QUIET_GRADIO, "GRADIO_TEMP_DIR": str(self.gradio_temp), "TMPDIR": str(self.tmpdir)}
+        env = {**os.environ, **QUIET_GRADIO, "GRADIO_TEMP_DIR": str(self.gradio_temp), "TMPDIR": str(self.tmpdir),
+               "PYTHONPATH": str(PROJECT_ROOT)}  # an app file kept elsewhere (an older version, for comparison) finds clear_vision
         self.log_path = self.root / "app.log"
         with open(self.log_path, "wb") as log:
             started = time.perf_counter()
             self.process = subprocess.Popen(
                 [sys.executable, str(self.app_path), "--host", "127.0.0.1", "--port", str(self.port), *self.app_args],
-                cwd=self.app_path.parent,
+                cwd=PROJECT_ROOT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -87,9 +87,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def _make_room(self) -> None:
         """Over the cap, close the longest-waiting idle or half-sent connection (this one if there is none)."""
-        if len(self.connections) <= self.max_connections:
+        if sum(not c.transport.is_closing() for c in self.connections) <= self.max_connections:
             return
-        waiting = [c for c in self.connections if isinstance(c, GuardedH11Protocol) and c is not self and c._receiving()]
+        waiting = [
+            c for c in self.connections
+            if isinstance(c, GuardedH11Protocol) and c is not self and c._receiving() and not c.transport.is_closing()
+        ]  # a burst of connections is accepted at once: each must close another, not the one already closing
         # Idle connections (no request yet) go before those sending a body, oldest first.
         victim = min(waiting, key=lambda c: (c.conn.their_state is h11.SEND_BODY, c._waiting_since), default=self)
         victim.transport.close()
