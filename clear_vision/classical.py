@@ -1,7 +1,7 @@
-"""Classical temporal gap fillers: linear, nearest and affine (see ../shared/docs/MODELS.md).
+"""Classical temporal gap fillers: linear, nearest, affine and whittaker (see ../shared/docs/MODELS.md).
 
-They are comparison rows in every evaluation, and `affine` is also the starting point that the
-learned filler corrects. All work on batched tensors:
+They are comparison rows in every evaluation; the colour match and the residual spreading here
+also build the base that the learned filler corrects. All work on batched tensors:
 frames (B,T,C,H,W) float in [0,1], masks (B,T,1,H,W) bool (True = replace), days (B,T) float.
 """
 
@@ -11,9 +11,27 @@ from typing import Callable, Literal
 
 import torch
 
-__all__ = ["ClassicalMethod", "CLASSICAL_FILLERS", "interpolate_from_other_dates", "colour_matched_fill", "linear_fill", "nearest_fill", "affine_fill"]
+from torch.nn import functional as F
 
-ClassicalMethod = Literal["linear", "nearest", "affine"]
+__all__ = [
+    "ClassicalMethod",
+    "CLASSICAL_FILLERS",
+    "interpolate_from_other_dates",
+    "whittaker_smooth",
+    "hazy_frames",
+    "colour_matched_estimate",
+    "colour_matched_fill",
+    "spread_residual",
+    "neighbour_observations",
+    "blended_estimate",
+    "blend_fill",
+    "linear_fill",
+    "nearest_fill",
+    "affine_fill",
+    "whittaker_fill",
+]
+
+ClassicalMethod = Literal["linear", "nearest", "affine", "whittaker", "blend"]
 _MIN_FIT_PIXELS = 64  # fewer clear pixels than this: the affine fit falls back to plain linear
 # A frame that is mostly cloudy shows mostly cloud edges and haze as "clear": fitting a colour
 # change to those turns the fill white, so such frames keep the plain linear fill.
@@ -66,6 +84,25 @@ def interpolate_from_other_dates(
     return estimate, has_previous | has_following
 
 
+def neighbour_observations(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per pixel, the previous and next clear observation of the other dates and their distance in days.
+
+    Returns (previous (B,T,C,H,W), following, days_to_previous (B,T,1,H,W), days_to_following);
+    a missing side takes the other side's observation and a distance of 1000 days.
+    """
+    previous, following = _neighbour_indices(~masks)
+    steps = frames.shape[1]
+    has_previous, has_following = previous >= 0, following < steps
+    day_grid = days.to(frames.dtype).view(*days.shape, 1, 1, 1).expand_as(masks).contiguous()
+    far = torch.full_like(day_grid, 1000.0)
+    to_previous = torch.where(has_previous, day_grid - _gather_time(day_grid, previous), far)
+    to_following = torch.where(has_following, _gather_time(day_grid, following) - day_grid, far)
+    before, after = _gather_time(frames, previous), _gather_time(frames, following)
+    before_filled = torch.where(has_previous, before, torch.where(has_following, after, frames))
+    after_filled = torch.where(has_following, after, before_filled)
+    return before_filled, after_filled, to_previous, to_following
+
+
 def linear_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
     """Per pixel, linear interpolation in time between the neighbouring clear observations."""
     estimate, known = interpolate_from_other_dates(frames, masks, days)
@@ -83,11 +120,84 @@ def affine_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -
     return colour_matched_fill(frames, masks, *interpolate_from_other_dates(frames, masks, days))
 
 
-def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Fill masked pixels with the other dates' estimate after a per-frame, per-channel affine match.
+# Whittaker smoother: days are measured in units of 10 days, so the smoothing weight reads as
+# "how much a change over ~10 days costs"; order and weight chosen on the training sites.
+WHITTAKER_DAY_UNIT = 10.0
+WHITTAKER_ORDER = 1  # second differences overshoot on 5..10 uneven dates (-1..-3 dB on the training sites)
+WHITTAKER_SMOOTHING = 1.0
+
+
+def _difference_matrix(days: torch.Tensor, order: int) -> torch.Tensor:
+    """(B,T) days -> (B,T-order,T) first or second divided differences on the uneven dates."""
+    b, steps = days.shape
+    t = days.to(torch.float64) / WHITTAKER_DAY_UNIT
+    rows = torch.arange(steps - order, device=days.device)
+    matrix = torch.zeros(b, steps - order, steps, dtype=torch.float64, device=days.device)
+    if order == 1:
+        h = (t[:, 1:] - t[:, :-1]).clamp_min(1e-3)
+        matrix[:, rows, rows], matrix[:, rows, rows + 1] = -1 / h, 1 / h
+        return matrix
+    h1 = (t[:, 1:-1] - t[:, :-2]).clamp_min(1e-3)
+    h2 = (t[:, 2:] - t[:, 1:-1]).clamp_min(1e-3)
+    matrix[:, rows, rows] = 2 / (h1 * (h1 + h2))
+    matrix[:, rows, rows + 1] = -2 / (h1 * h2)
+    matrix[:, rows, rows + 2] = 2 / (h2 * (h1 + h2))
+    return matrix
+
+
+def whittaker_smooth(
+    frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor, smoothing: float | None = None, order: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pixel, the Whittaker smoother z = argmin sum w (y - z)^2 + smoothing * |D z|^2.
+
+    w is 1 on clear observations and 0 under the mask; D holds divided differences of
+    `order` (1 or 2) on the real, uneven dates. Returns (smoothed (B,T,C,H,W) at every date,
+    has_clear_date (B,T,1,H,W)).
+    """
+    smoothing = WHITTAKER_SMOOTHING if smoothing is None else smoothing
+    order = min(WHITTAKER_ORDER if order is None else order, frames.shape[1] - 1)
+    known = (~masks).any(dim=1, keepdim=True).expand_as(masks)
+    weight = (~masks[:, :, 0]).permute(0, 2, 3, 1).to(torch.float64)  # (B,H,W,T)
+    system = torch.diag_embed(weight + 1e-6)  # tiny ridge: pixels with too few clear dates stay solvable
+    if order >= 1:
+        difference = _difference_matrix(days, order)
+        system = system + (smoothing * difference.transpose(1, 2) @ difference)[:, None, None]
+    values = frames.permute(0, 3, 4, 1, 2).to(torch.float64)  # (B,H,W,T,C)
+    smoothed = torch.linalg.solve(system, weight[..., None] * values)
+    return smoothed.to(frames.dtype).permute(0, 3, 4, 1, 2).clamp(0, 1), known
+
+
+def whittaker_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    """Masked pixels from the Whittaker smoother weighted by the clear mask (clear pixels kept)."""
+    smoothed, known = whittaker_smooth(frames, masks, days)
+    return torch.where(masks & known, smoothed, frames)
+
+
+# The learned filler's colour match is bounded, so that one frame's fit can never paint the
+# fill white, and skips frames whose visible part is itself hazy: blue brighter than the other
+# dates predict by this much (and no less in blue than in red: haze is grey-blue, ripening or
+# bare soil reddens) means the frame shows haze, and the fill keeps the other dates' colours.
+# It fits every pixel outside the mask: `run` masks already carry a 2-pixel buffer around
+# detected clouds (an extra 1-pixel margin cost 0.05..0.4 dB on the training sites).
+MAX_OFFSET = 0.3
+HAZE_BLUE_RISE = 0.06
+GAIN_BOUNDS = (0.5, 2.0)
+
+
+def hazy_frames(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """(B,T,1,1,1) bool: frames whose clear pixels are brighter in blue than the other dates predict, and no less in blue than in red."""
+    weight = ((~masks) & known).to(frames.dtype)
+    rise = (weight * (frames - estimate)).sum(dim=(-2, -1), keepdim=True) / weight.sum(dim=(-2, -1), keepdim=True).clamp_min(1)
+    return (rise[:, :, 2:3] > HAZE_BLUE_RISE) & (rise[:, :, 2:3] >= rise[:, :, 0:1])
+
+
+def colour_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor, *, guarded: bool = True) -> torch.Tensor:
+    """The other dates' estimate at every pixel after a per-frame, per-channel affine colour match.
 
     The gain and offset are a least-squares fit of the frame's clear pixels against what the
-    other dates predict there; frames with too few clear pixels keep the plain estimate.
+    other dates predict there; frames with too few clear pixels keep the plain estimate. With
+    `guarded`, the offset is bounded and a frame whose visible part is hazy keeps the plain
+    estimate too; unguarded is MODELS.md's `affine` reference row.
     """
     fit_weight = ((~masks) & known).to(frames.dtype)  # (B,T,1,H,W)
     count = fit_weight.sum(dim=(-2, -1), keepdim=True)
@@ -99,14 +209,87 @@ def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: tor
     covariance = (centred_x * (frames - mean_y)).sum(dim=(-2, -1), keepdim=True) / total
     enough = count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
     reliable = enough & (variance > 1e-6)
-    gain = torch.where(reliable, covariance / variance.clamp_min(1e-6), torch.ones_like(variance)).clamp(0.5, 2.0)
+    if guarded:
+        reliable = reliable & ~hazy_frames(frames, masks, estimate, known)
+    gain = torch.where(reliable, covariance / variance.clamp_min(1e-6), torch.ones_like(variance)).clamp(*GAIN_BOUNDS)
     offset = torch.where(reliable, mean_y - gain * mean_x, torch.zeros_like(mean_y))
-    matched = (gain * estimate + offset).clamp(0, 1)
-    return torch.where(masks & known, matched, frames)
+    if guarded:
+        offset = offset.clamp(-MAX_OFFSET, MAX_OFFSET)
+    return (gain * estimate + offset).clamp(0, 1)
+
+
+def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Masked pixels from the (unguarded, MODELS.md) colour-matched estimate of the other dates; clear pixels kept."""
+    return torch.where(masks & known, colour_matched_estimate(frames, masks, estimate, known, guarded=False), frames)
+
+
+def _blur(values: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian-like blur of (N,C,H,W) with zero padding, computed at a quarter of the resolution.
+
+    The residual it spreads is smooth by nature, and the coarse grid makes it cheap enough to
+    run on every fill.
+    """
+    height, width = values.shape[-2:]
+    factor = 4 if min(height, width) >= 16 else 1
+    coarse = F.avg_pool2d(values, factor, ceil_mode=True) if factor > 1 else values
+    sigma = max(sigma / factor, 0.5)
+    radius = max(1, int(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, device=values.device, dtype=values.dtype)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = values.shape[1]
+    coarse = F.conv2d(coarse, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), padding=(0, radius), groups=channels)
+    coarse = F.conv2d(coarse, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), padding=(radius, 0), groups=channels)
+    if factor == 1:
+        return coarse
+    return F.interpolate(coarse, scale_factor=factor, mode="bilinear", align_corners=False)[..., :height, :width]
+
+
+SPREAD_SIGMA_PX = 6.0  # how far the frame's own colour reaches into a filled area
+SPREAD_SUPPORT = 0.25  # visible share of the neighbourhood at which the spread residual is applied fully
+
+
+def spread_residual(frames: torch.Tensor, prediction: torch.Tensor, masks: torch.Tensor, sigma: float = SPREAD_SIGMA_PX) -> torch.Tensor:
+    """Blend a fill into its frame: add the frame-minus-prediction residual of nearby visible pixels.
+
+    `prediction` must be the filler's estimate at every pixel (not already composed with the
+    frame). A normalised Gaussian convolution carries the residual measured on clear pixels
+    into the masked area, fading where few visible pixels are near: at the edge
+    of a filled area the fill meets the frame without a step, and colour is matched locally.
+    Where nothing is visible (whole frame hidden) the prediction is unchanged. Returns the
+    blended prediction at every pixel.
+    """
+    channels = frames.shape[2]
+    support = (~masks).to(frames.dtype).flatten(0, 1)  # (N,1,H,W)
+    residual = (frames - prediction).flatten(0, 1) * support
+    spread = _blur(torch.cat([residual, support], dim=1), sigma)
+    reach = spread[:, channels:]
+    local = spread[:, :channels] / reach.clamp_min(1e-6)
+    fade = (reach / SPREAD_SUPPORT).clamp(max=1.0)
+    return (prediction.flatten(0, 1) + fade * local).clamp(0, 1).view_as(prediction)
+
+
+def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    """The linear estimate of the other dates, colour-matched per frame (guarded), then blended into the frame locally.
+
+    A frame whose visible part is hazy is neither matched nor blended: its haze must not reach
+    the filled pixels.
+    """
+    estimate, known = interpolate_from_other_dates(frames, masks, days)
+    matched = torch.where(known, colour_matched_estimate(frames, masks, estimate, known), frames)
+    return torch.where(hazy_frames(frames, masks, estimate, known), matched, spread_residual(frames, matched, masks))
+
+
+def blend_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    """Affine fill blended into the frame's own visible pixels around the gap (`spread_residual`)."""
+    _, known = interpolate_from_other_dates(frames, masks, days)
+    return torch.where(masks & known, blended_estimate(frames, masks, days), frames)
 
 
 CLASSICAL_FILLERS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "linear": linear_fill,
     "nearest": nearest_fill,
     "affine": affine_fill,
+    "whittaker": whittaker_fill,
+    "blend": blend_fill,
 }

@@ -1,4 +1,9 @@
-"""Stage 2's training and validation sets: clear frames and real cloud masks per site, held-out gap sequences."""
+"""Stage 2's training and validation sets: every date of every training series, held-out gap sequences.
+
+Training keeps all dates that are not almost entirely bad, with their own bad masks: the
+sampler hides known-clear pixels (behind real cloud shapes) and learns to restore them, so the
+cloudy dates are training data too, not only the few fully clear frames.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,55 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .gaps import cloudy_frames
-from .readers import read_cube
+from .gaps import MIN_SOURCE_COVER
+from .readers import Cube, read_cube
 from .scenes import read_eolearn_masks
 from .sets import REMOVAL_HELD_OUT, benchmark_sequence, save_npz
 
-__all__ = ["REMOVAL_TRAIN", "build_removal_sets"]
+__all__ = ["REMOVAL_TRAIN", "MAX_BAD_FRACTION", "build_removal_sets"]
 
+_PUGLIA = tuple(f"s2_timeseries/openeo_gfmap_puglia/openEO_{index}.nc" for index in range(6))
 REMOVAL_TRAIN = (
     "s2_timeseries/greenearthnet/JAS2021_replicated_minicube_0_29SND_39.29_-8.56.nc",
     "s2_timeseries/worldcereal/S2_L2A_10m_00002806639B424A_32631_2017-08-01_2018-11-30.nc",
     "s2_timeseries/worldcereal/S2_L2A_10m_0000280849BAC91C_32631_2018-08-01_2019-11-30.nc",
+    "s2_timeseries/openeo_gfmap/bap_quintad_cdse.nc",
+    "s2_timeseries/openeo_gfmap/test_optical_cube.nc",
+    "s2_timeseries/hls_missouri",
+    *_PUGLIA,
+    "landsat_timeseries/worldcereal_l8/L8_SR_10m_00002806639B424A.nc",
+    "landsat_timeseries/worldcereal_l8/L8_SR_10m_000028085BF08E7E.nc",
 )
+MAX_BAD_FRACTION = 0.9  # dates worse than this (of the observed area) teach nothing and are dropped
+
+
+def _training_arrays(cube: Cube) -> dict[str, np.ndarray]:
+    """Dates with some clear ground, their bad masks and days, and the site's real gap shapes.
+
+    Pixels never observed on any date (outside a field polygon) are bad but are not clouds, so
+    they are left out of the gap shapes.
+    """
+    bad = cube.bad
+    observed = ~bad.all(axis=0)
+    bad_share = (bad & observed).sum(axis=(1, 2)) / max(int(observed.sum()), 1)
+    kept = np.flatnonzero(bad_share <= MAX_BAD_FRACTION)
+    clouds = bad & observed
+    return {
+        "frames": cube.reflectance[kept].astype(np.float16),
+        "bad": bad[kept],
+        "days": (cube.dates[kept] - cube.dates[0]).astype("timedelta64[D]").astype(np.int32),
+        "cloud_masks": clouds[(bad_share >= MIN_SOURCE_COVER) & (bad_share < 1.0)],
+    }
 
 
 def build_removal_sets(data: Path, out: Path, seed: int = 0, validation_sequences: int = 40) -> dict[str, int]:
-    """Stage 2: clear frames + real cloud masks per training site; `validation_sequences` gap sequences per held-out site."""
+    """Stage 2: every training series' usable dates; `validation_sequences` gap sequences per held-out site."""
     rng = np.random.default_rng(seed)
     train: dict[str, np.ndarray] = {}
-    for relative in tqdm(REMOVAL_TRAIN, desc="removal: training sites"):
+    for relative in tqdm(REMOVAL_TRAIN, desc="removal: training series"):
         cube = read_cube(data / relative)
-        clear = cube.clear_frames()
-        train[f"{cube.name}.clear"] = cube.reflectance[clear].astype(np.float16)
-        train[f"{cube.name}.clear_bad"] = cube.bad[clear]
-        train[f"{cube.name}.days"] = (cube.dates[clear] - cube.dates[0]).astype("timedelta64[D]").astype(np.int32)
-        train[f"{cube.name}.cloud_masks"] = cube.bad[cloudy_frames(cube)]
+        for field, array in _training_arrays(cube).items():
+            train[f"{cube.name}.{field}"] = array
     train["eolearn.cloud_masks"] = read_eolearn_masks(data / "cloud_masks/eolearn/CLM.npy")
     save_npz(out / "removal_train.npz", train)
 
@@ -43,4 +72,5 @@ def build_removal_sets(data: Path, out: Path, seed: int = 0, validation_sequence
             for key, value in benchmark_sequence(cube, rng, clear).items():
                 validation[f"{cube.name}/seq{index:03d}.{key}"] = value
     save_npz(out / "removal_val.npz", validation)
-    return {"train_sites": len(REMOVAL_TRAIN), "train_clear_frames": sum(len(v) for k, v in train.items() if k.endswith(".clear")), "val_sequences": validation_sequences * len(REMOVAL_HELD_OUT)}
+    frames = sum(len(value) for key, value in train.items() if key.endswith(".frames"))
+    return {"train_series": len(REMOVAL_TRAIN), "train_dates": frames, "val_sequences": validation_sequences * len(REMOVAL_HELD_OUT)}

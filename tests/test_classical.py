@@ -1,10 +1,20 @@
-"""The classical fillers: exact on signals they model, never touching clear pixels."""
+"""The classical fillers: exact on signals they model, never touching clear pixels; haze guard and boundary blend."""
 
 from __future__ import annotations
 
 import torch
 
-from clear_vision.classical import affine_fill, interpolate_from_other_dates, linear_fill, nearest_fill
+from clear_vision.classical import (
+    CLASSICAL_FILLERS,
+    affine_fill,
+    blend_fill,
+    interpolate_from_other_dates,
+    linear_fill,
+    nearest_fill,
+    spread_residual,
+    whittaker_fill,
+    whittaker_smooth,
+)
 
 
 def linear_in_time(days: list[float], size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,9 +58,76 @@ def test_clear_pixels_are_untouched_and_never_seen_pixels_kept():
     masks = torch.rand(2, 6, 1, 16, 16) > 0.6
     masks[:, :, :, 0, 0] = True  # cloudy on every date
     days = torch.arange(6.0).repeat(2, 1) * 5
-    for fill in (linear_fill, nearest_fill, affine_fill):
+    for fill in CLASSICAL_FILLERS.values():
         filled = fill(frames, masks, days)
         assert torch.equal(filled[~masks.expand_as(frames)], frames[~masks.expand_as(frames)])
         assert torch.equal(filled[:, :, :, 0, 0], frames[:, :, :, 0, 0])
     _, known = interpolate_from_other_dates(frames, masks, days)
     assert not known[:, :, :, 0, 0].any()
+
+
+def test_whittaker_keeps_a_constant_and_stays_between_its_neighbours():
+    frames = torch.full((1, 5, 3, 8, 8), 0.3)
+    frames[:, 3:] = 0.5  # a step between day 20 and day 21
+    days = torch.tensor([[0.0, 3, 20, 21, 40]])
+    masks = torch.zeros(1, 5, 1, 8, 8, dtype=torch.bool)
+    masks[0, 2] = True
+    filled = whittaker_fill(frames, masks, days)
+    assert 0.3 <= filled[0, 2].min() and filled[0, 2].max() <= 0.5
+    constant = torch.full((1, 5, 3, 8, 8), 0.4)
+    assert torch.allclose(whittaker_fill(constant, masks, days), constant, atol=1e-5)
+    smoothed, known = whittaker_smooth(frames, masks, days, smoothing=0.0)  # no smoothing: clear dates kept
+    assert known.all() and torch.allclose(smoothed[~masks.expand_as(frames)], frames[~masks.expand_as(frames)], atol=1e-4)
+
+
+def hazy_frame_with_a_hole(size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Three dates of the same ground; the middle one's visible part is hazy (grey-blue), its centre hidden."""
+    torch.manual_seed(0)
+    ground = torch.rand(1, 1, 3, size, size) * 0.3
+    truth = ground.expand(1, 3, 3, size, size).clone()
+    frames = truth.clone()
+    frames[0, 1] += torch.tensor([0.15, 0.17, 0.2]).view(3, 1, 1)
+    masks = torch.zeros(1, 3, 1, size, size, dtype=torch.bool)
+    masks[0, 1, :, 8:24, 8:24] = True
+    return frames, masks, torch.tensor([[0.0, 5, 10]]), truth
+
+
+def test_colour_match_falls_back_on_a_hazy_frame():
+    frames, masks, days, truth = hazy_frame_with_a_hole()
+    hole = masks.expand_as(frames)
+    affine_error = (affine_fill(frames, masks, days) - truth)[hole].abs().mean()
+    blend_error = (blend_fill(frames, masks, days) - truth)[hole].abs().mean()
+    assert affine_error > 0.15 and blend_error < 1e-4  # affine paints the haze in; the guarded match keeps the clear dates' colour
+
+
+def boundary_step(filled: torch.Tensor, top: int, bottom: int) -> float:
+    """Mean jump across the top and bottom edges of the hidden square block [top:bottom, top:bottom] of frame 1."""
+    inside = filled[0, 1, :, :, top:bottom]
+    return float(((inside[:, top] - inside[:, top - 1]).abs().mean() + (inside[:, bottom - 1] - inside[:, bottom]).abs().mean()) / 2)
+
+
+def test_blend_removes_the_step_at_the_edge_of_a_fill():
+    size = 48
+    ramp = torch.linspace(0.2, 0.5, size).view(1, 1, 1, size, 1).expand(1, 3, 3, size, size)
+    frames = ramp.clone()
+    frames[0, 1] -= 0.08  # this date is darker (light, moisture): per-frame shift, smooth ground
+    masks = torch.zeros(1, 3, 1, size, size, dtype=torch.bool)
+    masks[0, 1, :, 16:32, 16:32] = True
+    days = torch.tensor([[0.0, 5, 10]])
+    truth_step = boundary_step(frames, 16, 32)
+    linear_step = boundary_step(linear_fill(frames, masks, days), 16, 32)
+    blend_step = boundary_step(blend_fill(frames, masks, days), 16, 32)
+    assert linear_step > truth_step + 0.05 and abs(blend_step - truth_step) < 0.01
+
+
+def test_spread_leaves_fully_hidden_frames_and_clear_pixels_alone():
+    torch.manual_seed(1)
+    frames, prediction = torch.rand(1, 3, 3, 32, 32), torch.rand(1, 3, 3, 32, 32)
+    masks = torch.zeros(1, 3, 1, 32, 32, dtype=torch.bool)
+    masks[0, 0] = True
+    masks[0, 2, :, :8] = True
+    blended = spread_residual(frames, prediction, masks)
+    assert torch.allclose(blended[0, 0], prediction[0, 0])  # nothing visible: nothing to blend
+    assert not torch.allclose(blended[0, 2, :, :8], prediction[0, 2, :, :8])
+    filled = blend_fill(frames, masks, torch.tensor([[0.0, 5, 10]]))
+    assert torch.equal(filled[~masks.expand_as(frames)], frames[~masks.expand_as(frames)])

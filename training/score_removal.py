@@ -1,71 +1,125 @@
-"""Cloud removal on the held-out gap sequences (BENCHMARK.md): masked PSNR / MAE / RMSE per filler."""
+"""Cloud removal on the held-out gap sequences (BENCHMARK.md): masked PSNR / MAE / RMSE per filler.
+
+Every score is also broken down by how much of the scored pixel's frame is hidden (under 20 %,
+20..90 %, over 90 %): on a frame with visible pixels a filler can match that date's colour, on
+a fully hidden one it can only interpolate in time.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from clear_vision import ClearVision
+from preprocess.sets import load_groups
 
 from .metrics import masked_errors
 
-__all__ = ["removal_scores", "colour_oracle_scores", "format_removal_table"]
+__all__ = ["HIDDEN_BINS", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table", "sequences_by_site"]
 
 _EPOCH = dt.date(2021, 1, 1)
+HIDDEN_BINS = (("<20%", 0.0, 0.2), ("20-90%", 0.2, 0.9), (">90%", 0.9, 1.01))  # share of the frame hidden
 
 
 def _dates(days: np.ndarray) -> list[dt.date]:
     return [_EPOCH + dt.timedelta(days=int(day)) for day in days]
 
 
-def removal_scores(models: dict[str, ClearVision], sequences: list[dict], modes: tuple[str, ...] = ("fill", "run")) -> dict:
-    """{name: {mode: {psnr, mae, rmse}}}, each averaged over sequences."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
+def sequences_by_site(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The held-out gap sequences of `removal_val.npz` ("<site>/seqNNN.<field>" keys), per site in key order."""
+    sites: dict[str, list[dict[str, np.ndarray]]] = {}
+    for key, sequence in sorted(load_groups(path).items()):
+        sites.setdefault(key.split("/")[0], []).append(sequence)
+    return sites
+
+
+def _scores(frames: list[np.ndarray], sequences: list[dict]) -> dict:
+    """Mean over sequences of the masked errors, and of the PSNR per hidden-fraction bin.
+
+    A bin's PSNR is averaged over the sequences that have scored pixels in it; `share` is the
+    bin's part of all scored pixels.
+    """
+    rows, by_bin, counts = [], {label: [] for label, _, _ in HIDDEN_BINS}, dict.fromkeys(by_bin, 0)
+    for output, sequence in zip(frames, sequences):
+        rows.append(masked_errors(output, sequence["truth"], sequence["scored"]))
+        hidden = sequence["mask"].mean(axis=(1, 2))
+        for label, low, high in HIDDEN_BINS:
+            scored = sequence["scored"] & ((hidden >= low) & (hidden < high))[:, None, None]
+            counts[label] += int(scored.sum())
+            if scored.any():
+                by_bin[label].append(masked_errors(output, sequence["truth"], scored)["psnr"])
+    result = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+    total = max(sum(counts.values()), 1)
+    result["hidden"] = {label: {"psnr": float(np.mean(values)) if values else float("nan"), "share": counts[label] / total} for label, values in by_bin.items()}
+    return result
+
+
+def _filled(model: ClearVision, sequence: dict, mode: str) -> np.ndarray:
+    dates = _dates(sequence["days"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if mode == "fill":
+            return model.fill(sequence["cloudy"], sequence["mask"], dates).frames
+        return model.run(sequence["cloudy"], dates).frames
+
+
+def _oracle_filled(linear: ClearVision, sequence: dict) -> np.ndarray:
+    """The linear fill with each hidden frame's per-channel gain and offset fitted to its truth."""
+    filled = _filled(linear, sequence, "fill").astype(np.float64)
+    truth = sequence["truth"].astype(np.float64)
+    for index in np.flatnonzero(sequence["scored"].any(axis=(1, 2))):
+        scored = sequence["scored"][index]
+        for channel in range(3):
+            x, y = filled[index][..., channel][scored], truth[index][..., channel][scored]
+            gain, offset = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (1.0, np.mean(y - x))
+            filled[index][..., channel][scored] = np.clip(gain * x + offset, 0, 255)
+    return np.round(filled).astype(np.uint8)
+
+
+def removal_scores_by_site(models: dict[str, ClearVision], sites: dict[str, list[dict]], modes: tuple[str, ...] = ("fill", "run")) -> dict:
+    """{"pooled" | site: {name: {mode: scores}}}: every filler runs once per sequence, scored pooled and per site."""
+    groups = {"pooled": [sequence for sequences in sites.values() for sequence in sequences], **sites}
+    results: dict[str, dict] = {group: {} for group in groups}
     for name, model in models.items():
         for mode in modes:
-            rows = []
-            for sequence in sequences:
-                dates = _dates(sequence["days"])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    if mode == "fill":
-                        output = model.fill(sequence["cloudy"], sequence["mask"], dates)
-                    else:
-                        output = model.run(sequence["cloudy"], dates)
-                rows.append(masked_errors(output.frames, sequence["truth"], sequence["scored"]))
-            results.setdefault(name, {})[mode] = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+            outputs = {id(sequence): _filled(model, sequence, mode) for sequence in groups["pooled"]}
+            for group, sequences in groups.items():
+                results[group].setdefault(name, {})[mode] = _scores([outputs[id(sequence)] for sequence in sequences], sequences)
     return results
 
 
-def colour_oracle_scores(linear: ClearVision, sequences: list[dict]) -> dict[str, float]:
+def removal_scores(models: dict[str, ClearVision], sequences: list[dict], modes: tuple[str, ...] = ("fill", "run")) -> dict:
+    """{name: {mode: {psnr, mae, rmse, hidden: {bin: {psnr, share}}}}}, each averaged over sequences."""
+    return removal_scores_by_site(models, {"all": sequences}, modes)["all"]
+
+
+def colour_oracle_scores(linear: ClearVision, sequences: list[dict]) -> dict:
     """The linear fill after each frame's gain and offset are fitted to its hidden truth.
 
     Not a method (it looks at the answer): it shows how much of the error is a per-date colour
     shift, which no filler can know on a date where everything is hidden.
     """
-    rows = []
-    for sequence in sequences:
-        filled = linear.fill(sequence["cloudy"], sequence["mask"], _dates(sequence["days"])).frames.astype(np.float64)
-        truth = sequence["truth"].astype(np.float64)
-        for index in np.flatnonzero(sequence["scored"].any(axis=(1, 2))):
-            scored = sequence["scored"][index]
-            for channel in range(3):
-                x, y = filled[index][..., channel][scored], truth[index][..., channel][scored]
-                gain, offset = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (1.0, np.mean(y - x))
-                filled[index][..., channel][scored] = np.clip(gain * x + offset, 0, 255)
-        rows.append(masked_errors(filled, sequence["truth"], sequence["scored"]))
-    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+    return _scores([_oracle_filled(linear, sequence) for sequence in sequences], sequences)
 
 
-def format_removal_table(removal: dict, oracle: dict | None = None) -> str:
-    lines = ["Cloud removal, held-out sites (masked pixels, [0,1] scale)", f"{'method':<10}{'mode':<6}{'PSNR dB':>9}{'MAE':>8}{'RMSE':>8}{'vs linear':>11}"]
+def format_removal_table(removal: dict, oracle: dict | None = None, title: str = "held-out sites") -> str:
+    """One row per filler and mode: PSNR, MAE, RMSE, gain over `linear` fill, PSNR per hidden-fraction bin."""
+    bins = [label for label, _, _ in HIDDEN_BINS]
     reference = removal["linear"]["fill"]["psnr"]
+    lines = [
+        f"Cloud removal, {title} (masked pixels, [0,1] scale; PSNR by share of the frame hidden)",
+        f"{'method':<10}{'mode':<6}{'PSNR dB':>9}{'MAE':>8}{'RMSE':>8}{'vs linear':>11}" + "".join(f"{label:>9}" for label in bins),
+    ]
     rows = [(name, mode, row) for name, modes in removal.items() for mode, row in modes.items()]
     rows += [("oracle*", "fill", oracle)] if oracle is not None else []
     for name, mode, row in rows:
-        lines.append(f"{name:<10}{mode:<6}{row['psnr']:>9.2f}{row['mae']:>8.4f}{row['rmse']:>8.4f}{row['psnr'] - reference:>+11.2f}")
+        per_bin = "".join(f"{row['hidden'][label]['psnr']:>9.2f}" for label in bins)
+        lines.append(f"{name:<10}{mode:<6}{row['psnr']:>9.2f}{row['mae']:>8.4f}{row['rmse']:>8.4f}{row['psnr'] - reference:>+11.2f}{per_bin}")
+    shares = removal["linear"]["fill"]["hidden"]
+    lines.append("scored pixels per bin: " + ", ".join(f"{label} {shares[label]['share']:.0%}" for label in bins))
     if oracle is not None:
         lines.append("* linear with each hidden frame's colour fitted to its truth: not a method, the size of the per-date colour shift")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Train stage 2, the temporal filler: python -m training.train_removal [--steps N] [--resume].
 
-Learns to fill simulated gaps (real cloud masks on clear sequences of the training sites); the
-loss is L1 on the hidden pixels. Validation on the held-out site is printed for monitoring only:
-the shipped weights are those of the last step, not picked on the held-out site.
+Learns to restore hidden pixels on every date of the training series: real cloud shapes hide
+pixels known to be clear, on clear and cloudy dates alike (their own clouds stay masked and
+unscored); the loss is L1 on the hidden pixels. Validation on the held-out sites is printed
+for monitoring only: the shipped weights are those of the last step, not picked on it.
 """
 
 from __future__ import annotations
@@ -15,42 +16,36 @@ import numpy as np
 import torch
 
 from clear_vision import ClearVision, TemporalFiller
-from preprocess.sets import load_removal_validation
 
 from .common import TrainingConfig, fit, parse_config
 from .data import RemovalSampler
-from .score_removal import removal_scores
+from .score_removal import removal_scores, sequences_by_site
+
+VALIDATION_PER_SITE = 6  # held-out sequences per site monitored during training
+
 
 @dataclass
 class RemovalConfig(TrainingConfig):
     run_dir: Path = Path("runs/removal")  # checkpoints
     widths: tuple[int, ...] = (8, 16, 32, 64)
     heads: int = 4
-    hidden_weight: float = 1.0  # L1 on the hidden (masked, truly clear) pixels
-    visible_weight: float = 0.1  # L1 on the rest: keeps the correction small where nothing is hidden
 
 
-def hidden_pixel_loss(
-    prediction: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor, truth_bad: torch.Tensor, hidden_weight: float, visible_weight: float
-) -> torch.Tensor:
-    """L1 on hidden pixels plus a little on visible ones; pixels bad in the truth are never scored."""
-    error = (prediction - truth).abs()
-    valid = (~truth_bad).float()
-    hidden = masks.float() * valid
-    visible = (~masks).float() * valid
-    hidden_loss = (error * hidden).sum() / (3 * hidden.sum()).clamp_min(1)
-    visible_loss = (error * visible).sum() / (3 * visible.sum()).clamp_min(1)
-    return hidden_weight * hidden_loss + visible_weight * visible_loss
+def hidden_pixel_loss(prediction: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor, truth_bad: torch.Tensor) -> torch.Tensor:
+    """L1 on the hidden pixels whose truth is clear; visible pixels are composed from the input anyway."""
+    hidden = (masks & ~truth_bad).float()
+    return ((prediction - truth).abs() * hidden).sum() / (3 * hidden.sum()).clamp_min(1)
 
 
 def train(config: RemovalConfig, resume: bool = False, command: str = "python -m training.train_removal") -> Path:
     sampler = RemovalSampler(config.data / "removal_train.npz", crop=config.crop)
-    validation = load_removal_validation(config.data / "removal_val.npz", limit=12)
+    sites = sequences_by_site(config.data / "removal_val.npz")
+    validation = [sequence for sequences in sites.values() for sequence in sequences[:VALIDATION_PER_SITE]]
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
         batch = {key: torch.from_numpy(value) for key, value in sampler.batch(rng, config.batch).items()}
         prediction = model(batch["frames"], batch["masks"], batch["days"])
-        return hidden_pixel_loss(prediction, batch["frames"], batch["masks"], batch["truth_bad"], config.hidden_weight, config.visible_weight)
+        return hidden_pixel_loss(prediction, batch["frames"], batch["masks"], batch["truth_bad"])
 
     def validate(model: torch.nn.Module) -> dict[str, float]:
         scores = removal_scores({"learned": ClearVision(filler=model, method="learned")}, validation, modes=("fill",))
