@@ -67,18 +67,15 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
 
     def show(files: RunFiles) -> tuple:
         """Galleries, the frame slider and the first before/after pair: the page's view of a finished run."""
-        pair = (files.before[files.shown], files.clears[files.shown][0])
         slider = gr.Slider(maximum=len(files.before), value=files.shown + 1, interactive=True)
-        return list(files.overlays), list(files.clears), slider, pair
+        return list(files.overlays), list(files.clears), slider, files.pair(files.shown)
 
     def compare(frame: float, files: RunFiles | None) -> tuple[str, str] | None:
-        """Before/after pair for the frame the slider points at."""
-        if files is None:
-            return None
-        index = min(max(int(frame), 1), len(files.before)) - 1
-        if not Path(files.clears[index][0]).is_file():
+        """Before/after pair for the frame the slider points at (1-based)."""
+        pair = None if files is None else files.pair(int(frame) - 1)
+        if pair is not None and not Path(pair[1]).is_file():
             raise gr.Error("these results have expired; run again", print_exception=False)
-        return files.before[index], files.clears[index][0]
+        return pair
 
     with gr.Blocks(title="Clear Vision", delete_cache=(min(cache_age, 3600), cache_age)) as demo:
         run_files = gr.State(None, time_to_live=cache_age)
@@ -144,11 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                                           allowed_paths=[str(EXAMPLES_DIR)], state_session_capacity=SESSION_CAPACITY, css=CSS,
                                           prevent_thread_lock=True, quiet=True)
     print(f"Clear Vision is running at {local_url} (model on {model.device.type})", flush=True)
-    if args.share and share_url is None:
-        print("--share: no public link could be created (no internet access, or Gradio's share server is unreachable; the frpc "
-              f"advice above does not help offline). The app is served locally only, at {local_url}", flush=True)
-    elif args.share:
-        print(f"Public share link: {share_url}", flush=True)
+    if args.share:
+        print(f"Public share link: {share_url}" if share_url else "--share: no public link could be created (no internet access, or "
+              f"Gradio's share server is unreachable; the frpc advice above does not help offline). Served locally only, at {local_url}", flush=True)
     try:
         demo.block_thread()
     except KeyboardInterrupt:

@@ -59,3 +59,10 @@ def test_each_request_gets_a_new_folder(run: tuple[CloudRemovalOutput, np.ndarra
     write_run(result, images, ["a.png", "b.png", "c.png"], report, tmp_path / "one")
     with pytest.raises(FileExistsError):
         write_run(result, images, ["a.png", "b.png", "c.png"], report, tmp_path / "one")
+
+
+def test_pairs_for_the_frame_slider_are_clamped(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path: Path) -> None:
+    result, images = run
+    files = write_run(result, images, ["a.png", "b.png", "c.png"], build_report(result, ["a", "b", "c"]), tmp_path / "r")
+    assert files.pair(1) == (files.before[1], files.clears[1][0])
+    assert files.pair(-3) == files.pair(0) and files.pair(99) == files.pair(2)

@@ -34,6 +34,11 @@ class RunFiles:
     archive: str  # zip of the cloud-free PNGs, masks and report.json
     shown: int  # index of the frame compared first: the cloudiest
 
+    def pair(self, index: int) -> tuple[str, str]:
+        """(input, cloud-free) images of frame `index`, clamped to the frames there are."""
+        index = min(max(index, 0), len(self.before) - 1)
+        return self.before[index], self.clears[index][0]
+
 
 def _png(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
