@@ -42,7 +42,9 @@ def _scores(frames: list[np.ndarray], sequences: list[dict]) -> dict:
     A bin's PSNR is averaged over the sequences that have scored pixels in it; `share` is the
     bin's part of all scored pixels.
     """
-    rows, by_bin, counts = [], {label: [] for label, _, _ in HIDDEN_BINS}, dict.fromkeys(by_bin, 0)
+    rows: list[dict[str, float]] = []
+    by_bin: dict[str, list[float]] = {label: [] for label, _, _ in HIDDEN_BINS}
+    counts = dict.fromkeys(by_bin, 0)
     for output, sequence in zip(frames, sequences):
         rows.append(masked_errors(output, sequence["truth"], sequence["scored"]))
         hidden = sequence["mask"].mean(axis=(1, 2))
