@@ -85,7 +85,7 @@ def test_chunk_grid_merges_a_thin_last_chunk_into_its_neighbour():
     assert chunk_grid(100, 512) == (100,)
 
 
-def test_eager_threads_and_processes_give_the_same_numbers(model):
+def test_eager_threads_and_synchronous_give_the_same_numbers(model):
     cube = synthetic_cube(steps=4, height=200, width=232)
     eager = remove_cube(model, cube, chunks=96)
     lazy = remove_cube(model, cube.chunk({"y": 50, "x": 70}), chunks=96)  # storage chunks do not matter, `chunks` does
@@ -95,3 +95,54 @@ def test_eager_threads_and_processes_give_the_same_numbers(model):
         for name in ("clear", "mask", "probability"):
             assert np.array_equal(computed[name].values, eager[name].values), (scheduler, name)
     assert cube.clear_vision.remove(model, chunks=96)["mask"].equals(eager["mask"])  # the accessor is the same call
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (ru_maxrss is in KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _models_loaded() -> int:
+    from clear_vision.geo import remove
+
+    return len(remove._MODELS)
+
+
+def test_no_seams_at_chunk_borders(model):
+    """Chunked and one-chunk results differ (the fillers fit each chunk's frames), but not more along chunk borders."""
+    cube = synthetic_cube(steps=4, height=256, width=512)
+    chunked, whole = remove_cube(model, cube, chunks=128), remove_cube(model, cube, chunks=512)
+    border = np.zeros((256, 512), bool)
+    border[120:136, :] = True
+    for edge in (128, 256, 384):
+        border[:, edge - 8 : edge + 8] = True
+    changed = (chunked["mask"].values != whole["mask"].values).mean(axis=0)
+    difference = np.abs(chunked["clear"].values.astype(np.float64) - whole["clear"].values).mean(axis=(0, 1))
+    assert changed[border].mean() <= 2 * changed[~border].mean() + 0.01, (changed[border].mean(), changed[~border].mean())
+    assert difference[border].mean() <= 2 * difference[~border].mean() + 1.0, (difference[border].mean(), difference[~border].mean())
+
+
+@pytest.mark.slow
+def test_local_cluster_equals_eager_and_worker_memory_stays_flat(model, tmp_path):
+    """LocalCluster(2 workers x 1 thread): same numbers as the eager path; worker memory flat when the cube doubles."""
+    distributed = pytest.importorskip("distributed")
+    from clear_vision.geo.write import write_cube
+
+    cube = synthetic_cube(steps=4, height=256, width=512)
+    eager = remove_cube(model, cube, chunks=128)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit="3GiB") as cluster, distributed.Client(cluster) as client:
+        lazy = remove_cube(model, cube.chunk({"y": 128, "x": 128}), chunks=128).compute()
+        processes = remove_cube(model, cube.chunk({"y": 128, "x": 128}), chunks=128).compute(scheduler="processes", num_workers=2)
+        for name in ("clear", "mask", "probability"):
+            assert np.array_equal(lazy[name].values, eager[name].values), name
+            assert np.array_equal(processes[name].values, eager[name].values), name
+        assert set(client.run(_models_loaded).values()) == {1}  # one model per worker, not one per chunk
+        peaks = []
+        for height in (256, 512):  # the same workers, then a cube twice the size, written chunk by chunk
+            result = remove_cube(model, synthetic_cube(steps=4, height=height, width=512).chunk({"y": 128, "x": 128}), chunks=128)
+            write_cube(result, tmp_path / f"out{height}", format="zarr")
+            peaks.append(max(client.run(_peak_rss_mb).values()))
+    print(f"worker peak RSS: {peaks[0]:.0f} MB (4x256x512 cube), {peaks[1]:.0f} MB (4x512x512)")
+    assert peaks[1] < peaks[0] * 1.15 + 100, peaks

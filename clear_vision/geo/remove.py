@@ -10,10 +10,11 @@ remote cluster all give bit-identical results.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import dask
@@ -48,6 +49,21 @@ FILL_METHOD = (
 
 _MODELS: dict[str, "ClearVision"] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run a chunk on one torch thread, so its float sums add up in one order in every process.
+
+    With 2 threads in the caller and 1 in a Dask worker, the detector's probabilities differed
+    in the last bit. Chunks run in parallel instead (the eager path uses one thread per core).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class _ModelHandle:
@@ -118,7 +134,7 @@ def remove_cube(
     )
     packed = da.overlap.trim_internal(packed, depth, boundary="none")
     result = _to_dataset(cube, packed, rgb, model_gain(model))
-    return result if lazy else result.compute(scheduler="synchronous")
+    return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
 def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int]]:
@@ -157,10 +173,11 @@ def _remove_block(
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
-    result = handle.get().run(frames, dates=days)
-    masks = result.masks
-    replace = masks & ~result.unfilled
-    filled = _fill_bands(np.nan_to_num(reflectance, nan=0.0), masks, parse_dates(days, steps), result.frames, rgb_index, gain, replace)
+    with _one_torch_thread():
+        result = handle.get().run(frames, dates=days)
+        masks = result.masks
+        replace = masks & ~result.unfilled
+        filled = _fill_bands(np.nan_to_num(reflectance, nan=0.0), masks, parse_dates(days, steps), result.frames, rgb_index, gain, replace)
     clear = np.where(replace[:, None], units.from_reflectance(filled, block.dtype), block)
     detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     kind = 1 if detected is None else np.where(detected == 2, 2, 1)
