@@ -17,8 +17,10 @@ from typing import Any
 __all__ = ["CONFIG_NAME", "DEFAULT_WEIGHTS_DIR", "Preprocessing", "NetworkSpec", "ClearVisionConfig"]
 
 CONFIG_NAME = "clear_vision.json"
-# The one place that says where the shipped bundle lives (the repository's model_dict/).
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "model_dict"
+# The one place that says where the shipped bundle lives: the repository's model_dict/, which
+# `pip install .` installs as clear_vision/model_dict (pyproject.toml).
+_INSTALLED_WEIGHTS_DIR = Path(__file__).resolve().parent / "model_dict"
+DEFAULT_WEIGHTS_DIR = _INSTALLED_WEIGHTS_DIR if _INSTALLED_WEIGHTS_DIR.is_dir() else Path(__file__).resolve().parent.parent / "model_dict"
 
 
 def _check(condition: bool, message: str) -> None:
