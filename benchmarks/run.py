@@ -3,7 +3,7 @@
     python -m benchmarks.run                        # everything; writes benchmarks/results.json
     python -m benchmarks.run --skip-app --skip-large
     python -m benchmarks.run --tiny --skip-app      # a seconds-long smoke run (the tests use it)
-    python -m benchmarks.run --app-only --app-path /tmp/app_rev.py   # the web app alone, another version of it
+    python -m benchmarks.run --app-only --app-baseline /tmp/app_rev.py   # the web app alone, against another version of it
 
 Ours and the reference alternate repeat by repeat in one process, so their ratio holds even on
 a busy machine while absolute seconds do not. Model load and the large tiled case run in fresh
@@ -13,6 +13,7 @@ child processes, so that warm caches and earlier allocations do not flatter them
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -174,46 +175,63 @@ def measure_large(device: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def measure_app(args: argparse.Namespace) -> dict[str, Any]:
     """Round trips through /remove_clouds with several concurrent gradio_client clients, then the
-    largest request the app accepts (--frames frames of --large-size) with the server's peak memory."""
-    if not args.app_path.is_file():
-        print(f"[app] skipped: {args.app_path} not found", flush=True)
-        return {"skipped": f"{args.app_path.name} not found"}
-    print(f"[app] starting {args.app_path} ...", flush=True)
-    with tempfile.TemporaryDirectory(prefix="clear-vision-bench-") as scratch, AppServer(args.app_path, startup_timeout=args.app_timeout) as server:
+    largest request the app accepts (--frames frames of --large-size) with the server's peak memory.
+
+    With --app-baseline, a second server runs that app file and every client alternates between
+    the two, request by request (the order flips each time), so both see the same machine load.
+    """
+    apps = {"app": args.app_path} | ({"baseline": args.app_baseline} if args.app_baseline else {})
+    missing = [str(path) for path in apps.values() if not path.is_file()]
+    if missing:
+        print(f"[app] skipped: {', '.join(missing)} not found", flush=True)
+        return {"skipped": f"{', '.join(missing)} not found"}
+    print(f"[app] starting {', '.join(map(str, apps.values()))} ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="clear-vision-bench-") as scratch, contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(AppServer(path, startup_timeout=args.app_timeout)) for name, path in apps.items()}
         frames, _ = synthetic_sequence(args.frames, args.size, args.size, seed=args.seed)
         paths = write_frames(frames, Path(scratch) / "input")
-        clients = [connect(server.url, Path(scratch) / f"client{k}") for k in range(args.app_clients)]
-        first = timed(lambda: remove_clouds(clients[0], paths))
+        clients = [{name: connect(server.url, Path(scratch) / f"{name}{k}") for name, server in servers.items()} for k in range(args.app_clients)]
+        first = {name: timed(lambda client=client: remove_clouds(client, paths)) for name, client in clients[0].items()}
         start_line = threading.Barrier(args.app_clients)
 
-        def session(client: Any) -> list[tuple[float, float]]:
+        def session(pair: dict[str, Any]) -> list[tuple[str, float, float]]:
             start_line.wait()
             spans = []
-            for _ in range(args.app_requests):
-                began = time.perf_counter()
-                remove_clouds(client, paths)
-                spans.append((began, time.perf_counter()))
+            for request in range(args.app_requests):
+                for name in (list(pair) if request % 2 == 0 else list(pair)[::-1]):
+                    began = time.perf_counter()
+                    remove_clouds(pair[name], paths)
+                    spans.append((name, began, time.perf_counter()))
             return spans
 
         with ThreadPoolExecutor(args.app_clients) as pool:
             spans = [span for spans in pool.map(session, clients) for span in spans]
-        wall = max(end for _, end in spans) - min(begin for begin, _ in spans)
+        ours = [(begin, end) for name, begin, end in spans if name == "app"]
+        wall = max(end for _, _, end in spans) - min(begin for _, begin, _ in spans)
         result = {
             "app": str(args.app_path),
             "clients": args.app_clients,
-            "requests": len(spans),
+            "requests": len(ours),
             "frames": list(frames.shape[:3]),
-            "requests_per_second": len(spans) / wall,
-            "round_trip": summarize([end - begin for begin, end in spans]),
-            "first_request_seconds": first,
-            "startup_seconds": server.startup_seconds,
-            "server_rss_mb": server.rss_mb(),
+            "requests_per_second": len(spans) / wall,  # all servers' requests: with a baseline, the pair's throughput
+            "round_trip": summarize([end - begin for begin, end in ours]),
+            "first_request_seconds": first["app"],
+            "startup_seconds": servers["app"].startup_seconds,
+            "server_rss_mb": servers["app"].rss_mb(),
         }
         print(f"  {result['requests_per_second']:.2f} requests/s, median round trip {result['round_trip']['median']:.2f} s"
               f" ({args.app_clients} clients)", flush=True)
-        result["largest"] = _largest_request(server, clients[0], Path(scratch), args)
-        for client in clients:
-            client.close()
+        if args.app_baseline:
+            result["baseline"] = {
+                "app": str(args.app_baseline),
+                "round_trip": summarize([end - begin for name, begin, end in spans if name == "baseline"]),
+                "server_rss_mb": servers["baseline"].rss_mb(),
+            }
+            print(f"  baseline {args.app_baseline}: median round trip {result['baseline']['round_trip']['median']:.2f} s", flush=True)
+        result["largest"] = _largest_request(servers["app"], clients[0]["app"], Path(scratch), args)
+        for pair in clients:
+            for client in pair.values():
+                client.close()
     return result
 
 
@@ -285,6 +303,8 @@ def markdown(results: dict[str, Any]) -> str:
         t, h, w = app["frames"]
         lines.append(f"| app | /remove_clouds, {t} PNGs {h}x{w}, {app['clients']} clients | {app['requests_per_second']:.2f} requests/s,"
                      f" round trip {_seconds(app['round_trip'])} | | |")
+        if "baseline" in app:
+            lines.append(f"| app | same, `{app['baseline']['app']}` (alternating) | round trip {_seconds(app['baseline']['round_trip'])} | | |")
         t, h, w = app["largest"]["frames"]
         lines.append(f"| app | /remove_clouds, {t} PNGs {h}x{w} (the most it takes) | {app['largest']['seconds']:.3g} s,"
                      f" server peak RSS {app['largest']['peak_rss_mb']:.0f} MB (target < {TARGET_APP_PEAK_MB} MB) | | |")
@@ -326,7 +346,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-load", action="store_true", help="skip the fresh-process load timing")
     parser.add_argument("--skip-app", action="store_true", help="skip the web app round trips")
     parser.add_argument("--app-only", action="store_true", help="only the web app round trips (no model comparison, large case or load)")
-    parser.add_argument("--app-path", type=Path, default=APP_PATH, help="the app file to time (default: app.py; an older version for before/after)")
+    parser.add_argument("--app-path", type=Path, default=APP_PATH, help="the app file to time (default: app.py)")
+    parser.add_argument("--app-baseline", type=Path, help="another app file (e.g. an older version) timed alternately with --app-path")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT.relative_to(PROJECT_ROOT)})")
     parser.add_argument("--child", choices=("load", "large"), help=argparse.SUPPRESS)
     if parser.parse_known_args(argv)[0].tiny:

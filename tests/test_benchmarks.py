@@ -92,16 +92,17 @@ def test_tiny_options_yield_to_explicit_ones() -> None:
 
 
 def test_app_options() -> None:
-    args = bench.parse_args(["--app-only", "--app-path", "/tmp/app_rev.py"])
-    assert args.app_only and args.app_path == Path("/tmp/app_rev.py")
-    assert bench.parse_args([]).app_path == APP_PATH
+    args = bench.parse_args(["--app-only", "--app-path", "/tmp/app_new.py", "--app-baseline", "/tmp/app_rev.py"])
+    assert args.app_only and args.app_path == Path("/tmp/app_new.py") and args.app_baseline == Path("/tmp/app_rev.py")
+    assert bench.parse_args([]).app_path == APP_PATH and bench.parse_args([]).app_baseline is None
 
 
 @pytest.mark.skipif(not APP_PATH.is_file(), reason="app.py not present")
-def test_app_case_reports_throughput_and_peak_memory() -> None:
-    args = bench.parse_args(["--tiny"])
+def test_app_case_reports_throughput_and_peak_memory_against_a_baseline() -> None:
+    args = bench.parse_args(["--tiny", "--app-baseline", str(APP_PATH)])  # the app against itself: both columns filled
     result = bench.measure_app(args)
     assert result["requests"] == bench.TINY["app_clients"] * bench.TINY["app_requests"]
+    assert_stats(result["baseline"]["round_trip"], result["requests"])
     assert result["requests_per_second"] > 0 and result["server_rss_mb"] > 0
     assert_stats(result["round_trip"], result["requests"])
     largest = result["largest"]
@@ -110,6 +111,7 @@ def test_app_case_reports_throughput_and_peak_memory() -> None:
     table = bench.markdown({"machine": {**bench.machine_info(), "cuda": None}, "config": {"threads": 2},
                             "weights": bench.weight_counts(None), "devices": {}, "app": result})
     assert f"| app | /remove_clouds, {args.frames} PNGs {args.large_size}x{args.large_size} (the most it takes) |" in table
+    assert f"| app | same, `{APP_PATH}` (alternating) |" in table
 
 
 def test_soak_requests_vary_and_verdict_flags_growth(tmp_path: Path) -> None:
