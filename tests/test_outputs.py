@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from clear_vision.outputs import build_report, output_names, overlay_mask, write_outputs, zip_outputs
+from clear_vision.outputs import StagedFolder, build_report, output_names, overlay_mask, write_outputs, zip_outputs
 from clear_vision.pipeline import CloudRemovalOutput
 
 
@@ -18,7 +22,10 @@ def result() -> CloudRemovalOutput:
     frames = np.full((3, 32, 32, 3), 120, np.uint8)
     masks = np.zeros((3, 32, 32), bool)
     masks[1, :16] = True
-    return CloudRemovalOutput(frames, masks, masks.astype(np.float32), np.zeros_like(masks), masks.mean(axis=(1, 2)), 0.25, "learned", ("a note",))
+    return CloudRemovalOutput(
+        frames=frames, masks=masks, probability=masks.astype(np.float32), mask_class=masks.astype(np.uint8), unfilled=np.zeros_like(masks),
+        cloud_cover=masks.mean(axis=(1, 2)), seconds=0.25, method="learned", warnings=("a note",),
+    )
 
 
 def test_report_lists_every_frame(result):
@@ -70,3 +77,77 @@ def test_existing_files_are_kept_unless_overwrite(result, tmp_path):
     assert (out / "a_clear.png").read_bytes() == b"mine" and len(list(out.iterdir())) == 1
     write_outputs(result, report, out, overwrite=True)
     assert len(list(out.iterdir())) == 7 and (out / "a_clear.png").read_bytes() != b"mine"
+
+
+def test_overwrite_keeps_other_files_and_leaves_no_staging(result, tmp_path):
+    report = build_report(result, ["a", "b", "c"])
+    out = tmp_path / "out"
+    write_outputs(result, report, out)
+    (out / "notes.txt").write_text("mine")
+    (out / "old").mkdir()
+    (out / "old" / "run.json").write_text("{}")
+    (out / "report.json").write_text("old report")
+    write_outputs(result, report, out, overwrite=True)
+    assert json.loads((out / "report.json").read_text())["frames"] and (out / "notes.txt").read_text() == "mine"
+    assert (out / "old" / "run.json").read_text() == "{}" and sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize(
+    "make_out, message",
+    [
+        (lambda tmp: (tmp / "link").symlink_to(tmp / "gone") or tmp / "link", "is a symlink to .*gone, which does not exist"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file", "exists and is not a folder"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out", "cannot write there"),
+        (lambda tmp: Path("/proc/clear-vision-out"), "cannot write there"),
+    ],
+)
+def test_output_locations_that_cannot_work_are_refused_before_any_work(tmp_path, make_out, message):
+    with pytest.raises(FileExistsError, match=message):
+        StagedFolder(make_out(tmp_path), ["report.json"])
+
+
+@pytest.mark.skipif(not os.path.ismount("/dev/shm"), reason="/dev/shm is not a mount point here")
+def test_a_mount_point_is_refused_and_a_folder_inside_another_filesystem_works(tmp_path):
+    with pytest.raises(FileExistsError, match="is a mount point"):
+        StagedFolder("/dev/shm", ["report.json"])
+    out = Path("/dev/shm") / f"clear-vision-test-{os.getpid()}" / "out"  # tmpfs: another filesystem than tmp_path
+    try:
+        with StagedFolder(out, ["report.json"]) as staged:
+            (staged.path / "report.json").write_text("{}")
+            staged.commit()
+        assert (out / "report.json").read_text() == "{}" and os.listdir(out.parent) == ["out"]
+    finally:
+        import shutil
+
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+_REWRITE_FOREVER = """
+import sys
+from pathlib import Path
+from clear_vision.outputs import StagedFolder
+names = [f"part_{index}.txt" for index in range(30)] + ["report.json"]
+generation = 0
+while True:
+    generation += 1
+    with StagedFolder(Path(sys.argv[1]), names, overwrite=True) as staged:
+        for name in names:
+            (staged.path / name).write_text(str(generation))
+        staged.commit()
+    print(generation, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_overwrite_killed_at_any_moment_leaves_old_or_new_never_a_mix(tmp_path):
+    """SIGKILL a process that keeps replacing 31 outputs: the folder always holds one generation, whole."""
+    out = tmp_path / "out"
+    for delay in (0.0, 0.013, 0.029):
+        process = subprocess.Popen([sys.executable, "-c", _REWRITE_FOREVER, str(out)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+        for _ in range(20):  # let it replace the folder a few times, then kill it mid-flight
+            process.stdout.readline()
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        contents = {path.name: path.read_text() for path in out.iterdir()}
+        assert len(contents) == 31 and len(set(contents.values())) == 1, set(contents.values())

@@ -1,0 +1,75 @@
+"""write_cube: COGs per date and zarr keep CRS, transform, nodata, dtype, bands and dates; all or nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from clear_vision import ClearVision
+from clear_vision.geo.cube import open_cube
+from clear_vision.geo.write import cube_file_names, write_cube
+from geo_data import synthetic_cube, write_geotiffs
+
+
+@pytest.fixture(scope="module")
+def cube(tmp_path_factory) -> xr.DataArray:
+    return open_cube(write_geotiffs(tmp_path_factory.mktemp("dn")), chunks=64)
+
+
+@pytest.fixture(scope="module")
+def result(cube) -> xr.Dataset:
+    return ClearVision.load(device="cpu").remove_cube(cube, chunks=64)
+
+
+def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube, result):
+    written = write_cube(result, tmp_path / "out", format="cog")
+    names = cube_file_names(cube["time"].values, "cog")
+    assert [path.name for path in written] == names and sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(names)
+    with rasterio.open(tmp_path / "out" / "clear_2019-06-26.tif") as clear:
+        assert clear.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert clear.crs.to_epsg() == 3035 and clear.transform == cube.rio.transform() and clear.nodata == 0
+        assert clear.dtypes == ("uint16",) * 4 and clear.descriptions == ("B04", "B03", "B02", "B08")
+        assert clear.scales == (1e-4,) * 4 and clear.tags()["ACQUISITION_DATE"] == "2019-06-26"
+    with rasterio.open(tmp_path / "out" / "mask_2019-06-26.tif") as mask:
+        assert mask.dtypes == ("uint8",) and mask.nodata == 255 and mask.crs.to_epsg() == 3035
+        assert np.array_equal(mask.read(1), result["mask"].values[2])
+    back = open_cube(sorted((tmp_path / "out").glob("clear_*.tif")))
+    assert np.array_equal(back.values, result["clear"].values) and np.array_equal(back["time"].values, cube["time"].values)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["dates"][0] == "2019-06-16" and len(report["cloud_cover"]) == 8 and report["scale_factor"] == 1e-4
+    assert "linear" in report["fill_method"]
+
+
+def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):
+    write_cube(result, tmp_path / "out", format="zarr")
+    stored = xr.open_zarr(tmp_path / "out" / "clear_vision.zarr", decode_coords="all", mask_and_scale=False)
+    assert stored["clear"].rio.crs.to_epsg() == 3035 and stored["mask"].dtype == np.uint8
+    back = open_cube(tmp_path / "out" / "clear_vision.zarr")
+    assert back.dtype == np.uint16 and back.attrs["scale_factor"] == 1e-4 and back.rio.nodata == 0
+    assert np.array_equal(back.values, result["clear"].values) and list(back["band"].values) == ["B04", "B03", "B02", "B08"]
+
+
+def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp_path, result):
+    out = tmp_path / "out"
+    write_cube(result, out, format="zarr")
+    (out / "notes.txt").write_text("mine")
+    before = (out / "report.json").read_text()
+    with pytest.raises(FileExistsError, match="use --overwrite to replace"):
+        write_cube(result, out, format="zarr")
+    assert (out / "report.json").read_text() == before
+    write_cube(result, out, format="zarr", overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and not list(tmp_path.glob(".out.*"))
+
+
+def test_a_failure_while_computing_leaves_nothing(tmp_path):
+    """A cube of digital numbers mislabelled as reflectance fails inside the chunks, mid-write."""
+    bad = synthetic_cube(steps=3, height=64, width=64).astype(np.float32)
+    bad.attrs = {}
+    lazy = ClearVision.load(device="cpu", method="linear").remove_cube(bad.chunk({"y": 64, "x": 64}), chunks=64)
+    with pytest.raises(ValueError, match="not reflectance"):
+        write_cube(lazy, tmp_path / "out", format="cog")
+    assert list(tmp_path.iterdir()) == []
