@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clear_vision.webapp.housekeeping import UPLOAD_IDLE_SECONDS, private_temp_dir, prune_temp_dir, release_heap
+from clear_vision.webapp.housekeeping import UPLOAD_IDLE_SECONDS, private_temp_dir, prune_temp_dir, release_heap, start_pruning
 
 
 def mode(path: Path) -> int:
@@ -93,3 +93,16 @@ def test_prune_of_a_missing_folder_is_quiet(tmp_path: Path) -> None:
 
 def test_release_heap_runs() -> None:
     release_heap()
+
+
+def test_pruning_thread_survives_a_missing_folder_and_keeps_pruning(tmp_path: Path) -> None:
+    """The sweep runs at once and then every min(age, 60) s; a folder that comes and goes does not stop it."""
+    root = tmp_path / "gradio"
+    thread = start_pruning(root, root / "results", age=1)
+    root.mkdir()
+    (root / "tmp_cut").write_bytes(b"x")
+    age(root / "tmp_cut", 100)
+    deadline = time.monotonic() + 10
+    while (root / "tmp_cut").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert thread.is_alive() and not (root / "tmp_cut").exists()

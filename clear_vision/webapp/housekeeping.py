@@ -80,11 +80,18 @@ def _entries_older_than(folder: Path, cutoff: float) -> list[Path]:
 
 
 def start_pruning(temp_dir: Path, results_dir: Path, age: float) -> threading.Thread:
-    """Prune now and then every min(age, 60) seconds, on a daemon thread, for the life of the process."""
+    """Prune now and then every min(age, 60) seconds, on a daemon thread, for the life of the process.
+
+    A failed sweep (the folder removed or made unreadable meanwhile) is reported and the next one
+    still runs: a thread that dies at its first error would leave the disk to fill.
+    """
 
     def prune_forever() -> None:
         while True:
-            prune_temp_dir(temp_dir, results_dir, age)
+            try:
+                prune_temp_dir(temp_dir, results_dir, age)
+            except OSError as error:
+                print(f"warning: pruning {temp_dir} failed, retrying in {min(age, 60.0):.0f} s: {error}", file=sys.stderr, flush=True)
             time.sleep(min(age, 60.0))
 
     thread = threading.Thread(target=prune_forever, name="clear-vision-prune", daemon=True)
