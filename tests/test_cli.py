@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from PIL import Image
 
 from clear_vision.cli import main
+from geo_data import write_geotiffs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +90,119 @@ def test_bad_input_exits_cleanly_without_traceback(frame_dir, tmp_path):
 def test_single_frame_is_refused(frame_dir, tmp_path, capsys):
     assert main(["remove", str(frame_dir / "frame_1.png"), "--out", str(tmp_path / "out")]) == 2
     assert "needs 2 to" in capsys.readouterr().err
+
+
+# ---- output locations (checked before the work) and write failures: one line, exit 2 -------
+
+
+@pytest.mark.parametrize(
+    "make_out, message",
+    [
+        (lambda tmp: (tmp / "link").symlink_to(tmp / "gone") or tmp / "link", "which does not exist"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out", "cannot write there"),
+        (lambda tmp: Path("/proc/clear-vision-out"), "cannot write there"),
+    ],
+)
+def test_unusable_output_location_fails_before_the_work(frame_dir, tmp_path, capsys, make_out, message):
+    assert main(["remove", str(frame_dir), "--out", str(make_out(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "loading model" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not os.path.ismount("/dev/shm"), reason="/dev/shm is not a mount point here")
+def test_mount_point_refused_and_another_filesystem_written(frame_dir, tmp_path, capsys):
+    assert main(["remove", str(frame_dir), "--out", "/dev/shm"]) == 2
+    assert "mount point" in capsys.readouterr().err
+    out = Path("/dev/shm") / f"clear-vision-cli-{os.getpid()}" / "out"
+    try:
+        assert main(["remove", str(frame_dir), "--out", str(out), "--method", "linear"]) == 0
+        assert (out / "report.json").is_file() and os.listdir(out.parent) == ["out"]
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def test_disk_full_while_writing_is_one_line_and_leaves_nothing(frame_dir, tmp_path, capsys, monkeypatch):
+    def no_space(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", no_space)
+    out = tmp_path / "out"
+    assert main(["remove", str(frame_dir), "--out", str(out), "--method", "linear"]) == 2
+    err = capsys.readouterr().err
+    assert "error: No space left on device" in err and "Traceback" not in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["frames"]
+
+
+def test_overwrite_replaces_all_outputs_at_once_and_keeps_other_files(frame_dir, tmp_path):
+    out = tmp_path / "out"
+    assert main(["remove", str(frame_dir), "--out", str(out), "--method", "linear"]) == 0
+    (out / "report.json").write_text("old")
+    (out / "mine.txt").write_text("keep")
+    assert main(["remove", str(frame_dir), "--out", str(out), "--method", "linear", "--overwrite"]) == 0
+    assert json.loads((out / "report.json").read_text())["frames"] and (out / "mine.txt").read_text() == "keep"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["frames", "out"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_work_writes_nothing_and_says_so(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(8):  # big enough that the work takes seconds
+        Image.fromarray(np.random.default_rng(index).integers(0, 255, (768, 768, 3), np.uint8)).save(frames / f"f{index}.png")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "clear_vision", "remove", str(frames), "--out", str(out)], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    while not process.stderr.readline().startswith("processing"):  # the model is loaded, the work begins
+        pass
+    process.send_signal(signal.SIGINT)
+    code, err = process.wait(timeout=120), process.stderr.read()
+    assert code == 130 and "interrupted: nothing was written" in err, err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["frames"]
+
+
+# ---- georeferenced cubes -------------------------------------------------------------------
+
+
+def test_geotiffs_give_georeferenced_outputs_in_their_own_units(tmp_path, capsys):
+    write_geotiffs(tmp_path / "dn")
+    out = tmp_path / "out"
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--chunk", "64"]) == 0
+    err = capsys.readouterr().err
+    assert "cube: 8 dates x 4 bands (B04, B03, B02, B08) x 100x100 px, uint16" in err and "cloud cover: 2019-06-16" in err
+    with rasterio.open(out / "clear_2019-06-21.tif") as clear, rasterio.open(tmp_path / "dn" / "S2_20190621.tif") as source:
+        assert clear.crs == source.crs and clear.transform == source.transform and clear.dtypes == source.dtypes
+        assert clear.nodata == 0 and clear.descriptions == source.descriptions
+        with rasterio.open(out / "mask_2019-06-21.tif") as mask:
+            outside = mask.read(1) == 0
+            assert np.array_equal(clear.read()[:, outside], source.read()[:, outside])
+    assert json.loads((out / "report.json").read_text())["dtype"] == "uint16"
+
+
+def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsys):
+    write_geotiffs(tmp_path / "dn", state_scale=False)
+    out = tmp_path / "out"
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cube: uint16 values with no scale_factor") and "--scale" in err[-1]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dn"]
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--scale", "0.0001", "--format", "zarr"]) == 0
+    assert (out / "clear_vision.zarr").is_dir()
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    write_geotiffs(tmp_path / "dn")
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "--scheduler: cannot reach tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dn"]
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_files_as_one_process(tmp_path):
+    write_geotiffs(tmp_path / "dn")
+    runs = {}
+    for name, extra in (("one", []), ("two", ["--workers", "2"])):
+        command = [sys.executable, "-m", "clear_vision", "remove", str(tmp_path / "dn"), "--out", str(tmp_path / name), "--chunk", "64", *extra]
+        completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        runs[name] = {path.name: rasterio.open(path).read() for path in sorted((tmp_path / name).glob("*.tif"))}
+    assert runs["one"].keys() == runs["two"].keys() and len(runs["one"]) == 16
+    assert all(np.array_equal(runs["one"][name], runs["two"][name]) for name in runs["one"])
