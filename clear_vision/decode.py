@@ -89,7 +89,9 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
     """Decode a sequence into a (T,H,W,3) uint8 array, or raise ValueError naming the problem.
 
     Accepts a (T,H,W,3) uint8 array, a float array in [0,1], or a list of arrays, PIL images
-    or PNG/JPEG/TIFF file paths. Grayscale, palette, RGBA and 16-bit images are converted.
+    or PNG/JPEG/TIFF file paths. Grayscale, palette, RGBA and 16-bit images are converted;
+    integer files of other types (int16 TIFFs, PIL mode I) are read as 16-bit when their values
+    are 0..65535; float TIFFs must lie in [0,1]; EXIF orientation is applied.
     """
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4 or frames.shape[-1] != 3:

@@ -360,14 +360,11 @@ def run_app(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [(("--cache-age", "nan"), "argument --cache-age: 'nan' is out of range: give seconds from 1 to 604800"),
-     (("--port", "0"), "argument --port: 0 is out of range: ports are 1 to 65535")],
-)
-def test_bad_numeric_options_stop_the_app_with_one_line(args: tuple[str, ...], message: str) -> None:
-    done = run_app(*args)
-    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+def test_nan_cache_age_stops_the_app_with_one_line() -> None:
+    """`--cache-age nan` once passed the check and killed the pruning thread; every option's range is in test_webapp_options."""
+    done = run_app("--cache-age", "nan")
+    assert done.returncode == 2 and "argument --cache-age: 'nan' is out of range: give seconds from 1 to 604800" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_temp_folder_of_another_user_is_refused(tmp_path: Path) -> None:
@@ -377,6 +374,6 @@ def test_temp_folder_of_another_user_is_refused(tmp_path: Path) -> None:
         os.chown(foreign, 65534, 65534)
     else:
         foreign = Path("/")
-    done = run_app("--port", "7", env={"GRADIO_TEMP_DIR": str(foreign)})
+    done = run_app(env={"GRADIO_TEMP_DIR": str(foreign)})
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"error: temp folder {foreign} belongs to user id" in done.stderr and "set GRADIO_TEMP_DIR to a folder of your own" in done.stderr

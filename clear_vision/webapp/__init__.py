@@ -1,8 +1,10 @@
 """The web app's parts behind `app.py`, which keeps only `main` and the page layout.
 
 - `uploads`: which uploaded files run, in what order, with which dates, and whether they fit;
+- `runs`: one request end to end, the model on a thread of its own;
 - `results`: the files a run hands back (gallery images, the zip), each encoded once;
 - `housekeeping`: a private temp folder, pruning what requests and aborted uploads leave, heap release;
+- `options`: the command line's numeric options, checked;
 - `server`: limits on slow and excess connections for the HTTP server.
 
 Nothing here imports gradio, so `QUIET_GRADIO` can be put into the environment before gradio is
