@@ -15,6 +15,7 @@ import torch
 __all__ = ["NEIGHBOURS", "whiteness_test", "usable_pixels", "temporal_reference", "detector_inputs"]
 
 NEIGHBOURS = 8  # other dates per reference: enough for a robust median, bounded cost on long series
+_STRIP_VALUES = 1 << 23  # gathered values per strip of rows (32 MB of float32)
 
 
 def whiteness_test(frames: np.ndarray, brightness: float = 0.6, whiteness: float = 0.3) -> np.ndarray:
@@ -23,10 +24,11 @@ def whiteness_test(frames: np.ndarray, brightness: float = 0.6, whiteness: float
     On its own it is the anchor every detector must beat (BENCHMARK.md); it also keeps thick
     cloud out of the references.
     """
-    rgb = frames.astype(np.float32) / 255.0
-    mean = rgb.mean(axis=-1)
-    spread = (rgb.max(axis=-1) - rgb.min(axis=-1)) / np.maximum(mean, 1e-6)
-    return (mean > brightness) & (spread < whiteness)
+    rgb = torch.from_numpy(np.ascontiguousarray(frames))
+    total = rgb.sum(dim=-1, dtype=torch.int32)
+    spread = (rgb.amax(dim=-1).to(torch.int32) - rgb.amin(dim=-1).to(torch.int32)) * 3
+    # mean > brightness and (max - min) / mean < whiteness, in integers of the 8-bit values
+    return ((total > brightness * 3 * 255) & (spread < whiteness * total)).numpy()
 
 
 def usable_pixels(frames: np.ndarray) -> np.ndarray:
@@ -34,14 +36,14 @@ def usable_pixels(frames: np.ndarray) -> np.ndarray:
     return ~((frames == 0).all(axis=-1) | whiteness_test(frames))
 
 
-def _neighbours(steps: int, days: np.ndarray, count: int) -> list[np.ndarray]:
-    """For each frame, the indices of up to `count` other frames nearest in time (ties: earlier first)."""
+def _neighbours(steps: int, days: np.ndarray, count: int) -> np.ndarray:
+    """(T, min(T-1, count)): per frame the other frames nearest in time (ties: earlier first), in time order."""
     chosen = []
     for index in range(steps):
         others = np.array([other for other in range(steps) if other != index], dtype=np.int64)
         order = np.argsort(np.abs(days[others] - days[index]), kind="stable")
         chosen.append(np.sort(others[order[:count]]))
-    return chosen
+    return np.array(chosen, dtype=np.int64).reshape(steps, min(max(steps - 1, 0), count))
 
 
 def temporal_reference(
@@ -51,25 +53,25 @@ def temporal_reference(
 
     Returns (reference (N,H,W,3) uint8, valid (N,H,W) bool). Works for any T >= 1 (T = 1: no
     reference anywhere) and when most frames are cloudy (their thick-cloud pixels are left out;
-    a pixel needs one usable other date).
+    a pixel needs one usable other date). Computed in strips of rows, so memory stays bounded
+    on large frames.
     """
-    steps = len(frames)
+    steps, height, width = frames.shape[:3]
     days = np.arange(steps, dtype=np.float64) if days is None else np.asarray(days, dtype=np.float64)
     indices = np.arange(steps) if indices is None else np.asarray(indices)
-    usable = usable_pixels(frames)
-    chosen = _neighbours(steps, days, neighbours)
-    references = np.zeros((len(indices),) + frames.shape[1:], dtype=np.uint8)
-    valid = np.zeros((len(indices),) + frames.shape[1:3], dtype=bool)
-    for row, index in enumerate(indices):
-        others = chosen[int(index)]
-        if len(others) == 0:
-            continue
-        values = torch.from_numpy(frames[others]).float()  # (K,H,W,3)
-        values[~torch.from_numpy(usable[others])] = float("nan")
-        median = torch.nanmedian(values, dim=0).values  # the lower median: an observed value
-        present = ~torch.isnan(median[..., 0])
-        references[row] = torch.nan_to_num(median, nan=0.0).round().to(torch.uint8).numpy()
-        valid[row] = present.numpy()
+    chosen = torch.from_numpy(_neighbours(steps, days, neighbours)[indices])  # (N,K)
+    references = np.zeros((len(indices), height, width, 3), dtype=np.uint8)
+    valid = np.zeros((len(indices), height, width), dtype=bool)
+    if chosen.shape[1] == 0:
+        return references, valid
+    rows = max(1, _STRIP_VALUES // (chosen.numel() * width * 3))
+    for top in range(0, height, rows):
+        strip = frames[:, top : top + rows]
+        values = torch.from_numpy(np.ascontiguousarray(strip)).float()
+        values[~torch.from_numpy(usable_pixels(strip))] = float("nan")
+        median = torch.nanmedian(values[chosen], dim=1).values  # (N,rows,W,3); the lower median: an observed value
+        valid[:, top : top + rows] = (~torch.isnan(median[..., 0])).numpy()
+        references[:, top : top + rows] = torch.nan_to_num(median, nan=0.0).to(torch.uint8).numpy()
     return references, valid
 
 

@@ -77,7 +77,8 @@ def _simulated_group(group: dict[str, np.ndarray], rng: np.random.Generator, cou
         top, left = int(rng.integers(images.shape[1] - size + 1)), int(rng.integers(images.shape[2] - size + 1))
         background = images[frame, top : top + size, left : left + size].astype(np.float32)
         thin = rng.random() < 0.4
-        image, label = simulate_clouds(background, rng, max_level=(0.1, 0.4) if thin else (0.4, 1.0), cloud_opacity=0.08 if thin else 0.2)
+        # shadows labelled only where clearly darker: a date may be 10 % darker for other reasons (light, season)
+        image, label = simulate_clouds(background, rng, max_level=(0.1, 0.4) if thin else (0.4, 1.0), cloud_opacity=0.06 if thin else 0.12, shadow_darkening=0.3)
         for key, value in (("images", image), ("labels", label), ("frame", frame), ("top", top), ("left", left)):
             out[key].append(value)
     if not out["images"]:

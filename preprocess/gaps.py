@@ -63,13 +63,18 @@ def make_gap_sequence(cube: Cube, rng: np.random.Generator, length: int, clear: 
 
 
 def simulate_clouds(
-    reflectance: np.ndarray, rng: np.random.Generator, max_level: tuple[float, float] = (0.4, 1.0), cloud_opacity: float = 0.2
+    reflectance: np.ndarray,
+    rng: np.random.Generator,
+    max_level: tuple[float, float] = (0.4, 1.0),
+    cloud_opacity: float = 0.2,
+    shadow_darkening: float = 0.15,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add a synthetic cloud (and shadow) to one clear (H,W,3) reflectance image.
 
     Returns (cloudy reflectance, labels (H,W) CLEAR/CLOUD/SHADOW/IGNORE). The generator's cloud
     layer is an exact label: opacity over `cloud_opacity` is cloud, a faint fringe (0.05 up to
-    it) is ignored. A low `max_level` gives thin cloud and haze.
+    it) is ignored; likewise shadow darker by over `shadow_darkening`. A low `max_level` gives thin
+    cloud and haze.
     """
     import satellite_cloud_generator as scg
 
@@ -89,7 +94,7 @@ def simulate_clouds(
     opacity = cloud[0].mean(0).numpy()
     darkening = shadow[0].mean(0).numpy()
     labels = np.full(opacity.shape, CLEAR, dtype=np.uint8)
-    labels[darkening > 0.15] = SHADOW
+    labels[darkening > shadow_darkening] = SHADOW
     labels[(opacity > 0.05) & (labels == CLEAR)] = IGNORE
     labels[(darkening > 0.05) & (labels == CLEAR)] = IGNORE
     labels[opacity > cloud_opacity] = CLOUD

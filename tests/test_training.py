@@ -1,7 +1,8 @@
-"""preprocess sets, training.data, train_mask, train_removal and evaluate on a tiny real set.
+"""Preprocessing, samplers, train_mask, train_removal, calibrate and evaluate.
 
-One fixture builds small training/validation sets from ../shared/data; the tests run a few
-optimisation steps of each network, resume from a checkpoint and evaluate the result.
+Training runs on a seeded tiny fixture (synthetic fields with blobs of cloud and shadow, put
+through the project's own set builders), so a fresh clone tests it without ../shared/data; the
+builders on the real data and calibration are tested when ../shared/data is there.
 """
 
 from __future__ import annotations
@@ -14,10 +15,58 @@ import pytest
 import torch
 
 from clear_vision import ClearVision
-from clear_vision.weights import load_weights
+from clear_vision.config import ClearVisionConfig
+from clear_vision.weights import load_network, read_header
+from preprocess.readers import CLEAR, CLOUD, SHADOW, Cube
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data (real satellite cubes)")
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data (real satellite cubes)")
+
+
+def synthetic_cube(name: str, steps: int, size: int, seed: int) -> Cube:
+    """Fields that stay, with a bright cloud and its dark shadow on every other date."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    ground = np.stack([0.08 + 0.05 * ((x // 16 + y // 16) % 2), 0.09 + 0.03 * ((x // 8) % 2), 0.06 + 0 * x], -1)
+    reflectance = np.repeat(ground[None], steps, axis=0) + rng.normal(0, 0.003, (steps, size, size, 3))
+    labels = np.full((steps, size, size), CLEAR, np.uint8)
+    for step in range(1, steps, 2):
+        top, left = rng.integers(0, size // 2, 2)
+        cloud = (slice(None), slice(top, top + size // 3), slice(left, left + size // 3))
+        shadow = (slice(None), slice(top + size // 3, top + size // 2), slice(left, left + size // 3))
+        reflectance[step][cloud[1:]] = 0.45
+        reflectance[step][shadow[1:]] *= 0.4
+        labels[step][cloud[1:]] = CLOUD
+        labels[step][shadow[1:]] = SHADOW
+    dates = np.datetime64("2021-05-01") + np.arange(steps) * np.timedelta64(5, "D")
+    return Cube(name, reflectance.astype(np.float32), labels, dates)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """The four processed sets, built from synthetic cubes by the project's own builders."""
+    from preprocess.detector_set import _scene_group, _series_group, _simulated_group
+    from preprocess.removal_set import _training_arrays
+    from preprocess.sets import benchmark_sequence, save_npz
+
+    out = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    train_cube, val_cube = synthetic_cube("train_site", 12, 64, 1), synthetic_cube("val_site", 12, 64, 2)
+    series = _series_group(train_cube)
+    detector_train = {f"series:train_site.{key}": value for key, value in series.items()}
+    detector_train.update({f"sim:train_site.{key}": value for key, value in _simulated_group(series, rng, 2).items()})
+    detector_train.update({f"scene:tiles.{key}": value for key, value in _scene_group(train_cube.reflectance[:4], train_cube.labels[:4], False).items()})
+    save_npz(out / "detector_train.npz", detector_train)
+    detector_val = {f"series:val_site.{key}": value for key, value in _series_group(val_cube).items()}
+    detector_val.update({f"scene:val_tiles.{key}": value for key, value in _scene_group(val_cube.reflectance[:3], val_cube.labels[:3], True).items()})
+    save_npz(out / "detector_val.npz", detector_val)
+    removal_train = {f"train_site.{key}": value for key, value in _training_arrays(train_cube).items()}
+    removal_train.update({f"second_site.{key}": value for key, value in _training_arrays(synthetic_cube("second_site", 10, 64, 3)).items()})
+    save_npz(out / "removal_train.npz", removal_train)
+    clear = val_cube.clear_frames()
+    removal_val = {f"val_site/seq{index:03d}.{key}": value for index in range(2) for key, value in benchmark_sequence(val_cube, rng, clear).items()}
+    save_npz(out / "removal_val.npz", removal_val)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -31,68 +80,80 @@ def processed(tmp_path_factory) -> Path:
     return out
 
 
-def test_built_sets_hold_out_the_validation_site(processed):
+@needs_data
+def test_built_sets_hold_out_the_validation_sites(processed):
     from preprocess.sets import load_groups
 
     train = load_groups(processed / "removal_train.npz")
     validation = load_groups(processed / "removal_val.npz")
-    assert "MJJ2021_replicated_minicube_225_34TET_47.37_22.05" not in train
-    assert len(validation) == 3
+    assert not {"MJJ2021_replicated_minicube_225_34TET_47.37_22.05", "sentinel2_cube_subset_romania_10m"} & set(train)
+    assert len(validation) == 6  # 3 per held-out site
     for sequence in validation.values():
         assert sequence["truth"].dtype == np.uint8 and 5 <= len(sequence["truth"]) <= 10
         assert sequence["scored"].any() and (sequence["mask"] >= sequence["scored"]).all()
-    detector_sets = load_groups(processed / "detector_train.npz")
-    assert {"simulated", "landsat5"} <= set(detector_sets) and "landsat7" not in detector_sets
+    detector_train, detector_val = load_groups(processed / "detector_train.npz"), load_groups(processed / "detector_val.npz")
+    assert {"scene:landsat5", "scene:oncloudn_chip_id_1"} <= set(detector_train) and any(name.startswith("sim:") for name in detector_train)
+    assert not {"scene:landsat7", "scene:oncloudn_chip_id_4"} & set(detector_train)
+    assert {"scene:landsat7", "scene:oncloudn_chip_id_4"} <= set(detector_val)
+    assert not any("34TET" in name or "romania" in name for name in detector_train)
 
 
-def test_samplers_give_batches_the_networks_take(processed):
+def test_samplers_give_batches_the_networks_take(tiny):
     from training.data import RemovalSampler
     from training.detector_data import DetectorSampler
 
     rng = np.random.default_rng(0)
-    removal = RemovalSampler(processed / "removal_train.npz", crop=32).batch(rng, 3)
+    removal = RemovalSampler(tiny / "removal_train.npz", crop=32).batch(rng, 3)
     assert removal["frames"].shape[:2] == removal["masks"].shape[:2] and removal["frames"].shape[2] == 3
     covered = removal["masks"].any(axis=(2, 3, 4))
     assert (covered.sum(axis=1) >= 1).all() and (removal["days"][:, 0] == 0).all()
-    detector = DetectorSampler(processed / "detector_train.npz", crop=32).batch(rng, 4)
-    assert detector["images"].shape == (4, 3, 32, 32) and detector["targets"].shape == (4, 2, 32, 32)
-    assert 0 <= detector["images"].min() and detector["images"].max() <= 1
+    detector = DetectorSampler(tiny / "detector_train.npz", crop=32).batch(rng, 16)
+    assert detector["images"].shape == (16, 7, 32, 32) and detector["targets"].shape == (16, 2, 32, 32)
+    valid = detector["images"][:, 6]
+    assert set(np.unique(valid)) <= {0.0, 1.0} and valid.any()  # the reference-valid channel
+    assert (detector["images"][:, 3:6][np.broadcast_to(valid[:, None] == 0, (16, 3, 32, 32))] == 0).all()
+    assert detector["targets"][:, 0].any() and detector["targets"][:, 1].any()
 
 
-def test_train_both_networks_resume_and_evaluate(processed, tmp_path, capsys):
+def test_train_both_networks_resume_and_evaluate(tiny, tmp_path, capsys):
     from training import evaluate, train_mask, train_removal
 
     weights = tmp_path / "weights"
-    args = ["--data", str(processed), "--out", str(weights), "--crop", "32", "--batch", "2", "--threads", "1", "--validate-every", "2"]
+    args = ["--data", str(tiny), "--out", str(weights), "--crop", "32", "--batch", "2", "--threads", "1", "--validate-every", "2"]
     assert train_mask.main([*args, "--steps", "2", "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 0
     assert train_removal.main([*args, "--steps", "2", "--widths", "4,8", "--run-dir", str(tmp_path / "removal")]) == 0
     assert train_removal.main([*args, "--steps", "4", "--widths", "4,8", "--run-dir", str(tmp_path / "removal"), "--resume"]) == 0
     assert "resumed at step 2" in capsys.readouterr().out
-    checkpoint = torch.load(tmp_path / "removal" / "checkpoint.pt", weights_only=True)
-    assert checkpoint["step"] == 4
-    mask_checkpoint = torch.load(tmp_path / "mask" / "checkpoint.pt", weights_only=True)
-    detector, _ = load_weights("detector", weights)
-    shipped = mask_checkpoint["averaged"]  # the detector ships the moving average, not the last step
+    assert torch.load(tmp_path / "removal" / "checkpoint.pt", weights_only=True)["step"] == 4
+    config = ClearVisionConfig.load(weights)  # both trainings wrote through one bundle
+    assert config.detector.config == {"widths": [4, 8, 8], "in_channels": 7} and config.filler is not None
+    detector = load_network("detector", config.detector, weights)
+    shipped = torch.load(tmp_path / "mask" / "checkpoint.pt", weights_only=True)["averaged"]  # the moving average, not the last step
     assert all(torch.equal(tensor, shipped[f"module.{name}"]) for name, tensor in detector.state_dict().items())
+    record = read_header(weights / config.filler.file)["training"]
+    assert record["config"]["steps"] == 4 and len(record["history"]) == 2 and record["command"].startswith("python -m training.train_removal --data")
 
-    from training.model_card import write_model_card
-
-    write_model_card(weights, "tiny")
-    model, metadata = load_weights("filler", weights)
-    assert metadata["training"]["config"]["steps"] == 4 and len(metadata["training"]["history"]) == 2
-    assert evaluate.main(["--data", str(processed), "--weights", str(weights), "--card"]) == 0
+    assert evaluate.main(["--data", str(tiny), "--weights", str(weights), "--card"]) == 0
     printed = capsys.readouterr().out
-    assert "linear" in printed and "brightness" in printed and "pooled" in printed and "oracle*" in printed
+    assert "linear" in printed and "brightness" in printed and "pooled" in printed and "oracle*" in printed and "share of error" in printed
     results = json.loads((weights / "evaluation.json").read_text())
     assert results["colour_oracle"]["psnr"] >= results["removal"]["linear"]["fill"]["psnr"]  # a fit on the truth can only help
-    assert "sha256" in (weights / "MODEL_CARD.md").read_text()
-    ClearVision.load(weights)  # the card written by evaluate still verifies the weights
+    card = (weights / "MODEL_CARD.md").read_text()
+    assert config.detector.sha256 in card and "python -m training.train_mask" in card
+    ClearVision.load(weights)
 
-    from training import calibrate
 
+@needs_data
+def test_calibrate_writes_through_the_bundle(tiny, tmp_path, capsys):
+    from training import calibrate, train_mask
+
+    weights = tmp_path / "weights"
+    assert train_mask.main(["--data", str(tiny), "--out", str(weights), "--crop", "32", "--batch", "2", "--steps", "2", "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 0
     assert calibrate.main(["--data", str(DATA), "--weights", str(weights), "--per-site", "1"]) == 0
-    chosen = ClearVision.load(weights).fill_threshold  # rewritten weights still verify
-    assert chosen in calibrate.CANDIDATES and f"fill threshold {chosen:g} written" in capsys.readouterr().out
+    config = ClearVisionConfig.load(weights)
+    assert config.fill_threshold in calibrate.FILL_THRESHOLDS and config.full_cover in calibrate.FULL_COVERS
+    assert json.loads((weights / calibrate.CALIBRATION_NAME).read_text())["chosen"]["fill_threshold"] == config.fill_threshold
+    assert "written to" in capsys.readouterr().out
 
 
 def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """Choose `run`'s operating points on the training sites: python -m training.calibrate.
 
-`run` replaces every pixel whose cloud probability reaches the fill threshold, and masks a
-frame whole once the detected part reaches `full_cover`. Both are picked by the `run` PSNR of
+`run` replaces every pixel whose cloud probability reaches the fill threshold, drops detections
+under `min_cloud_px` pixels, and masks a frame whole once the detected part reaches
+`full_cover`. Each is picked in turn by the `run` PSNR of
 BENCHMARK.md on gap sequences of the *training* sites (the held-out sites are never looked at)
 and written into the bundle (load, replace, save). Run it after `python -m training.train_mask`.
 """
@@ -24,10 +25,11 @@ from preprocess.sets import DEFAULT_DATA, benchmark_sequence
 
 from .score_removal import removal_scores
 
-__all__ = ["FILL_THRESHOLDS", "FULL_COVERS", "CALIBRATION_NAME", "training_site_sequences", "calibrate", "main"]
+__all__ = ["FILL_THRESHOLDS", "FULL_COVERS", "MIN_CLOUD_PXS", "CALIBRATION_NAME", "training_site_sequences", "calibrate", "main"]
 
 FILL_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 FULL_COVERS = (0.7, 0.8, 0.9, 1.0)
+MIN_CLOUD_PXS = (0, 4, 9, 16)
 CALIBRATION_NAME = "calibration.json"  # the scores behind the chosen values, for the model card
 
 
@@ -52,22 +54,21 @@ def _mean_run_psnr(pipeline: ClearVision, sites: dict[str, list[dict[str, np.nda
 
 
 def calibrate(weights: Path, data: Path, per_site: int = 10) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """The fill threshold, then the full-cover fraction, each by mean training-site `run` PSNR.
-
-    Returns (chosen values, scores per candidate).
+    """The fill threshold, then the minimum detection size, then the full-cover fraction, each by
+    mean training-site `run` PSNR with the others fixed (the affine filler, so the operating
+    points do not depend on which filler ships). Returns (chosen values, scores per candidate).
     """
     sites = training_site_sequences(data, per_site)
     pipeline = ClearVision.load(weights, method="affine")
-    scores: dict[str, dict[str, float]] = {"fill_threshold": {}, "full_cover": {}}
-    for candidate in tqdm(FILL_THRESHOLDS, desc="fill thresholds"):
-        pipeline.config = pipeline.config.replace(fill_threshold=candidate, full_cover=1.0)
-        scores["fill_threshold"][f"{candidate:g}"] = _mean_run_psnr(pipeline, sites)
-    fill_threshold = max(FILL_THRESHOLDS, key=lambda value: scores["fill_threshold"][f"{value:g}"])
-    for candidate in tqdm(FULL_COVERS, desc="full cover"):
-        pipeline.config = pipeline.config.replace(fill_threshold=fill_threshold, full_cover=candidate)
-        scores["full_cover"][f"{candidate:g}"] = _mean_run_psnr(pipeline, sites)
-    full_cover = max(FULL_COVERS, key=lambda value: scores["full_cover"][f"{value:g}"])
-    return {"fill_threshold": fill_threshold, "full_cover": full_cover}, scores
+    chosen: dict[str, float] = {"fill_threshold": pipeline.config.fill_threshold, "min_cloud_px": 0, "full_cover": 1.0}
+    scores: dict[str, dict[str, float]] = {}
+    for setting, candidates in (("fill_threshold", FILL_THRESHOLDS), ("min_cloud_px", MIN_CLOUD_PXS), ("full_cover", FULL_COVERS)):
+        scores[setting] = {}
+        for candidate in tqdm(candidates, desc=setting):
+            pipeline.config = pipeline.config.replace(**{**chosen, setting: candidate})
+            scores[setting][f"{candidate:g}"] = _mean_run_psnr(pipeline, sites)
+        chosen[setting] = max(candidates, key=lambda value: scores[setting][f"{value:g}"])
+    return chosen, scores
 
 
 def main(argv: list[str] | None = None) -> int:

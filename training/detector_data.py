@@ -23,8 +23,9 @@ from preprocess.sets import load_groups
 
 __all__ = ["DetectorSampler"]
 
-DATE_BRIGHTNESS = (0.85, 1.15)  # per-date brightness factor on top of the sequence's gain
+DATE_BRIGHTNESS = (0.9, 1.1)  # per-date brightness factor on top of the sequence's gain
 MISREGISTERED, ELSEWHERE = 0.1, 0.05  # chance that the other dates are shifted / of another place
+SERIES_SHARE = 0.65  # the rest: single labelled scenes (human and reference labels of other sensors and places)
 
 
 class DetectorSampler:
@@ -125,7 +126,7 @@ class DetectorSampler:
         inputs, targets, weights = [], [], []
         pre = self.preprocessing
         for _ in range(size):
-            sample = self._series_sample(rng) if rng.random() < 0.75 else self._scene_sample(rng)
+            sample = self._series_sample(rng) if rng.random() < SERIES_SHARE else self._scene_sample(rng)
             frame, others, labels, days, shadow_known = sample
             k, flip = int(rng.integers(4)), rng.random() < 0.5
             stack = np.concatenate([frame[None], others]).astype(np.float32)
