@@ -182,10 +182,10 @@ def build_report(result: CloudRemovalOutput, stems: Sequence[str], dates: Sequen
     }
 
 
-def overlay_mask(frame: np.ndarray, mask: np.ndarray, opacity: float = 0.45) -> np.ndarray:
+def overlay_mask(frame: np.ndarray, mask: np.ndarray, opacity: float = 0.45, colour: Sequence[int] = OVERLAY_COLOUR) -> np.ndarray:
     """Tint the masked pixels of an (H,W,3) uint8 frame so detected clouds stand out."""
     tinted = frame.astype(np.float32)
-    tinted[mask] = (1 - opacity) * tinted[mask] + opacity * OVERLAY_COLOUR
+    tinted[mask] = (1 - opacity) * tinted[mask] + opacity * np.asarray(colour, np.float32)
     return np.round(tinted).astype(np.uint8)
 
 
