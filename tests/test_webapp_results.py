@@ -11,23 +11,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clear_vision import CloudRemovalOutput
+from clear_vision import ClearVision, CloudRemovalOutput
 from clear_vision.outputs import build_report, overlay_mask, planned_files
 from clear_vision.webapp.results import ARCHIVE_NAME, write_run
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def run() -> tuple[CloudRemovalOutput, np.ndarray]:
-    """A 3-frame result as the pipeline returns it, the second frame the cloudiest."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (3, 40, 48, 3), dtype=np.uint8)
+    """A 3-frame result of the library (stage 2 on given masks), the second frame the cloudiest."""
+    images = np.random.default_rng(0).integers(1, 256, (3, 40, 48, 3), dtype=np.uint8)
     masks = np.zeros((3, 40, 48), bool)
     masks[1, :20] = masks[2, :5] = True
-    result = CloudRemovalOutput(
-        frames=255 - images, masks=masks, probability=masks.astype(np.float32), unfilled=np.zeros_like(masks),
-        cloud_cover=masks.mean(axis=(1, 2)), seconds=0.1, method="learned", warnings=("a note",),
-    )
-    return result, images
+    return ClearVision.load(device="cpu", method="linear").fill(images, masks), images
 
 
 def test_files_hold_the_run(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path: Path) -> None:
