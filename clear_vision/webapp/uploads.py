@@ -89,8 +89,8 @@ def check_size(paths: list[Path]) -> None:
     if total > APP_MAX_PIXELS:
         height, width = max(sizes, key=lambda size: size[0] * size[1])
         raise ValueError(
-            f"{len(paths)} frames of up to {width}x{height} px are {total / 1e6:.1f} megapixels; this app takes at most "
-            f"{APP_MAX_PIXELS / 1e6:.1f} megapixels per run (e.g. {APP_MAX_FRAMES} frames of 1024x1024): "
+            f"{len(paths)} frames of up to {width}x{height} px are {total:,} pixels; this app takes at most "
+            f"{APP_MAX_PIXELS:,} pixels per run (e.g. {APP_MAX_FRAMES} frames of 1024x1024): "
             "crop or downscale the frames, or use the command line for larger ones"
         )
 
