@@ -141,8 +141,9 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
     """--workers: a LocalCluster for this run; --scheduler: connect to a running one; else this process."""
     if not (args.workers or args.scheduler):
         import dask
+        import torch
 
-        stack.enter_context(dask.config.set(scheduler="synchronous"))  # torch already uses every core
+        stack.enter_context(dask.config.set(scheduler="threads", num_workers=torch.get_num_threads()))  # one chunk per core
         return
     from distributed import Client, LocalCluster
 

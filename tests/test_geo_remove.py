@@ -98,10 +98,11 @@ def test_eager_threads_and_synchronous_give_the_same_numbers(model):
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident memory (ru_maxrss is in KiB on Linux)."""
-    import resource
+    """This process's peak resident memory, VmHWM (ru_maxrss survives exec: a spawned worker reports its parent's peak)."""
+    from pathlib import Path
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
 
 
 def _models_loaded() -> int:
