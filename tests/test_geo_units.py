@@ -63,3 +63,8 @@ def test_rendering_is_the_training_rendering():
     reflectance[0, 0] = np.nan
     assert np.array_equal(render_rgb(reflectance, 3.0), training_render_rgb(reflectance, 3.0))
     assert render_rgb(reflectance, 3.0)[0, 0].tolist() == [0, 0, 0]
+
+
+def test_units_of_some_bands():
+    assert Units((1e-4, 2e-4, 3e-4), 0.5).of_bands([2, 0]) == Units((3e-4, 1e-4), 0.5)
+    assert Units(1e-4, -0.1).of_bands([1]) == Units(1e-4, -0.1)

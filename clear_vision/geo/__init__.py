@@ -9,6 +9,7 @@ from . import accessor  # noqa: F401  (registers cube.clear_vision)
 from .cube import CUBE_SUFFIXES, is_cube_source, open_cube
 from .remove import DEFAULT_CHUNK_PX, FILL_METHOD, HALO_PX, MASK_CLASSES, remove_cube
 from .units import DEFAULT_GAIN, Units
+from .uploads import add_geotiffs_to_zip, render_geotiff_uploads
 from .write import cube_file_names, write_cube, write_cube_into
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "write_cube_into",
     "cube_file_names",
     "is_cube_source",
+    "render_geotiff_uploads",
+    "add_geotiffs_to_zip",
     "Units",
     "CUBE_SUFFIXES",
     "DEFAULT_CHUNK_PX",

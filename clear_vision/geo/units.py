@@ -44,6 +44,11 @@ class Units:
             if not math.isfinite(value):
                 raise ValueError(f"offset: {float(value)!r} must be a finite number (reflectance = value * scale + offset)")
 
+    def of_bands(self, indexes: list[int]) -> "Units":
+        """The units of some of the bands, in that order (one number for all bands stays one number)."""
+        scale, offset = (value if np.ndim(value) == 0 else tuple(value[index] for index in indexes) for value in (self.scale, self.offset))
+        return Units(scale, offset)
+
     def _per_band(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """scale and offset shaped to broadcast over (T,B,H,W) or (B,H,W) blocks."""
         shape = (-1, 1, 1)

@@ -1,0 +1,72 @@
+"""GeoTIFF uploads for the web app: shown as the networks see them, returned as cloud-free GeoTIFFs.
+
+The app works on 8-bit RGB frames. A GeoTIFF of reflectance or digital numbers would be
+scaled as a picture; here it is read as a cube instead (units from the file), rendered to 8-bit
+RGB exactly as in training for the page, and its cloud-free COGs (every band, its own units
+and georeference) are added to the run's zip.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import rasterio
+import xarray as xr
+from PIL import Image
+
+from .cube import is_cube_source, open_cube
+from .remove import model_gain
+from .units import describe_unknown, render_rgb, units_from_metadata
+from .write import write_cube
+
+if TYPE_CHECKING:
+    from ..pipeline import ClearVision
+
+__all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip", "DEFAULT_RGB"]
+
+DEFAULT_RGB = ("B04", "B03", "B02")
+
+
+def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, folder: Path) -> tuple[list[str] | None, xr.DataArray | None]:
+    """GeoTIFF uploads -> 8-bit RGB TIFFs of the same file names in `folder`, and their cube.
+
+    Other uploads come back unchanged with no cube. RGB are the bands named B04, B03, B02, else
+    the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
+    cannot be known.
+    """
+    if not files or not all(is_cube_source(path) for path in files):
+        return files, None
+    cube = open_cube([Path(path) for path in files])
+    units = units_from_metadata(cube.attrs, cube.dtype)
+    if units is None:
+        raise ValueError(describe_unknown(cube.dtype))
+    names = [str(name) for name in cube["band"].values]
+    rgb = [names.index(name) for name in DEFAULT_RGB] if set(DEFAULT_RGB) <= set(names) else [0, 1, 2]
+    if len(names) < 3:
+        raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named B04, B03, B02, or the first three)")
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb_units, gain, rendered = units.of_bands(rgb), model_gain(model), []
+    for path in files:  # each file is one date; it keeps its name for the app's order list
+        with rasterio.open(path) as source:
+            values = source.read([index + 1 for index in rgb]).astype(np.float64)
+            if source.nodata is not None and not np.isnan(source.nodata):
+                values[values == source.nodata] = np.nan
+        frame = render_rgb(np.moveaxis(rgb_units.to_reflectance(values), 0, -1), gain)
+        target = folder / Path(path).name
+        Image.fromarray(frame).save(target, format="TIFF")
+        rendered.append(str(target))
+    return rendered, cube.assign_attrs(rgb_bands=",".join(names[index] for index in rgb))
+
+
+def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, archive: str | Path) -> list[str]:
+    """Remove clouds from the GeoTIFF cube and append its cloud-free and mask COGs to the run's zip."""
+    with tempfile.TemporaryDirectory(prefix="clear-vision-geotiffs-") as scratch:
+        written = write_cube(model.remove_cube(cube, rgb=cube.attrs["rgb_bands"].split(",")), Path(scratch) / "geotiff", format="cog")
+        with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_STORED) as target:
+            for path in written:
+                target.write(path, f"geotiff/{path.name}")
+    return [f"geotiff/{path.name}" for path in written]

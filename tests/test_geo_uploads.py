@@ -1,0 +1,47 @@
+"""GeoTIFF uploads for the app: rendered as in training under their own names, COGs added to the zip."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from clear_vision import ClearVision
+from clear_vision.decode import load_frames
+from clear_vision.geo.uploads import add_geotiffs_to_zip, render_geotiff_uploads
+from clear_vision.geo.units import render_rgb
+from geo_data import nrt_dn, write_geotiffs
+
+
+@pytest.fixture(scope="module")
+def model() -> ClearVision:
+    return ClearVision.load(device="cpu")
+
+
+def test_geotiffs_are_rendered_like_training_and_their_cogs_join_the_zip(model, tmp_path):
+    paths = [str(path) for path in write_geotiffs(tmp_path / "up", hole=False)]
+    frames, cube = render_geotiff_uploads(model, paths, tmp_path / "rendered")
+    assert [frame.split("/")[-1] for frame in frames] == [path.split("/")[-1] for path in paths]
+    source = nrt_dn()
+    expected = render_rgb(np.stack([source[name].values[1] * 1e-4 for name in ("B4", "B3", "B2")], axis=-1).astype(np.float32), 3.0)
+    assert np.array_equal(load_frames(frames)[1], expected)  # DN rendered from reflectance, not scaled as a 16-bit picture
+    archive = tmp_path / "run.zip"
+    with zipfile.ZipFile(archive, "w") as target:
+        target.writestr("a_clear.png", b"png")
+    added = add_geotiffs_to_zip(model, cube, archive)
+    with zipfile.ZipFile(archive) as stored:
+        assert set(added) <= set(stored.namelist()) and "a_clear.png" in stored.namelist() and "geotiff/report.json" in added
+        stored.extract("geotiff/clear_2019-06-16.tif", tmp_path / "x")
+    with rasterio.open(tmp_path / "x" / "geotiff" / "clear_2019-06-16.tif") as clear:
+        assert clear.crs.to_epsg() == 3035 and clear.dtypes == ("uint16",) * 4 and clear.count == 4
+
+
+def test_pictures_pass_through_and_unknown_units_are_refused(model, tmp_path):
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "a.png")
+    assert render_geotiff_uploads(model, [str(tmp_path / "a.png")], tmp_path / "r") == ([str(tmp_path / "a.png")], None)
+    paths = [str(path) for path in write_geotiffs(tmp_path / "noscale", state_scale=False)]
+    with pytest.raises(ValueError, match="uint16 values with no scale_factor"):
+        render_geotiff_uploads(model, paths, tmp_path / "r")
