@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from clear_vision import ClearVision
-from training.score_removal import HIDDEN_BINS, format_removal_table, removal_scores_by_site
+from training.score_removal import HIDDEN_BINS, format_removal_table, removal_scores_by_site, seam_error
 
 
 def gap_sequence(rng: np.random.Generator, hidden_rows: int) -> dict[str, np.ndarray]:
@@ -32,3 +32,14 @@ def test_scores_per_site_and_hidden_fraction():
     assert scores["pooled"]["linear"]["fill"]["psnr"] > scores["pooled"]["nearest"]["fill"]["psnr"] > 20  # a steady drift: linear wins
     table = format_removal_table(scores["pooled"], title="toy")
     assert "toy" in table and all(label in table for label, _, _ in HIDDEN_BINS) and "nearest" in table
+
+
+def test_seam_error_sees_a_step_the_ground_does_not_have():
+    truth = np.full((1, 8, 8, 3), 100, dtype=np.uint8)
+    mask = np.zeros((1, 8, 8), dtype=bool)
+    mask[0, 2:6, 2:6] = True
+    stepped = truth.copy()
+    stepped[mask] = 130
+    total, count = seam_error(stepped, truth, mask, mask)
+    assert count == 16 and np.isclose(total / count, 30 / 255)
+    assert seam_error(truth, truth, mask, mask)[0] == 0

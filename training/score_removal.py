@@ -18,7 +18,7 @@ from preprocess.sets import load_groups
 
 from .metrics import masked_errors
 
-__all__ = ["HIDDEN_BINS", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table", "sequences_by_site"]
+__all__ = ["HIDDEN_BINS", "seam_error", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table", "sequences_by_site"]
 
 _EPOCH = dt.date(2021, 1, 1)
 HIDDEN_BINS = (("<20%", 0.0, 0.2), ("20-90%", 0.2, 0.9), (">90%", 0.9, 1.01))  # share of the frame hidden
@@ -36,17 +36,37 @@ def sequences_by_site(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
     return sites
 
 
+def seam_error(output: np.ndarray, truth: np.ndarray, mask: np.ndarray, scored: np.ndarray) -> tuple[float, int]:
+    """Sum and count over the edges of filled areas of |step in the output - step in the truth|, [0,1] scale.
+
+    An edge is a pair of 4-neighbours, one scored (filled, truth clear) and one not masked: a
+    visible seam is a step there that the clear ground does not have.
+    """
+    total, count = 0.0, 0
+    out, ref, clear = output.astype(np.float64) / 255.0, truth.astype(np.float64) / 255.0, ~mask
+    for before, after in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))), ((slice(None), slice(None), slice(None, -1)), (slice(None), slice(None), slice(1, None)))):
+        pairs = (scored[before] & clear[after]) | (clear[before] & scored[after])  # vertical, then horizontal neighbours
+        step_out, step_ref = (out[after] - out[before])[pairs], (ref[after] - ref[before])[pairs]
+        total += float(np.abs(step_out - step_ref).mean(axis=-1).sum())
+        count += int(pairs.sum())
+    return total, count
+
+
 def _scores(frames: list[np.ndarray], sequences: list[dict]) -> dict:
     """Mean over sequences of the masked errors, and of the PSNR per hidden-fraction bin.
 
     A bin's PSNR is averaged over the sequences that have scored pixels in it; `share` is the
-    bin's part of all scored pixels.
+    bin's part of all scored pixels; `seam` is the mean step error at the edges of filled areas
+    (`seam_error`), pooled over all sequences.
     """
     rows: list[dict[str, float]] = []
     by_bin: dict[str, list[float]] = {label: [] for label, _, _ in HIDDEN_BINS}
     counts = dict.fromkeys(by_bin, 0)
+    seam_total, seam_count = 0.0, 0
     for output, sequence in zip(frames, sequences):
         rows.append(masked_errors(output, sequence["truth"], sequence["scored"]))
+        total, count = seam_error(output, sequence["truth"], sequence["mask"], sequence["scored"])
+        seam_total, seam_count = seam_total + total, seam_count + count
         hidden = sequence["mask"].mean(axis=(1, 2))
         for label, low, high in HIDDEN_BINS:
             scored = sequence["scored"] & ((hidden >= low) & (hidden < high))[:, None, None]
@@ -54,6 +74,7 @@ def _scores(frames: list[np.ndarray], sequences: list[dict]) -> dict:
             if scored.any():
                 by_bin[label].append(masked_errors(output, sequence["truth"], scored)["psnr"])
     result = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+    result["seam"] = seam_total / max(seam_count, 1)
     total = max(sum(counts.values()), 1)
     result["hidden"] = {label: {"psnr": float(np.mean(values)) if values else float("nan"), "share": counts[label] / total} for label, values in by_bin.items()}
     return result
@@ -113,15 +134,16 @@ def format_removal_table(removal: dict, oracle: dict | None = None, title: str =
     reference = removal["linear"]["fill"]["psnr"]
     lines = [
         f"Cloud removal, {title} (masked pixels, [0,1] scale; PSNR by share of the frame hidden)",
-        f"{'method':<10}{'mode':<6}{'PSNR dB':>9}{'MAE':>8}{'RMSE':>8}{'vs linear':>11}" + "".join(f"{label:>9}" for label in bins),
+        f"{'method':<10}{'mode':<6}{'PSNR dB':>9}{'MAE':>8}{'RMSE':>8}{'vs linear':>11}" + "".join(f"{label:>9}" for label in bins) + f"{'seam':>8}",
     ]
     rows = [(name, mode, row) for name, modes in removal.items() for mode, row in modes.items()]
     rows += [("oracle*", "fill", oracle)] if oracle is not None else []
     for name, mode, row in rows:
         per_bin = "".join(f"{row['hidden'][label]['psnr']:>9.2f}" for label in bins)
-        lines.append(f"{name:<10}{mode:<6}{row['psnr']:>9.2f}{row['mae']:>8.4f}{row['rmse']:>8.4f}{row['psnr'] - reference:>+11.2f}{per_bin}")
+        lines.append(f"{name:<10}{mode:<6}{row['psnr']:>9.2f}{row['mae']:>8.4f}{row['rmse']:>8.4f}{row['psnr'] - reference:>+11.2f}{per_bin}{row['seam']:>8.4f}")
     shares = removal["linear"]["fill"]["hidden"]
     lines.append("scored pixels per bin: " + ", ".join(f"{label} {shares[label]['share']:.0%}" for label in bins))
+    lines.append("seam: mean |step in the output - step in the truth| across the edges of filled areas (lower is better)")
     if oracle is not None:
         lines.append("* linear with each hidden frame's colour fitted to its truth: not a method, the size of the per-date colour shift")
     return "\n".join(lines)
