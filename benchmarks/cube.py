@@ -30,6 +30,7 @@ import torch
 import xarray as xr
 
 from clear_vision import ClearVision, open_cube, write_cube
+from clear_vision.geo.cluster import local_cluster
 
 from .machine import machine_info
 
@@ -112,9 +113,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     seconds = run_once(model, work / "source.zarr", work / "single.zarr", args.chunk)
                 results["single"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb()}
             elif mode == "cluster":
-                from distributed import Client, LocalCluster
+                from distributed import Client
 
-                with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None, memory_limit="6GiB") as cluster, Client(cluster) as client:
+                with local_cluster(args.workers, memory_limit="6GiB") as cluster, Client(cluster) as client:
                     seconds = run_once(model, work / "source.zarr", work / "cluster.zarr", args.chunk)
                     peaks = client.run(_peak_rss_mb)
                 results["cluster"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "workers": args.workers, "worker_peak_rss_mb": sorted(peaks.values())}

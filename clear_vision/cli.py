@@ -145,10 +145,12 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
 
         stack.enter_context(dask.config.set(scheduler="threads", num_workers=torch.get_num_threads()))  # one chunk per core
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from .geo.cluster import local_cluster
 
     if args.workers:
-        cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None))
+        cluster = stack.enter_context(local_cluster(args.workers))
         client = stack.enter_context(Client(cluster))
     else:
         try:

@@ -129,11 +129,12 @@ def test_no_seams_at_chunk_borders(model):
 def test_local_cluster_equals_eager_and_worker_memory_stays_flat(model, tmp_path):
     """LocalCluster(2 workers x 1 thread): same numbers as the eager path; worker memory flat when the cube doubles."""
     distributed = pytest.importorskip("distributed")
+    from clear_vision.geo.cluster import local_cluster
     from clear_vision.geo.write import write_cube
 
     cube = synthetic_cube(steps=4, height=256, width=512)
     eager = remove_cube(model, cube, chunks=128)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit="3GiB") as cluster, distributed.Client(cluster) as client:
+    with local_cluster(2, memory_limit="3GiB") as cluster, distributed.Client(cluster) as client:
         lazy = remove_cube(model, cube.chunk({"y": 128, "x": 128}), chunks=128).compute()
         processes = remove_cube(model, cube.chunk({"y": 128, "x": 128}), chunks=128).compute(scheduler="processes", num_workers=2)
         for name in ("clear", "mask", "probability"):

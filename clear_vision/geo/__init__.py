@@ -6,6 +6,7 @@
 """
 
 from . import accessor  # noqa: F401  (registers cube.clear_vision)
+from .cluster import local_cluster
 from .cube import CUBE_SUFFIXES, is_cube_source, open_cube
 from .remove import DEFAULT_CHUNK_PX, FILL_METHOD, HALO_PX, MASK_CLASSES, remove_cube
 from .units import DEFAULT_GAIN, Units
@@ -19,6 +20,7 @@ __all__ = [
     "write_cube_into",
     "cube_file_names",
     "is_cube_source",
+    "local_cluster",
     "render_geotiff_uploads",
     "add_geotiffs_to_zip",
     "Units",
