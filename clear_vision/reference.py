@@ -3,8 +3,9 @@
 A single frame cannot tell thin haze from a bright field or a shadow from dark forest; a time
 series can, because the ground stays and clouds come and go. For frame t the reference is the
 per-pixel median of up to `neighbours` other frames nearest in time, leaving out their no-data
-pixels and those a cheap first pass (the whiteness test) calls thick cloud. Where no other
-frame is usable the reference is marked invalid and stage 1 rests on the frame alone.
+pixels and, unless every other date is white there, those a cheap first pass (the whiteness
+test) calls thick cloud. Where no other frame has data the reference is marked invalid and
+stage 1 rests on the frame alone.
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ def temporal_reference(
     """References for the frames `indices` (default: all) of a (T,H,W,3) uint8 series.
 
     Returns (reference (N,H,W,3) uint8, valid (N,H,W) bool). Works for any T >= 1 (T = 1: no
-    reference anywhere) and when most frames are cloudy (their thick-cloud pixels are left out;
-    a pixel needs one usable other date). Computed in strips of rows, so memory stays bounded
-    on large frames.
+    reference anywhere) and when most frames are cloudy: thick-cloud pixels of the other dates
+    are left out while one of them is not, so a single clear date suffices; where all of them
+    are white the reference is that white (a bright surface that stays is ground, not cloud).
+    Only no-data pixels never count. Computed in strips of rows, so memory stays bounded on
+    large frames.
     """
     steps, height, width = frames.shape[:3]
     days = np.arange(steps, dtype=np.float64) if days is None else np.asarray(days, dtype=np.float64)
@@ -67,9 +70,13 @@ def temporal_reference(
     rows = max(1, _STRIP_VALUES // (chosen.numel() * width * 3))
     for top in range(0, height, rows):
         strip = frames[:, top : top + rows]
-        values = torch.from_numpy(np.ascontiguousarray(strip)).float()
-        values[~torch.from_numpy(usable_pixels(strip))] = float("nan")
-        median = torch.nanmedian(values[chosen], dim=1).values  # (N,rows,W,3); the lower median: an observed value
+        observed = torch.from_numpy(np.ascontiguousarray(strip)).float()
+        observed[torch.from_numpy((strip == 0).all(axis=-1))] = float("nan")
+        usable = observed.clone()
+        usable[torch.from_numpy(whiteness_test(strip))] = float("nan")
+        median = torch.nanmedian(usable[chosen], dim=1).values  # (N,rows,W,3); the lower median: an observed value
+        # where every other date is white, that white stays (snow, sand): the reference shows it
+        median = torch.where(torch.isnan(median), torch.nanmedian(observed[chosen], dim=1).values, median)
         valid[:, top : top + rows] = (~torch.isnan(median[..., 0])).numpy()
         references[:, top : top + rows] = torch.nan_to_num(median, nan=0.0).to(torch.uint8).numpy()
     return references, valid

@@ -40,12 +40,20 @@ def test_two_frames_and_one_frame():
     assert not valid.any() and not reference.any()
 
 
-def test_no_data_and_thick_cloud_everywhere_else_leave_the_reference_invalid():
+def test_no_data_everywhere_else_leaves_the_reference_invalid():
     frames = ground(3)
-    frames[1, :8] = 0  # no data
-    frames[2, :8] = 250  # cloud
+    frames[1:, :8] = 0  # no data on every other date
     _, valid = temporal_reference(frames, indices=np.array([0]))
     assert not valid[0, :8].any() and valid[0, 8:].all()
+
+
+def test_white_on_every_other_date_is_the_reference_there():
+    frames = ground(4)
+    frames[1:, :8] = 245  # snow (or cloud) on every other date
+    frames[2, 8:16] = 250  # cloud on one of them only: left out
+    reference, valid = temporal_reference(frames, indices=np.array([0]))
+    assert valid[0].all() and (reference[0, :8] == 245).all()
+    assert np.abs(reference[0, 8:16].astype(int) - ground(1)[0, 8:16]).max() <= 8
 
 
 def test_neighbours_nearest_in_time_are_used():

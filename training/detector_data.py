@@ -6,6 +6,8 @@ channel, all rendered to 8-bit at a random gain (2..4) with a per-date brightnes
 (season, light). Some samples get a misleading reference, as users' data can: the other dates
 shifted by 8..24 px (misregistered) or taken from another place, and single scenes come either
 alone or with unrelated tiles, so the network learns to rest on the frame when the dates disagree.
+Some series samples get a bright, nearly white surface painted on every date at one place and
+labelled clear: what stays from date to date is ground (snow, sand, roofs), not cloud.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from clear_vision.config import Preprocessing
 from clear_vision.reference import detector_inputs, temporal_reference
-from preprocess.readers import CLOUD, IGNORE, SHADOW
+from preprocess.readers import CLEAR, CLOUD, IGNORE, SHADOW
 from preprocess.rgb import GAIN_RANGE, render_rgb
 from preprocess.sets import load_groups
 
@@ -26,6 +28,7 @@ __all__ = ["DetectorSampler"]
 DATE_BRIGHTNESS = (0.9, 1.1)  # per-date brightness factor on top of the sequence's gain
 MISREGISTERED, ELSEWHERE = 0.1, 0.05  # chance that the other dates are shifted / of another place
 SERIES_SHARE = 0.65  # the rest: single labelled scenes (human and reference labels of other sensors and places)
+PERSISTENT_BRIGHT = 0.15  # chance that a series sample gets a bright surface (snow, sand, roof) on every date
 
 
 class DetectorSampler:
@@ -120,16 +123,35 @@ class DetectorSampler:
         stack = np.stack(unrelated) if unrelated else np.zeros((0, self.crop, self.crop, 3), np.float32)
         return frame, stack, labels, np.arange(count + 1, dtype=np.float64) * 5.0, bool(group["shadow_known"])
 
+    def _paint_persistent_bright(self, stack: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A textured bright ellipse on every date of the (K+1,S,S,3) stack, clear ground in the labels."""
+        size = stack.shape[1]
+        y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+        cy, cx = rng.uniform(0, size, 2)
+        ry, rx = rng.uniform(size / 10, size / 3, 2)
+        angle = rng.uniform(0, np.pi)
+        u, v = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle), -(x - cx) * np.sin(angle) + (y - cy) * np.cos(angle)
+        patch = (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
+        level = rng.uniform(0.22, 0.6) * rng.uniform(0.95, 1.05, 3)
+        surface = level + rng.normal(0, 0.01, (size, size, 3)) * level
+        stack = stack.copy()
+        stack[:, patch] = surface[patch]
+        labels = labels.copy()
+        labels[patch] = CLEAR
+        return stack, labels
+
     # ---- batches ------------------------------------------------------------------------
 
     def batch(self, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
         inputs, targets, weights = [], [], []
         pre = self.preprocessing
         for _ in range(size):
-            sample = self._series_sample(rng) if rng.random() < SERIES_SHARE else self._scene_sample(rng)
-            frame, others, labels, days, shadow_known = sample
+            series = rng.random() < SERIES_SHARE
+            frame, others, labels, days, shadow_known = self._series_sample(rng) if series else self._scene_sample(rng)
             k, flip = int(rng.integers(4)), rng.random() < 0.5
             stack = np.concatenate([frame[None], others]).astype(np.float32)
+            if series and len(others) and rng.random() < PERSISTENT_BRIGHT:
+                stack, labels = self._paint_persistent_bright(stack, labels, rng)
             stack = np.rot90(stack, k=k, axes=(1, 2))
             labels = np.rot90(labels, k=k)
             if flip:
