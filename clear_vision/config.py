@@ -90,6 +90,9 @@ class ClearVisionConfig:
         mask_buffer_px: pixels grown around every detected cloud in the masks `run` fills.
         min_cloud_px: detections smaller than this many pixels are dropped before any buffer.
         full_cover: a frame whose detected fraction reaches this is masked whole.
+        shadow_logit_offset: added to the shadow logit so that `threshold` is the best operating
+            point for shadow as for cloud (the network's shadow output is less confident; chosen
+            on the training sets by `python -m training.calibrate`).
         preprocessing: how frames are fed to the networks.
         detector, filler: the networks (filler None: classical fillers only).
     """
@@ -100,6 +103,7 @@ class ClearVisionConfig:
     mask_buffer_px: int = 2
     min_cloud_px: int = 0
     full_cover: float = 1.0
+    shadow_logit_offset: float = 0.0
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     detector: NetworkSpec | None = None
     filler: NetworkSpec | None = None
@@ -111,6 +115,7 @@ class ClearVisionConfig:
         _check(isinstance(self.mask_buffer_px, int) and 0 <= self.mask_buffer_px <= 32, f"mask_buffer_px: {self.mask_buffer_px!r} is not a whole number in [0, 32]")
         _check(isinstance(self.min_cloud_px, int) and 0 <= self.min_cloud_px <= 10_000, f"min_cloud_px: {self.min_cloud_px!r} is not a whole number in [0, 10000]")
         _in_range("full_cover", self.full_cover, 0.5, 1.0)
+        _in_range("shadow_logit_offset", self.shadow_logit_offset, -10.0, 10.0)
 
     def replace(self, **changes: Any) -> "ClearVisionConfig":
         """A copy with some fields changed (validated again)."""

@@ -24,7 +24,7 @@ from .filler import TemporalFiller
 from .masks import detected_masks, fill_masks, mask_classes
 from .reference import detector_inputs, temporal_reference, whiteness_test
 from .tiling import run_tiled, temporal_windows
-from .weights import load_network, save_weights
+from .weights import load_network, read_header, save_weights
 
 __all__ = ["ClearVision", "CloudRemovalOutput", "Method", "resolve_device"]
 
@@ -127,6 +127,7 @@ class ClearVision:
         self.detector = detector.to(self.device).eval() if detector is not None else None
         self.filler = filler.to(self.device).eval() if filler is not None else None
         self._fast_detector = self.detector.fused() if self.detector is not None else None
+        self.training_records: dict[str, dict] = {}  # per role, what the weights file said about its training
 
     @property
     def threshold(self) -> float:
@@ -155,16 +156,22 @@ class ClearVision:
         config = ClearVisionConfig.load(folder)
         detector = load_network("detector", config.detector, folder, resolved)
         filler = load_network("filler", config.filler, folder, resolved) if method == "learned" else None
-        return cls(detector, filler, config=config, method=method, device=resolved)
+        pipeline = cls(detector, filler, config=config, method=method, device=resolved)
+        for role, network in (("detector", detector), ("filler", filler)):
+            if network is not None:
+                header = read_header(folder / getattr(config, role).file)
+                pipeline.training_records[role] = {key: value for key, value in header.items() if key not in ("architecture", "config")}
+        return pipeline
 
     def save(self, folder: str | Path) -> Path:
-        """Write the bundle (networks as safetensors, `clear_vision.json`) to `folder`; `load` reads it back."""
+        """Write the bundle (networks as safetensors with their training records, `clear_vision.json`) to
+        `folder`; `load` reads it back. A pipeline without a filler saves a bundle without one."""
         folder = Path(folder)
         specs = {}
         for role, network in (("detector", self.detector), ("filler", self.filler)):
             if network is not None:
-                specs[role] = save_weights(network, folder / f"{role}.safetensors", getattr(network, "training_record", None))
-        return self.config.replace(**specs).save(folder)
+                specs[role] = save_weights(network, folder / f"{role}.safetensors", self.training_records.get(role))
+        return self.config.replace(detector=specs.get("detector"), filler=specs.get("filler")).save(folder)
 
     # ---- public steps -------------------------------------------------------------------
 
@@ -276,6 +283,7 @@ class ClearVision:
             inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)
             padded = F.pad(inputs, (_DETECT_MARGIN_PX,) * 4, mode="reflect")
             logits = run_tiled(self._fast_detector, padded, self.detector.size_multiple)[..., margin, margin]
+            logits[:, 1] += self.config.shadow_logit_offset  # shadow probabilities on the cloud's scale
             probability = torch.sigmoid(logits).cpu().numpy()
             cloud[batch.start : batch.stop], shadow[batch.start : batch.stop] = probability[:, 0], probability[:, 1]
         no_data = (images == 0).all(axis=-1)

@@ -149,7 +149,7 @@ def test_calibrate_writes_through_the_bundle(tiny, tmp_path, capsys):
 
     weights = tmp_path / "weights"
     assert train_mask.main(["--data", str(tiny), "--out", str(weights), "--crop", "32", "--batch", "2", "--steps", "2", "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 0
-    assert calibrate.main(["--data", str(DATA), "--weights", str(weights), "--per-site", "1"]) == 0
+    assert calibrate.main(["--data", str(DATA), "--processed", str(tiny), "--weights", str(weights), "--per-site", "1"]) == 0
     config = ClearVisionConfig.load(weights)
     assert config.fill_threshold in calibrate.FILL_THRESHOLDS and config.full_cover in calibrate.FULL_COVERS
     assert json.loads((weights / calibrate.CALIBRATION_NAME).read_text())["chosen"]["fill_threshold"] == config.fill_threshold

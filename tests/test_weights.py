@@ -44,6 +44,7 @@ def test_clear_vision_save_and_load_give_identical_runs(tmp_path):
     assert saved.name == CONFIG_NAME
     again = ClearVision.load(tmp_path / "copy", device="cpu")
     assert again.config == ClearVisionConfig.load(tmp_path / "copy")
+    assert again.training_records == shipped.training_records and "training" in again.training_records["detector"]
     first, second = shipped.run(frames), again.run(frames)
     assert np.array_equal(first.frames, second.frames) and np.array_equal(first.masks, second.masks)
     assert np.array_equal(first.probability, second.probability)

@@ -1,6 +1,8 @@
 """Choose `run`'s operating points on the training sites: python -m training.calibrate.
 
-`run` replaces every pixel whose cloud probability reaches the fill threshold, drops detections
+First the shadow output is put on the cloud output's scale: the offset added to the shadow logit
+that makes the detection threshold the best shadow F1 on the training detector set. Then `run`
+replaces every pixel whose cloud or shadow probability reaches the fill threshold, drops detections
 under `min_cloud_px` pixels, and masks a frame whole once the detected part reaches
 `full_cover`. Each is picked in turn by the `run` PSNR of
 BENCHMARK.md on gap sequences of the *training* sites (the held-out sites are never looked at)
@@ -15,14 +17,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from clear_vision import ClearVision
 from clear_vision.config import DEFAULT_WEIGHTS_DIR
 from preprocess.readers import read_cube
 from preprocess.removal_set import REMOVAL_TRAIN
-from preprocess.sets import DEFAULT_DATA, benchmark_sequence
+from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, benchmark_sequence
 
+from .detector_data import DetectorSampler
 from .score_removal import removal_scores
 
 __all__ = ["FILL_THRESHOLDS", "FULL_COVERS", "MIN_CLOUD_PXS", "CALIBRATION_NAME", "training_site_sequences", "calibrate", "main"]
@@ -30,6 +34,7 @@ __all__ = ["FILL_THRESHOLDS", "FULL_COVERS", "MIN_CLOUD_PXS", "CALIBRATION_NAME"
 FILL_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 FULL_COVERS = (0.7, 0.8, 0.9, 1.0)
 MIN_CLOUD_PXS = (0, 4, 9, 16)
+SHADOW_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 CALIBRATION_NAME = "calibration.json"  # the scores behind the chosen values, for the model card
 
 
@@ -48,20 +53,47 @@ def training_site_sequences(data: Path, per_site: int, seed: int = 0) -> dict[st
     return sites
 
 
+def shadow_logit_offset(pipeline: ClearVision, detector_train: Path, batches: int = 20, seed: int = 0) -> tuple[float, dict[str, float]]:
+    """The offset for the shadow logit: minus the logit of the raw shadow threshold with the best F1
+    on random training samples (labelled shadow against clear), so that at `threshold` the shifted output
+    is at its best. Returns (offset, F1 per raw threshold)."""
+    sampler = DetectorSampler(detector_train, preprocessing=pipeline.config.preprocessing)
+    rng = np.random.default_rng(seed)
+    predicted, truth = [], []
+    with torch.inference_mode():
+        for _ in range(batches):
+            batch = sampler.batch(rng, 32)
+            known = batch["weights"][:, 1] > 0
+            shadow = torch.sigmoid(pipeline.detector(torch.from_numpy(batch["images"]))[:, 1]).numpy()
+            predicted.append(shadow[known])
+            truth.append(batch["targets"][:, 1][known] > 0.5)
+    predicted, truth = np.concatenate(predicted), np.concatenate(truth)
+    scores = {}
+    for candidate in SHADOW_THRESHOLDS:
+        hit = predicted >= candidate
+        true_positive = float((hit & truth).sum())
+        scores[f"{candidate:g}"] = round(2 * true_positive / max(float(hit.sum() + truth.sum()), 1.0), 4)
+    best = max(SHADOW_THRESHOLDS, key=lambda value: scores[f"{value:g}"])
+    threshold = pipeline.config.threshold
+    return round(float(np.log(threshold / (1 - threshold)) - np.log(best / (1 - best))), 3), scores
+
+
 def _mean_run_psnr(pipeline: ClearVision, sites: dict[str, list[dict[str, np.ndarray]]]) -> float:
     site_psnr = [removal_scores({"run": pipeline}, sequences, modes=("run",))["run"]["run"]["psnr"] for sequences in sites.values()]
     return round(float(np.mean(site_psnr)), 3)
 
 
-def calibrate(weights: Path, data: Path, per_site: int = 10) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def calibrate(weights: Path, data: Path, processed: Path, per_site: int = 10) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """The fill threshold, then the minimum detection size, then the full-cover fraction, each by
     mean training-site `run` PSNR with the others fixed (the affine filler, so the operating
     points do not depend on which filler ships). Returns (chosen values, scores per candidate).
     """
-    sites = training_site_sequences(data, per_site)
     pipeline = ClearVision.load(weights, method="affine")
-    chosen: dict[str, float] = {"fill_threshold": pipeline.config.fill_threshold, "min_cloud_px": 0, "full_cover": 1.0}
-    scores: dict[str, dict[str, float]] = {}
+    offset, shadow_scores = shadow_logit_offset(pipeline, processed / "detector_train.npz")
+    pipeline.config = pipeline.config.replace(shadow_logit_offset=offset)
+    sites = training_site_sequences(data, per_site)
+    chosen: dict[str, float] = {"shadow_logit_offset": offset, "fill_threshold": pipeline.config.fill_threshold, "min_cloud_px": 0, "full_cover": 1.0}
+    scores: dict[str, dict[str, float]] = {"shadow_f1_by_raw_threshold": shadow_scores}
     for setting, candidates in (("fill_threshold", FILL_THRESHOLDS), ("min_cloud_px", MIN_CLOUD_PXS), ("full_cover", FULL_COVERS)):
         scores[setting] = {}
         for candidate in tqdm(candidates, desc=setting):
@@ -75,11 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (../shared/data)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="the bundle folder")
+    parser.add_argument("--processed", type=Path, default=DEFAULT_OUT, help="folder with detector_train.npz (python -m preprocess build)")
     parser.add_argument("--per-site", type=int, default=10, help="gap sequences per training site")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found: the training cubes of ../shared/data are needed")
-    chosen, scores = calibrate(args.weights, args.data, args.per_site)
+    if not (args.processed / "detector_train.npz").is_file():
+        parser.error(f"{args.processed / 'detector_train.npz'} not found; run `python -m preprocess build` first")
+    chosen, scores = calibrate(args.weights, args.data, args.processed, args.per_site)
     print("run PSNR on training-site sequences: " + json.dumps(scores))
     bundle = ClearVision.load(args.weights, method="affine").config.replace(**chosen).save(args.weights)
     (args.weights / CALIBRATION_NAME).write_text(json.dumps({"chosen": chosen, "scores": scores}, indent=1) + "\n")
