@@ -77,12 +77,12 @@ def _say(message: str) -> None:
 
 def _is_cube(inputs: list[str]) -> bool:
     """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB."""
-    from .geo import is_cube_source
+    from .geo.cube import find_tiffs, is_cube_source
 
     for item in map(Path, inputs):
         if item.suffix.lower() in _CUBE_SUFFIXES:
             return True
-        candidates = sorted(item.rglob("*.tif*")) if item.is_dir() else [item]
+        candidates = sorted(find_tiffs(item)) if item.is_dir() else [item]
         if candidates and is_cube_source(candidates[0]):
             return True
     return False

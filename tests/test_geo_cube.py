@@ -110,3 +110,14 @@ def test_only_georeferenced_or_non_8bit_tiffs_take_the_cube_path(tmp_path):
         target.write(np.full((3, 40, 40), 3000, np.uint16))
     assert is_cube_source(geo) and is_cube_source(tmp_path / "dn16.tif") and is_cube_source(tmp_path / "x.nc")
     assert not is_cube_source(tmp_path / "plain.tif") and not is_cube_source(tmp_path / "plain.png")
+
+
+def test_symlinked_date_folders_are_followed(tmp_path):
+    links = tmp_path / "links"
+    links.mkdir()
+    for index, path in enumerate(write_geotiffs(tmp_path / "real")):
+        folder = tmp_path / "real" / f"date_{index}"
+        folder.mkdir()
+        path.rename(folder / path.name)
+        (links / folder.name).symlink_to(folder)
+    assert open_cube(links).shape == (8, 4, 100, 100)

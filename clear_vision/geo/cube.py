@@ -9,6 +9,7 @@ a zarr store. CRS, transform and nodata come through rioxarray; units are in the
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
 from os import PathLike
@@ -23,7 +24,7 @@ import xarray as xr
 from ..decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "is_cube_source", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "is_cube_source", "find_tiffs", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -104,7 +105,7 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = [item for item in path.rglob("*") if item.is_file() and item.suffix.lower() in TIFF_SUFFIXES]
+            found = find_tiffs(path)
             if not found:
                 raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) files")
             files.extend(found)
@@ -113,6 +114,11 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
         else:
             raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif files, one .nc file, one .zarr store")
     return sorted(files, key=lambda item: [natural_key(part) for part in item.parts])
+
+
+def find_tiffs(folder: Path) -> list[Path]:
+    """Every GeoTIFF under a folder, following symlinked subfolders (a folder of links to dates)."""
+    return [Path(root) / name for root, _, names in os.walk(folder, followlinks=True) for name in names if Path(name).suffix.lower() in TIFF_SUFFIXES]
 
 
 def _band_token(path: Path) -> str | None:
