@@ -42,6 +42,20 @@ def test_geotiffs_are_rendered_like_training_and_their_cogs_join_the_zip(model, 
 def test_pictures_pass_through_and_unknown_units_are_refused(model, tmp_path):
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "a.png")
     assert render_geotiff_uploads(model, [str(tmp_path / "a.png")], tmp_path / "r") == ([str(tmp_path / "a.png")], None)
+    assert not (tmp_path / "r").exists()  # nothing made for pictures
     paths = [str(path) for path in write_geotiffs(tmp_path / "noscale", state_scale=False)]
     with pytest.raises(ValueError, match="uint16 values with no scale_factor"):
         render_geotiff_uploads(model, paths, tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_the_app_takes_geotiffs_and_zips_the_cloud_free_geotiffs(app_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    paths = write_geotiffs(tmp_path / "up")
+    client = Client(app_url, verbose=False, download_files=str(tmp_path / "downloads"))
+    summary, archive = client.predict([handle_file(str(path)) for path in paths], api_name="/remove_clouds")
+    assert "GeoTIFFs of every date" in summary
+    with zipfile.ZipFile(archive) as stored:
+        names = stored.namelist()
+        assert "S2_20190616_clear.png" in names and "geotiff/clear_2019-06-16.tif" in names and "geotiff/mask_2019-07-31.tif" in names

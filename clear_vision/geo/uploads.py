@@ -31,8 +31,8 @@ __all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip", "DEFAULT_RGB"]
 DEFAULT_RGB = ("B04", "B03", "B02")
 
 
-def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, folder: Path) -> tuple[list[str] | None, xr.DataArray | None]:
-    """GeoTIFF uploads -> 8-bit RGB TIFFs of the same file names in `folder`, and their cube.
+def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent: Path) -> tuple[list[str] | None, xr.DataArray | None]:
+    """GeoTIFF uploads -> 8-bit RGB TIFFs of the same file names in a new folder in `parent`, and their cube.
 
     Other uploads come back unchanged with no cube. RGB are the bands named B04, B03, B02, else
     the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
@@ -48,7 +48,8 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, folder
     rgb = [names.index(name) for name in DEFAULT_RGB] if set(DEFAULT_RGB) <= set(names) else [0, 1, 2]
     if len(names) < 3:
         raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named B04, B03, B02, or the first three)")
-    folder.mkdir(parents=True, exist_ok=True)
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
     rgb_units, gain, rendered = units.of_bands(rgb), model_gain(model), []
     for path in files:  # each file is one date; it keeps its name for the app's order list
         with rasterio.open(path) as source:
