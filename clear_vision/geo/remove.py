@@ -4,8 +4,9 @@ The cube is cut into a fixed grid of spatial chunks (all dates and bands in each
 is processed with a halo of its neighbours' pixels, and the halo is trimmed again. The colour
 match of the fillers fits each frame of a chunk as a whole, so the numbers depend on the chunk
 grid: the grid is set by `chunks` alone (not by how the input happens to be stored), and the
-eager path runs the very same grid, so threads, processes, a `distributed.LocalCluster` or a
-remote cluster all give bit-identical results.
+eager path runs the very same grid; each chunk runs on one torch thread. So the eager path, the
+threads, processes and synchronous schedulers, a `distributed.LocalCluster` or a remote cluster
+all give bit-identical results (on the same kind of CPU).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def _one_torch_thread() -> Iterator[None]:
 class _ModelHandle:
     """A picklable reference to a ClearVision: rebuilt once per worker process, then reused.
 
-    It travels as one task of the graph, so a worker receives it once, not with every chunk.
+    It travels as one task of the graph, so a distributed worker receives it once, not with every
+    chunk (the processes scheduler sends it along with each chunk, but unpickles it once per process).
     """
 
     def __init__(self, model: "ClearVision") -> None:
