@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--weights", type=Path, help="folder with the trained weights (default: the bundled model_dict/)")
     remove.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out (all at once)")
     cube = remove.add_argument_group("georeferenced cubes (GeoTIFF, netCDF, zarr)")
-    cube.add_argument("--rgb", default="B04,B03,B02", help="the red, green and blue band names (default: B04,B03,B02)")
+    cube.add_argument("--rgb", help="the red, green and blue band names (default: B04,B03,B02 where the cube has them, else its first three bands)")
     cube.add_argument("--bands", help="netCDF/zarr variables to use as bands, comma-separated (default: all (time, y, x) variables)")
     cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, where the files do not say (Sentinel-2 L2A DN: 0.0001)")
     cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
@@ -115,6 +115,7 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
 def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     """A georeferenced cube -> clear and mask COGs per date (or zarr) and report.json, in the input's units."""
     from .geo import DEFAULT_CHUNK_PX, cube_file_names, open_cube, write_cube_into
+    from .geo.cube import default_rgb
 
     started = time.perf_counter()
     chunk = args.chunk or DEFAULT_CHUNK_PX
@@ -127,7 +128,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     _start_dask(args, stack)
     _say(f"loading model ({args.method})")
     model = ClearVision.load(args.weights, device=args.device, method=args.method)
-    result = model.remove_cube(cube, rgb=split_dates(args.rgb) or (), chunks=chunk)
+    result = model.remove_cube(cube, rgb=split_dates(args.rgb) or default_rgb(cube), chunks=chunk)
     _say(f"processing in chunks of {chunk} px on {model.device.type}")
     report = write_cube_into(result, staged.path, args.format, progress=True)
     written = staged.commit()

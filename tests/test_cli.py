@@ -211,3 +211,19 @@ def test_workers_give_the_same_files_as_one_process(tmp_path):
         runs[name] = {path.name: rasterio.open(path).read() for path in sorted((tmp_path / name).glob("*.tif"))}
     assert runs["one"].keys() == runs["two"].keys() and len(runs["one"]) == 16
     assert all(np.array_equal(runs["one"][name], runs["two"][name]) for name in runs["one"])
+
+
+def test_a_16bit_rgb_tiff_of_digital_numbers_needs_its_scale_and_is_then_read_as_reflectance(tmp_path, capsys):
+    """Not georeferenced, no band names, DN 200..3000: refused without --scale, then red, green, blue are its three bands."""
+    folder = tmp_path / "tiffs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for day in ("2021-05-01", "2021-05-06", "2021-05-11"):
+        with rasterio.open(folder / f"frame_{day}.tif", "w", driver="GTiff", width=64, height=64, count=3, dtype="uint16") as target:
+            target.write(rng.integers(200, 3000, (3, 64, 64)).astype(np.uint16))
+    out = tmp_path / "out"
+    assert main(["remove", str(folder), "--out", str(out), "--method", "linear"]) == 2
+    assert "uint16 values with no scale_factor" in capsys.readouterr().err
+    assert main(["remove", str(folder), "--out", str(out), "--method", "linear", "--scale", "0.0001"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["bands"] == ["band_1", "band_2", "band_3"] and report["dtype"] == "uint16" and report["dates"][1] == "2021-05-06"

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from clear_vision.geo.cube import cube_units, is_cube_source, open_cube
+from clear_vision.geo.cube import cube_units, default_rgb, is_cube_source, open_cube
 from clear_vision.geo.units import Units
 from geo_data import DATA, NRT, nrt_dn, write_geotiffs
 
@@ -121,3 +121,9 @@ def test_symlinked_date_folders_are_followed(tmp_path):
         path.rename(folder / path.name)
         (links / folder.name).symlink_to(folder)
     assert open_cube(links).shape == (8, 4, 100, 100)
+
+
+def test_default_rgb_is_sentinel2_red_green_blue_else_the_first_three_bands(tmp_path):
+    cube = open_cube(write_geotiffs(tmp_path / "dn"))
+    assert default_rgb(cube) == ("B04", "B03", "B02")
+    assert default_rgb(cube.assign_coords(band=["band_1", "band_2", "band_3", "band_4"])) == ("band_1", "band_2", "band_3")

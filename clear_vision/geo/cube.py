@@ -24,9 +24,10 @@ import xarray as xr
 from ..decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "is_cube_source", "find_tiffs", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "default_rgb", "is_cube_source", "find_tiffs", "SENTINEL2_RGB", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
+SENTINEL2_RGB = ("B04", "B03", "B02")
 TIFF_SUFFIXES = (".tif", ".tiff")
 CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
 SourceLike = str | PathLike | Sequence[str | PathLike]
@@ -91,6 +92,12 @@ def open_cube(
         cube, file_units = _open_tiffs(_tiff_files(paths), chunks)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
     return _finish(cube, dates, units)
+
+
+def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
+    """Sentinel-2's B04, B03, B02 where the cube has them, else its first three bands (an RGB file)."""
+    names = tuple(str(name) for name in cube["band"].values)
+    return SENTINEL2_RGB if set(SENTINEL2_RGB) <= set(names) else names[:3]
 
 
 def cube_units(cube: xr.DataArray) -> Units | None:

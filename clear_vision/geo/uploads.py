@@ -18,7 +18,7 @@ import rasterio
 import xarray as xr
 from PIL import Image
 
-from .cube import is_cube_source, open_cube
+from .cube import default_rgb, is_cube_source, open_cube
 from .remove import model_gain
 from .units import describe_unknown, render_rgb, units_from_metadata
 from .write import write_cube
@@ -26,9 +26,7 @@ from .write import write_cube
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip", "DEFAULT_RGB"]
-
-DEFAULT_RGB = ("B04", "B03", "B02")
+__all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip"]
 
 
 def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent: Path) -> tuple[list[str] | None, xr.DataArray | None]:
@@ -45,9 +43,9 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
     names = [str(name) for name in cube["band"].values]
-    rgb = [names.index(name) for name in DEFAULT_RGB] if set(DEFAULT_RGB) <= set(names) else [0, 1, 2]
     if len(names) < 3:
         raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named B04, B03, B02, or the first three)")
+    rgb = [names.index(name) for name in default_rgb(cube)]
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
     rgb_units, gain, rendered = units.of_bands(rgb), model_gain(model), []
