@@ -89,7 +89,7 @@ class ClearVisionConfig:
         window: frames per temporal window of stage 2 (longer series go through overlapping windows).
         mask_buffer_px: pixels grown around every detected cloud in the masks `run` fills.
         min_cloud_px: detections smaller than this many pixels are dropped before any buffer.
-        full_cover: a frame whose detected fraction reaches this is masked whole.
+        full_cover: a frame whose masked fraction reaches this is masked whole in `run`.
         shadow_logit_offset: added to the shadow logit so that `threshold` is the best operating
             point for shadow as for cloud (the network's shadow output is less confident; chosen
             on the training sets by `python -m training.calibrate`).

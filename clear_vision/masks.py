@@ -1,9 +1,9 @@
 """Stage 1's probabilities -> clean masks: what was detected, and what `run` fills.
 
 Detections smaller than `min_cloud_px` are dropped before anything grows them (a single bright
-pixel must not become a 5x5 square), a frame detected as mostly cloudy is masked whole (its
-visible rest is haze-tinted and fills from it would carry the haze), and only the masks that
-`run` fills get the buffer around every cloud.
+pixel must not become a 5x5 square). Only the masks that `run` fills get the buffer around every
+cloud and mask a mostly cloudy frame whole (its visible rest is haze-tinted, and the filler's
+colour match would carry the haze); `detect` reports what was detected.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def grow(masks: np.ndarray, pixels: int) -> np.ndarray:
     return grown[:, 0].numpy() > 0.5
 
 
-def detected_masks(probability: np.ndarray, threshold: float, min_pixels: int, full_cover: float) -> np.ndarray:
-    """What stage 1 detected at `threshold`: small specks dropped, mostly cloudy frames whole, no buffer."""
-    return mask_full_frames(drop_small(probability >= threshold, min_pixels), full_cover)
+def detected_masks(probability: np.ndarray, threshold: float, min_pixels: int) -> np.ndarray:
+    """What stage 1 detected at `threshold`, small specks dropped; no buffer, no whole frames (those are `run`'s)."""
+    return drop_small(probability >= threshold, min_pixels)
 
 
 def fill_masks(probability: np.ndarray, threshold: float, fill_threshold: float, min_pixels: int, full_cover: float, buffer: int) -> np.ndarray:

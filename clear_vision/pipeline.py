@@ -180,7 +180,7 @@ class ClearVision:
         images = load_frames(frames)
         detection = self._detect(images, parse_dates(dates, len(images)))
         config = self.config
-        return detected_masks(detection.probability, config.threshold, config.min_cloud_px, config.full_cover)
+        return detected_masks(detection.probability, config.threshold, config.min_cloud_px)
 
     def fill(
         self,

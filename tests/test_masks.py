@@ -11,7 +11,7 @@ def test_single_bright_pixels_are_dropped_not_grown_into_squares():
     probability = np.zeros((1, 20, 20), np.float32)
     probability[0, 3, 3] = 0.9  # a speck
     probability[0, 10:14, 10:14] = 0.9  # a 16-pixel cloud
-    detected = detected_masks(probability, 0.5, min_pixels=5, full_cover=1.0)
+    detected = detected_masks(probability, 0.5, min_pixels=5)
     assert not detected[0, 3, 3] and detected[0, 10:14, 10:14].all() and detected.sum() == 16
     filled = fill_masks(probability, 0.5, 0.5, min_pixels=5, full_cover=1.0, buffer=2)
     assert not filled[0, :6, :6].any() and filled[0, 8:16, 8:16].all() and filled.sum() == 64
