@@ -1,8 +1,9 @@
 """Stage 2: a U-TILISE-style temporal-attention encoder-decoder that fills cloudy pixels.
 
 Shapes: frames (B,T,3,H,W) in [0,1], masks (B,T,1,H,W) bool (True = replace), days (B,T)
-float days since the first frame. The network predicts a correction to the classical affine
-fill (MODELS.md), which makes it useful from the first step and keeps it honest on little data.
+float days since the first frame. The network predicts a correction to a classical base (the
+affine fill blended into the frame's own visible pixels, `blend_fill`), which makes it useful
+from the first step and keeps it honest on little data.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .classical import colour_matched_fill, interpolate_from_other_dates
+from .classical import blended_estimate, neighbour_observations
 
-__all__ = ["TemporalFiller"]
+__all__ = ["TemporalFiller", "INPUT_CHANNELS"]
+
+# per frame: visible pixels (base under the mask), the base everywhere, the mask, the previous
+# and next clear observation of the other dates and how many days away each is
+INPUT_CHANNELS = 3 + 3 + 1 + 6 + 2
+DISTANCE_SCALE_DAYS = 30.0
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -121,13 +127,16 @@ def weight_skip(skip: torch.Tensor, attention: torch.Tensor, heads: int) -> torc
 class TemporalFiller(nn.Module):
     """U-TILISE-style gap filler: shared per-frame encoder, temporal attention, weighted skips.
 
-    Input per frame: the affine fill (3 channels), what the other dates predict at every pixel
-    (3; where the frame is clear, the difference to it shows how this date departs from its
-    neighbours) and the mask. Output: the affine fill plus a learned correction, (B,T,3,H,W);
-    H and W must be divisible by 2**(len(widths)-1).
+    Input per frame (INPUT_CHANNELS): the frame with its masked pixels replaced by the base,
+    the base at every pixel, the mask, and per pixel the previous and next clear observation
+    of the other dates with their distances in days. The encoder starts with a stride-2 conv
+    (the correction is smooth at the pixel scale and the half-resolution U-Net is 4x cheaper);
+    a light full-resolution head turns the upsampled decoder features and the inputs into the
+    correction, whose mean over each frame's masked pixels is removed. Output: base +
+    correction, (B,T,3,H,W); H and W must be divisible by 2**len(widths).
 
     Args:
-        widths (tuple[int, ...]): channels per level, full resolution first.
+        widths (tuple[int, ...]): channels per level, half resolution first.
         heads (int): attention heads; every width must be divisible by it.
         key_dim (int): key/query size per head.
     """
@@ -136,27 +145,35 @@ class TemporalFiller(nn.Module):
         super().__init__()
         self.widths, self.heads = tuple(widths), heads
         self.config = {"widths": list(self.widths), "heads": heads, "key_dim": key_dim}
-        self.stem = nn.Sequential(conv3x3(7, widths[0]), nn.ReLU(inplace=True), ResidualConv(widths[0]))
+        self.stem = nn.Sequential(nn.Conv2d(INPUT_CHANNELS, widths[0], 4, stride=2, padding=1), nn.ReLU(inplace=True), ResidualConv(widths[0]))
         self.down = nn.ModuleList(DownBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.attention = TemporalAttention(widths[-1], heads=heads, key_dim=key_dim)
         self.up = nn.ModuleList(UpBlock(deep, skip) for skip, deep in zip(widths[:-1], widths[1:]))
-        self.head = conv3x3(widths[0], 3)
-        nn.init.zeros_(self.head.weight)  # start as the affine fill
-        nn.init.zeros_(self.head.bias)
+        self.head = nn.Sequential(nn.Conv2d(widths[0] + INPUT_CHANNELS, widths[0], 1), nn.ReLU(inplace=True), conv3x3(widths[0], 3))
+        nn.init.zeros_(self.head[-1].weight)  # start as the base
+        nn.init.zeros_(self.head[-1].bias)
 
     @property
     def size_multiple(self) -> int:
-        return 2 ** (len(self.widths) - 1)
+        return 2 ** len(self.widths)
+
+    @staticmethod
+    def inputs(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(network input (B,T,INPUT_CHANNELS,H,W), base (B,T,3,H,W)): classical, no gradients."""
+        with torch.no_grad():
+            base = blended_estimate(frames, masks, days)
+            previous, following, to_previous, to_following = neighbour_observations(frames, masks, days)
+            visible = torch.where(masks, base, frames)
+            distances = (torch.cat([to_previous, to_following], dim=2) / DISTANCE_SCALE_DAYS).clamp(0, 4)
+            stacked = torch.cat([visible, base, masks.to(frames.dtype), previous, following, distances], dim=2)
+        return stacked, base
 
     def forward(self, frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
         b, steps, _, height, width = frames.shape
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"TemporalFiller needs H and W divisible by {self.size_multiple}, got {(height, width)}")
-        with torch.no_grad():
-            estimate, known = interpolate_from_other_dates(frames, masks, days)
-            base = colour_matched_fill(frames, masks, estimate, known)  # the affine fill
-            estimate = torch.where(known, estimate, base)
-        x = torch.cat([base, estimate, masks.to(base.dtype)], dim=2).flatten(0, 1)
+        stacked, base = self.inputs(frames, masks, days)
+        x = stacked.flatten(0, 1)
 
         skips = [self.stem(x)]
         for block in self.down:
@@ -174,5 +191,17 @@ class TemporalFiller(nn.Module):
         for block, skip in zip(reversed(self.up), reversed(skips)):
             skip = skip.view(b, steps, *skip.shape[1:])
             features = block(features, weight_skip(skip, attention, self.heads).flatten(0, 1))
-        correction = self.head(features).view(b, steps, 3, height, width)
-        return base + correction
+        features = F.interpolate(features, size=(height, width), mode="bilinear", align_corners=False)
+        correction = self.head(torch.cat([features, x], dim=1)).view(b, steps, 3, height, width)
+        return base + correction - _masked_mean(correction, masks)
+
+
+def _masked_mean(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Per frame and channel, the mean of (B,T,C,H,W) values over the masked pixels, (B,T,C,1,1).
+
+    The correction may reshape a fill but not shift its brightness as a whole: a hidden date's
+    overall shift is unknowable from the other dates, and a learned one is the training sites'
+    prior (it brightened the dark held-out forest by 0.018 on average, -2 dB).
+    """
+    weight = masks.to(values.dtype)
+    return (values * weight).sum(dim=(-2, -1), keepdim=True) / weight.sum(dim=(-2, -1), keepdim=True).clamp_min(1)

@@ -1,4 +1,4 @@
-"""Stage 2 network: shapes, starting point, use of masks and dates, gradients."""
+"""Stage 2 network: shapes, starting point, use of masks and dates, gradients, a few training steps."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from clear_vision import TemporalFiller
-from clear_vision.classical import affine_fill
+from clear_vision.classical import blend_fill, interpolate_from_other_dates
 
 
 def inputs(batch: int = 2, steps: int = 6, size: int = 32):
@@ -17,18 +17,19 @@ def inputs(batch: int = 2, steps: int = 6, size: int = 32):
     return frames, masks, days
 
 
-def test_shape_and_initial_output_is_the_affine_fill():
+def test_shape_and_initial_output_is_the_blend_fill():
     model = TemporalFiller(widths=(8, 8, 16)).eval()
     frames, masks, days = inputs()
     with torch.no_grad():
         output = model(frames, masks, days)
     assert output.shape == frames.shape
-    assert torch.allclose(output, affine_fill(frames, masks, days))
+    _, known = interpolate_from_other_dates(frames, masks, days)
+    assert torch.allclose(torch.where(masks & known, output, frames), blend_fill(frames, masks, days), atol=1e-6)
 
 
 def test_dates_and_masks_change_the_prediction():
     model = TemporalFiller(widths=(8, 8, 16)).eval()
-    torch.nn.init.normal_(model.head.weight, std=0.1)
+    torch.nn.init.normal_(model.head[-1].weight, std=0.1)
     frames, masks, days = inputs()
     with torch.no_grad():
         reference = model(frames, masks, days)
@@ -40,14 +41,48 @@ def test_dates_and_masks_change_the_prediction():
 
 def test_any_sequence_length_and_gradients_reach_every_layer():
     model = TemporalFiller(widths=(8, 8, 16))
-    torch.nn.init.normal_(model.head.weight, std=0.1)
+    torch.nn.init.normal_(model.head[-1].weight, std=0.1)
     for steps in (2, 3, 6):
         frames, masks, days = inputs(batch=1, steps=steps)
         model(frames, masks, days).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
+def test_a_few_training_steps_lower_the_hidden_error():
+    """Ground that changes abruptly between days 5 and 10: the hidden day-5 pixels equal day 0, not the linear mix."""
+    from training.train_removal import hidden_pixel_loss
+
+    torch.manual_seed(0)
+    model = TemporalFiller(widths=(8, 8, 16))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before, after = torch.rand(2, 1, 3, 16, 16), torch.rand(2, 1, 3, 16, 16)
+    frames = torch.cat([before, before, after, after], dim=1)
+    masks = torch.zeros(2, 4, 1, 16, 16, dtype=torch.bool)
+    masks[:, 1] = torch.rand(2, 1, 16, 16) > 0.5
+    days = torch.tensor([[0.0, 5, 10, 15]] * 2)
+    losses = []
+    for _ in range(30):
+        loss = hidden_pixel_loss(model(frames, masks, days), frames, masks, torch.zeros_like(masks))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_the_correction_keeps_the_mean_of_each_filled_area():
+    model = TemporalFiller(widths=(8, 8, 16)).eval()
+    torch.nn.init.normal_(model.head[-1].weight, std=0.5)
+    torch.nn.init.constant_(model.head[-1].bias, 0.3)
+    frames, masks, days = inputs()
+    with torch.no_grad():
+        shift = model(frames, masks, days) - TemporalFiller.inputs(frames, masks, days)[1]
+    hidden = masks.expand_as(shift)
+    assert shift.abs().max() > 0.01
+    assert torch.allclose((shift * hidden).sum(dim=(-2, -1)), torch.zeros(2, 6, 3), atol=1e-3)
+
+
 def test_sizes_that_do_not_divide_are_refused():
     frames, masks, days = inputs(size=36)
-    with pytest.raises(ValueError, match="divisible by 8"):
+    with pytest.raises(ValueError, match="divisible by 16"):
         TemporalFiller()(frames, masks, days)
