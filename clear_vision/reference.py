@@ -75,8 +75,9 @@ def temporal_reference(
         usable = observed.clone()
         usable[torch.from_numpy(whiteness_test(strip))] = float("nan")
         median = torch.nanmedian(usable[chosen], dim=1).values  # (N,rows,W,3); the lower median: an observed value
-        # where every other date is white, that white stays (snow, sand): the reference shows it
-        median = torch.where(torch.isnan(median), torch.nanmedian(observed[chosen], dim=1).values, median)
+        missing = torch.isnan(median[..., 0])
+        if missing.any():  # where every other date is white, that white stays (snow, sand): the reference shows it
+            median[missing] = torch.nanmedian(observed[chosen].movedim(1, 3)[missing], dim=1).values
         valid[:, top : top + rows] = (~torch.isnan(median[..., 0])).numpy()
         references[:, top : top + rows] = torch.nan_to_num(median, nan=0.0).to(torch.uint8).numpy()
     return references, valid
