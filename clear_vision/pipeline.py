@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence, get_args
+from typing import TYPE_CHECKING, Callable, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from .masks import detected_masks, fill_masks, mask_classes
 from .reference import detector_inputs, temporal_reference, whiteness_test
 from .tiling import run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
+
+if TYPE_CHECKING:  # xarray loads only when a cube is used
+    import xarray
 
 __all__ = ["ClearVision", "CloudRemovalOutput", "Method", "resolve_device"]
 
