@@ -28,12 +28,12 @@ def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
         f"## Bundle: `{CONFIG_NAME}`",
         "",
         f"- stage 1 operating points: `detect` at probability {config.threshold:g}; `run` fills from {config.fill_threshold:g} up,"
-        f" masks a frame whole from {config.full_cover:g} detected, drops detections under {config.min_cloud_px} px and grows the rest by {config.mask_buffer_px} px",
+        f" masks a frame whole from {config.full_cover:g} masked, drops detections under {config.min_cloud_px} px and grows the rest by {config.mask_buffer_px} px",
         f"- stage 2 window: {config.window} frames",
         f"- preprocessing: `{json.dumps(asdict(config.preprocessing))}`",
     ]
     if calibration is not None:
-        sections.append(f"- chosen on training-site sequences by `python -m training.calibrate` (mean `run` PSNR per candidate): `{json.dumps(calibration['scores'])}`")
+        sections.append(f"- chosen on training-site sequences by `python -m training.calibrate` (the shadow offset by cloud-or-shadow F1 on training samples, the rest by mean `run` PSNR of training-series gap sequences, per candidate): `{json.dumps(calibration['scores'])}`")
     sections.append("")
     for role in ("detector", "filler"):
         spec = getattr(config, role)
