@@ -13,6 +13,7 @@ from preprocess.rgb import BENCHMARK_GAIN, render_rgb
 from preprocess.sets import load_groups
 
 from .metrics import detection_counts, detection_scores
+from .score_removal import days_to_dates
 
 __all__ = ["detection_table", "format_detection_table", "missed_cloud", "format_missed_cloud"]
 
@@ -26,7 +27,7 @@ def detection_table(model: ClearVision, path: Path) -> dict:
         labels = group["labels"]
         scored = (labels == CLEAR) | (labels == CLOUD)
         # a series comes with its dates; a scene's tiles come as unrelated frames
-        dates = list((np.datetime64("2021-01-01") + group["days"].astype("timedelta64[D]")).astype(object)) if "days" in group else None
+        dates = days_to_dates(group["days"]) if "days" in group else None
         predictions = {"clear_vision": model.detect(frames, dates), "brightness": whiteness_test(frames)}
         for detector, predicted in predictions.items():
             counts = detection_counts(predicted, labels == CLOUD, scored)
@@ -49,7 +50,7 @@ def missed_cloud(model: ClearVision, sequences: list[dict[str, np.ndarray]]) -> 
     missed = cloudy = 0
     missed_error = total_error = 0.0
     for sequence in sequences:
-        dates = list((np.datetime64("2021-01-01") + sequence["days"].astype("timedelta64[D]")).astype(object))
+        dates = days_to_dates(sequence["days"])
         result = model.run(sequence["cloudy"], dates)
         scored = sequence["scored"]
         error = ((result.frames.astype(np.float64) - sequence["truth"]) / 255.0) ** 2

@@ -18,13 +18,14 @@ from preprocess.sets import load_groups
 
 from .metrics import masked_errors
 
-__all__ = ["HIDDEN_BINS", "seam_error", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table", "sequences_by_site"]
+__all__ = ["HIDDEN_BINS", "days_to_dates", "seam_error", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table", "sequences_by_site"]
 
 _EPOCH = dt.date(2021, 1, 1)
 HIDDEN_BINS = (("<20%", 0.0, 0.2), ("20-90%", 0.2, 0.9), (">90%", 0.9, 1.01))  # share of the frame hidden
 
 
-def _dates(days: np.ndarray) -> list[dt.date]:
+def days_to_dates(days: np.ndarray) -> list[dt.date]:
+    """Day offsets of a processed set -> dates the pipeline takes (only their differences matter)."""
     return [_EPOCH + dt.timedelta(days=int(day)) for day in days]
 
 
@@ -81,7 +82,7 @@ def _scores(frames: list[np.ndarray], sequences: list[dict]) -> dict:
 
 
 def _filled(model: ClearVision, sequence: dict, mode: str) -> np.ndarray:
-    dates = _dates(sequence["days"])
+    dates = days_to_dates(sequence["days"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if mode == "fill":
