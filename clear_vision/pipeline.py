@@ -273,14 +273,15 @@ class ClearVision:
             raise ValueError("this ClearVision has no cloud detector; use fill() with masks, or ClearVision.load()")
         temporal = self.detector.in_channels == 7
         cloud, shadow = np.empty(images.shape[:3], np.float32), np.empty(images.shape[:3], np.float32)
-        forced = whiteness_test(images)
+        white = whiteness_test(images)
+        forced = white.copy()
         per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
         for start in range(0, len(images), per_call):
             batch = range(start, min(start + per_call, len(images)))
             frames, reference, present = self._to_tensor(images[batch.start : batch.stop]), None, None
             if temporal:
-                references, valid = temporal_reference(images, days, np.arange(batch.start, batch.stop))
+                references, valid = temporal_reference(images, days, np.arange(batch.start, batch.stop), white=white)
                 forced[batch.start : batch.stop] &= ~(valid & whiteness_test(references))
                 reference, present = self._to_tensor(references), torch.from_numpy(valid)[:, None].to(self.device, frames.dtype)
             inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["NEIGHBOURS", "whiteness_test", "usable_pixels", "temporal_reference", "detector_inputs"]
+__all__ = ["NEIGHBOURS", "whiteness_test", "temporal_reference", "detector_inputs"]
 
 NEIGHBOURS = 8  # other dates per reference: enough for a robust median, bounded cost on long series
 _STRIP_VALUES = 1 << 23  # gathered values per strip of rows (32 MB of float32)
@@ -32,11 +32,6 @@ def whiteness_test(frames: np.ndarray, brightness: float = 0.6, whiteness: float
     return ((total > brightness * 3 * 255) & (spread < whiteness * total)).numpy()
 
 
-def usable_pixels(frames: np.ndarray) -> np.ndarray:
-    """(T,H,W,3) uint8 -> (T,H,W) bool: not no-data (pure black) and not thick cloud."""
-    return ~((frames == 0).all(axis=-1) | whiteness_test(frames))
-
-
 def _neighbours(steps: int, days: np.ndarray, count: int) -> np.ndarray:
     """(T, min(T-1, count)): per frame the other frames nearest in time (ties: earlier first), in time order."""
     chosen = []
@@ -48,7 +43,11 @@ def _neighbours(steps: int, days: np.ndarray, count: int) -> np.ndarray:
 
 
 def temporal_reference(
-    frames: np.ndarray, days: np.ndarray | None = None, indices: np.ndarray | None = None, neighbours: int = NEIGHBOURS
+    frames: np.ndarray,
+    days: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
+    neighbours: int = NEIGHBOURS,
+    white: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """References for the frames `indices` (default: all) of a (T,H,W,3) uint8 series.
 
@@ -57,7 +56,7 @@ def temporal_reference(
     are left out while one of them is not, so a single clear date suffices; where all of them
     are white the reference is that white (a bright surface that stays is ground, not cloud).
     Only no-data pixels never count. Computed in strips of rows, so memory stays bounded on
-    large frames.
+    large frames. `white`: the frames' whiteness test, if the caller already has it.
     """
     steps, height, width = frames.shape[:3]
     days = np.arange(steps, dtype=np.float64) if days is None else np.asarray(days, dtype=np.float64)
@@ -73,7 +72,8 @@ def temporal_reference(
         observed = torch.from_numpy(np.ascontiguousarray(strip)).float()
         observed[torch.from_numpy((strip == 0).all(axis=-1))] = float("nan")
         usable = observed.clone()
-        usable[torch.from_numpy(whiteness_test(strip))] = float("nan")
+        strip_white = whiteness_test(strip) if white is None else white[:, top : top + rows]
+        usable[torch.from_numpy(np.ascontiguousarray(strip_white))] = float("nan")
         median = torch.nanmedian(usable[chosen], dim=1).values  # (N,rows,W,3); the lower median: an observed value
         missing = torch.isnan(median[..., 0])
         if missing.any():  # where every other date is white, that white stays (snow, sand): the reference shows it

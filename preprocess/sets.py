@@ -26,7 +26,7 @@ __all__ = [
     "save_npz",
     "load_groups",
     "benchmark_sequence",
-    "load_removal_validation",
+    "sequences_by_site",
 ]
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -69,8 +69,9 @@ def benchmark_sequence(cube: Cube, rng: np.random.Generator, clear: np.ndarray) 
     }
 
 
-def load_removal_validation(path: Path, limit: int | None = None) -> list[dict[str, np.ndarray]]:
-    """The held-out gap sequences of `removal_val.npz`, in key order (at most `limit`)."""
-    sequences = [group for _, group in sorted(load_groups(path).items())]
-    return sequences[:limit] if limit else sequences
-
+def sequences_by_site(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The held-out gap sequences of `removal_val.npz` ("<site>/seqNNN.<field>" keys), per site in key order."""
+    sites: dict[str, list[dict[str, np.ndarray]]] = {}
+    for key, sequence in sorted(load_groups(path).items()):
+        sites.setdefault(key.split("/")[0], []).append(sequence)
+    return sites

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from clear_vision import ClearVision
 from clear_vision.classical import CLASSICAL_FILLERS
-from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT
+from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, sequences_by_site
 
 from .contact_sheets import write_contact_sheets
 from .score_detection import detection_table, format_detection_table, format_missed_cloud, missed_cloud
-from .score_removal import colour_oracle_scores, format_removal_table, removal_scores_by_site, sequences_by_site
+from .score_removal import colour_oracle_scores, format_removal_table, removal_scores_by_site
 
 __all__ = ["evaluate", "main", "MODEL_DIR"]
 

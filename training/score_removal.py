@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from clear_vision import ClearVision
-from preprocess.sets import load_groups
 
 from .metrics import masked_errors
 
-__all__ = ["HIDDEN_BINS", "days_to_dates", "seam_error", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table", "sequences_by_site"]
+__all__ = ["HIDDEN_BINS", "days_to_dates", "seam_error", "removal_scores", "removal_scores_by_site", "colour_oracle_scores", "format_removal_table"]
 
 _EPOCH = dt.date(2021, 1, 1)
 HIDDEN_BINS = (("<20%", 0.0, 0.2), ("20-90%", 0.2, 0.9), (">90%", 0.9, 1.01))  # share of the frame hidden
@@ -27,14 +25,6 @@ HIDDEN_BINS = (("<20%", 0.0, 0.2), ("20-90%", 0.2, 0.9), (">90%", 0.9, 1.01))  #
 def days_to_dates(days: np.ndarray) -> list[dt.date]:
     """Day offsets of a processed set -> dates the pipeline takes (only their differences matter)."""
     return [_EPOCH + dt.timedelta(days=int(day)) for day in days]
-
-
-def sequences_by_site(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
-    """The held-out gap sequences of `removal_val.npz` ("<site>/seqNNN.<field>" keys), per site in key order."""
-    sites: dict[str, list[dict[str, np.ndarray]]] = {}
-    for key, sequence in sorted(load_groups(path).items()):
-        sites.setdefault(key.split("/")[0], []).append(sequence)
-    return sites
 
 
 def seam_error(output: np.ndarray, truth: np.ndarray, mask: np.ndarray, scored: np.ndarray) -> tuple[float, int]:

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from clear_vision import ClearVision, TemporalFiller
+from preprocess.sets import sequences_by_site
 
 from .common import TrainingConfig, fit, parse_config
 from .data import RemovalSampler
-from .score_removal import removal_scores, sequences_by_site
+from .score_removal import removal_scores
 
 VALIDATION_PER_SITE = 6  # held-out sequences per site monitored during training
 # Training series span at most 16 months of farmland, users' series (and the held-out Romania
