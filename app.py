@@ -22,8 +22,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "clea
 import gradio as gr  # noqa: E402
 
 from clear_vision import ClearVision, WeightsError  # noqa: E402
-from clear_vision.decode import IMAGE_SUFFIXES  # noqa: E402
-from clear_vision.geo import add_geotiffs_to_zip, render_geotiff_uploads  # noqa: E402
+from clear_vision.io.decode import IMAGE_SUFFIXES  # noqa: E402
 from clear_vision.webapp import housekeeping, options, server  # noqa: E402
 from clear_vision.webapp.results import RunFiles  # noqa: E402
 from clear_vision.webapp.runs import ModelRunner, process  # noqa: E402
@@ -59,11 +58,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
     def remove_clouds(frames: list[str] | None, dates: str = "", order: str = "", progress: gr.Progress = gr.Progress()) -> tuple:
         """Remove clouds from 2 to 10 frames of one place; returns a summary and a zip of cloud-free PNGs, masks and report.json."""
         try:
-            frames, cube = render_geotiff_uploads(runner.model, frames, RESULTS_DIR)  # GeoTIFFs: shown as the networks see them
             summary, files, warnings = process(runner, frames, dates, order, RESULTS_DIR, lambda f, step: progress(f, desc=step))
-            if cube is not None:  # and returned as cloud-free GeoTIFFs: every band, in the input's units
-                add_geotiffs_to_zip(runner.model, cube, files.archive)
-                summary += "\n\nThe zip also holds the cloud-free and mask GeoTIFFs of every date (`geotiff/`: all bands, in the input's units)."
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from None
         for warning in warnings:

@@ -6,9 +6,9 @@ Start with `ClearVision.load()`; a bundle's settings are a `ClearVisionConfig`.
 """
 
 from .config import ClearVisionConfig
-from .decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE
-from .detector import CloudDetector
-from .filler import TemporalFiller
+from .detection.detector import CloudDetector
+from .filling.filler import TemporalFiller
+from .io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE
 from .pipeline import ClearVision, CloudRemovalOutput, Method, resolve_device
 from .weights import WeightsError
 

@@ -17,8 +17,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from .decode import collect_image_paths, dates_from_names, split_dates
-from .outputs import StagedFolder, build_report, planned_files, render_files
+from .io.decode import collect_image_paths, dates_from_names, split_dates
+from .io.outputs import StagedFolder, build_report, planned_files, render_files
 from .pipeline import ClearVision
 from .weights import WeightsError
 

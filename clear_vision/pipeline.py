@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .classical import CLASSICAL_FILLERS
-from .compose import compose
 from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
-from .decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
-from .detector import CloudDetector
-from .filler import TemporalFiller
-from .masks import detected_masks, fill_masks, mask_classes
-from .reference import detector_inputs, temporal_reference, whiteness_test
+from .detection.detector import CloudDetector
+from .detection.masks import detected_masks, fill_masks, mask_classes
+from .detection.reference import detector_inputs, temporal_reference, whiteness_test
+from .filling.classical import CLASSICAL_FILLERS
+from .filling.compose import compose
+from .filling.filler import TemporalFiller
+from .io.decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
 from .tiling import run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 

@@ -18,8 +18,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .config import CONFIG_NAME, NetworkSpec
-from .detector import CloudDetector
-from .filler import TemporalFiller
+from .detection.detector import CloudDetector
+from .filling.filler import TemporalFiller
 
 __all__ = ["WeightsError", "ARCHITECTURES", "ROLES", "TRAIN_COMMANDS", "save_weights", "load_network", "read_header", "sha256_of"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clear_vision.decode import collect_image_paths, dates_from_names, load_frames
+from clear_vision.io.decode import collect_image_paths, dates_from_names, load_frames
 
 __all__ = [
     "Cube",

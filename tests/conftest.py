@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.server import AppServer
-from clear_vision.decode import collect_image_paths
+from clear_vision.io.decode import collect_image_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -33,7 +33,7 @@ from PIL import Image
 
 from benchmarks.server import APP_PATH, AppServer
 from clear_vision import ClearVision
-from clear_vision.decode import load_frames
+from clear_vision.io.decode import load_frames
 from clear_vision.webapp import QUIET_GRADIO
 
 API = "/remove_clouds"

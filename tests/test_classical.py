@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from clear_vision.classical import (
+from clear_vision.filling.classical import (
     CLASSICAL_FILLERS,
     affine_fill,
     blend_fill,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clear_vision.compose import compose
+from clear_vision.filling.compose import compose
 
 
 def test_only_masked_pixels_change():

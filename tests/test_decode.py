@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from clear_vision.decode import (
+from clear_vision.io.decode import (
     MAX_FRAMES,
     MAX_PIXELS,
     collect_image_paths,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from clear_vision import TemporalFiller
-from clear_vision.classical import blend_fill, interpolate_from_other_dates
+from clear_vision.filling.classical import blend_fill, interpolate_from_other_dates
 
 
 def inputs(batch: int = 2, steps: int = 6, size: int = 32):

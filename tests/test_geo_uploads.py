@@ -7,13 +7,13 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
+from geo_data import nrt_dn, write_geotiffs
 from PIL import Image
 
 from clear_vision import ClearVision
-from clear_vision.decode import load_frames
-from clear_vision.geo.uploads import add_geotiffs_to_zip, render_geotiff_uploads
 from clear_vision.geo.units import render_rgb
-from geo_data import nrt_dn, write_geotiffs
+from clear_vision.geo.uploads import add_geotiffs_to_zip, render_geotiff_uploads
+from clear_vision.io.decode import load_frames
 
 
 @pytest.fixture(scope="module")

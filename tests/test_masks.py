@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clear_vision.masks import detected_masks, drop_small, fill_masks, grow, mask_classes, mask_full_frames
+from clear_vision.detection.masks import detected_masks, drop_small, fill_masks, grow, mask_classes, mask_full_frames
 
 
 def test_single_bright_pixels_are_dropped_not_grown_into_squares():

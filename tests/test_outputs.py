@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clear_vision.outputs import StagedFolder, build_report, output_names, overlay_mask, write_outputs, zip_outputs
+from clear_vision.io.outputs import StagedFolder, build_report, output_names, overlay_mask, write_outputs, zip_outputs
 from clear_vision.pipeline import CloudRemovalOutput
 
 
@@ -125,7 +125,7 @@ def test_a_mount_point_is_refused_and_a_folder_inside_another_filesystem_works(t
 _REWRITE_FOREVER = """
 import sys
 from pathlib import Path
-from clear_vision.outputs import StagedFolder
+from clear_vision.io.outputs import StagedFolder
 names = [f"part_{index}.txt" for index in range(30)] + ["report.json"]
 generation = 0
 while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clear_vision.reference import detector_inputs, temporal_reference, whiteness_test
+from clear_vision.detection.reference import detector_inputs, temporal_reference, whiteness_test
 
 
 def ground(steps: int, seed: int = 0) -> np.ndarray:

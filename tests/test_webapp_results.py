@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from clear_vision import ClearVision, CloudRemovalOutput
-from clear_vision.outputs import build_report, overlay_mask, planned_files
+from clear_vision.io.outputs import build_report, overlay_mask, planned_files
 from clear_vision.webapp.results import ARCHIVE_NAME, write_run
 
 

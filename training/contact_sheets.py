@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from clear_vision import ClearVision
-from clear_vision.outputs import overlay_mask
+from clear_vision.io.outputs import overlay_mask
 from preprocess.readers import read_cube
 from preprocess.rgb import BENCHMARK_GAIN, render_rgb
 from preprocess.sets import REMOVAL_HELD_OUT

@@ -1,7 +1,7 @@
 """Stage 1's sampler: random labelled frames with the other dates of the same place (seeded, on the fly).
 
 Each sample is what the pipeline gives the temporal detector: the frame, the reference that
-`clear_vision.reference.temporal_reference` builds from 1..9 other dates, and its valid
+`clear_vision.detection.reference.temporal_reference` builds from 1..9 other dates, and its valid
 channel, all rendered to 8-bit at a random gain (2..4) with a per-date brightness change
 (season, light). Some samples get a misleading reference, as users' data can: the other dates
 shifted by 8..24 px (misregistered) or taken from another place, and single scenes come either
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from clear_vision.config import Preprocessing
-from clear_vision.reference import detector_inputs, temporal_reference
+from clear_vision.detection.reference import detector_inputs, temporal_reference
 from preprocess.readers import CLEAR, CLOUD, IGNORE, SHADOW
 from preprocess.rgb import GAIN_RANGE, render_rgb
 from preprocess.sets import load_groups

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from clear_vision import ClearVision
-from clear_vision.classical import CLASSICAL_FILLERS
+from clear_vision.filling.classical import CLASSICAL_FILLERS
 from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, sequences_by_site
 
 from .contact_sheets import write_contact_sheets

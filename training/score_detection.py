@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from clear_vision import ClearVision
-from clear_vision.reference import whiteness_test
+from clear_vision.detection.reference import whiteness_test
 from preprocess.readers import CLEAR, CLOUD
 from preprocess.rgb import BENCHMARK_GAIN, render_rgb
 from preprocess.sets import load_groups

@@ -21,7 +21,7 @@ import rasterio
 import rioxarray
 import xarray as xr
 
-from ..decode import DateLike, natural_key
+from ..io.decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
 __all__ = ["open_cube", "cube_units", "default_rgb", "is_cube_source", "find_tiffs", "SENTINEL2_RGB", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]

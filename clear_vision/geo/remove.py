@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..classical import linear_fill
-from ..decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
+from ..filling.classical import linear_fill
+from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
 from .cube import DIMS
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
 

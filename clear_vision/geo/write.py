@@ -1,7 +1,7 @@
 """Write a `remove_cube` result: Cloud-Optimized GeoTIFFs per date, or one zarr store.
 
 Everything goes into a staging folder that replaces `out_dir` in one step (see
-`clear_vision.outputs.StagedFolder`), so a failure leaves nothing half-written. Chunks are
+`clear_vision.io.outputs.StagedFolder`), so a failure leaves nothing half-written. Chunks are
 computed and written in parallel by whatever Dask scheduler is active; GeoTIFF windows of one
 file are written under a lock for that file (a `distributed.Lock` on a cluster), and zarr chunks
 need none. On a cluster, workers must see `out_dir`'s filesystem (true for a LocalCluster).
@@ -25,7 +25,7 @@ import rasterio.shutil
 import xarray as xr
 from rasterio.windows import Window
 
-from ..outputs import REPORT_NAME, StagedFolder
+from ..io.outputs import REPORT_NAME, StagedFolder
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "Format", "ZARR_NAME"]

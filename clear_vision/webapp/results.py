@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..outputs import REPORT_NAME, overlay_mask
+from ..io.outputs import REPORT_NAME, overlay_mask
 from ..pipeline import CloudRemovalOutput
 
 __all__ = ["ARCHIVE_NAME", "RunFiles", "write_run"]

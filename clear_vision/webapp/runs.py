@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..decode import load_frames
-from ..outputs import build_report, output_names
+from ..geo.uploads import add_geotiffs_to_zip, render_geotiff_uploads
+from ..io.decode import load_frames
+from ..io.outputs import build_report, output_names
 from ..pipeline import ClearVision, CloudRemovalOutput
 from .housekeeping import release_heap
 from .results import RunFiles, write_run
@@ -62,8 +63,13 @@ class ModelRunner:
 def process(
     runner: ModelRunner, files: list[str] | None, dates: str, order: str, results_dir: Path, progress: Progress
 ) -> tuple[str, RunFiles, list[str]]:
-    """(summary in Markdown, the run's files, warnings) for one request; ValueError for bad input."""
+    """(summary in Markdown, the run's files, warnings) for one request; ValueError for bad input.
+
+    GeoTIFF uploads run as the 8-bit RGB the networks see, and their cloud-free GeoTIFFs (every
+    band, in the input's units) join the zip.
+    """
     started = time.perf_counter()
+    files, cube = render_geotiff_uploads(runner.model, files, results_dir)
     paths = order_frames(files, order)
     stems = [path.stem for path in paths]
     output_names(stems)  # refuses two frames whose outputs would share a name
@@ -80,4 +86,7 @@ def process(
         f"{width}x{height} px, mean cloud cover {result.cloud_cover.mean():.0%}; {date_note}.",
         *(f"- Warning: {warning}" for warning in result.warnings),
     ]
+    if cube is not None:
+        add_geotiffs_to_zip(runner.model, cube, files_out.archive)
+        summary.append("The zip also holds the cloud-free and mask GeoTIFFs of every date (`geotiff/`: all bands, in the input's units).")
     return "\n\n".join(summary), files_out, list(result.warnings)

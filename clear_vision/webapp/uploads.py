@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, image_size, natural_key, split_dates
+from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, image_size, natural_key, split_dates
 
 __all__ = [
     "APP_MIN_FRAMES",

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .pipeline import CloudRemovalOutput
+from ..pipeline import CloudRemovalOutput
 
 __all__ = ["output_names", "planned_files", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
 

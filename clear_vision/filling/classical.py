@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable, Literal
 
 import torch
-
 from torch.nn import functional as F
 
 __all__ = [
