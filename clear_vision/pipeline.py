@@ -23,7 +23,7 @@ from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import TemporalFiller
 from .io.decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
-from .tiling import run_tiled, temporal_windows
+from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
 if TYPE_CHECKING:  # xarray loads only when a cube is used
@@ -54,9 +54,11 @@ class CloudRemovalOutput:
         masks: (T,H,W) bool, the pixels replaced: cloud and cloud shadow (stage 1 probability
             at or above the fill threshold, cleaned and grown by the buffer), or the masks given to `fill`.
         probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability, 1 where the
-            whiteness test or no data (pure black) says so (`fill`: the mask).
+            whiteness test or no data (pure black) says so (`fill`: the mask); float16 for
+            scenes run chunk by chunk (over 575 px a side), where float32 would be the largest array.
         mask_class: (T,H,W) uint8, what each pixel is: 0 clear, 1 cloud, 2 cloud shadow, 255 no data.
-        unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there.
+        unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there (a
+            read-only view of the (H,W) pixels masked on every date).
         cloud_cover: (T,) float, fraction of each frame that is masked.
         seconds: wall time of the call.
         method: the stage 2 filler used.
@@ -181,9 +183,16 @@ class ClearVision:
     def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None) -> np.ndarray:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer)."""
         images = load_frames(frames)
-        detection = self._detect(images, parse_dates(dates, len(images)))
+        days = parse_dates(dates, len(images))
         config = self.config
-        return detected_masks(detection.probability, config.threshold, config.min_cloud_px)
+
+        def detect_chunk(chunk: np.ndarray) -> np.ndarray:
+            return detected_masks(self._detect(chunk, days).probability, config.threshold, config.min_cloud_px)
+
+        windows = chunk_windows(*images.shape[1:3])
+        if len(windows) == 1:
+            return detect_chunk(images)
+        return map_chunks(lambda window: (detect_chunk(images[:, window.read[0], window.read[1]]),), windows, len(images))[0]
 
     def fill(
         self,
@@ -196,10 +205,7 @@ class ClearVision:
         started = time.perf_counter()
         images = load_frames(frames)
         masks = validate_masks(masks, images.shape[:3])
-        days = parse_dates(dates, len(images))
-        given = masks.astype(np.float32)
-        detection = _Detection(given, np.zeros_like(given), (images == 0).all(axis=-1))
-        return self._fill_and_compose(images, masks, detection, days, started, progress or _no_progress)
+        return self._by_chunks(images, parse_dates(dates, len(images)), masks, started, progress or _no_progress)
 
     def run(
         self,
@@ -218,43 +224,77 @@ class ClearVision:
         report = progress or _no_progress
         report(0.0, "decoding")
         images = load_frames(frames)  # 1. decode + validate
-        days = parse_dates(dates, len(images))
-        report(0.1, "detecting clouds")
-        detection = self._detect(images, days)  # 2. detect
-        config = self.config
-        masks = fill_masks(detection.probability, config.threshold, config.fill_threshold, config.min_cloud_px, config.full_cover, config.mask_buffer_px)
-        return self._fill_and_compose(images, masks, detection, days, started, report)
+        return self._by_chunks(images, parse_dates(dates, len(images)), None, started, report)
 
     # ---- steps ----------------------------------------------------------------------------
 
-    def _fill_and_compose(
-        self,
-        images: np.ndarray,
-        masks: np.ndarray,
-        detection: _Detection,
-        days: np.ndarray,
-        started: float,
-        report: Progress,
+    def _by_chunks(self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None, started: float, report: Progress) -> CloudRemovalOutput:
+        """`run` (masks None) or `fill` on a scene of any size, in bounded memory.
+
+        A scene of one chunk (up to 575 px a side) runs whole. A larger one runs chunk by chunk
+        with a halo (`tiling.chunk_windows`), as the cube path does, so the colour match and the
+        whole-frame rule see each chunk's frames; only the results are whole-scene arrays, and
+        the probability comes back as float16 there: float32 would make it the largest array of
+        the result (670 MB for 10 frames of 4096x4096), and float16 resolves it to 0.0005.
+        """
+        windows = chunk_windows(*images.shape[1:3])
+        if len(windows) == 1:
+            return self.process_chunk(images, days, masks, started, report)
+
+        def one(window: Window) -> tuple[np.ndarray, ...]:
+            rows, cols = window.read
+            piece = self.process_chunk(images[:, rows, cols], days, None if masks is None else masks[:, rows, cols], started)
+            return piece.frames, piece.masks, piece.probability.astype(np.float16), piece.mask_class
+
+        def done(index: int) -> None:
+            report(0.05 + 0.95 * (index + 1) / len(windows), f"chunk {index + 1} of {len(windows)}")
+
+        report(0.05, f"{len(windows)} chunks")
+        output, masks, probability, classes = map_chunks(one, windows, len(images), done)
+        return self._result(output, masks, probability, classes, started)
+
+    def process_chunk(
+        self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress
     ) -> CloudRemovalOutput:
+        """The whole pipeline on frames processed in one piece: `run` (masks None) or `fill`.
+
+        `run` and `fill` call it on each chunk of a large scene, the cube path on each chunk of
+        a cube; images (T,H,W,3) uint8 and days as `parse_dates` gives them.
+        """
+        started = time.perf_counter() if started is None else started
+        if masks is None:
+            report(0.1, "detecting clouds")
+            detection = self._detect(images, days)  # 2. detect
+            config = self.config
+            masks = fill_masks(detection.probability, config.threshold, config.fill_threshold, config.min_cloud_px, config.full_cover, config.mask_buffer_px)
+        else:
+            given = masks.astype(np.float32)
+            detection = _Detection(given, np.zeros_like(given), (images == 0).all(axis=-1))
         report(0.5, "filling cloudy pixels")
         clear_somewhere = (~masks).any(axis=0)
-        unfilled = masks & ~clear_somewhere[None]
-        notes = []
-        if not clear_somewhere.any():
-            notes.append("every pixel is cloudy in every frame: no clear observation to fill from, input returned unchanged")
+        if not clear_somewhere.any() or not masks.any():
             output = images.copy()
         else:
-            if unfilled.any():
-                notes.append(f"{int(clear_somewhere.size - clear_somewhere.sum())} pixel(s) are cloudy on every date and were left as they are")
-            prediction = self._predict(images, masks, days) if masks.any() else None  # 3. fill
-            output = images.copy() if prediction is None else compose(images, prediction, masks & ~unfilled)  # 4. compose
+            prediction = self._predict(images, masks, days)  # 3. fill
+            output = compose(images, prediction, masks & clear_somewhere[None])  # 4. compose
         report(1.0, "done")
+        classes = mask_classes(masks, detection.cloud, detection.shadow, detection.no_data)
+        return self._result(output, masks, detection.probability.astype(np.float32), classes, started)
+
+    def _result(self, output: np.ndarray, masks: np.ndarray, probability: np.ndarray, classes: np.ndarray, started: float) -> CloudRemovalOutput:
+        """The result, with `unfilled` (a view: the pixels masked on every date) and its warnings."""
+        cloudy_everywhere = masks.all(axis=0)
+        notes = []
+        if cloudy_everywhere.all():
+            notes.append("every pixel is cloudy in every frame: no clear observation to fill from, input returned unchanged")
+        elif cloudy_everywhere.any():
+            notes.append(f"{int(cloudy_everywhere.sum())} pixel(s) are cloudy on every date and were left as they are")
         return CloudRemovalOutput(
             frames=output,
             masks=masks,
-            probability=detection.probability.astype(np.float32),
-            mask_class=mask_classes(masks, detection.cloud, detection.shadow, detection.no_data),
-            unfilled=unfilled,
+            probability=probability,
+            mask_class=classes,
+            unfilled=np.broadcast_to(cloudy_everywhere, masks.shape),
             cloud_cover=masks.mean(axis=(1, 2)),
             seconds=time.perf_counter() - started,
             method=self.method,

@@ -1,20 +1,30 @@
-"""Run a network on any frame size and any sequence length.
+"""Run a network on any frame size and any sequence length, and a whole pipeline on any scene size.
 
-Small frames are reflect-padded to the network's size multiple; large frames go through
-overlapping tiles blended with linear ramps (bounded memory); long sequences go through
-overlapping temporal windows, each frame taken from the window where it sits most centrally.
+Small frames are reflect-padded to the network's size multiple; frames over a tile go through
+overlapping tiles blended with linear ramps; long sequences go through overlapping temporal
+windows, each frame taken from the window where it sits most centrally. Scenes over one chunk
+go through spatial chunks with a halo of their neighbours' pixels (`chunk_windows`, `map_chunks`):
+each chunk runs the whole pipeline, only its core is kept, so peak memory follows the chunk, not
+the scene. `ClearVision.run` and the cube path (`clear_vision.geo.remove`, on Dask) cut the same grid.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["run_padded", "run_tiled", "temporal_windows"]
+__all__ = ["run_padded", "run_tiled", "temporal_windows", "chunk_grid", "chunk_windows", "map_chunks", "Window", "CHUNK_PX", "HALO_PX"]
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
+
+CHUNK_PX = 512
+# Context each chunk sees of its neighbours: the tile overlap (32 px), the detector's reflected
+# margin (16 px) and the 2-pixel mask buffer fit inside it; a multiple of 16 keeps the networks'
+# stride-2 grids aligned with the scene's.
+HALO_PX = 64
 
 
 def run_padded(fn: TensorFn, x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -71,3 +81,58 @@ def temporal_windows(steps: int, size: int) -> list[tuple[int, int, list[int]]]:
         best = min(containing, key=lambda start: abs(frame - (start + (size - 1) / 2)))
         owners[best].append(frame)
     return [(start, start + size, owned) for start, owned in owners.items() if owned]
+
+
+class Window(NamedTuple):
+    """One chunk: `read` (rows, cols) with the halo, in the scene; `core` the pixels it owns, in
+    the scene; `trim` the core within the read window."""
+
+    read: tuple[slice, slice]
+    core: tuple[slice, slice]
+    trim: tuple[slice, slice]
+
+
+def chunk_grid(length: int, chunk: int = CHUNK_PX) -> tuple[int, ...]:
+    """Chunk sizes along one axis: `chunk` each, a last remainder thinner than the halo merged in."""
+    sizes = [chunk] * (length // chunk) + ([length % chunk] if length % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < HALO_PX:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return tuple(sizes)
+
+
+def _axis_windows(length: int, chunk: int) -> list[tuple[slice, slice, slice]]:
+    windows, start = [], 0
+    for size in chunk_grid(length, chunk):
+        top, bottom = max(0, start - HALO_PX), min(length, start + size + HALO_PX)
+        windows.append((slice(top, bottom), slice(start, start + size), slice(start - top, start - top + size)))
+        start += size
+    return windows
+
+
+def chunk_windows(height: int, width: int, chunk: int = CHUNK_PX) -> list[Window]:
+    """The chunks of a height x width scene, row by row: the grid of `chunk_grid`, each with up to
+    `HALO_PX` of its neighbours on every side (none beyond the scene), as `dask.array.overlap` cuts them."""
+    return [
+        Window((rows, cols), (core_rows, core_cols), (trim_rows, trim_cols))
+        for rows, core_rows, trim_rows in _axis_windows(height, chunk)
+        for cols, core_cols, trim_cols in _axis_windows(width, chunk)
+    ]
+
+
+def map_chunks(fn: Callable[[Window], tuple[np.ndarray, ...]], windows: list[Window], lead: int, on_chunk: Callable[[int], None] | None = None) -> tuple[np.ndarray, ...]:
+    """Run fn on every window and assemble the cores of what it returns into whole-scene arrays.
+
+    fn returns arrays shaped (lead, h, w, ...) over its read window; the results are allocated at
+    the first chunk (its dtypes) and filled core by core, so only one chunk's work is alive at a time.
+    """
+    height, width = windows[-1].core[0].stop, windows[-1].core[1].stop
+    outputs: tuple[np.ndarray, ...] = ()
+    for index, window in enumerate(windows):
+        pieces = fn(window)
+        if not outputs:
+            outputs = tuple(np.empty((lead, height, width, *piece.shape[3:]), piece.dtype) for piece in pieces)
+        for output, piece in zip(outputs, pieces):
+            output[:, window.core[0], window.core[1]] = piece[:, window.trim[0], window.trim[1]]
+        if on_chunk is not None:
+            on_chunk(index)
+    return outputs

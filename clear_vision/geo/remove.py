@@ -26,6 +26,7 @@ import xarray as xr
 
 from ..filling.classical import linear_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
+from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
 
@@ -34,10 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["remove_cube", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
-DEFAULT_CHUNK_PX = 512
-# Context each chunk sees of its neighbours: the pipeline's tile overlap (32 px), the detector's
-# reflected margin (16 px) and the 2-pixel mask buffer fit inside it.
-HALO_PX = 64
+DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", 255: "no data"}
 NO_DATA = 255
 FILL_METHOD = (
@@ -90,14 +88,6 @@ def model_gain(model: "ClearVision") -> float:
     """The gain the model's bundle states for rendering reflectance (fallback: training's 3.0)."""
     preprocessing = getattr(getattr(model, "config", None), "preprocessing", None)
     return float(getattr(preprocessing, "gain", DEFAULT_GAIN))
-
-
-def chunk_grid(length: int, chunk: int) -> tuple[int, ...]:
-    """Chunk sizes along one axis: `chunk` each, a last remainder thinner than the halo merged in."""
-    sizes = [chunk] * (length // chunk) + ([length % chunk] if length % chunk else [])
-    if len(sizes) > 1 and sizes[-1] < HALO_PX:
-        sizes[-2:] = [sizes[-2] + sizes[-1]]
-    return tuple(sizes)
 
 
 def remove_cube(
@@ -175,12 +165,15 @@ def _remove_block(
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
+    dates = parse_dates(days, steps)
     with _one_torch_thread():
-        result = handle.get().run(frames, dates=days)
+        result = handle.get().process_chunk(frames, dates)
         masks = result.masks
         replace = masks & ~result.unfilled
-        filled = _fill_bands(np.nan_to_num(reflectance, nan=0.0), masks, parse_dates(days, steps), result.frames, rgb_index, gain, replace)
-    clear = np.where(replace[:, None], units.from_reflectance(filled, block.dtype), block)
+        values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, gain, replace)
+    clear = block.copy()
+    for band in range(bands):  # back to the stored units only where a pixel is replaced
+        clear[:, band][replace] = units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0]
     detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     kind = 1 if detected is None else np.where(detected == 2, 2, 1)
     classes = np.where(masks, kind, 0).astype(np.uint8)
@@ -191,26 +184,29 @@ def _remove_block(
 
 
 @torch.inference_mode()
-def _fill_bands(
+def _filled_values(
     reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], gain: float, replace: np.ndarray
 ) -> np.ndarray:
-    """Every band's fill in reflectance: the network's RGB where it is not saturated, else `linear`.
+    """(B, N) reflectance of every band at the N replaced pixels: the network's RGB where it is not
+    saturated, else `linear`.
 
     `linear` works per pixel on any band and any units (no clipping to [0,1], no RGB-specific
-    colour or haze rules), so it fills NIR and SWIR as faithfully as the visible bands.
+    colour or haze rules), so it fills NIR and SWIR as faithfully as the visible bands. It runs
+    once for all the bands that need it (they share the masks, so the clear dates are found once).
     """
-    filled = reflectance.copy()
-    saturated = replace & (network_rgb == 255).any(axis=-1)
-    mask_tensor = torch.from_numpy(masks)[None, :, None]
-    day_tensor = torch.from_numpy(days)[None]
-    for band in range(reflectance.shape[1]):
-        if band in rgb_index and not saturated.any():
-            continue
-        frames = torch.from_numpy(np.ascontiguousarray(reflectance[:, band]))[None, :, None]
-        filled[:, band] = linear_fill(frames, mask_tensor, day_tensor)[0, :, 0].numpy()
-    network = np.moveaxis(network_rgb, -1, 1).astype(np.float32) / (255.0 * gain)
-    filled[:, rgb_index] = np.where(saturated[:, None], filled[:, rgb_index], network)
-    return filled
+    bands = reflectance.shape[1]
+    saturated = (network_rgb[replace] == 255).any(axis=-1)
+    values = np.empty((bands, len(saturated)), np.float32)
+    linear_bands = [band for band in range(bands) if band not in rgb_index or saturated.any()]
+    if linear_bands:
+        frames = torch.from_numpy(np.ascontiguousarray(reflectance[:, linear_bands]))[None]
+        linear = linear_fill(frames, torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
+        for position, band in enumerate(linear_bands):
+            values[band] = linear[:, position][replace]
+    for channel, band in enumerate(rgb_index):
+        network = network_rgb[..., channel][replace].astype(np.float32) / (255.0 * gain)
+        values[band] = np.where(saturated, values[band], network) if saturated.any() else network
+    return values
 
 
 def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: float) -> xr.Dataset:
