@@ -99,8 +99,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--chunk", type=int, default=512, help="spatial chunk in pixels (default: remove_cube's 512)")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each)")
     parser.add_argument("--modes", default="single,cluster", help="which runs: single, cluster")
+    parser.add_argument("--threads", type=int, default=None, help="the single process's torch threads, one chunk each (default: torch's)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     megapixel_dates = args.size * args.size * args.dates / 1e6
     results: dict[str, Any] = {"machine": machine_info(), "cube": {"dates": args.dates, "bands": 4, "size": args.size, "dtype": "uint16", "chunk": args.chunk, "megapixel_dates": megapixel_dates}}
     work = Path(tempfile.mkdtemp(prefix="clear-vision-cube-bench-"))

@@ -233,9 +233,10 @@ class ClearVision:
 
         A scene of one chunk (up to 575 px a side) runs whole. A larger one runs chunk by chunk
         with a halo (`tiling.chunk_windows`), as the cube path does, so the colour match and the
-        whole-frame rule see each chunk's frames; only the results are whole-scene arrays, and
-        the probability comes back as float16 there: float32 would make it the largest array of
-        the result (670 MB for 10 frames of 4096x4096), and float16 resolves it to 0.0005.
+        whole-frame rule see each chunk's frames; only the results are whole-scene arrays: the
+        cloud-free frames are written over the decoded input (`images`, ours), and the
+        probability comes back as float16: float32 would make it the largest array of the result
+        (670 MB for 10 frames of 4096x4096), and float16 resolves it to 0.0005.
         """
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:
@@ -250,7 +251,7 @@ class ClearVision:
             report(0.05 + 0.95 * (index + 1) / len(windows), f"chunk {index + 1} of {len(windows)}")
 
         report(0.05, f"{len(windows)} chunks")
-        output, masks, probability, classes = map_chunks(one, windows, len(images), done)
+        output, masks, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
         return self._result(output, masks, probability, classes, started)
 
     def process_chunk(

@@ -119,20 +119,44 @@ def chunk_windows(height: int, width: int, chunk: int = CHUNK_PX) -> list[Window
     ]
 
 
-def map_chunks(fn: Callable[[Window], tuple[np.ndarray, ...]], windows: list[Window], lead: int, on_chunk: Callable[[int], None] | None = None) -> tuple[np.ndarray, ...]:
+def _overlaps(first: tuple[slice, slice], second: tuple[slice, slice]) -> bool:
+    return all(a.start < b.stop and b.start < a.stop for a, b in zip(first, second))
+
+
+def map_chunks(
+    fn: Callable[[Window], tuple[np.ndarray, ...]],
+    windows: list[Window],
+    lead: int,
+    on_chunk: Callable[[int], None] | None = None,
+    into: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
     """Run fn on every window and assemble the cores of what it returns into whole-scene arrays.
 
     fn returns arrays shaped (lead, h, w, ...) over its read window; the results are allocated at
-    the first chunk (its dtypes) and filled core by core, so only one chunk's work is alive at a time.
+    the first chunk (its dtypes) and filled core by core, so only one chunk's work is alive at a
+    time. `into` takes the first result in place of a new array, and may be the very array fn
+    reads (the decoded input becoming the output: one scene-sized array less); its cores are
+    then held back until the last chunk whose halo reads them has run.
     """
     height, width = windows[-1].core[0].stop, windows[-1].core[1].stop
+    last_reader = [max(index for index, other in enumerate(windows) if _overlaps(other.read, window.core)) for window in windows]
     outputs: tuple[np.ndarray, ...] = ()
+    held: dict[int, np.ndarray] = {}
     for index, window in enumerate(windows):
         pieces = fn(window)
         if not outputs:
-            outputs = tuple(np.empty((lead, height, width, *piece.shape[3:]), piece.dtype) for piece in pieces)
-        for output, piece in zip(outputs, pieces):
-            output[:, window.core[0], window.core[1]] = piece[:, window.trim[0], window.trim[1]]
+            outputs = tuple(
+                into if position == 0 and into is not None else np.empty((lead, height, width, *piece.shape[3:]), piece.dtype)
+                for position, piece in enumerate(pieces)
+            )
+        for position, (output, piece) in enumerate(zip(outputs, pieces)):
+            core = piece[:, window.trim[0], window.trim[1]]
+            if position == 0 and into is not None:
+                held[index] = core.copy()
+            else:
+                output[:, window.core[0], window.core[1]] = core
+        for done in [done for done in held if last_reader[done] <= index]:
+            outputs[0][:, windows[done].core[0], windows[done].core[1]] = held.pop(done)
         if on_chunk is not None:
             on_chunk(index)
     return outputs

@@ -8,7 +8,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import HALO_PX, NO_DATA, chunk_grid, remove_cube
+from clear_vision.geo.remove import NO_DATA, remove_cube
 from geo_data import synthetic_cube, write_geotiffs
 
 
@@ -76,13 +76,6 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
         model.remove_cube(dn_cube.isel(time=[0]))
     with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):
         model.remove_cube(dn_cube.transpose("time", "y", "x", "band"))
-
-
-def test_chunk_grid_merges_a_thin_last_chunk_into_its_neighbour():
-    assert chunk_grid(1024, 256) == (256, 256, 256, 256)
-    assert chunk_grid(1000, 256) == (256, 256, 256, 232)
-    assert chunk_grid(530, 256) == (256, 274) and 530 - 512 < HALO_PX
-    assert chunk_grid(100, 512) == (100,)
 
 
 def test_eager_threads_and_synchronous_give_the_same_numbers(model):

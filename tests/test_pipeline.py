@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from clear_vision import ClearVision, CloudRemovalOutput, resolve_device
+from clear_vision.detection.masks import detected_masks
+from clear_vision.io.decode import parse_dates
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HELD_OUT = SHARED / "s2_timeseries/greenearthnet/MJJ2021_replicated_minicube_225_34TET_47.37_22.05.nc"
@@ -188,3 +190,28 @@ def test_two_frames_and_unrelated_frames_run(model):
 def test_a_date_string_list_of_the_wrong_length_is_refused(model):
     with pytest.raises(ValueError, match="dates"):
         model.detect(scene(3), dates=["2021-05-01"])
+
+
+def test_large_scenes_run_chunk_by_chunk_and_equal_one_pass_where_the_halo_makes_it_exact(model):
+    """608 px: four chunks (512 px + 64 px halo). Chunk (0,0) sees rows and columns 0..575 and the
+    networks tile it as they tile the whole scene up to 224 px (detector: 336 px), so there the
+    result is the one-pass result bit for bit (probability as float16); elsewhere only the
+    whole-frame rule and the fillers' colour match, which see a chunk's frames, differ."""
+    from benchmarks.synthetic import synthetic_sequence
+
+    frames, _ = synthetic_sequence(3, 608, 608, seed=1)
+    days = parse_dates(None, len(frames))
+    chunked, whole = model.run(frames), model.process_chunk(frames, days)
+    assert chunked.probability.dtype == np.float16 and whole.probability.dtype == np.float32
+    exact, detected = (slice(None), slice(0, 224), slice(0, 224)), (slice(None), slice(0, 336), slice(0, 336))
+    assert np.array_equal(chunked.probability[detected], whole.probability[detected].astype(np.float16))
+    for name in ("frames", "masks", "mask_class"):
+        assert np.array_equal(getattr(chunked, name)[exact], getattr(whole, name)[exact]), name
+    assert np.abs(chunked.probability - whole.probability).mean() < 0.01
+    assert (chunked.masks == whole.masks).mean() > 0.9 and chunked.masks.any()
+    assert np.array_equal(chunked.frames[~chunked.masks], frames[~chunked.masks])
+    assert np.array_equal(chunked.unfilled, chunked.masks & chunked.masks.all(axis=0))
+    config = model.config
+    assert np.array_equal(model.detect(frames)[detected], detected_masks(whole.probability, config.threshold, config.min_cloud_px)[detected])
+    filled = model.fill(frames, chunked.masks)
+    assert np.array_equal(filled.frames[~chunked.masks], frames[~chunked.masks]) and filled.probability.dtype == np.float16

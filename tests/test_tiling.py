@@ -1,10 +1,11 @@
-"""Padding, spatial tiles and temporal windows reproduce what one big pass would give."""
+"""Padding, spatial tiles, chunks and temporal windows reproduce what one big pass would give."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from clear_vision.tiling import run_padded, run_tiled, temporal_windows
+from clear_vision.tiling import HALO_PX, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows
 
 
 def test_padding_crops_back_to_the_input_size():
@@ -31,3 +32,39 @@ def test_temporal_windows_own_every_frame_once():
     owned = sorted(frame for _, _, frames in windows for frame in frames)
     assert owned == list(range(23))
     assert all(stop - start == 10 and all(start <= f < stop for f in frames) for start, stop, frames in windows)
+
+
+def test_chunk_grid_merges_a_thin_last_chunk_into_its_neighbour():
+    assert chunk_grid(1024, 256) == (256, 256, 256, 256)
+    assert chunk_grid(1000, 256) == (256, 256, 256, 232)
+    assert chunk_grid(530, 256) == (256, 274) and 530 - 512 < HALO_PX
+    assert chunk_grid(100, 512) == (100,)
+    assert chunk_grid(575) == (575,) and chunk_grid(576) == (512, 64)  # run keeps scenes up to 575 px whole
+
+
+def test_chunk_cores_tile_the_scene_once_and_halos_stop_at_its_edges():
+    windows = chunk_windows(300, 700, 256)
+    owned = np.zeros((300, 700), int)
+    for window in windows:
+        owned[window.core] += 1
+        for length, read, core, trim in zip((300, 700), window.read, window.core, window.trim):
+            assert read.start == max(0, core.start - HALO_PX) and read.stop == min(length, core.stop + HALO_PX)
+            assert trim.start == core.start - read.start and trim.stop - trim.start == core.stop - core.start
+    assert (owned == 1).all() and len(windows) == 1 * 3
+
+
+def test_map_chunks_assembles_what_each_chunk_computes_on_its_halo_even_over_its_own_input():
+    original = np.random.default_rng(0).integers(0, 255, (2, 300, 700, 3), dtype=np.uint8)
+    scene = original.copy()
+
+    def chunk(window):  # a 3x3 maximum needs one pixel of context: the halo gives it, so chunks are exact
+        piece = torch.from_numpy(scene[:, window.read[0], window.read[1]]).permute(0, 3, 1, 2).float()
+        brightest = torch.nn.functional.max_pool2d(piece, 3, stride=1, padding=1).permute(0, 2, 3, 1).to(torch.uint8).numpy()
+        return brightest, scene[:, window.read[0], window.read[1], 0] > 127
+
+    whole = chunk(chunk_windows(300, 700, 1024)[0])
+    windows, seen = chunk_windows(300, 700, 128), []
+    brightest, bright = map_chunks(chunk, windows, 2, seen.append)
+    assert np.array_equal(brightest, whole[0]) and np.array_equal(bright, whole[1]) and seen == list(range(len(windows))) == list(range(2 * 5))
+    in_place, _ = map_chunks(chunk, windows, 2, into=scene)  # writes over what later chunks read
+    assert in_place is scene and np.array_equal(in_place, whole[0]) and not np.array_equal(in_place, original)
