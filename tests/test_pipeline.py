@@ -199,7 +199,7 @@ def test_large_scenes_run_chunk_by_chunk_and_equal_one_pass_where_the_halo_makes
     whole-frame rule and the fillers' colour match, which see a chunk's frames, differ."""
     from benchmarks.synthetic import synthetic_sequence
 
-    frames, _ = synthetic_sequence(3, 608, 608, seed=1)
+    frames, _ = synthetic_sequence(2, 608, 608, seed=1)
     days = parse_dates(None, len(frames))
     chunked, whole = model.run(frames), model.process_chunk(frames, days)
     assert chunked.probability.dtype == np.float16 and whole.probability.dtype == np.float32
