@@ -251,8 +251,8 @@ class ClearVision:
             report(0.05 + 0.95 * (index + 1) / len(windows), f"chunk {index + 1} of {len(windows)}")
 
         report(0.05, f"{len(windows)} chunks")
-        output, masks, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
-        return self._result(output, masks, probability, classes, started)
+        output, replaced, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
+        return self._result(output, replaced, probability, classes, started)
 
     def process_chunk(
         self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress
