@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import tempfile
 import time
@@ -32,7 +31,8 @@ import xarray as xr
 from clear_vision import ClearVision, open_cube, write_cube
 from clear_vision.geo.cluster import local_cluster
 
-from .machine import machine_info
+from .machine import machine_info, peak_rss_mb
+from .synthetic import mirrored_index
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "cube.json"
 NRT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "s2_timeseries" / "nrt" / "sentinel2_cube_subset_romania_10m.nc"
@@ -57,7 +57,7 @@ def build_cube(path: Path, size: int, dates: int, chunk: int) -> None:
 
     def mirrored(block_info: dict | None = None) -> np.ndarray:
         (_, _), (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        rows, cols = _mirror(np.arange(y0, y1), tile.shape[2]), _mirror(np.arange(x0, x1), tile.shape[3])
+        rows, cols = mirrored_index(np.arange(y0, y1), tile.shape[2]), mirrored_index(np.arange(x0, x1), tile.shape[3])
         return tile[:, :, rows][:, :, :, cols]
 
     data = da.map_blocks(mirrored, dtype=np.uint16, chunks=((dates,), (4,), *(((chunk,) * (size // chunk) + ((size % chunk,) if size % chunk else ())),) * 2))
@@ -67,21 +67,6 @@ def build_cube(path: Path, size: int, dates: int, chunk: int) -> None:
         attrs={"scale_factor": 1e-4, "add_offset": 0.0},
     ).rio.write_crs("EPSG:32634").rio.write_nodata(0, encoded=False)
     cube.to_dataset().to_zarr(path, mode="w", zarr_format=2, compute=True)
-
-
-def _mirror(index: np.ndarray, length: int) -> np.ndarray:
-    """Index into a tile mirrored without end (0 1 .. n-1 n-1 .. 0 0 1 ..)."""
-    period = index % (2 * length)
-    return np.where(period < length, period, 2 * length - 1 - period)
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory: VmHWM (ru_maxrss survives exec, so a spawned worker
-    would report its parent's peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_once(model: ClearVision, source: Path, out: Path, chunk: int) -> float:
@@ -114,13 +99,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if mode == "single":  # one process: one chunk per core, one torch thread per chunk
                 with dask.config.set(scheduler="threads", num_workers=torch.get_num_threads()):
                     seconds = run_once(model, work / "source.zarr", work / "single.zarr", args.chunk)
-                results["single"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "threads": torch.get_num_threads(), "peak_rss_mb": _peak_rss_mb()}
+                results["single"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "threads": torch.get_num_threads(), "peak_rss_mb": peak_rss_mb()}
             elif mode == "cluster":
                 from distributed import Client
 
                 with local_cluster(args.workers, memory_limit="6GiB") as cluster, Client(cluster) as client:
                     seconds = run_once(model, work / "source.zarr", work / "cluster.zarr", args.chunk)
-                    peaks = client.run(_peak_rss_mb)
+                    peaks = client.run(peak_rss_mb)
                 results["cluster"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "workers": args.workers, "worker_peak_rss_mb": sorted(peaks.values())}
             else:
                 raise SystemExit(f"--modes: {mode!r} is not single or cluster")

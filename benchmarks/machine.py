@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 
-__all__ = ["machine_info", "tree_rss_mb", "count_files"]
+__all__ = ["machine_info", "tree_rss_mb", "peak_rss_mb", "count_files"]
 
 
 def _cpu_model() -> str:
@@ -53,6 +54,15 @@ def tree_rss_mb(pid: int) -> float:
         except psutil.NoSuchProcess:
             pass
     return total / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM (ru_maxrss survives exec, so a spawned
+    worker would report its parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def count_files(folder: Path) -> tuple[int, int]:

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
-from .machine import machine_info
-from .synthetic import synthetic_sequence, write_frames
+from .machine import machine_info, peak_rss_mb
+from .synthetic import mirrored_index, synthetic_sequence, write_frames
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "memory.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,14 +35,8 @@ TARGETS_MB = {2048: 2000, 4096: 2500}  # issue 14: 10 frames under 2.0 GB and 2.
 def large_frames(frames: int, size: int, seed: int = 0) -> np.ndarray:
     """(frames, size, size, 3) uint8: a 512x512 synthetic sequence mirrored out to the size."""
     tile, _ = synthetic_sequence(frames, min(size, 512), min(size, 512), seed=seed)
-    period = np.arange(size) % (2 * tile.shape[1])
-    index = np.where(period < tile.shape[1], period, 2 * tile.shape[1] - 1 - period)
+    index = mirrored_index(np.arange(size), tile.shape[1])
     return tile[:, index][:, :, index]
-
-
-def _vm_kb(field: str) -> int:
-    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
-    return int(line.split()[1])
 
 
 def child(folder: Path, threads: int, as_array: bool) -> dict[str, Any]:
@@ -55,13 +50,13 @@ def child(folder: Path, threads: int, as_array: bool) -> dict[str, Any]:
     model = ClearVision.load(device="cpu")
     paths = collect_image_paths([folder])
     frames: Any = load_frames(paths) if as_array else paths
-    before = _vm_kb("VmRSS") / 1024
+    before = psutil.Process().memory_info().rss / 2**20
     started = time.perf_counter()
     result = model.run(frames)
     seconds = time.perf_counter() - started
     arrays = (result.frames, result.masks, result.probability, result.mask_class)
     return {
-        "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": _vm_kb("VmHWM") / 1024,
+        "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb(),
         "result_mb": sum(array.nbytes for array in arrays) / 2**20, "probability_dtype": str(result.probability.dtype),
         "cloud_cover": float(result.cloud_cover.mean()),
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["synthetic_sequence", "write_frames"]
+__all__ = ["synthetic_sequence", "write_frames", "mirrored_index"]
 
 
 def synthetic_sequence(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -66,3 +66,9 @@ def write_frames(images: np.ndarray, folder: Path, stem: str = "frame", suffix: 
         Image.fromarray(image).save(path)
         paths.append(path)
     return paths
+
+
+def mirrored_index(index: np.ndarray, length: int) -> np.ndarray:
+    """Index into a tile mirrored without end (0 1 .. n-1 n-1 .. 0 0 1 ..): large test scenes from a small tile."""
+    period = index % (2 * length)
+    return np.where(period < length, period, 2 * length - 1 - period)

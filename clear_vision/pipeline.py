@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Sequence, get_args
 
@@ -84,8 +85,9 @@ class _Detection:
     shadow: np.ndarray
     no_data: np.ndarray
 
-    @property
+    @cached_property
     def probability(self) -> np.ndarray:
+        """Cloud or shadow, whichever is likelier: what the masks are cut from (computed once)."""
         return np.maximum(self.cloud, self.shadow)
 
 
@@ -280,7 +282,7 @@ class ClearVision:
             output = compose(images, prediction, masks & clear_somewhere[None])  # 4. compose
         report(1.0, "done")
         classes = mask_classes(masks, detection.cloud, detection.shadow, detection.no_data)
-        return self._result(output, masks, detection.probability.astype(np.float32), classes, started)
+        return self._result(output, masks, detection.probability, classes, started)
 
     def _result(self, output: np.ndarray, masks: np.ndarray, probability: np.ndarray, classes: np.ndarray, started: float) -> CloudRemovalOutput:
         """The result, with `unfilled` (a view: the pixels masked on every date) and its warnings."""

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 
-from benchmarks.cube import _mirror, main
+from benchmarks.cube import main
+from benchmarks.synthetic import mirrored_index
 
 
 def test_mirrored_index_repeats_the_tile_without_end():
-    assert _mirror(np.arange(7), 3).tolist() == [0, 1, 2, 2, 1, 0, 0]
+    assert mirrored_index(np.arange(7), 3).tolist() == [0, 1, 2, 2, 1, 0, 0]
 
 
 def test_tiny_run_reports_throughput_memory_and_the_full_tile_estimate(tmp_path):
