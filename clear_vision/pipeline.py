@@ -134,6 +134,7 @@ class ClearVision:
         self.detector = detector.to(self.device).eval() if detector is not None else None
         self.filler = filler.to(self.device).eval() if filler is not None else None
         self._fast_detector = self.detector.fused() if self.detector is not None else None
+        self._fast_filler = self.filler.inference_copy() if self.filler is not None else None
         self.training_records: dict[str, dict] = {}  # per role, what the weights file said about its training
 
     @property
@@ -350,7 +351,7 @@ class ClearVision:
             def fill_tile(tile: torch.Tensor) -> torch.Tensor:
                 tile_frames, tile_masks = tile[None, :, :3], tile[None, :, 3:] > 0.5
                 if self.method == "learned":
-                    return self.filler(tile_frames, tile_masks, window_days)[0]
+                    return self._fast_filler(tile_frames, tile_masks, window_days)[0]
                 return CLASSICAL_FILLERS[self.method](tile_frames, tile_masks, window_days)[0]
 
             multiple = self.filler.size_multiple if self.filler is not None else 1

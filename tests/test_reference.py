@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from clear_vision.detection.reference import detector_inputs, temporal_reference, whiteness_test
+from clear_vision.detection.reference import _lower_nanmedian, detector_inputs, temporal_reference, whiteness_test
 
 
 def ground(steps: int, seed: int = 0) -> np.ndarray:
@@ -79,3 +81,18 @@ def test_detector_inputs_zero_the_invalid_reference():
 def test_whiteness_test_flags_bright_grey_not_bright_colour():
     frames = np.array([[[[230, 230, 235], [250, 200, 60], [40, 60, 30]]]], np.uint8)
     assert whiteness_test(frames).tolist() == [[[True, False, False]]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.integers(2, 20), data=st.data())
+def test_lower_nanmedian_is_torch_nanmedian_for_any_number_of_dates(steps: int, data: st.DataObject) -> None:
+    """The sorting network gives exactly torch.nanmedian's lower median, NaN where no date has a value."""
+    count = data.draw(st.integers(1, steps - 1))
+    seed = data.draw(st.integers(0, 2**16))
+    missing = data.draw(st.sampled_from([0.0, 0.3, 0.9, 1.0]))
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.randint(0, 256, (steps, 6, 5, 3), generator=generator).float()
+    values[torch.rand(steps, 6, 5, generator=generator) < missing] = float("nan")
+    chosen = torch.stack([torch.randperm(steps, generator=generator)[:count] for _ in range(4)])
+    expected = torch.nanmedian(values[chosen], dim=1).values
+    assert torch.equal(torch.nan_to_num(_lower_nanmedian(values, chosen), nan=-1.0), torch.nan_to_num(expected, nan=-1.0))

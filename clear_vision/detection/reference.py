@@ -32,6 +32,44 @@ def whiteness_test(frames: np.ndarray, brightness: float = 0.6, whiteness: float
     return ((total > brightness * 3 * 255) & (spread < whiteness * total)).numpy()
 
 
+def _sorting_network(size: int) -> list[tuple[int, int]]:
+    """Compare-exchange pairs of Batcher's odd-even merge sort for `size` values (a power of two)."""
+    pairs = []
+    run = 1
+    while run < size:
+        step = run
+        while step >= 1:
+            for start in range(step % run, size - step, 2 * step):
+                for offset in range(min(step, size - start - step)):
+                    first, second = start + offset, start + offset + step
+                    if first // (2 * run) == second // (2 * run):
+                        pairs.append((first, second))
+            step //= 2
+        run *= 2
+    return pairs
+
+
+def _lower_nanmedian(values: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """Per row of `chosen` (N,K indices into the dates of `values`): the lower median of those
+    dates' non-NaN values, NaN where there is none. (T,...) -> (N,...).
+
+    What torch.nanmedian(values[chosen], dim=1) gives, several times faster on a CPU: a sorting
+    network of elementwise min/max over the K dates, without building the (N,K,...) stack.
+    """
+    filled = torch.nan_to_num(values, nan=float("inf"))
+    dates = [filled[chosen[:, slot]] for slot in range(chosen.shape[1])]
+    size = 1 << (len(dates) - 1).bit_length()
+    for first, second in _sorting_network(size):
+        if second < len(dates):  # the missing slots are +inf: exchanges with them change nothing
+            dates[first], dates[second] = torch.minimum(dates[first], dates[second]), torch.maximum(dates[first], dates[second])
+    count = sum((date != float("inf")).to(torch.int8) for date in dates)  # ascending: the observed values come first
+    middle = (count - 1).clamp_min(0) // 2
+    median = dates[0]
+    for slot in range(1, (len(dates) + 1) // 2):
+        median = torch.where(middle == slot, dates[slot], median)
+    return median.masked_fill(count == 0, float("nan"))
+
+
 def _neighbours(steps: int, days: np.ndarray, count: int) -> np.ndarray:
     """(T, min(T-1, count)): per frame the other frames nearest in time (ties: earlier first), in time order."""
     chosen = []
@@ -74,10 +112,10 @@ def temporal_reference(
         usable = observed.clone()
         strip_white = whiteness_test(strip) if white is None else white[:, top : top + rows]
         usable[torch.from_numpy(np.ascontiguousarray(strip_white))] = float("nan")
-        median = torch.nanmedian(usable[chosen], dim=1).values  # (N,rows,W,3); the lower median: an observed value
+        median = _lower_nanmedian(usable, chosen)  # (N,rows,W,3); the lower median: an observed value
         missing = torch.isnan(median[..., 0])
         if missing.any():  # where every other date is white, that white stays (snow, sand): the reference shows it
-            median[missing] = torch.nanmedian(observed[chosen].movedim(1, 3)[missing], dim=1).values
+            median[missing] = _lower_nanmedian(observed, chosen)[missing]
         valid[:, top : top + rows] = (~torch.isnan(median[..., 0])).numpy()
         references[:, top : top + rows] = torch.nan_to_num(median, nan=0.0).to(torch.uint8).numpy()
     return references, valid
