@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from clear_vision import ClearVision, CloudRemovalOutput, resolve_device
 from clear_vision.detection.masks import detected_masks
@@ -16,6 +17,7 @@ from clear_vision.io.decode import parse_dates
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HELD_OUT = SHARED / "s2_timeseries/greenearthnet/MJJ2021_replicated_minicube_225_34TET_47.37_22.05.nc"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "romania_2019_summer"
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,20 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU is available"):
             ClearVision.load(device="cuda")
+
+
+def test_precision_bfloat16_detects_as_float32_does(monkeypatch):
+    """bfloat16 stage 1 (the default on CPUs with native bfloat16) gives float32's masks but for a few edge pixels."""
+    frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in sorted(EXAMPLE.glob("*.png"))])
+    exact, fast = ClearVision.load(device="cpu", precision="float32"), ClearVision.load(device="cpu", precision="bfloat16")
+    assert not exact.bfloat16 and fast.bfloat16
+    days = parse_dates(None, len(frames))
+    assert np.abs(exact._detect(frames, days).probability - fast._detect(frames, days).probability).max() < 0.1
+    assert np.mean(exact.run(frames).masks == fast.run(frames).masks) > 0.999
+    monkeypatch.setattr("clear_vision.pipeline._native_cpu_bfloat16", lambda: False)
+    assert not ClearVision.load(device="cpu").bfloat16  # "auto" stays float32 where bfloat16 would be emulated
+    with pytest.raises(ValueError, match="precision: 'half' is not one of auto, float32, bfloat16"):
+        ClearVision.load(precision="half")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
