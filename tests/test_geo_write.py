@@ -73,3 +73,16 @@ def test_a_failure_while_computing_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="not reflectance"):
         write_cube(lazy, tmp_path / "out", format="cog")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("format", ["zarr", "cog"])
+def test_every_chunk_is_computed_once_per_write(tmp_path, monkeypatch, cube, format):
+    """Writing the outputs and the report's cover runs each chunk of the pipeline once, not once per output."""
+    import clear_vision.geo.remove as remove
+
+    calls = []
+    original = remove._remove_block
+    monkeypatch.setattr(remove, "_remove_block", lambda block, **options: calls.append(block.shape) or original(block, **options))
+    lazy = ClearVision.load(device="cpu").remove_cube(cube, chunks=64)
+    write_cube(lazy, tmp_path / "out", format=format)
+    assert len(calls) == lazy["clear"].data.numblocks[2] * lazy["clear"].data.numblocks[3], calls

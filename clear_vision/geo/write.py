@@ -62,11 +62,15 @@ def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", 
 def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progress: bool = False) -> dict[str, Any]:
     """Write the outputs into an existing (staging) folder; return the report also saved as report.json."""
     names = cube_file_names(result["time"].values, format)
-    cover = (result["mask"] != 0).mean(dim=("y", "x")).data
     if format == "zarr":
         uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
-        (cover,) = _compute([uniform.to_zarr(folder / ZARR_NAME, mode="w", compute=False, consolidated=True, zarr_format=2), cover], progress)[1:]
+        _compute([uniform.to_zarr(folder / ZARR_NAME, mode="w", compute=False, consolidated=True, zarr_format=2)], progress)
+        # the cover from the written mask: to_zarr's graph renames (fuses) the result's tasks, so a
+        # cover computed beside it from `result` ran every chunk a second time
+        written = xr.open_zarr(folder / ZARR_NAME, consolidated=True, mask_and_scale=False)["mask"]
+        cover = (written != 0).mean(dim=("y", "x")).values
     else:
+        cover = (result["mask"] != 0).mean(dim=("y", "x")).data
         temporary, stores = [], []
         for index, stem in enumerate(_date_stems(result["time"].values)):
             for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
