@@ -50,6 +50,17 @@ def test_remove_writes_frames_masks_and_report(frame_dir, tmp_path, capsys):
     assert "cloud cover" in capsys.readouterr().err
 
 
+def test_precision_float32_gives_the_same_masks_and_a_bad_precision_is_refused(frame_dir, tmp_path, capsys):
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "auto")]) == 0
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "exact"), "--precision", "float32"]) == 0
+    for name in json.loads((tmp_path / "auto" / "report.json").read_text())["frames"]:
+        auto, exact = (np.asarray(Image.open(tmp_path / folder / name["mask"])) for folder in ("auto", "exact"))
+        assert np.mean(auto == exact) > 0.99
+    with pytest.raises(SystemExit) as refused:
+        main(["remove", str(frame_dir), "--out", str(tmp_path / "bad"), "--precision", "half"])
+    assert refused.value.code == 2 and "invalid choice: 'half'" in capsys.readouterr().err
+
+
 def test_existing_outputs_are_not_overwritten(frame_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["remove", str(frame_dir), "--out", str(out)]) == 0
