@@ -86,3 +86,27 @@ def test_every_chunk_is_computed_once_per_write(tmp_path, monkeypatch, cube, for
     lazy = ClearVision.load(device="cpu").remove_cube(cube, chunks=64)
     write_cube(lazy, tmp_path / "out", format=format)
     assert len(calls) == lazy["clear"].data.numblocks[2] * lazy["clear"].data.numblocks[3], calls
+
+
+@pytest.mark.slow
+def test_every_chunk_is_computed_once_per_write_on_a_local_cluster(tmp_path, monkeypatch, cube):
+    """A distributed client optimises each collection apart: the report's cover must not re-run the chunks there."""
+    distributed = pytest.importorskip("distributed")
+    import clear_vision.geo.remove as remove
+    from clear_vision.geo.cluster import local_cluster
+
+    log, original = str(tmp_path / "chunk-runs"), remove._remove_block
+
+    def counted(block, **options):  # runs in the worker processes: count in a file
+        with open(log, "a") as runs:
+            runs.write(".")
+        return original(block, **options)
+
+    monkeypatch.setattr(remove, "_remove_block", counted)
+    model = ClearVision.load(device="cpu")
+    with local_cluster(2) as cluster, distributed.Client(cluster):
+        for format in ("zarr", "cog"):
+            open(log, "w").close()
+            lazy = model.remove_cube(cube, chunks=64)
+            write_cube(lazy, tmp_path / format, format=format)
+            assert len(open(log).read()) == lazy["clear"].data.numblocks[2] * lazy["clear"].data.numblocks[3], format

@@ -72,12 +72,12 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
         uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
         group = zarr.open_group(path, mode="r+", zarr_format=2)
         names = list(uniform.data_vars)
-        mask = uniform["mask"].data
-        cover = (mask != 0).mean(axis=(1, 2)) if isinstance(mask, da.Array) else np.asarray((mask != 0).mean(axis=(1, 2)))
         encoded = [xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data for name in names]  # as to_zarr encodes them
-        stored = da.store([da.asarray(data) for data in encoded], [group[name] for name in names], lock=False, compute=False)
-        cover = _compute([stored, cover], progress)[1]
+        _compute([da.store([da.asarray(data) for data in encoded], [group[name] for name in names], lock=False, compute=False)], progress)
         zarr.consolidate_metadata(path, zarr_format=2)
+        # the cover from the written mask: a cover computed in the same call ran every chunk a
+        # second time on a distributed cluster, which optimises each collection's graph apart
+        cover = (xr.open_zarr(path, mask_and_scale=False)["mask"] != 0).mean(dim=("y", "x")).values
     else:
         cover = (result["mask"] != 0).mean(dim=("y", "x")).data
         temporary, stores = [], []
