@@ -51,6 +51,9 @@ def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):
     back = open_cube(tmp_path / "out" / "clear_vision.zarr")
     assert back.dtype == np.uint16 and back.attrs["scale_factor"] == 1e-4 and back.rio.nodata == 0
     assert np.array_equal(back.values, result["clear"].values) and list(back["band"].values) == ["B04", "B03", "B02", "B08"]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["files"] == cube_file_names(cube["time"].values, "zarr")
+    assert np.allclose(report["cloud_cover"], (result["mask"].values != 0).mean(axis=(1, 2)), atol=1e-4)
 
 
 def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp_path, result):

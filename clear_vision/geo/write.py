@@ -71,9 +71,9 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
         path = folder / ZARR_NAME
         uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
         group = zarr.open_group(path, mode="r+", zarr_format=2)
-        names = list(uniform.data_vars)
-        encoded = [xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data for name in names]  # as to_zarr encodes them
-        _compute([da.store([da.asarray(data) for data in encoded], [group[name] for name in names], lock=False, compute=False)], progress)
+        variables = list(uniform.data_vars)
+        encoded = [xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data for name in variables]  # as to_zarr encodes them
+        _compute([da.store([da.asarray(data) for data in encoded], [group[name] for name in variables], lock=False, compute=False)], progress)
         zarr.consolidate_metadata(path, zarr_format=2)
         # the cover from the written mask: a cover computed in the same call ran every chunk a
         # second time on a distributed cluster, which optimises each collection's graph apart
