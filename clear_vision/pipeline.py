@@ -36,7 +36,7 @@ __all__ = ["ClearVision", "CloudRemovalOutput", "Method", "Precision", "resolve_
 Method = Literal["learned", "linear", "nearest", "affine", "whittaker", "blend"]
 # Stage 1's network arithmetic: "auto" is bfloat16 on a CPU that computes it natively (AVX512-BF16
 # or AMX: the detector network 2.4x faster, `run` 1.3x on 10x128x128), else float32. The filler
-# stays float32: under autocast its small attention matmuls paid more in casts than they saved.
+# stays float32: under autocast it ran slower, not faster.
 Precision = Literal["auto", "float32", "bfloat16"]
 Progress = Callable[[float, str], None]
 
