@@ -114,8 +114,10 @@ def temporal_reference(
         usable[torch.from_numpy(np.ascontiguousarray(strip_white))] = float("nan")
         median = _lower_nanmedian(usable, chosen)  # (N,rows,W,3); the lower median: an observed value
         missing = torch.isnan(median[..., 0])
-        if missing.any():  # where every other date is white, that white stays (snow, sand): the reference shows it
-            median[missing] = _lower_nanmedian(observed, chosen)[missing]
+        for frame in torch.nonzero(missing.flatten(1).any(dim=1)).flatten().tolist():
+            # where every other date is white, that white stays (snow, sand): the reference shows it
+            spots = missing[frame]
+            median[frame][spots] = _lower_nanmedian(observed[:, spots], chosen[frame : frame + 1])[0]
         valid[:, top : top + rows] = (~torch.isnan(median[..., 0])).numpy()
         references[:, top : top + rows] = torch.nan_to_num(median, nan=0.0).to(torch.uint8).numpy()
     return references, valid
