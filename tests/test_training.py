@@ -132,6 +132,7 @@ def test_train_both_networks_resume_and_evaluate(tiny, tmp_path, capsys):
     assert all(torch.equal(tensor, shipped[f"module.{name}"]) for name, tensor in detector.state_dict().items())
     record = read_header(weights / config.filler.file)["training"]
     assert record["config"]["steps"] == 4 and len(record["history"]) == 2 and record["command"].startswith("python -m training.train_removal --data")
+    assert record["hardware"] == "1 CPU thread" and record["config"]["device"] == "auto"
 
     assert evaluate.main(["--data", str(tiny), "--weights", str(weights), "--card"]) == 0
     printed = capsys.readouterr().out
@@ -154,6 +155,14 @@ def test_calibrate_writes_through_the_bundle(tiny, tmp_path, capsys):
     assert config.fill_threshold in calibrate.FILL_THRESHOLDS and config.full_cover in calibrate.FULL_COVERS
     assert json.loads((weights / calibrate.CALIBRATION_NAME).read_text())["chosen"]["fill_threshold"] == config.fill_threshold
     assert "written to" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tiny, tmp_path):
+    from training import train_removal
+
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        train_removal.main(["--data", str(tiny), "--out", str(tmp_path), "--steps", "1", "--device", "cuda", "--run-dir", str(tmp_path / "run")])
 
 
 def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):

@@ -18,10 +18,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
+from clear_vision.pipeline import resolve_device
 from clear_vision.weights import save_weights
 from preprocess.sets import DEFAULT_OUT
 
-__all__ = ["TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle"]
+__all__ = ["TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
 
 
 @dataclass
@@ -39,6 +40,24 @@ class TrainingConfig:
     validate_every: int = 200
     seed: int = 0
     threads: int = 2
+    device: str = "auto"  # "cpu", "cuda" or "auto" (CUDA if available)
+
+
+def training_device(config: TrainingConfig) -> torch.device:
+    return resolve_device(None if config.device == "auto" else config.device)
+
+
+def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """A sampler's numpy batch as tensors on the training device."""
+    return {key: torch.from_numpy(value).to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def _hardware(device: torch.device) -> str:
+    """Where the training ran, for the training record (the card states it)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"{threads} CPU thread{'s' if threads != 1 else ''}"
 
 
 def update_bundle(folder: Path, **changes: Any) -> Path:
@@ -136,6 +155,8 @@ def fit(
     rng = seed_everything(config.seed)
     settings = describe_config(config)
     print(json.dumps(settings, indent=1))
+    device = training_device(config)
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True) if config.ema_decay > 0 else None
     shipped = averaged.module if averaged is not None else model
@@ -181,8 +202,8 @@ def fit(
             _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history)
             last_save = time.monotonic()
     _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history)
-    training = {"config": settings, "history": history, "minutes": minutes(), "command": command}
-    spec = save_weights(shipped.eval(), Path(config.out) / f"{role}.safetensors", {"training": training})
+    training = {"config": settings, "history": history, "minutes": minutes(), "hardware": _hardware(device), "command": command}
+    spec = save_weights(shipped.to("cpu").eval(), Path(config.out) / f"{role}.safetensors", {"training": training})
     bundle = update_bundle(config.out, **{role: spec})
     print(f"wrote {Path(config.out) / spec.file} sha256 {spec.sha256} (recorded in {bundle})")
     return Path(config.out) / spec.file

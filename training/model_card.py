@@ -46,7 +46,7 @@ def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
             f"- architecture config: `{json.dumps(spec.config)}`",
             f"- sha256 (verified at load): `{spec.sha256}`",
             f"- training command: `{training.get('command', '?')}` (after `python -m preprocess build`)",
-            f"- training time: {training.get('minutes', '?')} min wall clock on 2 CPU cores",
+            f"- training time: {training.get('minutes', '?')} min wall clock on {training.get('hardware', '2 CPU cores')}",
             f"- training config: `{json.dumps(training.get('config'))}`",
             f"- validation during training (held-out, monitoring only): `{json.dumps(training.get('history', [])[-3:])}`",
             "",

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from clear_vision import ClearVision, CloudDetector
 from clear_vision.config import ClearVisionConfig
 
-from .common import TrainingConfig, fit, parse_config, update_bundle
+from .common import TrainingConfig, fit, parse_config, to_device, training_device, update_bundle
 from .detector_data import DetectorSampler
 from .score_detection import detection_table
 
@@ -48,13 +48,14 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
 
 def train(config: MaskConfig, resume: bool = False, command: str = "python -m training.train_mask") -> Path:
     sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop)
+    device = training_device(config)
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
-        batch = {key: torch.from_numpy(value) for key, value in sampler.batch(rng, config.batch).items()}
+        batch = to_device(sampler.batch(rng, config.batch), device)
         return masked_bce(model(batch["images"]), batch["targets"], batch["weights"], config.shadow_weight)
 
     def validate(model: torch.nn.Module) -> dict[str, float]:
-        pipeline = ClearVision(model, config=ClearVisionConfig(threshold=config.threshold), method="affine")
+        pipeline = ClearVision(model, config=ClearVisionConfig(threshold=config.threshold), method="affine", device=device)
         pooled = detection_table(pipeline, config.data / "detector_val.npz")["pooled"]
         return {"val_f1": round(pooled["clear_vision"]["f1"], 4), "val_f1_brightness": round(pooled["brightness"]["f1"], 4)}
 

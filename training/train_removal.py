@@ -18,7 +18,7 @@ import torch
 from clear_vision import ClearVision, TemporalFiller
 from preprocess.sets import sequences_by_site
 
-from .common import TrainingConfig, fit, parse_config
+from .common import TrainingConfig, fit, parse_config, to_device, training_device
 from .data import RemovalSampler
 from .score_removal import removal_scores
 
@@ -56,16 +56,18 @@ def train(config: RemovalConfig, resume: bool = False, command: str = "python -m
     sampler = RemovalSampler(config.data / "removal_train.npz", crop=config.crop)
     sites = sequences_by_site(config.data / "removal_val.npz")
     validation = [sequence for sequences in sites.values() for sequence in sequences[:VALIDATION_PER_SITE]]
+    device = training_device(config)
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
-        batch = {key: torch.from_numpy(value) for key, value in sampler.batch(rng, config.batch).items()}
+        batch = sampler.batch(rng, config.batch)
         stretch = np.exp(rng.uniform(*np.log(DAY_STRETCH), size=(config.batch, 1)))
-        days = batch["days"] * torch.from_numpy(stretch.astype(np.float32)) + torch.from_numpy(rng.uniform(0, MAX_DAY_OFFSET, size=(config.batch, 1)).astype(np.float32))
-        prediction = model(batch["frames"], batch["masks"], days)
+        batch["days"] = (batch["days"] * stretch + rng.uniform(0, MAX_DAY_OFFSET, size=(config.batch, 1))).astype(np.float32)
+        batch = to_device(batch, device)
+        prediction = model(batch["frames"], batch["masks"], batch["days"])
         return hidden_pixel_loss(prediction, batch["frames"], batch["masks"], batch["truth_bad"])
 
     def validate(model: torch.nn.Module) -> dict[str, float]:
-        scores = removal_scores({"learned": ClearVision(filler=model, method="learned")}, validation, modes=("fill",))
+        scores = removal_scores({"learned": ClearVision(filler=model, method="learned", device=device)}, validation, modes=("fill",))
         return {"val_fill_psnr": round(scores["learned"]["fill"]["psnr"], 3)}
 
     return fit(
