@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 
+import dask
+import dask.array as da
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+from dask.callbacks import Callback
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.write import cube_file_names, write_cube
+from clear_vision.geo.write import _passes, cube_file_names, write_cube
 from geo_data import synthetic_cube, write_geotiffs
 
 
@@ -113,3 +118,52 @@ def test_every_chunk_is_computed_once_per_write_on_a_local_cluster(tmp_path, mon
             lazy = model.remove_cube(cube, chunks=64)
             write_cube(lazy, tmp_path / format, format=format)
             assert len(open(log).read()) == lazy["clear"].data.numblocks[2] * lazy["clear"].data.numblocks[3], format
+
+
+@given(rows=st.lists(st.integers(1, 5), min_size=1, max_size=12), cols=st.lists(st.integers(1, 5), min_size=1, max_size=30), blocks=st.integers(1, 16))
+def test_passes_cover_every_chunk_once_with_at_most_the_allowed_number(rows, cols, blocks):
+    passes = _passes((tuple(rows), tuple(cols)), blocks)
+    covered = np.zeros((sum(rows), sum(cols)), int)
+    row_edges, col_edges = set(np.cumsum([0, *rows]).tolist()), set(np.cumsum([0, *cols]).tolist())
+    for done in passes:
+        assert {done.rows.start, done.rows.stop} <= row_edges and {done.cols.start, done.cols.stop} <= col_edges  # whole chunks
+        inside = sum(done.rows.start <= edge < done.rows.stop for edge in sorted(row_edges)[:-1]) * sum(done.cols.start <= edge < done.cols.stop for edge in sorted(col_edges)[:-1])
+        assert done.chunks == inside <= blocks
+        covered[done.rows, done.cols] += 1
+    assert (covered == 1).all()
+
+
+class _HeldArrays(Callback):
+    """The largest total of arrays the threaded scheduler holds between tasks (views count as their base)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        bases = {}
+        for value in state["cache"].values():
+            while isinstance(value, np.ndarray) and isinstance(value.base, np.ndarray):
+                value = value.base
+            if isinstance(value, np.ndarray):
+                bases[id(value)] = value.nbytes
+        self.peak = max(self.peak, sum(bases.values()))
+
+
+def test_memory_held_while_writing_does_not_grow_with_the_cube_width(tmp_path):
+    """Written in passes of a few chunks: a cube twice as wide holds no more chunks at once (Dask's
+    static order over the whole graph read about two chunk rows ahead)."""
+    model = ClearVision.load(device="cpu")
+    held = []
+    for width in (512, 1024):
+        eager = synthetic_cube(steps=3, height=128, width=width)
+
+        def chunk_of(values: np.ndarray = eager.values, block_info: dict | None = None) -> np.ndarray:  # a copy: not a view of the whole cube
+            return values[tuple(slice(*location) for location in block_info[None]["array-location"])].copy()
+
+        chunked = eager.copy(data=da.map_blocks(chunk_of, dtype=eager.dtype, chunks=((3,), (4,), (64, 64), (64,) * (width // 64))))
+        watch = _HeldArrays()
+        with watch, dask.config.set(scheduler="threads", num_workers=1):
+            write_cube(model.remove_cube(chunked, chunks=64), tmp_path / f"out{width}", format="zarr")
+        held.append(watch.peak)
+    assert held[1] <= held[0] * 1.1, held
