@@ -2,7 +2,8 @@
 
 Everything goes into a staging folder that replaces `out_dir` in one step (see
 `clear_vision.io.outputs.StagedFolder`), so a failure leaves nothing half-written. Chunks are
-computed and written in parallel by whatever Dask scheduler is active; GeoTIFF windows of one
+computed and written in parallel by whatever Dask scheduler is active, in passes of a few
+chunks per thread so that memory does not grow with the cube; GeoTIFF windows of one
 file are written under a lock for that file (a `distributed.Lock` on a cluster), and zarr chunks
 need none. On a cluster, workers must see `out_dir`'s filesystem (true for a LocalCluster).
 """
