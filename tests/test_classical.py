@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clear_vision.filling.classical import (
     CLASSICAL_FILLERS,
+    _neighbour_indices,
     affine_fill,
     blend_fill,
     interpolate_from_other_dates,
@@ -131,3 +134,17 @@ def test_spread_leaves_fully_hidden_frames_and_clear_pixels_alone():
     assert not torch.allclose(blended[0, 2, :, :8], prediction[0, 2, :, :8])
     filled = blend_fill(frames, masks, torch.tensor([[0.0, 5, 10]]))
     assert torch.equal(filled[~masks.expand_as(frames)], frames[~masks.expand_as(frames)])
+
+
+@given(clear=st.lists(st.lists(st.booleans(), min_size=6, max_size=6), min_size=1, max_size=20))
+def test_neighbour_indices_are_the_nearest_clear_other_dates(clear):
+    """(T, 6 pixels) clear flags -> for each date the last clear date before it and the first after it."""
+    flags = torch.tensor(clear)[None, :, None, None, :]  # (1,T,1,1,6)
+    previous, following = _neighbour_indices(flags)
+    steps = len(clear)
+    for step in range(steps):
+        for pixel in range(6):
+            before = [other for other in range(step) if clear[other][pixel]]
+            after = [other for other in range(step + 1, steps) if clear[other][pixel]]
+            assert previous[0, step, 0, 0, pixel] == (before[-1] if before else -1)
+            assert following[0, step, 0, 0, pixel] == (after[0] if after else steps)
