@@ -157,6 +157,41 @@ def test_calibrate_writes_through_the_bundle(tiny, tmp_path, capsys):
     assert "written to" in capsys.readouterr().out
 
 
+def test_detector_sampler_leaves_out_excluded_series(tiny):
+    from training.detector_data import DetectorSampler
+
+    sampler = DetectorSampler(tiny / "detector_train.npz", exclude_series=("train_site",))
+    assert not sampler.series and not sampler.simulated and sampler.scenes  # the series and its simulated clouds
+    with pytest.raises(ValueError, match="nowhere_site not in .*its series are train_site"):
+        DetectorSampler(tiny / "detector_train.npz", exclude_series=("nowhere_site",))
+
+
+@needs_data
+def test_cross_fit_calibration_runs_each_site_with_a_detector_that_never_saw_it(tiny, tmp_path, capsys):
+    from preprocess.sets import save_npz
+    from training import calibrate, train_mask
+
+    site = "L8_SR_10m_000028085BF08E7E"  # a real calibration site; the tiny series is copied under its name
+    processed = tmp_path / "processed"
+    processed.mkdir()
+    with np.load(tiny / "detector_train.npz") as stored:
+        arrays = dict(stored)
+    arrays.update({key.replace("train_site", site): value for key, value in arrays.items() if "train_site" in key})
+    save_npz(processed / "detector_train.npz", arrays)
+    (processed / "detector_val.npz").write_bytes((tiny / "detector_val.npz").read_bytes())
+    args = ["--data", str(processed), "--crop", "32", "--batch", "2", "--steps", "2", "--widths", "4,8,8"]
+    weights, fold, everything = tmp_path / "weights", tmp_path / "fold", tmp_path / "everything"
+    assert train_mask.main([*args, "--out", str(weights), "--run-dir", str(tmp_path / "mask")]) == 0
+    assert train_mask.main([*args, "--out", str(fold), "--run-dir", str(tmp_path / "fold_run"), "--exclude-series", site]) == 0
+    assert calibrate.main(["--data", str(DATA), "--processed", str(processed), "--weights", str(weights), "--per-site", "1", "--cross-fit", str(fold)]) == 0
+    record = json.loads((weights / calibrate.CALIBRATION_NAME).read_text())
+    assert record["detector_per_site"] == {site: str(fold)}  # only the site the fold never saw, run by the fold
+    assert ClearVisionConfig.load(weights).fill_threshold == record["chosen"]["fill_threshold"]
+    assert train_mask.main([*args, "--out", str(everything), "--run-dir", str(tmp_path / "all_run")]) == 0
+    with pytest.raises(ValueError, match="trained on every series"):
+        calibrate.main(["--data", str(DATA), "--processed", str(processed), "--weights", str(weights), "--per-site", "1", "--cross-fit", str(everything)])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tiny, tmp_path):
     from training import train_removal

@@ -34,10 +34,15 @@ PERSISTENT_BRIGHT = 0.15  # chance that a series sample gets a bright surface (s
 class DetectorSampler:
     """Batches of (inputs (B,7,S,S), targets (B,2,S,S) cloud/shadow, weights (B,2,S,S))."""
 
-    def __init__(self, path: Path, crop: int = 64, preprocessing: Preprocessing | None = None) -> None:
+    def __init__(self, path: Path, crop: int = 64, preprocessing: Preprocessing | None = None, exclude_series: tuple[str, ...] = ()) -> None:
+        """`exclude_series`: series names left out with their simulated clouds (a calibration fold)."""
         groups = load_groups(path)
         self.series = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("series:")}
-        self.simulated = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("sim:")}
+        unknown = sorted(set(exclude_series) - set(self.series))
+        if unknown:
+            raise ValueError(f"exclude_series: {', '.join(unknown)} not in {path}; its series are {', '.join(sorted(self.series))}")
+        self.series = {name: group for name, group in self.series.items() if name not in exclude_series}
+        self.simulated = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("sim:") and name.split(":", 1)[1] in self.series}
         self.scenes = [group for name, group in groups.items() if name.startswith("scene:")]
         self.crop = crop
         self.preprocessing = preprocessing or Preprocessing()

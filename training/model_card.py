@@ -34,6 +34,8 @@ def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
     ]
     if calibration is not None:
         sections.append(f"- chosen on training-site sequences by `python -m training.calibrate` (the shadow offset by cloud-or-shadow F1 on training samples, the rest by mean `run` PSNR of training-series gap sequences, per candidate): `{json.dumps(calibration['scores'])}`")
+        if "detector_per_site" in calibration:
+            sections.append(f"- the detector that ran each calibration site (`--cross-fit`: one trained without that site): `{json.dumps(calibration['detector_per_site'])}`")
     sections.append("")
     for role in ("detector", "filler"):
         spec = getattr(config, role)

@@ -35,6 +35,7 @@ class MaskConfig(TrainingConfig):
     temporal: bool = True  # see the other dates' reference (7 input channels), else the frame alone
     shadow_weight: float = 0.5
     threshold: float = 0.5
+    exclude_series: str = ""  # comma-separated series left out of training: a fold for `training.calibrate --cross-fit`
     ema_decay: float = 0.999  # ship a moving average of the weights (0: the last step's)
     validate_every: int = 500
 
@@ -46,8 +47,12 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
     return per_class[0] + shadow_weight * per_class[1]
 
 
+def excluded_series(config: MaskConfig) -> tuple[str, ...]:
+    return tuple(name for name in config.exclude_series.split(",") if name)
+
+
 def train(config: MaskConfig, resume: bool = False, command: str = "python -m training.train_mask") -> Path:
-    sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop)
+    sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop, exclude_series=excluded_series(config))
     device = training_device(config)
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
