@@ -47,6 +47,13 @@ def _finite(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = _finite(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{value:g} is not a probability in (0, 1]")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--method", default="learned", choices=("learned", "linear", "nearest", "affine"), help="stage 2 filler (default: learned)")
     remove.add_argument("--weights", type=Path, help="folder with the trained weights (default: the bundled model_dict/)")
     remove.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"), help="stage 1's arithmetic (default auto: bfloat16 on CPUs that compute it natively, else float32)")
+    remove.add_argument("--fill-threshold", type=_probability, help="stage 1 probability from which pixels are replaced (default: the bundle's, calibrated on places the detector never saw); higher keeps more of faintly hazy dates, lower misses less cloud")
     remove.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out (all at once)")
     cube = remove.add_argument_group("georeferenced cubes (GeoTIFF, netCDF, zarr)")
     cube.add_argument("--rgb", help="the red, green and blue band names (default: B04,B03,B02 where the cube has them, else its first three bands)")
@@ -89,6 +97,13 @@ def _is_cube(inputs: list[str]) -> bool:
     return False
 
 
+def _load_model(args: argparse.Namespace) -> ClearVision:
+    model = ClearVision.load(args.weights, device=args.device, method=args.method, precision=args.precision)
+    if args.fill_threshold is not None:
+        model.config = model.config.replace(fill_threshold=args.fill_threshold)
+    return model
+
+
 def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     """PNG/JPEG/8-bit TIFF frames -> <name>_clear.png, <name>_mask.png, report.json."""
     started = time.perf_counter()
@@ -98,7 +113,7 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     args.staged = staged
     dates = split_dates(args.dates) or dates_from_names(paths)
     _say(f"loading model ({args.method})")
-    model = ClearVision.load(args.weights, device=args.device, method=args.method, precision=args.precision)
+    model = _load_model(args)
     _say(f"processing {len(paths)} frames on {model.device.type}")
     result = model.run(paths, dates=dates, progress=lambda fraction, step: _say(f"  {fraction:4.0%} {step}"))
     report = build_report(result, stems, dates, device=model.device.type)
@@ -128,7 +143,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     _say(f"cube: {cube.sizes['time']} dates x {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}) x {cube.sizes['y']}x{cube.sizes['x']} px, {cube.dtype}")
     _start_dask(args, stack)
     _say(f"loading model ({args.method})")
-    model = ClearVision.load(args.weights, device=args.device, method=args.method, precision=args.precision)
+    model = _load_model(args)
     result = model.remove_cube(cube, rgb=split_dates(args.rgb) or default_rgb(cube), chunks=chunk)
     _say(f"processing in chunks of {chunk} px on {model.device.type}")
     report = write_cube_into(result, staged.path, args.format, progress=True)

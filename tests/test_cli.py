@@ -51,14 +51,27 @@ def test_remove_writes_frames_masks_and_report(frame_dir, tmp_path, capsys):
 
 
 def test_precision_float32_gives_the_same_masks_and_a_bad_precision_is_refused(frame_dir, tmp_path, capsys):
-    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "auto")]) == 0
-    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "exact"), "--precision", "float32"]) == 0
+    example = ROOT / "examples" / "romania_2020_spring"  # real frames: noise would sit at the fill threshold
+    assert main(["remove", str(example), "--out", str(tmp_path / "auto")]) == 0
+    assert main(["remove", str(example), "--out", str(tmp_path / "exact"), "--precision", "float32"]) == 0
     for name in json.loads((tmp_path / "auto" / "report.json").read_text())["frames"]:
         auto, exact = (np.asarray(Image.open(tmp_path / folder / name["mask"])) for folder in ("auto", "exact"))
-        assert np.mean(auto == exact) > 0.99
+        assert np.mean(auto == exact) > 0.99  # cloud or shadow class included
     with pytest.raises(SystemExit) as refused:
         main(["remove", str(frame_dir), "--out", str(tmp_path / "bad"), "--precision", "half"])
     assert refused.value.code == 2 and "invalid choice: 'half'" in capsys.readouterr().err
+
+
+def test_fill_threshold_sets_how_much_is_replaced_and_a_bad_one_is_refused(frame_dir, tmp_path, capsys):
+    covers = {}
+    for threshold in ("0.05", "0.99"):
+        assert main(["remove", str(frame_dir), "--out", str(tmp_path / threshold), "--fill-threshold", threshold]) == 0
+        covers[threshold] = [entry["cloud_cover"] for entry in json.loads((tmp_path / threshold / "report.json").read_text())["frames"]]
+    assert all(low >= high for low, high in zip(covers["0.05"], covers["0.99"])) and covers["0.05"] != covers["0.99"]
+    for bad in ("0", "1.5", "often"):
+        with pytest.raises(SystemExit) as refused:
+            main(["remove", str(frame_dir), "--out", str(tmp_path / "bad"), "--fill-threshold", bad])
+        assert refused.value.code == 2 and "--fill-threshold" in capsys.readouterr().err
 
 
 def test_existing_outputs_are_not_overwritten(frame_dir, tmp_path, capsys):
