@@ -34,6 +34,7 @@ from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, benchmark_sequence
 
 from .detector_data import DetectorSampler
 from .score_removal import removal_scores
+from .train_mask import excluded_series
 
 __all__ = ["FILL_THRESHOLDS", "FULL_COVERS", "MIN_CLOUD_PXS", "CALIBRATION_NAME", "training_site_sequences", "calibrate", "main"]
 
@@ -103,7 +104,7 @@ def fold_detectors(folders: tuple[Path, ...]) -> dict[str, tuple[Path, torch.nn.
     for folder in folders:
         spec = ClearVisionConfig.load(folder).detector
         record = read_header(Path(folder) / spec.file).get("training", {}).get("config", {})
-        names = [name for name in record.get("exclude_series", "").split(",") if name]
+        names = excluded_series(record.get("exclude_series", ""))
         if not names:
             raise ValueError(f"{folder}: its detector was trained on every series; train a fold with `python -m training.train_mask --exclude-series NAME,...`")
         detector = load_network("detector", spec, folder)

@@ -47,12 +47,13 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
     return per_class[0] + shadow_weight * per_class[1]
 
 
-def excluded_series(config: MaskConfig) -> tuple[str, ...]:
-    return tuple(name for name in config.exclude_series.split(",") if name)
+def excluded_series(names: str) -> tuple[str, ...]:
+    """`--exclude-series`' comma-separated names (also read back from a fold's training record)."""
+    return tuple(name for name in names.split(",") if name)
 
 
 def train(config: MaskConfig, resume: bool = False, command: str = "python -m training.train_mask") -> Path:
-    sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop, exclude_series=excluded_series(config))
+    sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop, exclude_series=excluded_series(config.exclude_series))
     device = training_device(config)
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
