@@ -11,7 +11,7 @@ and written into the bundle (load, replace, save). Run it after `python -m train
 With `--cross-fit`, each training site is scored with a detector trained without it (bundles of
 `python -m training.train_mask --exclude-series ...`): on a site it has trained on, the detector
 can miss a sixth as much cloud (Portugal 1.7 % against 10.8 %), so operating points chosen there
-are too timid for places it has never seen.
+fit it, not places it has never seen.
 """
 
 from __future__ import annotations
