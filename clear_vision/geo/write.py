@@ -162,12 +162,13 @@ def _date_stems(times: Sequence[np.datetime64]) -> list[str]:
     return stems
 
 
-def _compute(*tasks: Any) -> tuple:
-    """Compute on the active scheduler: the distributed client if there is one, else dask's default."""
+def _compute(*tasks: Any) -> None:
+    """Run the stores on the active scheduler: the distributed client if there is one, else dask's default."""
     client = _client()
     if client is not None:
-        return tuple(client.gather(client.compute(list(tasks))))
-    return dask.compute(*tasks)
+        client.gather(client.compute(list(tasks)))
+    else:
+        dask.compute(*tasks)
 
 
 def _threads() -> int:
