@@ -56,6 +56,19 @@ def test_affine_corrects_a_per_frame_colour_shift_that_linear_misses():
     assert affine_error < 1e-4 < linear_error
 
 
+def test_colour_match_uses_the_few_clear_pixels_of_a_mostly_hidden_frame():
+    frames, days = linear_in_time([0, 5, 10], size=64)
+    frames[0, 1] = 0.8 * frames[0, 1] + 0.05  # the hidden date's own colour
+    masks = torch.zeros(1, 3, 1, 64, 64, dtype=torch.bool)
+    masks[0, 1] = True
+    masks[0, 1, :, :, :4] = False  # 6 % of the frame (256 pixels) is clear
+    hole = masks.expand_as(frames)
+    for fill in (affine_fill, blend_fill):
+        assert (fill(frames, masks, days) - frames)[hole].abs().max() < 1e-4
+    masks[0, 1, :, :, 2:4] = True  # 3 %: too little to trust, the plain linear fill stays
+    assert torch.equal(affine_fill(frames, masks, days), linear_fill(frames, masks, days))
+
+
 def test_clear_pixels_are_untouched_and_never_seen_pixels_kept():
     frames = torch.rand(2, 6, 3, 16, 16)
     masks = torch.rand(2, 6, 1, 16, 16) > 0.6
