@@ -14,7 +14,7 @@ from clear_vision.filling.classical import (
     interpolate_from_other_dates,
     linear_fill,
     nearest_fill,
-    spread_residual,
+    local_colour_match,
     whittaker_fill,
     whittaker_smooth,
 )
@@ -136,13 +136,27 @@ def test_blend_removes_the_step_at_the_edge_of_a_fill():
     assert linear_step > truth_step + 0.05 and abs(blend_step - truth_step) < 0.01
 
 
-def test_spread_leaves_fully_hidden_frames_and_clear_pixels_alone():
+def test_blend_matches_contrast_locally_where_one_frame_fit_cannot():
+    torch.manual_seed(0)
+    size = 64
+    ground = torch.rand(1, 1, 3, size, size) * 0.3 + 0.1  # texture: the same fields on every date
+    frames = ground.expand(1, 3, 3, size, size).clone()
+    frames[0, 1, :, :, :32] = 1.6 * ground[0, 0, :, :, :32] - 0.05  # this date's left half: more contrast
+    frames[0, 1, :, :, 32:] = 0.7 * ground[0, 0, :, :, 32:] + 0.08  # its right half: less
+    masks = torch.zeros(1, 3, 1, size, size, dtype=torch.bool)
+    masks[0, 1, :, 28:36, 12:20] = True
+    hole, days = masks.expand_as(frames), torch.tensor([[0.0, 5, 10]])
+    affine_error = (affine_fill(frames, masks, days) - frames)[hole].abs().mean()
+    blend_error = (blend_fill(frames, masks, days) - frames)[hole].abs().mean()
+    assert affine_error > 0.05 and blend_error < 0.003  # a local offset alone left 0.03: the gain is local too
+
+def test_local_match_leaves_fully_hidden_frames_and_clear_pixels_alone():
     torch.manual_seed(1)
     frames, prediction = torch.rand(1, 3, 3, 32, 32), torch.rand(1, 3, 3, 32, 32)
     masks = torch.zeros(1, 3, 1, 32, 32, dtype=torch.bool)
     masks[0, 0] = True
     masks[0, 2, :, :8] = True
-    blended = spread_residual(frames, prediction, masks)
+    blended = local_colour_match(frames, prediction, masks)
     assert torch.allclose(blended[0, 0], prediction[0, 0])  # nothing visible: nothing to blend
     assert not torch.allclose(blended[0, 2, :, :8], prediction[0, 2, :, :8])
     filled = blend_fill(frames, masks, torch.tensor([[0.0, 5, 10]]))
