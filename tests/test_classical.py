@@ -150,6 +150,20 @@ def test_blend_matches_contrast_locally_where_one_frame_fit_cannot():
     blend_error = (blend_fill(frames, masks, days) - frames)[hole].abs().mean()
     assert affine_error > 0.05 and blend_error < 0.003  # a local offset alone left 0.03: the gain is local too
 
+def test_broad_pass_carries_the_surroundings_colour_into_a_large_gap():
+    torch.manual_seed(0)
+    size = 96
+    ground = torch.rand(1, 1, 3, size, size) * 0.3 + 0.1  # what the other dates predict
+    frame = ground.clone()
+    frame[..., :48] += 0.1  # on this date the left half is brighter, the right half darker
+    frame[..., 48:] -= 0.05
+    masks = torch.zeros(1, 1, 1, size, size, dtype=torch.bool)
+    masks[..., 24:72, 4:44] = True  # a gap far wider than the near passes reach
+    hole = masks.expand_as(frame)
+    near_only = (local_colour_match(frame, ground, masks, scales=(3.0,)) - frame)[hole].abs().mean()
+    broad_to_near = (local_colour_match(frame, ground, masks) - frame)[hole].abs().mean()
+    assert near_only > 0.05 and broad_to_near < 0.025
+
 def test_local_match_leaves_fully_hidden_frames_and_clear_pixels_alone():
     torch.manual_seed(1)
     frames, prediction = torch.rand(1, 3, 3, 32, 32), torch.rand(1, 3, 3, 32, 32)

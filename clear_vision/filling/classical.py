@@ -230,60 +230,66 @@ def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: tor
     return torch.where(masks & known, colour_matched_estimate(frames, masks, estimate, known, guarded=False), frames)
 
 
-def _coarse_blur(values: torch.Tensor, sigma: float) -> tuple[torch.Tensor, int]:
-    """Gaussian-like blur of (N,C,H,W) with zero padding, computed at a quarter of the resolution.
-
-    Returns (the blurred values on the coarse grid, its factor): local colour statistics are
-    smooth by nature, and the coarse grid makes them cheap enough to compute on every fill.
-    """
-    factor = 4 if min(values.shape[-2:]) >= 16 else 1
-    coarse = F.avg_pool2d(values, factor, ceil_mode=True) if factor > 1 else values
-    sigma = max(sigma / factor, 0.5)
+def _blur(values: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N,C,H,W) with zero padding; sigma in pixels of `values`."""
+    sigma = max(sigma, 0.5)
     radius = max(1, int(3 * sigma))
     offsets = torch.arange(-radius, radius + 1, device=values.device, dtype=values.dtype)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = kernel / kernel.sum()
     channels = values.shape[1]
-    coarse = F.conv2d(coarse, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), padding=(0, radius), groups=channels)
-    coarse = F.conv2d(coarse, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), padding=(radius, 0), groups=channels)
-    return coarse, factor
+    values = F.conv2d(values, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), padding=(0, radius), groups=channels)
+    return F.conv2d(values, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), padding=(radius, 0), groups=channels)
 
 
-# How far the frame's own pixels reach into a filled area, and how strongly a local gain is
-# pulled back to 1 (a variance, in [0,1] units squared). Both chosen on the training sites'
-# gap sequences: a local gain and offset beat the local offset alone (blend +0.09 dB there,
-# <20 % hidden frames +0.4), and 3 px beat 2, 4, 6 .. 16 (see the model card).
-LOCAL_SIGMA_PX = 3.0
+# The local colour match, coarse to fine: how far each pass reaches into a filled area (Gaussian
+# sigma in pixels) and how strongly a local gain is pulled back to 1 (a variance, in [0,1] units
+# squared). Chosen on the training sites' gap sequences (see the model card): a local gain and
+# offset beat the local offset alone, and three passes beat any single reach.
+LOCAL_SCALES_PX = (16.0, 6.0, 3.0)
 LOCAL_GAIN_SHRINK = 3e-4
-LOCAL_SUPPORT = 0.25  # visible share of the neighbourhood at which the local match applies fully
+LOCAL_SUPPORT = 0.25  # visible share of the neighbourhood at which a pass applies fully
 
 
-def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: torch.Tensor, sigma: float = LOCAL_SIGMA_PX) -> torch.Tensor:
-    """Blend a fill into its frame: a gain and offset fitted on the nearby visible pixels.
+def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: torch.Tensor, scales: tuple[float, ...] = LOCAL_SCALES_PX) -> torch.Tensor:
+    """Blend a fill into its frame: a gain and offset fitted on the visible pixels around it.
 
     A guided filter with masked weights: normalised Gaussian convolutions give, around every
     pixel, the visible pixels' means and (co)variances of prediction and frame, hence a local
-    gain (bounded, shrunk towards 1 by LOCAL_GAIN_SHRINK) and offset; they are carried into the
-    masked area and fade where few visible pixels are near. At the edge of a filled area the
-    fill meets the frame without a step, and its colour and contrast are matched locally;
-    with no gain (infinite shrink) this is the frame-minus-prediction residual spread inward.
-    `prediction` must be the estimate at every pixel (not composed with the frame). Where
-    nothing is visible (whole frame hidden) it is unchanged. Returns the blended prediction.
+    gain (bounded, shrunk towards 1 by LOCAL_GAIN_SHRINK) and offset, carried into the masked
+    area and fading where few visible pixels are near. Passes go from broad to near (`scales`):
+    the broad one sets a large gap's colour from its surroundings, the near ones make the fill
+    meet the frame without a step. Everything is computed on a quarter-resolution grid, the
+    gain and offset held constant within a cell (a fast guided filter), and applied at full
+    resolution once. `prediction` must be the estimate at every pixel (not composed with the
+    frame). Where nothing is visible (whole frame hidden) it is unchanged.
     """
     channels, (height, width) = frames.shape[2], frames.shape[-2:]
     weight = (~masks).to(frames.dtype).flatten(0, 1)  # (N,1,H,W)
     x, y = prediction.flatten(0, 1), frames.flatten(0, 1)
-    sums, factor = _coarse_blur(torch.cat([weight * x, weight * y, weight * x * x, weight * x * y, weight], dim=1), sigma)
-    reach = sums[:, 4 * channels :]
-    mean_x, mean_y, mean_xx, mean_xy = (part / reach.clamp_min(1e-6) for part in sums[:, : 4 * channels].split(channels, dim=1))
-    variance, covariance = (mean_xx - mean_x * mean_x).clamp_min(0), mean_xy - mean_x * mean_y
-    gain = ((covariance + LOCAL_GAIN_SHRINK) / (variance + LOCAL_GAIN_SHRINK)).clamp(*GAIN_BOUNDS)
-    fade = (reach / LOCAL_SUPPORT).clamp(max=1.0)
-    fit = torch.cat([fade * gain, fade * (mean_y - gain * mean_x), fade], dim=1)  # on the coarse grid, then upsampled (a fast guided filter)
+    factor = 4 if min(height, width) >= 16 else 1
+    sums = torch.cat([weight * x, weight * y, weight * x * x, weight * x * y, weight], dim=1)
+    if factor > 1:
+        sums = F.avg_pool2d(sums, factor, ceil_mode=True)
+    sum_x, sum_y, sum_xx, sum_xy = sums[:, : 4 * channels].split(channels, dim=1)
+    sum_w = sums[:, 4 * channels :]
+    gain_so_far, offset_so_far = torch.ones_like(sum_x), torch.zeros_like(sum_x)  # the prediction so far: gain * x + offset
+    for sigma in scales:
+        a, b = gain_so_far, offset_so_far
+        moments = torch.cat([a * sum_x + b * sum_w, sum_y, a * a * sum_xx + 2 * a * b * sum_x + b * b * sum_w, a * sum_xy + b * sum_y, sum_w], dim=1)
+        moments = _blur(moments, sigma / factor)
+        reach = moments[:, 4 * channels :]
+        mean_p, mean_y, mean_pp, mean_py = (part / reach.clamp_min(1e-6) for part in moments[:, : 4 * channels].split(channels, dim=1))
+        variance, covariance = (mean_pp - mean_p * mean_p).clamp_min(0), mean_py - mean_p * mean_y
+        gain = ((covariance + LOCAL_GAIN_SHRINK) / (variance + LOCAL_GAIN_SHRINK)).clamp(*GAIN_BOUNDS)
+        fade = (reach / LOCAL_SUPPORT).clamp(max=1.0)
+        step_gain, step_offset = 1 + fade * (gain - 1), fade * (mean_y - gain * mean_p)
+        gain_so_far, offset_so_far = step_gain * a, step_gain * b + step_offset
+    fit = torch.cat([gain_so_far, offset_so_far], dim=1)
     if factor > 1:
         fit = F.interpolate(fit, scale_factor=factor, mode="bilinear", align_corners=False)[..., :height, :width]
-    scaled_gain, offset, fade = fit.split(channels, dim=1)  # fade * gain, fade * offset, fade
-    return (x + scaled_gain * x + offset - fade * x).clamp(0, 1).view_as(prediction)
+    gain, offset = fit.split(channels, dim=1)
+    return (gain * x + offset).clamp(0, 1).view_as(prediction)
 
 
 def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
