@@ -63,11 +63,27 @@ def test_colour_match_uses_the_few_clear_pixels_of_a_mostly_hidden_frame():
     masks[0, 1] = True
     masks[0, 1, :, :, :4] = False  # 6 % of the frame (256 pixels) is clear
     hole = masks.expand_as(frames)
-    for fill in (affine_fill, blend_fill):
-        assert (fill(frames, masks, days) - frames)[hole].abs().max() < 1e-4
+    linear_error = (linear_fill(frames, masks, days) - frames)[hole].abs().mean()
+    affine_error = (affine_fill(frames, masks, days) - frames)[hole].abs().mean()
+    blend_error = (blend_fill(frames, masks, days) - frames)[hole].abs().mean()  # its ridge pulls the match a little towards no change
+    assert affine_error < 1e-4 and blend_error < 0.2 * linear_error
     masks[0, 1, :, :, 2:4] = True  # 3 %: too little to trust, the plain linear fill stays
     assert torch.equal(affine_fill(frames, masks, days), linear_fill(frames, masks, days))
 
+
+def test_guarded_colour_match_follows_colours_that_move_together():
+    torch.manual_seed(0)
+    size = 48
+    ground = torch.rand(1, 1, 3, size, size) * 0.3 + 0.1
+    frames = ground.expand(1, 3, 3, size, size).clone()
+    red, green, blue = ground[0, 0]
+    frames[0, 1] = torch.stack([0.5 * red + 0.5 * green, 0.7 * green, blue])  # leaves browning: red follows green
+    masks = torch.zeros(1, 3, 1, size, size, dtype=torch.bool)
+    masks[0, 1, :, 8:40, 8:40] = True
+    hole, days = masks.expand_as(frames), torch.tensor([[0.0, 5, 10]])
+    affine_error = (affine_fill(frames, masks, days) - frames)[hole].abs().mean()  # one gain per channel
+    blend_error = (blend_fill(frames, masks, days) - frames)[hole].abs().mean()  # a colour matrix
+    assert affine_error > 0.01 and blend_error < 0.004
 
 def test_clear_pixels_are_untouched_and_never_seen_pixels_kept():
     frames = torch.rand(2, 6, 3, 16, 16)

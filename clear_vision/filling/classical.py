@@ -198,30 +198,62 @@ def hazy_frames(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tenso
     return (rise[:, :, 2:3] > HAZE_BLUE_RISE) & (rise[:, :, 2:3] >= rise[:, :, 0:1])
 
 
-def colour_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor, *, guarded: bool = True) -> torch.Tensor:
-    """The other dates' estimate at every pixel after a per-frame, per-channel affine colour match.
+# The guarded colour match fits a 3x3 colour matrix and an offset, not one gain per channel: a
+# date's colours move together (green leaves turning brown lower green and raise red), which
+# per-channel gains cannot follow. A ridge, relative to the fit's pixel count, pulls the matrix
+# towards the identity; chosen on the training sites' gap sequences (see the model card).
+COLOUR_RIDGE = 1e-3
+GREY_GAIN_BOUNDS = (0.0, 3.0)  # a channel's response to a grey change: never inverted, at most tripled
 
-    The gain and offset are a least-squares fit of the frame's clear pixels against what the
-    other dates predict there; frames with too few clear pixels keep the plain estimate. With
-    `guarded`, the offset is bounded and a frame whose visible part is hazy keeps the plain
-    estimate too; unguarded is MODELS.md's `affine` reference row.
+
+def _colour_matrix_match(frames: torch.Tensor, estimate: torch.Tensor, fit_weight: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """The estimate through each frame's (C+1,C) matrix M = argmin sum w |[estimate, 1] M - frame|^2
+    + ridge |M - I|^2 (the offset row unpenalised); each channel's gain on grey (its column sum)
+    and offset are bounded."""
+    b, steps, channels, height, width = frames.shape
+    design = torch.cat([estimate, torch.ones_like(estimate[:, :, :1])], dim=2).flatten(3).flatten(0, 1)  # (N,C+1,P)
+    weighted = design * fit_weight.flatten(3).flatten(0, 1)
+    normal = (weighted @ design.transpose(1, 2)).double()
+    target = (weighted @ frames.flatten(3).flatten(0, 1).transpose(1, 2)).double()
+    penalty = torch.ones(channels + 1, dtype=torch.float64, device=frames.device)
+    penalty[-1] = 0.0
+    ridge = torch.diag(penalty) * COLOUR_RIDGE * count.flatten(0, 1).view(-1, 1, 1).double()
+    ridge = ridge + 1e-9 * torch.eye(channels + 1, dtype=torch.float64, device=frames.device)  # solvable with no pixels
+    identity = torch.eye(channels + 1, channels, dtype=torch.float64, device=frames.device)
+    matrix = torch.linalg.solve(normal + ridge, target + ridge @ identity).to(frames.dtype)
+    coefficients = matrix[:, :channels]
+    grey_gain = coefficients.sum(dim=1, keepdim=True)  # each output channel's gain on a grey change
+    coefficients = coefficients * grey_gain.clamp(*GREY_GAIN_BOUNDS) / grey_gain.where(grey_gain.abs() > 1e-6, torch.ones_like(grey_gain))
+    pixels = count.flatten(0, 1).view(-1, 1, 1).clamp_min(1).double()
+    mean_estimate, mean_frame = (normal[:, -1:, :channels] / pixels).to(frames.dtype), (target[:, -1:] / pixels).to(frames.dtype)
+    offset = (mean_frame - mean_estimate @ coefficients).clamp(-MAX_OFFSET, MAX_OFFSET)  # refitted: the bounded gains keep the fitted mean
+    return (torch.cat([coefficients, offset], dim=1).transpose(1, 2) @ design).view(b, steps, channels, height, width)
+
+
+def colour_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor, *, guarded: bool = True) -> torch.Tensor:
+    """The other dates' estimate at every pixel after a per-frame colour match.
+
+    A least-squares fit of the frame's clear pixels against what the other dates predict
+    there; frames with too few clear pixels keep the plain estimate. Unguarded, it is MODELS.md's
+    `affine` reference row: a gain and offset per channel. Guarded (the learned filler's base
+    and `blend`), it is a colour matrix and offset pulled towards the identity, with bounded
+    gains and offsets, and a frame whose visible part is hazy keeps the plain estimate.
     """
     fit_weight = ((~masks) & known).to(frames.dtype)  # (B,T,1,H,W)
     count = fit_weight.sum(dim=(-2, -1), keepdim=True)
+    enough = count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
+    if guarded:
+        reliable = enough & ~hazy_frames(frames, masks, estimate, known)
+        return torch.where(reliable, _colour_matrix_match(frames, estimate, fit_weight, count), estimate).clamp(0, 1)
     total = count.clamp_min(1)
     mean_x = (fit_weight * estimate).sum(dim=(-2, -1), keepdim=True) / total
     mean_y = (fit_weight * frames).sum(dim=(-2, -1), keepdim=True) / total
     centred_x = (estimate - mean_x) * fit_weight
     variance = (centred_x * (estimate - mean_x)).sum(dim=(-2, -1), keepdim=True) / total
     covariance = (centred_x * (frames - mean_y)).sum(dim=(-2, -1), keepdim=True) / total
-    enough = count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
     reliable = enough & (variance > 1e-6)
-    if guarded:
-        reliable = reliable & ~hazy_frames(frames, masks, estimate, known)
     gain = torch.where(reliable, covariance / variance.clamp_min(1e-6), torch.ones_like(variance)).clamp(*GAIN_BOUNDS)
     offset = torch.where(reliable, mean_y - gain * mean_x, torch.zeros_like(mean_y))
-    if guarded:
-        offset = offset.clamp(-MAX_OFFSET, MAX_OFFSET)
     return (gain * estimate + offset).clamp(0, 1)
 
 
