@@ -23,7 +23,7 @@ from .detection.masks import detected_masks, fill_masks, mask_classes
 from .detection.reference import detector_inputs, temporal_reference, whiteness_test
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
-from .filling.filler import TemporalFiller
+from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
 from .io.decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
@@ -388,7 +388,7 @@ class ClearVision:
             def fill_tile(tile: torch.Tensor) -> torch.Tensor:
                 tile_frames, tile_masks = tile[None, :, :3], tile[None, :, 3:] > 0.5
                 if self.method == "learned":
-                    return self._fast_filler(tile_frames, tile_masks, window_days)[0]
+                    return self._fast_filler(tile_frames, tile_masks, window_days, corrected_from=CORRECTED_FROM_HIDDEN)[0]
                 return CLASSICAL_FILLERS[self.method](tile_frames, tile_masks, window_days)[0]
 
             multiple = self.filler.size_multiple if self.filler is not None else 1

@@ -17,12 +17,18 @@ from torch.nn import functional as F
 
 from .classical import blended_estimate, neighbour_observations
 
-__all__ = ["TemporalFiller", "INPUT_CHANNELS"]
+__all__ = ["TemporalFiller", "INPUT_CHANNELS", "CORRECTED_FROM_HIDDEN"]
 
 # per frame: visible pixels (base under the mask), the base everywhere, the mask, the previous
 # and next clear observation of the other dates and how many days away each is
 INPUT_CHANNELS = 3 + 3 + 1 + 6 + 2
 DISTANCE_SCALE_DAYS = 30.0
+# In use (`ClearVision`), only frames at least this much hidden take the network's correction;
+# the others keep the base, whose colour matches on the frame's own visible pixels did better
+# than the correction on the training sites' gap sequences (frames under 20 % hidden -0.34 dB,
+# 20..90 % -0.12 dB with the correction), while over 90 % hidden it gains +0.40 dB. Training
+# still corrects every frame (the shipped weights were trained so).
+CORRECTED_FROM_HIDDEN = 0.9
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -180,11 +186,16 @@ class TemporalFiller(nn.Module):
             stacked = torch.cat([visible, base, masks.to(frames.dtype), previous, following, distances], dim=2)
         return stacked, base
 
-    def forward(self, frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor, corrected_from: float = 0.0) -> torch.Tensor:
+        """base + correction (B,T,3,H,W); frames less than `corrected_from` hidden keep the base
+        (and if none is that hidden, the network does not run)."""
         b, steps, _, height, width = frames.shape
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"TemporalFiller needs H and W divisible by {self.size_multiple}, got {(height, width)}")
         stacked, base = self.inputs(frames, masks, days)
+        corrected = masks.to(frames.dtype).mean(dim=(-2, -1), keepdim=True) >= corrected_from  # (B,T,1,1,1)
+        if not corrected.any():
+            return base
         x = stacked.flatten(0, 1).contiguous(memory_format=self._layout())
 
         skips = [self.stem(x)]
@@ -205,7 +216,7 @@ class TemporalFiller(nn.Module):
             features = block(features, weight_skip(skip, attention, self.heads).flatten(0, 1))
         features = F.interpolate(features, size=(height, width), mode="bilinear", align_corners=False)
         correction = self.head(torch.cat([features, x], dim=1)).view(b, steps, 3, height, width)
-        return base + correction - _masked_mean(correction, masks)
+        return base + (correction - _masked_mean(correction, masks)) * corrected
 
 
 def _masked_mean(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
