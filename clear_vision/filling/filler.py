@@ -2,8 +2,8 @@
 
 Shapes: frames (B,T,3,H,W) in [0,1], masks (B,T,1,H,W) bool (True = replace), days (B,T)
 float days since the first frame. The network predicts a correction to a classical base (the
-affine fill blended into the frame's own visible pixels, `blend_fill`), which makes it useful
-from the first step and keeps it honest on little data.
+other dates' fill colour-matched to the frame's own visible pixels, `blend_fill`), which makes
+it useful from the first step and keeps it honest on little data.
 """
 
 from __future__ import annotations
