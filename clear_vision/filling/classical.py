@@ -18,7 +18,8 @@ __all__ = [
     "interpolate_from_other_dates",
     "whittaker_smooth",
     "hazy_frames",
-    "colour_matched_estimate",
+    "affine_estimate",
+    "colour_matrix_estimate",
     "colour_matched_fill",
     "local_colour_match",
     "neighbour_observations",
@@ -191,17 +192,25 @@ HAZE_BLUE_RISE = 0.06
 GAIN_BOUNDS = (0.5, 2.0)
 
 
+def _fit_pixels(masks: torch.Tensor, known: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(weight (B,T,1,H,W) of the clear pixels a colour match is fitted on, their count (B,T,1,1,1), enough of them to fit)."""
+    fit_weight = ((~masks) & known).to(dtype)
+    count = fit_weight.sum(dim=(-2, -1), keepdim=True)
+    return fit_weight, count, count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
+
+
 def hazy_frames(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """(B,T,1,1,1) bool: frames whose clear pixels are brighter in blue than the other dates predict, and no less in blue than in red."""
-    weight = ((~masks) & known).to(frames.dtype)
-    rise = (weight * (frames - estimate)).sum(dim=(-2, -1), keepdim=True) / weight.sum(dim=(-2, -1), keepdim=True).clamp_min(1)
+    weight, count, _ = _fit_pixels(masks, known, frames.dtype)
+    rise = (weight * (frames - estimate)).sum(dim=(-2, -1), keepdim=True) / count.clamp_min(1)
     return (rise[:, :, 2:3] > HAZE_BLUE_RISE) & (rise[:, :, 2:3] >= rise[:, :, 0:1])
 
 
-# The guarded colour match fits a 3x3 colour matrix and an offset, not one gain per channel: a
-# date's colours move together (green leaves turning brown lower green and raise red), which
-# per-channel gains cannot follow. A ridge, relative to the fit's pixel count, pulls the matrix
-# towards the identity; chosen on the training sites' gap sequences (see the model card).
+# The blend's colour match (the learned filler's base) fits a 3x3 colour matrix and an offset,
+# not one gain per channel: a date's colours move together (green leaves turning brown lower
+# green and raise red), which per-channel gains cannot follow. A ridge, relative to the fit's
+# pixel count, pulls the matrix towards the identity; chosen on the training sites' gap
+# sequences (see the model card).
 COLOUR_RIDGE = 1e-3
 GREY_GAIN_BOUNDS = (0.0, 3.0)  # a channel's response to a grey change: never inverted, at most tripled
 
@@ -230,21 +239,11 @@ def _colour_matrix_match(frames: torch.Tensor, estimate: torch.Tensor, fit_weigh
     return (torch.cat([coefficients, offset], dim=1).transpose(1, 2) @ design).view(b, steps, channels, height, width)
 
 
-def colour_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor, *, guarded: bool = True) -> torch.Tensor:
-    """The other dates' estimate at every pixel after a per-frame colour match.
-
-    A least-squares fit of the frame's clear pixels against what the other dates predict
-    there; frames with too few clear pixels keep the plain estimate. Unguarded, it is MODELS.md's
-    `affine` reference row: a gain and offset per channel. Guarded (the learned filler's base
-    and `blend`), it is a colour matrix and offset pulled towards the identity, with bounded
-    gains and offsets, and a frame whose visible part is hazy keeps the plain estimate.
-    """
-    fit_weight = ((~masks) & known).to(frames.dtype)  # (B,T,1,H,W)
-    count = fit_weight.sum(dim=(-2, -1), keepdim=True)
-    enough = count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
-    if guarded:
-        reliable = enough & ~hazy_frames(frames, masks, estimate, known)
-        return torch.where(reliable, _colour_matrix_match(frames, estimate, fit_weight, count), estimate).clamp(0, 1)
+def affine_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """MODELS.md's `affine` colour match of the other dates' estimate, at every pixel: per frame and
+    channel a gain and offset, a least-squares fit of the frame's clear pixels against what the
+    other dates predict there; frames with too few clear pixels keep the plain estimate."""
+    fit_weight, count, enough = _fit_pixels(masks, known, frames.dtype)
     total = count.clamp_min(1)
     mean_x = (fit_weight * estimate).sum(dim=(-2, -1), keepdim=True) / total
     mean_y = (fit_weight * frames).sum(dim=(-2, -1), keepdim=True) / total
@@ -257,9 +256,16 @@ def colour_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate:
     return (gain * estimate + offset).clamp(0, 1)
 
 
+def colour_matrix_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """The other dates' estimate at every pixel through each frame's bounded colour matrix and
+    offset (`_colour_matrix_match`); frames with too few clear pixels keep the plain estimate."""
+    fit_weight, count, enough = _fit_pixels(masks, known, frames.dtype)
+    return torch.where(enough, _colour_matrix_match(frames, estimate, fit_weight, count), estimate).clamp(0, 1)
+
+
 def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Masked pixels from the (unguarded, MODELS.md) colour-matched estimate of the other dates; clear pixels kept."""
-    return torch.where(masks & known, colour_matched_estimate(frames, masks, estimate, known, guarded=False), frames)
+    """Masked pixels from MODELS.md's affine colour match of the other dates' estimate; clear pixels kept."""
+    return torch.where(masks & known, affine_estimate(frames, masks, estimate, known), frames)
 
 
 def _blur(values: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -325,14 +331,15 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
 
 
 def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
-    """The linear estimate of the other dates, colour-matched per frame (guarded), then blended into the frame locally.
+    """The linear estimate of the other dates through each frame's colour matrix, then blended into the frame locally.
 
     A frame whose visible part is hazy is neither matched nor blended: its haze must not reach
     the filled pixels.
     """
     estimate, known = interpolate_from_other_dates(frames, masks, days)
-    matched = torch.where(known, colour_matched_estimate(frames, masks, estimate, known), frames)
-    return torch.where(hazy_frames(frames, masks, estimate, known), matched, local_colour_match(frames, matched, masks))
+    hazy = hazy_frames(frames, masks, estimate, known)
+    matched = torch.where(known, torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, estimate, known)), frames)
+    return torch.where(hazy, matched, local_colour_match(frames, matched, masks))
 
 
 def blend_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
