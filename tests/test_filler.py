@@ -30,17 +30,21 @@ def test_shape_and_initial_output_is_the_blend_fill():
 def test_only_mostly_hidden_frames_take_the_correction():
     model = TemporalFiller(widths=(8, 8, 16)).eval()
     torch.nn.init.normal_(model.head[-1].weight, std=0.1)
-    frames, masks, days = inputs(batch=1)
-    masks[0, 2] = True  # fully hidden; the others are about 30 % hidden
+    frames, masks, days = inputs(batch=2)
+    masks[0, 2] = True  # fully hidden, in each sequence another date; the others are about 30 % hidden
+    masks[1, 4] = True
     with torch.no_grad():
         base = model.inputs(frames, masks, days)[1]
         gated = model(frames, masks, days, corrected_from=0.9)
         ungated = model(frames, masks, days)
         none_hidden_enough = model(frames, masks, days, corrected_from=1.01)
-    partly = [0, 1, 3, 4, 5]
-    assert torch.equal(gated[0, partly], base[0, partly]) and not torch.allclose(ungated[0, partly], base[0, partly])
-    assert torch.equal(gated[0, 2], ungated[0, 2]) and not torch.allclose(gated[0, 2], base[0, 2])
+    for item, hidden in ((0, 2), (1, 4)):
+        partly = [frame for frame in range(6) if frame != hidden]
+        assert torch.equal(gated[item, partly], base[item, partly]) and not torch.allclose(ungated[item, partly], base[item, partly])
+        # only the corrected frames are decoded: the same numbers, up to the convolutions' batch-size rounding
+        assert torch.allclose(gated[item, hidden], ungated[item, hidden], atol=1e-6) and not torch.allclose(gated[item, hidden], base[item, hidden])
     assert torch.equal(none_hidden_enough, base)
+
 
 def test_dates_and_masks_change_the_prediction():
     model = TemporalFiller(widths=(8, 8, 16)).eval()

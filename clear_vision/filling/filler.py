@@ -114,22 +114,23 @@ class TemporalAttention(nn.Module):
         return sequences + self.feed_forward(sequences), attention
 
 
-def weight_skip(skip: torch.Tensor, attention: torch.Tensor, heads: int) -> torch.Tensor:
+def weight_skip(skip: torch.Tensor, maps: torch.Tensor, batch_index: torch.Tensor, heads: int) -> torch.Tensor:
     """Mix skip features over input frames with the bottleneck attention, per head group.
 
-    skip (B,T,C,H,W), attention (B,heads*T_out*T_in,h,w) -> (B,T,C,H,W). A loop over input
-    frames keeps this a few cheap multiply-adds instead of a large permuted einsum.
+    skip (B,T,C,H,W); maps (N,heads*T,h,w), the attention of N output frames, the n-th of batch
+    item batch_index[n] -> (N,C,H,W). A loop over input frames keeps this a few cheap
+    multiply-adds instead of a large permuted einsum.
     """
     b, steps, channels, height, width = skip.shape
-    # channels-last: on a CPU, bilinear upsampling of the 4*T*T maps is 16x faster in that layout
-    maps = F.interpolate(attention.contiguous(memory_format=torch.channels_last), size=(height, width), mode="bilinear", align_corners=False)
-    maps = maps.view(b, heads, steps, steps, 1, height, width).transpose(1, 2)  # (B,T_out,heads,T_in,1,H,W)
-    grouped = skip.view(b, steps, 1, heads, channels // heads, height, width)
+    # channels-last: on a CPU, bilinear upsampling of the attention maps is 16x faster in that layout
+    maps = F.interpolate(maps.contiguous(memory_format=torch.channels_last), size=(height, width), mode="bilinear", align_corners=False)
+    maps = maps.view(-1, heads, steps, 1, height, width)
+    grouped = skip.view(b, steps, heads, channels // heads, height, width)
     mixed = None
-    for weight, features in zip(maps.unbind(dim=3), grouped.unbind(dim=1)):  # unbind: one cheap backward
-        term = weight * features
+    for index in range(steps):
+        term = maps[:, :, index] * grouped[batch_index, index]
         mixed = term if mixed is None else mixed + term
-    return mixed.reshape(b, steps, channels, height, width)
+    return mixed.reshape(-1, channels, height, width)
 
 
 class TemporalFiller(nn.Module):
@@ -187,13 +188,16 @@ class TemporalFiller(nn.Module):
         return stacked, base
 
     def forward(self, frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor, corrected_from: float = 0.0) -> torch.Tensor:
-        """base + correction (B,T,3,H,W); frames less than `corrected_from` hidden keep the base
-        (and if none is that hidden, the network does not run)."""
+        """base + correction (B,T,3,H,W); frames less than `corrected_from` hidden keep the base.
+
+        Every frame is encoded (the attention needs them all), but only the corrected ones are
+        decoded, and if none is that hidden the network does not run.
+        """
         b, steps, _, height, width = frames.shape
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"TemporalFiller needs H and W divisible by {self.size_multiple}, got {(height, width)}")
         stacked, base = self.inputs(frames, masks, days)
-        corrected = masks.to(frames.dtype).mean(dim=(-2, -1), keepdim=True) >= corrected_from  # (B,T,1,1,1)
+        corrected = masks.to(frames.dtype).mean(dim=(-2, -1)).flatten(1) >= corrected_from  # (B,T)
         if not corrected.any():
             return base
         x = stacked.flatten(0, 1).contiguous(memory_format=self._layout())
@@ -208,19 +212,22 @@ class TemporalFiller(nn.Module):
         encoding = date_encoding(days, channels).to(bottom.dtype)
         encoding = encoding[:, None, None].expand(b, h, w, steps, channels).reshape(b * h * w, steps, channels)
         sequences, attention = self.attention(sequences, encoding)
-        features = sequences.view(b, h, w, steps, channels).permute(0, 3, 4, 1, 2).flatten(0, 1)
-        attention = attention.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()  # (B,heads*T*T,h,w)
 
+        batch_index, frame_index = corrected.nonzero(as_tuple=True)
+        features = sequences.view(b, h, w, steps, channels).permute(0, 3, 4, 1, 2)[batch_index, frame_index]  # (N,C,h,w)
+        maps = attention.view(b, h, w, self.heads, steps, steps).permute(0, 4, 3, 5, 1, 2)[batch_index, frame_index]
+        maps = maps.reshape(len(batch_index), self.heads * steps, h, w)  # (N,heads*T_in,h,w)
         for block, skip in zip(reversed(self.up), reversed(skips)):
-            skip = skip.view(b, steps, *skip.shape[1:])
-            features = block(features, weight_skip(skip, attention, self.heads).flatten(0, 1))
+            features = block(features, weight_skip(skip.view(b, steps, *skip.shape[1:]), maps, batch_index, self.heads))
         features = F.interpolate(features, size=(height, width), mode="bilinear", align_corners=False)
-        correction = self.head(torch.cat([features, x], dim=1)).view(b, steps, 3, height, width)
-        return base + (correction - _masked_mean(correction, masks)) * corrected
+        inputs = x.index_select(0, batch_index * steps + frame_index)
+        correction = self.head(torch.cat([features, inputs], dim=1))  # (N,3,H,W)
+        correction = correction - _masked_mean(correction, masks[batch_index, frame_index])
+        return base.index_put((batch_index, frame_index), correction, accumulate=True)
 
 
 def _masked_mean(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Per frame and channel, the mean of (B,T,C,H,W) values over the masked pixels, (B,T,C,1,1).
+    """Per frame and channel, the mean of (N,C,H,W) values over the masked pixels, (N,C,1,1).
 
     The correction may reshape a fill but not shift its brightness as a whole: a hidden date's
     overall shift is unknowable from the other dates, and a learned one is the training sites'
