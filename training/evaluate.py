@@ -17,7 +17,7 @@ from clear_vision.filling.classical import CLASSICAL_FILLERS
 from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, sequences_by_site
 
 from .contact_sheets import write_contact_sheets
-from .score_detection import detection_table, format_detection_table, format_missed_cloud, missed_cloud
+from .score_detection import detection_table, format_detection_table, format_run_mask_errors, run_mask_errors
 from .score_removal import colour_oracle_scores, format_removal_table, removal_scores_by_site
 
 __all__ = ["evaluate", "main", "MODEL_DIR"]
@@ -34,9 +34,9 @@ def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
     removal = removal_scores_by_site(models, sites)  # every filler, fill and run: pooled and per site
     oracle = {site: colour_oracle_scores(models["linear"], site_sequences) for site, site_sequences in [("pooled", sequences), *sites.items()]}
     detection = detection_table(learned, data / "detector_val.npz")
-    missed = {site: missed_cloud(learned, site_sequences) for site, site_sequences in sites.items()}
+    mask_errors = {site: run_mask_errors(learned, site_sequences) for site, site_sequences in sites.items()}
     by_site = {"removal_by_site": removal, "oracle_by_site": oracle}
-    return {"removal": removal.pop("pooled"), "colour_oracle": oracle.pop("pooled"), **by_site, "detection": detection, "missed_cloud": missed, "sequences": len(sequences)}
+    return {"removal": removal.pop("pooled"), "colour_oracle": oracle.pop("pooled"), **by_site, "detection": detection, "run_masks": mask_errors, "sequences": len(sequences)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate(args.data, args.weights, args.device)
     tables = [format_removal_table(results["removal"], results["colour_oracle"], "held-out sites pooled")]
     tables += [format_removal_table(scores, results["oracle_by_site"][site], site) for site, scores in results["removal_by_site"].items()]
-    table = "\n\n".join([*tables, format_detection_table(results["detection"]), format_missed_cloud(results["missed_cloud"])])
+    table = "\n\n".join([*tables, format_detection_table(results["detection"]), format_run_mask_errors(results["run_masks"])])
     print(f"{results['sequences']} held-out sequences\n{table}")
     if args.card:
         from .model_card import write_model_card

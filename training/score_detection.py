@@ -15,7 +15,7 @@ from preprocess.sets import load_groups
 from .metrics import detection_counts, detection_scores
 from .score_removal import days_to_dates
 
-__all__ = ["detection_table", "format_detection_table", "missed_cloud", "format_missed_cloud"]
+__all__ = ["detection_table", "format_detection_table", "mask_error_counts", "run_mask_errors", "format_run_mask_errors"]
 
 
 def detection_table(model: ClearVision, path: Path) -> dict:
@@ -45,25 +45,56 @@ def format_detection_table(detection: dict) -> str:
     return "\n".join(lines)
 
 
-def missed_cloud(model: ClearVision, sequences: list[dict[str, np.ndarray]]) -> dict[str, float]:
-    """What stage 1 leaves in `run`: the fraction of truly cloudy scored pixels not masked, and their share of the squared error."""
-    missed = cloudy = 0
-    missed_error = total_error = 0.0
+def mask_error_counts(masks: np.ndarray, output: np.ndarray, sequence: dict[str, np.ndarray]) -> dict[str, float]:
+    """One gap sequence's `run` masks judged both ways, as sums (see `run_mask_errors`).
+
+    Cloud left in: scored (truly cloudy, truth clear) pixels that `run` did not mask, and their
+    squared error. Clear ground replaced: pixels of the dates without pasted cloud, outside the
+    true mask, that `run` masked anyway; PSNR cannot see them (they are not scored), a user does.
+    """
+    scored = sequence["scored"]
+    error = ((output.astype(np.float64) - sequence["truth"]) / 255.0) ** 2
+    left_in = scored & ~masks
+    clear_dates = ~scored.any(axis=(1, 2))
+    clear_ground = ~sequence["mask"][clear_dates]
+    replaced = masks[clear_dates] & clear_ground
+    return {
+        "missed": float(left_in.sum()),
+        "cloudy": float(scored.sum()),
+        "missed_error": float(error[left_in].sum()),
+        "total_error": float(error[scored].sum()),
+        "replaced": float(replaced.sum()),
+        "clear": float(clear_ground.sum()),
+        "replaced_whole": float(masks[clear_dates].all(axis=(1, 2)).sum()),
+        "clear_dates": float(clear_dates.sum()),
+    }
+
+
+def run_mask_errors(model: ClearVision, sequences: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """What stage 1's masks cost in `run`: the fraction of truly cloudy scored pixels left unmasked
+    and their share of the squared error, and the clear ground it replaced on dates without a
+    pasted cloud (share of pixels, share of those dates replaced whole)."""
+    totals: dict[str, float] = {}
     for sequence in sequences:
-        dates = days_to_dates(sequence["days"])
-        result = model.run(sequence["cloudy"], dates)
-        scored = sequence["scored"]
-        error = ((result.frames.astype(np.float64) - sequence["truth"]) / 255.0) ** 2
-        left_in = scored & ~result.masks
-        missed += int(left_in.sum())
-        cloudy += int(scored.sum())
-        missed_error += float(error[left_in].sum())
-        total_error += float(error[scored].sum())
-    return {"missed_fraction": missed / max(cloudy, 1), "missed_error_share": missed_error / max(total_error, 1e-12)}
+        result = model.run(sequence["cloudy"], days_to_dates(sequence["days"]))
+        for key, value in mask_error_counts(result.masks, result.frames, sequence).items():
+            totals[key] = totals.get(key, 0.0) + value
+    return {
+        "missed_fraction": totals["missed"] / max(totals["cloudy"], 1),
+        "missed_error_share": totals["missed_error"] / max(totals["total_error"], 1e-12),
+        "clear_replaced_fraction": totals["replaced"] / max(totals["clear"], 1),
+        "clear_dates_replaced_whole": totals["replaced_whole"] / max(totals["clear_dates"], 1),
+    }
 
 
-def format_missed_cloud(rows: dict[str, dict[str, float]]) -> str:
-    lines = ["Cloud left in by `run` (truly cloudy scored pixels not masked)", f"{'site':<46}{'missed':>8}{'share of error':>16}"]
+def format_run_mask_errors(rows: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "Masks of `run`: cloud left in (truly cloudy scored pixels not masked) and clear ground replaced (dates without pasted cloud)",
+        f"{'site':<46}{'missed':>8}{'share of error':>16}{'clear replaced':>16}{'dates whole':>13}",
+    ]
     for site, row in rows.items():
-        lines.append(f"{site[:45]:<46}{row['missed_fraction']:>8.1%}{row['missed_error_share']:>16.1%}")
+        lines.append(
+            f"{site[:45]:<46}{row['missed_fraction']:>8.1%}{row['missed_error_share']:>16.1%}"
+            f"{row['clear_replaced_fraction']:>16.1%}{row['clear_dates_replaced_whole']:>13.1%}"
+        )
     return "\n".join(lines)
