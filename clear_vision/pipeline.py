@@ -216,8 +216,12 @@ class ClearVision:
     # ---- public steps -------------------------------------------------------------------
 
     def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None) -> np.ndarray:
-        """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer)."""
-        images = load_frames(frames)
+        """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer).
+
+        A single frame is accepted too: with no other date it is judged on its own, as the
+        detector was also trained to do.
+        """
+        images = load_frames(frames, min_frames=1)
         days = parse_dates(dates, len(images))
         config = self.config
 

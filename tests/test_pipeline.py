@@ -203,6 +203,16 @@ def test_two_frames_and_unrelated_frames_run(model):
     assert model.detect(unrelated)[1, 15:35, 15:35].all()
 
 
+def test_detect_takes_a_single_frame_and_run_refuses_it(model):
+    frame = np.asarray(Image.open(sorted(EXAMPLE.glob("*.png"))[0]).convert("RGB"))[None].copy()  # a clear summer date of the example
+    frame[0, 10:40, 10:40] = 245
+    detected = model.detect(frame)  # no other date: the frame is judged on its own
+    assert detected.shape == frame.shape[:3] and detected[0, 15:35, 15:35].all()
+    assert not detected[0, 60:].any() and not detected[0, :, 60:].any()  # the clear ground away from it stays clear
+    with pytest.raises(ValueError, match="needs 2 to 100 frames"):
+        model.run(frame)
+
+
 def test_a_date_string_list_of_the_wrong_length_is_refused(model):
     with pytest.raises(ValueError, match="dates"):
         model.detect(scene(3), dates=["2021-05-01"])

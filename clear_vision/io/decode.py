@@ -85,7 +85,7 @@ def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
     return sorted(paths, key=natural_key)
 
 
-def load_frames(frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
+def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN_FRAMES) -> np.ndarray:
     """Decode a sequence into a (T,H,W,3) uint8 array, or raise ValueError naming the problem.
 
     Accepts a (T,H,W,3) uint8 array, a float array in [0,1], or a list of arrays, PIL images
@@ -103,7 +103,7 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
         )
     else:
         items = frames
-    _check_count(len(items))
+    _check_count(len(items), min_frames)
     decoded = [_decode_one(item, i) for i, item in enumerate(items)]
     sizes = {f.shape[:2] for f in decoded}
     if len(sizes) > 1:
@@ -112,9 +112,9 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput]) -> np.ndarray:
     return np.stack(decoded)
 
 
-def _check_count(count: int) -> None:
-    if count < MIN_FRAMES:
-        raise ValueError(f"frames: got {count} frame(s); a sequence needs {MIN_FRAMES} to {MAX_FRAMES} frames")
+def _check_count(count: int, min_frames: int) -> None:
+    if count < min_frames:
+        raise ValueError(f"frames: got {count} frame(s); a sequence needs {min_frames} to {MAX_FRAMES} frames")
     if count > MAX_FRAMES:
         raise ValueError(f"frames: got {count} frames; at most {MAX_FRAMES} are accepted per sequence")
 
