@@ -1,4 +1,4 @@
-"""Cloud detection on the held-out scenes: precision / recall / F1 / IoU next to the brightness threshold."""
+"""Stage 1 on the held-out data: precision / recall / F1 / IoU next to the brightness threshold, and what `run`'s masks leave in or replace."""
 
 from __future__ import annotations
 

@@ -220,8 +220,8 @@ class TemporalFiller(nn.Module):
         for block, skip in zip(reversed(self.up), reversed(skips)):
             features = block(features, weight_skip(skip.view(b, steps, *skip.shape[1:]), maps, batch_index, self.heads))
         features = F.interpolate(features, size=(height, width), mode="bilinear", align_corners=False)
-        inputs = x.index_select(0, batch_index * steps + frame_index)
-        correction = self.head(torch.cat([features, inputs], dim=1))  # (N,3,H,W)
+        decoded_inputs = x.index_select(0, batch_index * steps + frame_index)
+        correction = self.head(torch.cat([features, decoded_inputs], dim=1))  # (N,3,H,W)
         correction = correction - _masked_mean(correction, masks[batch_index, frame_index])
         return base.index_put((batch_index, frame_index), correction, accumulate=True)
 

@@ -91,7 +91,8 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     Accepts a (T,H,W,3) uint8 array, a float array in [0,1], or a list of arrays, PIL images
     or PNG/JPEG/TIFF file paths. Grayscale, palette, RGBA and 16-bit images are converted;
     integer files of other types (int16 TIFFs, PIL mode I) are read as 16-bit when their values
-    are 0..65535; float TIFFs must lie in [0,1]; EXIF orientation is applied.
+    are 0..65535; float TIFFs must lie in [0,1]; EXIF orientation is applied. `min_frames`: a
+    sequence needs two, stage 1 alone can judge one.
     """
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4 or frames.shape[-1] != 3:
