@@ -357,19 +357,20 @@ class ClearVision:
         forced = white.copy()
         per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
+        if temporal:  # all at once: each call reads every date, so per batch it would be repeated
+            references, valid = temporal_reference(images, days, white=white)
+            forced &= ~(valid & whiteness_test(references))
         for start in range(0, len(images), per_call):
-            batch = range(start, min(start + per_call, len(images)))
-            frames, reference, present = self._to_tensor(images[batch.start : batch.stop]), None, None
+            batch = slice(start, min(start + per_call, len(images)))
+            frames, reference, present = self._to_tensor(images[batch]), None, None
             if temporal:
-                references, valid = temporal_reference(images, days, np.arange(batch.start, batch.stop), white=white)
-                forced[batch.start : batch.stop] &= ~(valid & whiteness_test(references))
-                reference, present = self._to_tensor(references), torch.from_numpy(valid)[:, None].to(self.device, frames.dtype)
+                reference, present = self._to_tensor(references[batch]), torch.from_numpy(valid[batch])[:, None].to(self.device, frames.dtype)
             inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)
             padded = F.pad(inputs, (_DETECT_MARGIN_PX,) * 4, mode="reflect")
             logits = run_tiled(self._detector_logits, padded, self.detector.size_multiple)[..., margin, margin]
             logits[:, 1] += self.config.shadow_logit_offset  # shadow probabilities on the cloud's scale
             probability = torch.sigmoid(logits).cpu().numpy()
-            cloud[batch.start : batch.stop], shadow[batch.start : batch.stop] = probability[:, 0], probability[:, 1]
+            cloud[batch], shadow[batch] = probability[:, 0], probability[:, 1]
         no_data = (images == 0).all(axis=-1)
         cloud[forced | no_data] = 1.0  # thick cloud cores the network may miss; no data
         return _Detection(cloud, shadow, no_data)
