@@ -9,9 +9,7 @@ colour match would carry the haze); `detect` reports what was detected.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy import ndimage
-from torch.nn import functional as F
 
 __all__ = ["drop_small", "mask_full_frames", "grow", "detected_masks", "fill_masks", "mask_classes"]
 
@@ -46,8 +44,7 @@ def grow(masks: np.ndarray, pixels: int) -> np.ndarray:
     """Grow every masked region by `pixels` (a square buffer, as Fmask and Sen2Cor do)."""
     if pixels <= 0:
         return masks
-    grown = F.max_pool2d(torch.from_numpy(masks)[:, None].float(), 2 * pixels + 1, stride=1, padding=pixels)
-    return grown[:, 0].numpy() > 0.5
+    return ndimage.maximum_filter(masks, size=(1, 2 * pixels + 1, 2 * pixels + 1), mode="constant", cval=False)
 
 
 def detected_masks(probability: np.ndarray, threshold: float, min_pixels: int) -> np.ndarray:
