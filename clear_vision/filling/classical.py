@@ -330,22 +330,26 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
     return (gain * x + offset).clamp(0, 1).view_as(prediction)
 
 
+def _blend(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """`blended_estimate` from the other dates' linear estimate and where it exists."""
+    hazy = hazy_frames(frames, masks, estimate, known)
+    matched = torch.where(known, torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, estimate, known)), frames)
+    return torch.where(hazy, matched, local_colour_match(frames, matched, masks))
+
+
 def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
     """The linear estimate of the other dates through each frame's colour matrix, then blended into the frame locally.
 
     A frame whose visible part is hazy is neither matched nor blended: its haze must not reach
     the filled pixels.
     """
-    estimate, known = interpolate_from_other_dates(frames, masks, days)
-    hazy = hazy_frames(frames, masks, estimate, known)
-    matched = torch.where(known, torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, estimate, known)), frames)
-    return torch.where(hazy, matched, local_colour_match(frames, matched, masks))
+    return _blend(frames, masks, *interpolate_from_other_dates(frames, masks, days))
 
 
 def blend_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
-    """Affine fill blended into the frame's own visible pixels around the gap (`local_colour_match`)."""
-    _, known = interpolate_from_other_dates(frames, masks, days)
-    return torch.where(masks & known, blended_estimate(frames, masks, days), frames)
+    """The other dates' fill colour-matched per frame and blended into the frame's own visible pixels around the gap (`local_colour_match`)."""
+    estimate, known = interpolate_from_other_dates(frames, masks, days)
+    return torch.where(masks & known, _blend(frames, masks, estimate, known), frames)
 
 
 CLASSICAL_FILLERS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {

@@ -177,10 +177,16 @@ class TemporalFiller(nn.Module):
         return torch.channels_last if channels_last else torch.contiguous_format
 
     @staticmethod
+    def base(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+        """The classical fill the network corrects, (B,T,3,H,W) at every pixel: `blended_estimate`, no gradients."""
+        with torch.no_grad():
+            return blended_estimate(frames, masks, days)
+
+    @staticmethod
     def inputs(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(network input (B,T,INPUT_CHANNELS,H,W), base (B,T,3,H,W)): classical, no gradients."""
+        base = TemporalFiller.base(frames, masks, days)
         with torch.no_grad():
-            base = blended_estimate(frames, masks, days)
             previous, following, to_previous, to_following = neighbour_observations(frames, masks, days)
             visible = torch.where(masks, base, frames)
             distances = (torch.cat([to_previous, to_following], dim=2) / DISTANCE_SCALE_DAYS).clamp(0, 4)
@@ -196,10 +202,10 @@ class TemporalFiller(nn.Module):
         b, steps, _, height, width = frames.shape
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"TemporalFiller needs H and W divisible by {self.size_multiple}, got {(height, width)}")
-        stacked, base = self.inputs(frames, masks, days)
         corrected = masks.to(frames.dtype).mean(dim=(-2, -1)).flatten(1) >= corrected_from  # (B,T)
         if not corrected.any():
-            return base
+            return self.base(frames, masks, days)  # the network's other inputs are not needed
+        stacked, base = self.inputs(frames, masks, days)
         x = stacked.flatten(0, 1).contiguous(memory_format=self._layout())
 
         skips = [self.stem(x)]
