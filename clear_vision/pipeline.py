@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
 from .detection.masks import detected_masks, fill_masks, mask_classes
-from .detection.reference import detector_inputs, temporal_reference, whiteness_test
+from .detection.reference import detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
@@ -306,7 +306,8 @@ class ClearVision:
             report(0.1, "detecting clouds")
             detection = self._detect(images, days)  # 2. detect
             config = self.config
-            masks = fill_masks(detection.probability, config.threshold, config.fill_threshold, config.min_cloud_px, config.full_cover, config.mask_buffer_px)
+            masks = fill_masks(detection.probability, config.threshold, config.fill_threshold, config.min_cloud_px, config.full_cover, config.mask_buffer_px,
+                               detection.no_data)
         else:
             given = masks.astype(np.float32)
             detection = _Detection(given, np.zeros_like(given), (images == 0).all(axis=-1))
@@ -347,13 +348,15 @@ class ClearVision:
 
         The temporal detector sees each frame with its reference from the other dates. Thick
         cloud cores (the whiteness test) are set to cloud unless the reference is just as white
-        there (snow or bright ground that stays); pure black (no data) is never a clear observation.
+        there (snow or bright ground that stays); pure black (no data) is never a clear observation,
+        and the network sees it continued from the nearest pixels with data, not as a black edge.
         """
         if self.detector is None:
             raise ValueError("this ClearVision has no cloud detector; use fill() with masks, or ClearVision.load()")
         temporal = self.detector.in_channels == 7
         cloud, shadow = np.empty(images.shape[:3], np.float32), np.empty(images.shape[:3], np.float32)
         white = whiteness_test(images)
+        no_data = (images == 0).all(axis=-1)
         forced = white.copy()
         per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
@@ -366,12 +369,12 @@ class ClearVision:
             if temporal:
                 reference, present = self._to_tensor(references[batch]), torch.from_numpy(valid[batch])[:, None].to(self.device, frames.dtype)
             inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)
+            inputs = spread_into_no_data(inputs, no_data[batch])
             padded = F.pad(inputs, (_DETECT_MARGIN_PX,) * 4, mode="reflect")
             logits = run_tiled(self._detector_logits, padded, self.detector.size_multiple)[..., margin, margin]
             logits[:, 1] += self.config.shadow_logit_offset  # shadow probabilities on the cloud's scale
             probability = torch.sigmoid(logits).cpu().numpy()
             cloud[batch], shadow[batch] = probability[:, 0], probability[:, 1]
-        no_data = (images == 0).all(axis=-1)
         cloud[forced | no_data] = 1.0  # thick cloud cores the network may miss; no data
         return _Detection(cloud, shadow, no_data)
 

@@ -52,3 +52,28 @@ def test_mask_classes():
     shadow = np.array([[[0.1, 0.7, 0.0, 0.0]]], np.float32)
     no_data = np.array([[[False, False, False, True]]])
     assert mask_classes(masks, cloud, shadow, no_data).tolist() == [[[1, 2, 0, 255]]]
+
+
+def test_no_data_is_masked_but_not_grown_and_does_not_make_a_frame_cloudy():
+    probability = np.zeros((3, 20, 20), np.float32)
+    no_data = np.zeros((3, 20, 20), bool)
+    no_data[0, :, :14] = True  # 70 % outside the swath, the rest clear
+    no_data[1, :2] = True  # a border row
+    probability[no_data] = 1.0  # what stage 1 reports there
+    probability[2, :, :13] = 0.9  # 65 % cloud: masked whole
+    masks = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=0.6, buffer=2, no_data=no_data)
+    assert masks[no_data].all()
+    assert not masks[0, :, 14:].any() and not masks[1, 2:].any()  # no buffer around no data, frame 0 not whole
+    assert masks[2].all()
+    # without being told, the same probabilities read as cloud: buffered, and frame 0 masked whole
+    as_cloud = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=0.6, buffer=2)
+    assert as_cloud[0, 4:, 14:].all() and as_cloud[1, 2:4].all()
+
+
+def test_a_no_data_date_is_never_the_source_picked_for_a_pixel_masked_everywhere():
+    probability = np.full((2, 8, 8), 0.3, np.float32)  # above the fill threshold on both dates
+    no_data = np.zeros((2, 8, 8), bool)
+    no_data[0] = True
+    probability[0] = 1.0
+    masks = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=1.0, buffer=0, no_data=no_data)
+    assert masks[0].all() and not masks[1].any()

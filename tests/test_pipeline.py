@@ -183,14 +183,27 @@ def test_learned_fill_beats_linear_on_the_held_out_site(model):
 
 def test_detect_reports_without_buffer_and_run_fills_with_it(model):
     frames = scene()
-    frames[2, 60:70, 60:70] = 0  # no-data square: certainly masked
+    frames[2, 60:70, 60:70] = 250  # bright grey square: certainly cloud
+    frames[4, 10:20, 10:20] = 0  # no-data square: always masked, but not cloud
     detected = model.detect(frames)
     result = model.run(frames)
     assert detected[2, 60:70, 60:70].all() and not detected[2, 58, 58] and not detected[2, 71, 71]
     buffer = model.config.mask_buffer_px
     assert result.masks[2, 60 - buffer : 70 + buffer, 60 - buffer : 70 + buffer].all()
-    assert (result.mask_class[2, 60:70, 60:70] == 255).all() and (result.mask_class[~result.masks] == 0).all()
+    assert (result.mask_class[2, 60:70, 60:70] == 1).all() and (result.mask_class[~result.masks] == 0).all()
+    assert (result.mask_class[4, 10:20, 10:20] == 255).all()
     assert set(np.unique(result.mask_class[result.masks & (result.mask_class != 255)])) <= {1, 2}
+
+
+def test_a_no_data_border_does_not_mask_the_ground_beside_it(model):
+    """A scene's reprojection border (black on every date) once read as the edge of a shadow."""
+    frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in sorted(EXAMPLE.glob("*.png"))])
+    bordered = np.pad(frames, ((0, 0), (6, 6), (6, 6), (0, 0)))
+    masks, bordered_masks = model.run(frames).masks, model.run(bordered).masks
+    ring = np.ones(frames.shape[1:3], bool)
+    ring[3:-3, 3:-3] = False  # the 3 pixels beside the border
+    assert bordered_masks[:, :6].all() and bordered_masks[:, :, -6:].all()
+    assert bordered_masks[:, 6:-6, 6:-6][:, ring].mean() <= masks[:, ring].mean() + 0.05
 
 
 def test_two_frames_and_unrelated_frames_run(model):

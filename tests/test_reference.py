@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clear_vision.detection.reference import _MISSING, _lower_median, detector_inputs, temporal_reference, whiteness_test
+from clear_vision.detection.reference import _MISSING, _lower_median, detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
 
 
 def ground(steps: int, seed: int = 0) -> np.ndarray:
@@ -76,6 +76,17 @@ def test_detector_inputs_zero_the_invalid_reference():
     assert torch.equal(inputs[:, :3], torch.ones(1, 3, 4, 4))
     assert (inputs[:, 3:6, :, :2] == -1).all() and (inputs[:, 3:6, :, 2:] == 0).all() and torch.equal(inputs[:, 6:], valid)
     assert detector_inputs(frames, None, None, 0.5, 0.25).shape == (1, 3, 4, 4)
+
+
+def test_no_data_takes_the_nearest_pixel_with_data_in_every_channel():
+    inputs = torch.arange(3 * 2 * 4 * 4, dtype=torch.float32).reshape(3, 2, 4, 4)
+    no_data = np.zeros((3, 4, 4), bool)
+    no_data[0, :, :2] = True  # a swath edge: columns 0, 1 take column 2's values
+    no_data[1] = True  # all no data: nothing to copy from
+    spread = spread_into_no_data(inputs, no_data)
+    assert torch.equal(spread[0, :, :, 0], inputs[0, :, :, 2]) and torch.equal(spread[0, :, :, 1], inputs[0, :, :, 2])
+    assert torch.equal(spread[0, :, :, 2:], inputs[0, :, :, 2:]) and torch.equal(spread[1:], inputs[1:])
+    assert spread_into_no_data(inputs, np.zeros((3, 4, 4), bool)) is inputs
 
 
 def test_whiteness_test_flags_bright_grey_not_bright_colour():

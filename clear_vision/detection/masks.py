@@ -31,9 +31,14 @@ def drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
     return kept
 
 
-def mask_full_frames(masks: np.ndarray, full_cover: float) -> np.ndarray:
-    """Frames whose masked fraction reaches `full_cover` become fully masked."""
-    covered = masks.mean(axis=(1, 2)) >= full_cover
+def mask_full_frames(masks: np.ndarray, full_cover: float, no_data: np.ndarray | None = None) -> np.ndarray:
+    """Frames whose masked fraction of the pixels with data reaches `full_cover` become fully masked.
+
+    A frame that is mostly outside the swath is not cloudy: only its pixels with data count.
+    """
+    with_data = np.ones_like(masks) if no_data is None else ~no_data
+    data_pixels = with_data.sum(axis=(1, 2))
+    covered = (masks & with_data).sum(axis=(1, 2)) >= full_cover * data_pixels
     if covered.any():
         masks = masks.copy()
         masks[covered] = True
@@ -52,18 +57,27 @@ def detected_masks(probability: np.ndarray, threshold: float, min_pixels: int) -
     return drop_small(probability >= threshold, min_pixels)
 
 
-def fill_masks(probability: np.ndarray, threshold: float, fill_threshold: float, min_pixels: int, full_cover: float, buffer: int) -> np.ndarray:
+def fill_masks(
+    probability: np.ndarray, threshold: float, fill_threshold: float, min_pixels: int, full_cover: float, buffer: int, no_data: np.ndarray | None = None
+) -> np.ndarray:
     """The masks `run` fills: from `fill_threshold` up, cleaned, grown by `buffer`, never every date of a pixel.
 
-    The generous fill threshold can leave a pixel without any clear date (image corners, faint
-    haze on every date); there the least cloudy date serves as the source if the detection
-    threshold calls it clear.
+    No data (`no_data`, (T,H,W) bool) is always masked but is not cloud: nothing grows around
+    it and it does not count towards a frame's cover, so the valid pixels along a scene's border
+    or a swath edge stay. The generous fill threshold can leave a pixel without any clear date
+    (image corners, faint haze on every date); there the least cloudy date serves as the source
+    if the detection threshold calls it clear.
     """
-    masks = mask_full_frames(grow(drop_small(probability >= fill_threshold, min_pixels), buffer), full_cover)
+    no_data = np.zeros(probability.shape, dtype=bool) if no_data is None else no_data
+
+    def clouds(at: float) -> np.ndarray:
+        return grow(drop_small((probability >= at) & ~no_data, min_pixels), buffer)
+
+    masks = mask_full_frames(clouds(fill_threshold), full_cover, no_data) | no_data
     rows, cols = np.nonzero(masks.all(axis=0))
     if len(rows):
-        least_cloudy = probability[:, rows, cols].argmin(axis=0)
-        clear_there = ~grow(drop_small(probability >= threshold, min_pixels), buffer)[least_cloudy, rows, cols]
+        least_cloudy = np.where(no_data, np.inf, probability)[:, rows, cols].argmin(axis=0)
+        clear_there = ~(clouds(threshold) | no_data)[least_cloudy, rows, cols]
         masks[least_cloudy[clear_there], rows[clear_there], cols[clear_there]] = False
     return masks
 
