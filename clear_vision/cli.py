@@ -10,6 +10,7 @@ all at once or not at all; every failure ends in one line and exit code 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import sys
 import time
@@ -54,6 +55,13 @@ def _probability(text: str) -> float:
     return value
 
 
+def _day(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; give YYYY-MM-DD") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     cube.add_argument("--bands", help="netCDF/zarr variables to use as bands, comma-separated (default: all (time, y, x) variables)")
     cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, where the files do not say (Sentinel-2 L2A DN: 0.0001)")
     cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
+    cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
+    cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
     cube.add_argument("--format", default="cog", choices=("cog", "zarr"), help="one Cloud-Optimized GeoTIFF per date (default) or one zarr store")
     cube.add_argument("--chunk", type=_positive_int, help="spatial chunk size in pixels (default: 512); the same chunk gives the same numbers on any scheduler")
     where = cube.add_mutually_exclusive_group()
@@ -107,6 +117,8 @@ def _load_model(args: argparse.Namespace) -> ClearVision:
 def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     """PNG/JPEG/8-bit TIFF frames -> <name>_clear.png, <name>_mask.png, report.json."""
     started = time.perf_counter()
+    if args.start or args.end:
+        raise ValueError("--start/--end select dates of a georeferenced cube (GeoTIFF, netCDF, zarr); for frames, pass the files to use")
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]
     staged = stack.enter_context(StagedFolder(args.out, planned_files(stems), args.overwrite))  # fail before the work
@@ -138,6 +150,12 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     bands = split_dates(args.bands)  # the same comma/space splitting
     cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
+    if args.start or args.end:
+        first, last = (str(value)[:10] for value in cube["time"].values[[0, -1]])
+        cube = cube.sel(time=slice(args.start, args.end))
+        if cube.sizes["time"] == 0:
+            window = " ".join(part for part in (args.start and f"from {args.start}", args.end and f"up to {args.end}") if part)
+            raise ValueError(f"--start/--end: the cube has no date {window}; its dates run from {first} to {last}")
     staged = stack.enter_context(StagedFolder(args.out, cube_file_names(cube["time"].values, args.format), args.overwrite))
     args.staged = staged
     _say(f"cube: {cube.sizes['time']} dates x {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}) x {cube.sizes['y']}x{cube.sizes['x']} px, {cube.dtype}")

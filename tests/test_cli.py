@@ -206,6 +206,22 @@ def test_geotiffs_give_georeferenced_outputs_in_their_own_units(tmp_path, capsys
     assert json.loads((out / "report.json").read_text())["dtype"] == "uint16"
 
 
+def test_start_and_end_select_the_dates_of_a_cube(frame_dir, tmp_path, capsys):
+    write_geotiffs(tmp_path / "dn")  # 2019-06-16 .. 2019-07-31
+    out = tmp_path / "out"
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--start", "2019-06-20", "--end", "2019-07-11"]) == 0
+    assert json.loads((out / "report.json").read_text())["dates"] == ["2019-06-21", "2019-06-26", "2019-07-01", "2019-07-06", "2019-07-11"]
+    capsys.readouterr()
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), "--start", "2020-01-01"]) == 2
+    assert capsys.readouterr().err.strip().endswith("the cube has no date from 2020-01-01; its dates run from 2019-06-16 to 2019-07-31")
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "none"), "--end", "2019-07-01"]) == 2
+    assert "--start/--end select dates of a georeferenced cube" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), "--start", "June"])
+    assert "'June' is not a date; give YYYY-MM-DD" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dn", "frames", "out"]
+
+
 def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsys):
     write_geotiffs(tmp_path / "dn", state_scale=False)
     out = tmp_path / "out"

@@ -8,7 +8,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import NO_DATA, remove_cube
+from clear_vision.geo.remove import NO_DATA, class_bands, remove_cube
 from geo_data import synthetic_cube, write_geotiffs
 
 
@@ -72,8 +72,10 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
         model.remove_cube(dn_cube, rgb=("B4", "B3", "B2"))
     with pytest.raises(ValueError, match=r"chunks: 16 is not a chunk size"):
         model.remove_cube(dn_cube, chunks=16)
-    with pytest.raises(ValueError, match=r"cube: 1 date\(s\); a cube needs 2 to 100 dates"):
+    with pytest.raises(ValueError, match=r"cube: 1 date\(s\); a cube needs 2 to 100 dates .* cube.sel\(time=slice"):
         model.remove_cube(dn_cube.isel(time=[0]))
+    with pytest.raises(ValueError, match=r"rgb: \('B04', 'B03', 'SCL'\) names a classification or quality band"):
+        model.remove_cube(dn_cube.assign_coords(band=["B04", "B03", "B02", "SCL"]), rgb=("B04", "B03", "SCL"))
     with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):
         model.remove_cube(dn_cube.transpose("time", "y", "x", "band"))
 
@@ -141,3 +143,23 @@ def test_local_cluster_equals_eager_and_worker_memory_stays_flat(model, tmp_path
             peaks.append(max(client.run(_peak_rss_mb).values()))
     print(f"worker peak RSS: {peaks[0]:.0f} MB (4x256x512 cube), {peaks[1]:.0f} MB (4x512x512)")
     assert peaks[1] < peaks[0] * 1.15 + 100, peaks
+
+
+def test_class_bands_are_recognised_by_name():
+    names = ["B04", "S2-L2A-SCL", "SCL", "QA_PIXEL", "Fmask", "CLM", "B8A", "B03", "NIR", "SCALE"]
+    assert class_bands(names) == [1, 2, 3, 4, 5]
+
+
+def test_a_class_band_takes_the_class_of_a_clear_date_never_a_blend(model):
+    """Interpolated, classes 4 (vegetation) and 8 (cloud) would make 6 (water): date t holds 2**t here."""
+    cube = synthetic_cube(steps=6, height=128, width=128)
+    classes = xr.full_like(cube.isel(band=[0]), 0).assign_coords(band=["SCL"]) + (2 ** np.arange(6, dtype=np.uint16))[:, None, None, None]
+    cube = xr.concat([cube, classes.astype(np.uint16)], dim="band").assign_attrs(cube.attrs)
+    result = remove_cube(model, cube)
+    scl, filled = cube.sel(band="SCL").values, result["clear"].sel(band="SCL").values
+    steps, rows, cols = np.nonzero(filled != scl)
+    assert len(steps) > 100 and (result["mask"].values[steps, rows, cols] != 0).all()  # only masked pixels change
+    clear_dates = result["mask"].values == 0
+    assert all(filled[t, y, x] in scl[clear_dates[:, y, x], y, x] for t, y, x in zip(steps, rows, cols))
+    assert np.isin(filled, 2 ** np.arange(6)).all()
+    assert "nearest" in result["clear"].attrs["fill_method"] and result["clear"].dtype == cube.dtype

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..filling.classical import linear_fill
+from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS
@@ -33,7 +34,7 @@ from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, rende
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["remove_cube", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "chunk_grid", "model_gain", "class_bands", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", 255: "no data"}
@@ -43,8 +44,12 @@ FILL_METHOD = (
     "uint8(clip(reflectance x gain, 0, 1) x 255 + 0.5), mapped back to reflectance (8-bit steps of 1/(255 x gain)); "
     "where that rendering saturates (reflectance >= 1/gain) and for every other band: the classical 'linear' filler "
     "(per pixel, linear in time between the previous and next clear date, the nearest clear date at the ends), "
-    "with the same masks. Pixels outside the mask are the input's own values."
+    "with the same masks; classification and quality bands (SCL, Fmask, QA..., CLM): the value of the clear date "
+    "nearest in time, never a blend of two classes. Pixels outside the mask are the input's own values."
 )
+# Bands that hold classes or bit flags, not measurements: Sentinel-2's scene classification, Fmask,
+# Landsat's QA bands, cloud masks; matched on the band name's last part ("S2-L2A-SCL", "QA_PIXEL").
+_CLASS_BAND = re.compile(r"(?:^|[-_. ])(?:SCL|FMASK|CLM|QA(?:[-_ ]?[A-Z0-9]+)*)$", re.IGNORECASE)
 
 _MODELS: dict[str, "ClearVision"] = {}
 _MODELS_LOCK = threading.Lock()
@@ -119,6 +124,7 @@ def remove_cube(
         handle=dask.delayed(_ModelHandle(model), pure=True),
         days=days,
         rgb_index=rgb_index,
+        class_index=class_bands([str(name) for name in cube["band"].values]),
         units=units,
         nodata=None if nodata is None or np.isnan(nodata) else nodata,
         gain=model_gain(model),
@@ -129,13 +135,22 @@ def remove_cube(
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
+def class_bands(names: Sequence[str]) -> list[int]:
+    """Indices of the bands that hold classes or flags (SCL, Fmask, QA..., CLM): filled by the
+    nearest clear date's value, since interpolating between two classes invents a third."""
+    return [index for index, name in enumerate(names) if _CLASS_BAND.search(str(name))]
+
+
 def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int]]:
     if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
         got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
         raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
     steps, _, height, width = cube.shape
     if not MIN_FRAMES <= steps <= MAX_FRAMES:
-        raise ValueError(f"cube: {steps} date(s); a cube needs {MIN_FRAMES} to {MAX_FRAMES} dates")
+        raise ValueError(
+            f"cube: {steps} date(s); a cube needs {MIN_FRAMES} to {MAX_FRAMES} dates (each chunk holds all of them in memory); "
+            "select a time range: cube.sel(time=slice('2019-01-01', '2019-12-31')), on the command line --start/--end"
+        )
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"cube: {height}x{width} pixels is too small; at least {MIN_SIDE}x{MIN_SIDE}")
     if "time" not in cube.coords or not np.issubdtype(cube["time"].dtype, np.datetime64):
@@ -145,6 +160,8 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int
     names = [str(name) for name in cube["band"].values]
     if len(rgb) != 3 or any(str(name) not in names for name in rgb):
         raise ValueError(f"rgb: {tuple(rgb)!r} must name the red, green and blue bands of the cube; its bands are {', '.join(names)}")
+    if any(names.index(str(name)) in class_bands(names) for name in rgb):
+        raise ValueError(f"rgb: {tuple(rgb)!r} names a classification or quality band; give the red, green and blue reflectance bands")
     if not (np.issubdtype(cube.dtype, np.integer) or np.issubdtype(cube.dtype, np.floating)):
         raise ValueError(f"cube: {cube.dtype} values are not accepted; use integer digital numbers or float reflectance")
     units = units_from_metadata(cube.attrs, cube.dtype)
@@ -154,7 +171,7 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int
 
 
 def _remove_block(
-    block: np.ndarray, handle: _ModelHandle, days: list[str], rgb_index: list[int], units: Units, nodata: float | None, gain: float
+    block: np.ndarray, handle: _ModelHandle, days: list[str], rgb_index: list[int], class_index: list[int], units: Units, nodata: float | None, gain: float
 ) -> np.ndarray:
     """One chunk with its halo: (T,B,h,w) input -> (T,B+2,h,w): clear bands, mask class, probability."""
     steps, bands, height, width = block.shape
@@ -170,10 +187,14 @@ def _remove_block(
         result = handle.get().process_chunk(frames, dates)
         masks = result.masks
         replace = masks & ~result.unfilled
-        values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, gain, replace)
+        measured = [band for band in range(bands) if band not in class_index]
+        values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, measured, gain, replace)
+        classes_filled = _nearest_values(block[:, class_index], masks, dates, replace)
     clear = block.copy()
-    for band in range(bands):  # back to the stored units only where a pixel is replaced
+    for band in measured:  # back to the stored units only where a pixel is replaced
         clear[:, band][replace] = units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0]
+    for position, band in enumerate(class_index):  # class bands: stored values, copied
+        clear[:, band][replace] = classes_filled[position]
     detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     kind = 1 if detected is None else np.where(detected == 2, 2, 1)
     classes = np.where(masks, kind, 0).astype(np.uint8)
@@ -185,10 +206,10 @@ def _remove_block(
 
 @torch.inference_mode()
 def _filled_values(
-    reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], gain: float, replace: np.ndarray
+    reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], linear_bands: list[int], gain: float, replace: np.ndarray
 ) -> np.ndarray:
-    """(B, N) reflectance of every band at the N replaced pixels: the network's RGB where it is not
-    saturated, else `linear`.
+    """(B, N) reflectance of the RGB and `linear_bands` at the N replaced pixels: the network's RGB
+    where it is not saturated, else `linear`.
 
     `linear` works per pixel on any band and any units (no clipping to [0,1], no RGB-specific
     colour or haze rules), so it fills NIR and SWIR as faithfully as the visible bands. It runs
@@ -197,7 +218,7 @@ def _filled_values(
     bands = reflectance.shape[1]
     saturated = (network_rgb[replace] == 255).any(axis=-1)
     values = np.empty((bands, len(saturated)), np.float32)
-    linear_bands = [band for band in range(bands) if band not in rgb_index or saturated.any()]
+    linear_bands = [band for band in linear_bands if band not in rgb_index or saturated.any()]
     if linear_bands:
         frames = torch.from_numpy(np.ascontiguousarray(reflectance[:, linear_bands]))[None]
         linear = linear_fill(frames, torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
@@ -207,6 +228,17 @@ def _filled_values(
         network = network_rgb[..., channel][replace].astype(np.float32) / (255.0 * gain)
         values[band] = np.where(saturated, values[band], network) if saturated.any() else network
     return values
+
+
+@torch.inference_mode()
+def _nearest_values(stored: np.ndarray, masks: np.ndarray, days: np.ndarray, replace: np.ndarray) -> np.ndarray:
+    """(C, N) stored values of the class bands `stored` (T,C,h,w) at the N replaced pixels: those
+    of the clear date nearest in time, copied as they are (float64 holds any band's integers)."""
+    if stored.shape[1] == 0:
+        return np.empty((0, int(replace.sum())), stored.dtype)
+    frames = torch.from_numpy(np.nan_to_num(stored.astype(np.float64)))[None]
+    nearest = nearest_fill(frames, torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
+    return np.moveaxis(nearest, 1, 0)[:, replace].astype(stored.dtype)
 
 
 def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: float) -> xr.Dataset:
