@@ -222,6 +222,16 @@ def test_start_and_end_select_the_dates_of_a_cube(frame_dir, tmp_path, capsys):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn", "frames", "out"]
 
 
+def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(tmp_path, capsys):
+    for path in write_geotiffs(tmp_path / "dn"):
+        with rasterio.open(path, "r+") as target:
+            target.descriptions = ("",) * 4
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "4 bands (band_1, band_2, band_3, band_4)" in err
+    assert "rgb: no band is named red/green/blue or B04/B03/B02; taking the first three (band_1, band_2, band_3) as red, green, blue (--rgb to choose)" in err
+
+
 def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsys):
     write_geotiffs(tmp_path / "dn", state_scale=False)
     out = tmp_path / "out"

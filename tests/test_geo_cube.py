@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from clear_vision.geo.cube import cube_units, default_rgb, is_cube_source, open_cube
+from clear_vision.geo.cube import cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
 from geo_data import DATA, NRT, nrt_dn, write_geotiffs
 
@@ -123,7 +123,13 @@ def test_symlinked_date_folders_are_followed(tmp_path):
     assert open_cube(links).shape == (8, 4, 100, 100)
 
 
-def test_default_rgb_is_sentinel2_red_green_blue_else_the_first_three_bands(tmp_path):
+def test_default_rgb_is_red_green_blue_by_name_else_the_first_three_bands(tmp_path):
     cube = open_cube(write_geotiffs(tmp_path / "dn"))
     assert default_rgb(cube) == ("B04", "B03", "B02")
     assert default_rgb(cube.assign_coords(band=["band_1", "band_2", "band_3", "band_4"])) == ("band_1", "band_2", "band_3")
+    # blue first, as many files store them: B2, B3, B4 (the nrt cube), Landsat 8 SR_B2.., openEO's S2-L2A-B02..
+    assert recognised_rgb(["B2", "B3", "B4", "B8", "SCL"]) == ("B4", "B3", "B2")
+    assert recognised_rgb(["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5"]) == ("SR_B4", "SR_B3", "SR_B2")
+    assert recognised_rgb(["S2-L2A-B02", "S2-L2A-B03", "S2-L2A-B04", "S2-L2A-B08"]) == ("S2-L2A-B04", "S2-L2A-B03", "S2-L2A-B02")
+    assert recognised_rgb(["Blue", "Green", "Red", "NIR"]) == ("Red", "Green", "Blue")
+    assert recognised_rgb(["B12", "B11", "B8A", "B1"]) is None and recognised_rgb(["band_1", "band_2", "band_3"]) is None

@@ -24,10 +24,9 @@ import xarray as xr
 from ..io.decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "default_rgb", "is_cube_source", "find_tiffs", "SENTINEL2_RGB", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "default_rgb", "recognised_rgb", "is_cube_source", "find_tiffs", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
-SENTINEL2_RGB = ("B04", "B03", "B02")
 TIFF_SUFFIXES = (".tif", ".tiff")
 CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
 SourceLike = str | PathLike | Sequence[str | PathLike]
@@ -94,10 +93,28 @@ def open_cube(
     return _finish(cube, dates, units)
 
 
+# How files name the red, green and blue bands: in words, or by number as Sentinel-2, Landsat 8/9
+# and HLS do (B04 / B4 / SR_B4 / S2-L2A-B04 red, B03 green, B02 blue), matched on the name's last part.
+_RGB_WORDS = [re.compile(rf"(?:^|[-_. ]){word}$", re.IGNORECASE) for word in ("red", "green", "blue")]
+_RGB_NUMBERS = [re.compile(rf"(?:^|[-_. ])B0?{number}$", re.IGNORECASE) for number in (4, 3, 2)]
+
+
+def recognised_rgb(names: Sequence[str]) -> tuple[str, ...] | None:
+    """The bands named as red, green and blue (words first, then B04/B4-style numbers), or None.
+
+    Landsat 4..7 number them B3, B2, B1: their files need `rgb` given.
+    """
+    for patterns in (_RGB_WORDS, _RGB_NUMBERS):
+        found = [next((name for name in names if pattern.search(name)), None) for pattern in patterns]
+        if all(found):
+            return tuple(found)
+    return None
+
+
 def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
-    """Sentinel-2's B04, B03, B02 where the cube has them, else its first three bands (an RGB file)."""
-    names = tuple(str(name) for name in cube["band"].values)
-    return SENTINEL2_RGB if set(SENTINEL2_RGB) <= set(names) else names[:3]
+    """The red, green and blue bands by name (`recognised_rgb`), else the first three bands (an RGB file)."""
+    names = [str(name) for name in cube["band"].values]
+    return recognised_rgb(names) or tuple(names[:3])
 
 
 def cube_units(cube: xr.DataArray) -> Units | None:

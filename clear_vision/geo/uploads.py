@@ -32,8 +32,8 @@ __all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip"]
 def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent: Path) -> tuple[list[str] | None, xr.DataArray | None]:
     """GeoTIFF uploads -> 8-bit RGB TIFFs of the same file names in a new folder in `parent`, and their cube.
 
-    Other uploads come back unchanged with no cube. RGB are the bands named B04, B03, B02, else
-    the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
+    Other uploads come back unchanged with no cube. RGB are the bands named as red, green and blue
+    (`recognised_rgb`), else the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
     cannot be known.
     """
     if not files or not all(is_cube_source(path) for path in files):
@@ -44,7 +44,7 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
         raise ValueError(describe_unknown(cube.dtype))
     names = [str(name) for name in cube["band"].values]
     if len(names) < 3:
-        raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named B04, B03, B02, or the first three)")
+        raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named red/green/blue or B04/B03/B02, or the first three)")
     rgb = [names.index(name) for name in default_rgb(cube)]
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
