@@ -307,7 +307,7 @@ class ClearVision:
             detection = self._detect(images, days)  # 2. detect
             config = self.config
             masks = fill_masks(detection.probability, config.threshold, config.fill_threshold, config.min_cloud_px, config.full_cover, config.mask_buffer_px,
-                               detection.no_data)
+                               detection.no_data, images, days)
         else:
             given = masks.astype(np.float32)
             detection = _Detection(given, np.zeros_like(given), (images == 0).all(axis=-1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clear_vision.detection.masks import detected_masks, drop_small, fill_masks, grow, mask_classes, mask_full_frames
+from clear_vision.detection.masks import detected_masks, drop_small, fill_masks, grow, mask_classes, mask_full_frames, mask_hazy_frames
 
 
 def test_single_bright_pixels_are_dropped_not_grown_into_squares():
@@ -77,3 +77,26 @@ def test_a_no_data_date_is_never_the_source_picked_for_a_pixel_masked_everywhere
     probability[0] = 1.0
     masks = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=1.0, buffer=0, no_data=no_data)
     assert masks[0].all() and not masks[1].any()
+
+
+def _series_with_a_partly_masked_frame(rest_change: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    frames = np.full((4, 32, 32, 3), (60, 80, 50), np.uint8)  # green ground on every date
+    frames[2] = np.clip(frames[2].astype(int) + np.array(rest_change), 0, 255).astype(np.uint8)
+    masks = np.zeros((4, 32, 32), bool)
+    masks[2, :10] = True  # 31 % detected on date 2
+    return frames, masks
+
+
+def test_a_partly_masked_frame_whose_visible_rest_is_hazy_is_masked_whole():
+    days = np.array([0.0, 5.0, 10.0, 15.0])
+    hazy, masks = _series_with_a_partly_masked_frame((12, 18, 25))  # grey-blue veil: blue up most
+    assert mask_hazy_frames(masks, hazy, days)[2].all()
+    for rest in ((0, 0, 0), (40, 20, 18)):  # clear ground; ground that brightened, most in red (ripening, bare soil)
+        frames, masks = _series_with_a_partly_masked_frame(rest)
+        assert np.array_equal(mask_hazy_frames(masks, frames, days), masks)
+    masks[2] = False
+    masks[2, :1, :10] = True  # 1 % detected: too little evidence that the date is cloudy
+    assert np.array_equal(mask_hazy_frames(masks, hazy, days), masks)
+    probability = np.where(_series_with_a_partly_masked_frame((0, 0, 0))[1], 0.9, 0.0).astype(np.float32)
+    assert fill_masks(probability, 0.5, 0.2, 0, 0.6, 0, frames=hazy, days=days)[2].all()
+    assert not fill_masks(probability, 0.5, 0.2, 0, 0.6, 0)[2, 10:].any()
