@@ -408,13 +408,15 @@ class ClearVision:
         """(N,H,W,3) uint8 -> (N,3,H,W) float in [0,1] (the bundle's scale)."""
         return torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float() / self.config.preprocessing.scale
 
-    def remove_cube(self, cube: "xarray.DataArray", *, rgb: Sequence[str] = ("B04", "B03", "B02"), chunks: int | None = None) -> "xarray.Dataset":
+    def remove_cube(self, cube: "xarray.DataArray", *, rgb: Sequence[str] | None = None, chunks: int | None = None) -> "xarray.Dataset":
         """Remove clouds from a georeferenced (time, band, y, x) cube; all bands, same masks.
 
         Returns a Dataset with `clear` (the input's dims, dtype, units and CRS), `mask` (time, y, x
         uint8: 0 clear, 1 cloud, 2 shadow, 255 no data) and `probability`. A Dask-backed cube
         gives a lazy result, computed chunk by chunk on any scheduler with the same numbers as the
-        eager path. See `clear_vision.geo.remove` and the README's cube section.
+        eager path. `rgb`: the red, green and blue band names; None finds them by name (red/green/blue,
+        or B04/B03/B02 also written B4, SR_B4, S2-L2A-B04). See `clear_vision.geo.remove` and the
+        README's cube section.
         """
         from .geo.remove import remove_cube
 

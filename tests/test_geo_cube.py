@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from rasterio.transform import from_origin
 
+from clear_vision import ClearVision
 from clear_vision.geo.cube import cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
 from geo_data import DATA, NRT, nrt_dn, write_geotiffs
@@ -133,3 +135,20 @@ def test_default_rgb_is_red_green_blue_by_name_else_the_first_three_bands(tmp_pa
     assert recognised_rgb(["S2-L2A-B02", "S2-L2A-B03", "S2-L2A-B04", "S2-L2A-B08"]) == ("S2-L2A-B04", "S2-L2A-B03", "S2-L2A-B02")
     assert recognised_rgb(["Blue", "Green", "Red", "NIR"]) == ("Red", "Green", "Blue")
     assert recognised_rgb(["B12", "B11", "B8A", "B1"]) is None and recognised_rgb(["band_1", "band_2", "band_3"]) is None
+
+
+def test_landsat_collection_2_files_give_bands_dates_and_rgb(tmp_path):
+    """LC08_L2SP_<path-row>_<acquired>_<processed>_02_T1_SR_B4.TIF: the first date is the acquisition."""
+    rng = np.random.default_rng(0)
+    for day in ("20230602", "20230618", "20230704"):
+        scene = tmp_path / f"LC08_L2SP_015033_{day}_20230710_02_T1"
+        scene.mkdir()
+        for band in ("SR_B2", "SR_B3", "SR_B4", "SR_B5", "QA_PIXEL"):
+            profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "uint16", "crs": "EPSG:32615", "transform": from_origin(500_000, 4_000_000, 30, 30)}
+            with rasterio.open(scene / f"{scene.name}_{band}.TIF", "w", **profile) as target:
+                target.write(rng.integers(7000, 12000, (40, 40)).astype(np.uint16), 1)
+    with pytest.raises(ValueError, match=r"Landsat Collection 2 Level-2 surface reflectance: scale=0.0000275, offset=-0.2"):
+        ClearVision.load().remove_cube(open_cube(tmp_path))
+    cube = open_cube(tmp_path, scale=0.0000275, offset=-0.2)
+    assert list(cube["band"].values) == ["B2", "B3", "B4", "B5"] and default_rgb(cube) == ("B4", "B3", "B2")
+    assert [str(day)[:10] for day in cube["time"].values] == ["2023-06-02", "2023-06-18", "2023-07-04"]

@@ -74,6 +74,8 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
         model.remove_cube(dn_cube, chunks=16)
     with pytest.raises(ValueError, match=r"cube: 1 date\(s\); a cube needs 2 to 100 dates .* cube.sel\(time=slice"):
         model.remove_cube(dn_cube.isel(time=[0]))
+    with pytest.raises(ValueError, match=r"rgb: no band of the cube is named red/green/blue or B04/B03/B02 \(its bands are band_1, band_2, band_3, band_4\); give rgb="):
+        model.remove_cube(dn_cube.assign_coords(band=["band_1", "band_2", "band_3", "band_4"]))
     with pytest.raises(ValueError, match=r"rgb: \('B04', 'B03', 'SCL'\) names a classification or quality band"):
         model.remove_cube(dn_cube.assign_coords(band=["B04", "B03", "B02", "SCL"]), rgb=("B04", "B03", "SCL"))
     with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):

@@ -31,6 +31,6 @@ class ClearVisionAccessor:
     def __init__(self, cube: xr.DataArray) -> None:
         self._cube = cube
 
-    def remove(self, model: "ClearVision | None" = None, *, rgb: Sequence[str] = ("B04", "B03", "B02"), chunks: int | None = None) -> xr.Dataset:
+    def remove(self, model: "ClearVision | None" = None, *, rgb: Sequence[str] | None = None, chunks: int | None = None) -> xr.Dataset:
         """Remove clouds with `model` (default: the shipped weights); see `ClearVision.remove_cube`."""
         return remove_cube(model or _default_model(), self._cube, rgb=rgb, chunks=chunks)

@@ -28,7 +28,7 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS
+from .cube import DIMS, recognised_rgb
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
 
 if TYPE_CHECKING:
@@ -99,11 +99,11 @@ def remove_cube(
     model: "ClearVision",
     cube: xr.DataArray,
     *,
-    rgb: Sequence[str] = ("B04", "B03", "B02"),
+    rgb: Sequence[str] | None = None,
     chunks: int | None = None,
 ) -> xr.Dataset:
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
-    units, rgb_index = _check_cube(cube, rgb)
+    units, rgb, rgb_index = _check_cube(cube, rgb)
     chunk = DEFAULT_CHUNK_PX if chunks is None else chunks
     if not isinstance(chunk, int) or isinstance(chunk, bool) or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
         raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or None ({DEFAULT_CHUNK_PX})")
@@ -141,7 +141,8 @@ def class_bands(names: Sequence[str]) -> list[int]:
     return [index for index, name in enumerate(names) if _CLASS_BAND.search(str(name))]
 
 
-def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int]]:
+def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, tuple[str, ...], list[int]]:
+    """The cube's units, its red, green and blue band names (found by name when `rgb` is None) and their indices."""
     if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
         got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
         raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
@@ -158,16 +159,21 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str]) -> tuple[Units, list[int
     if np.any(np.diff(cube["time"].values).astype(np.int64) < 0):
         raise ValueError("cube: dates must be in time order; use cube.sortby('time')")
     names = [str(name) for name in cube["band"].values]
-    if len(rgb) != 3 or any(str(name) not in names for name in rgb):
+    if rgb is None:
+        rgb = recognised_rgb(names)
+        if rgb is None:
+            raise ValueError(f"rgb: no band of the cube is named red/green/blue or B04/B03/B02 (its bands are {', '.join(names)}); give rgb=(red, green, blue)")
+    rgb = tuple(str(name) for name in rgb)
+    if len(rgb) != 3 or any(name not in names for name in rgb):
         raise ValueError(f"rgb: {tuple(rgb)!r} must name the red, green and blue bands of the cube; its bands are {', '.join(names)}")
-    if any(names.index(str(name)) in class_bands(names) for name in rgb):
+    if any(names.index(name) in class_bands(names) for name in rgb):
         raise ValueError(f"rgb: {tuple(rgb)!r} names a classification or quality band; give the red, green and blue reflectance bands")
     if not (np.issubdtype(cube.dtype, np.integer) or np.issubdtype(cube.dtype, np.floating)):
         raise ValueError(f"cube: {cube.dtype} values are not accepted; use integer digital numbers or float reflectance")
     units = units_from_metadata(cube.attrs, cube.dtype)
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
-    return units, [names.index(str(name)) for name in rgb]
+    return units, rgb, [names.index(name) for name in rgb]
 
 
 def _remove_block(

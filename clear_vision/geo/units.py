@@ -22,7 +22,10 @@ __all__ = ["Units", "units_from_metadata", "describe_unknown", "check_magnitude"
 DEFAULT_GAIN = 3.0
 # Reflectance is ~0..1.5 (bright cloud tops exceed 1); values far above say "digital numbers".
 MAX_REFLECTANCE = 2.5
-_HOW_TO_FIX = "pass scale= and offset= (command line: --scale, --offset); Sentinel-2 L2A digital numbers: scale=0.0001, and offset=-0.1 for processing baseline 04.00 or later"
+_HOW_TO_FIX = (
+    "pass scale= and offset= (command line: --scale, --offset); Sentinel-2 L2A digital numbers: scale=0.0001, and offset=-0.1 "
+    "for processing baseline 04.00 or later; Landsat Collection 2 Level-2 surface reflectance: scale=0.0000275, offset=-0.2"
+)
 
 
 @dataclass(frozen=True)
