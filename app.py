@@ -55,10 +55,11 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
     sequences = example_sequences(EXAMPLES_DIR)
     runner = ModelRunner(model, warm_up=next(iter(sequences.values()), ()))
 
-    def remove_clouds(frames: list[str] | None, dates: str = "", order: str = "", progress: gr.Progress = gr.Progress()) -> tuple:
+    def remove_clouds(frames: list[str] | None, dates: str = "", order: str = "", fill_threshold: float | None = None,
+                      progress: gr.Progress = gr.Progress()) -> tuple:
         """Remove clouds from 2 to 10 frames of one place; returns a summary and a zip of cloud-free PNGs, masks and report.json."""
         try:
-            summary, files, warnings = process(runner, frames, dates, order, RESULTS_DIR, lambda f, step: progress(f, desc=step))
+            summary, files, warnings = process(runner, frames, dates, order, RESULTS_DIR, lambda f, step: progress(f, desc=step), fill_threshold)
         except ValueError as error:
             raise gr.Error(str(error), print_exception=False) from None
         for warning in warnings:
@@ -89,6 +90,10 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
                 dates = gr.Textbox(label="Dates (optional)", value="", placeholder="2021-05-10, 2021-05-15, ...", elem_id="dates",
                                    info="One per frame in the order above, separated by commas or spaces, e.g. 2021-05-10, 2021-05-15. "
                                         "Empty: read from file names.")
+                fill_threshold = gr.Slider(0.05, 0.95, value=model.config.fill_threshold, step=0.05, label="Fill threshold", elem_id="fill_threshold",
+                                           info=f"Stage 1 probability from which pixels are replaced (default {model.config.fill_threshold:g}, calibrated "
+                                                "on places the detector never saw). Raise it, say to 0.4, to keep more of your clear ground as it "
+                                                "is, at the cost of missing more thin cloud and shadow.")
                 run = gr.Button("Remove clouds", variant="primary", elem_id="run")
                 examples = gr.Examples(examples=[[paths, ""] for paths in sequences.values()], example_labels=list(sequences),
                                        inputs=[frames, dates], label="Examples: real Sentinel-2 sequences (one click loads and runs)",
@@ -108,10 +113,10 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         frames.upload(sort_uploads, frames, [frames, order], queue=False, api_visibility="private")
         for removal in (frames.delete, frames.clear):
             removal(natural_order, frames, order, queue=False, api_visibility="private")
-        run.click(remove_clouds, [frames, dates, order], ran, api_name="remove_clouds", concurrency_id="model").success(
+        run.click(remove_clouds, [frames, dates, order, fill_threshold], ran, api_name="remove_clouds", concurrency_id="model").success(
             show, run_files, shown, queue=False, api_visibility="private")
         examples.load_input_event.then(natural_order, frames, order, queue=False, api_visibility="private").then(
-            remove_clouds, [frames, dates, order], ran, concurrency_id="model", api_visibility="private"
+            remove_clouds, [frames, dates, order, fill_threshold], ran, concurrency_id="model", api_visibility="private"
         ).success(show, run_files, shown, queue=False, api_visibility="private")
         frame_choice.release(compare, [frame_choice, run_files], before_after, api_visibility="private")
     return demo

@@ -8,6 +8,7 @@ connections bounded, and that the app's files and options are checked at start.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -115,6 +116,18 @@ def test_order_list_chooses_and_orders_frames(client: Client, example_sequences:
     assert [entry["input"] for entry in read_archive(archive)[0]["frames"]] == [Path(name).stem for name in chosen]
     with pytest.raises(AppError, match="dates: must be in time order"):
         remove_clouds(client, paths, order="\n".join(reversed(chosen)))
+
+
+def test_the_fill_threshold_keeps_more_clear_ground_and_is_checked(client: Client, example_sequences: dict[str, list[Path]], model: ClearVision) -> None:
+    paths = example_sequences["romania_2019_summer"]
+    summary, archive = remove_clouds(client, paths, fill_threshold=0.4)
+    masks, default_masks = read_archive(archive)[2], read_archive(remove_clouds(client, paths)[1])[2]
+    keeping = copy.copy(model)
+    keeping.config = model.config.replace(fill_threshold=0.4)
+    assert "fill threshold 0.4" in summary and masks.sum() < default_masks.sum()
+    assert (masks == keeping.run(paths, dates=dates_in_names(paths)).masks).mean() > 0.99
+    with pytest.raises(AppError):
+        remove_clouds(client, paths, fill_threshold=1.5)
 
 
 def test_typed_dates_are_used_and_checked(client: Client, example_sequences: dict[str, list[Path]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -54,3 +55,21 @@ def test_junk_date_is_refused(runner: ModelRunner, tmp_path: Path) -> None:
     paths = [str(p) for p in write_frames(images, tmp_path / "up")]
     with pytest.raises(ValueError, match="cannot read '2021-05-10junk'"):
         process(runner, paths, "2021-05-10junk, 2021-05-15", "", tmp_path / "results", no_progress)
+
+
+def test_a_higher_fill_threshold_replaces_less_and_a_bad_one_is_refused(runner: ModelRunner, tmp_path: Path) -> None:
+    paths = [str(path) for path in sorted((Path(__file__).resolve().parent.parent / "examples" / "romania_2019_summer").glob("*.png"))]
+    summary, files, _ = process(runner, paths, "", "", tmp_path / "results", no_progress, fill_threshold=0.4)
+    default_summary, default_files, _ = process(runner, paths, "", "", tmp_path / "results", no_progress)
+    covered = [json_cover(files.archive), json_cover(default_files.archive)]
+    assert "fill threshold 0.4" in summary and "fill threshold" not in default_summary and covered[0] < covered[1]
+    assert runner.with_fill_threshold(None) is runner.model and runner.with_fill_threshold(0.4).detector is runner.model.detector
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"fill threshold: .* is not a probability in \(0, 1\]"):
+            process(runner, paths, "", "", tmp_path / "results", no_progress, fill_threshold=bad)
+
+
+def json_cover(archive: str) -> float:
+    """The mean cloud cover that a run's report.json states."""
+    with zipfile.ZipFile(archive) as bundle:
+        return float(np.mean([entry["cloud_cover"] for entry in json.loads(bundle.read("report.json"))["frames"]]))

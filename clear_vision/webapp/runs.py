@@ -7,6 +7,8 @@ the page and the API turn it into a red message.
 from __future__ import annotations
 
 import contextvars
+import copy
+import math
 import time
 import uuid
 import warnings
@@ -48,45 +50,70 @@ class ModelRunner:
             warnings.simplefilter("ignore")
             self.model.run(frames)
 
-    def run(self, images: np.ndarray, dates: list[str] | None, progress: Progress) -> CloudRemovalOutput:
-        """`ClearVision.run` on the model thread; the caller's context (Gradio's request, for progress) goes along."""
+    def run(self, images: np.ndarray, dates: list[str] | None, progress: Progress, model: ClearVision | None = None) -> CloudRemovalOutput:
+        """`ClearVision.run` of `model` (default: the loaded one; `with_fill_threshold` gives a variant
+        that shares its networks) on the model thread; the caller's context (Gradio's request,
+        for progress) goes along."""
         context = contextvars.copy_context()
-        return self._thread.submit(context.run, self._run_and_release, images, dates, progress).result()
+        return self._thread.submit(context.run, self._run_and_release, model or self.model, images, dates, progress).result()
 
-    def _run_and_release(self, images: np.ndarray, dates: list[str] | None, progress: Progress) -> CloudRemovalOutput:
+    def with_fill_threshold(self, threshold: float | None) -> ClearVision:
+        """The loaded model, or a copy sharing its networks that replaces pixels from `threshold` up.
+
+        None keeps the bundle's calibrated threshold; anything else must be a probability in (0, 1].
+        """
+        default = self.model.config.fill_threshold
+        if threshold is None or threshold == default:
+            return self.model
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or not 0 < threshold <= 1:
+            raise ValueError(f"fill threshold: {threshold!r} is not a probability in (0, 1]; the default {default:g} was calibrated on places the detector never saw")
+        variant = copy.copy(self.model)
+        variant.config = self.model.config.replace(fill_threshold=float(threshold))
+        return variant
+
+    @staticmethod
+    def _run_and_release(model: ClearVision, images: np.ndarray, dates: list[str] | None, progress: Progress) -> CloudRemovalOutput:
         try:
-            return self.model.run(images, dates=dates, progress=progress)
+            return model.run(images, dates=dates, progress=progress)
         finally:
             release_heap()
 
 
 def process(
-    runner: ModelRunner, files: list[str] | None, dates: str, order: str, results_dir: Path, progress: Progress
+    runner: ModelRunner,
+    files: list[str] | None,
+    dates: str,
+    order: str,
+    results_dir: Path,
+    progress: Progress,
+    fill_threshold: float | None = None,
 ) -> tuple[str, RunFiles, list[str]]:
     """(summary in Markdown, the run's files, warnings) for one request; ValueError for bad input.
 
     GeoTIFF uploads run as the 8-bit RGB the networks see, and their cloud-free GeoTIFFs (every
-    band, in the input's units) join the zip.
+    band, in the input's units) join the zip. `fill_threshold`: see `ModelRunner.with_fill_threshold`.
     """
     started = time.perf_counter()
-    files, cube = render_geotiff_uploads(runner.model, files, results_dir)
+    model = runner.with_fill_threshold(fill_threshold)
+    files, cube = render_geotiff_uploads(model, files, results_dir)
     paths = order_frames(files, order)
     stems = [path.stem for path in paths]
     output_names(stems)  # refuses two frames whose outputs would share a name
     check_size(paths)  # before decoding: what the app cannot do in reasonable time is refused from the headers
     date_list, date_note = dates_for(dates, paths)
     images = load_frames(paths)
-    result = runner.run(images, date_list, progress)
-    device = runner.model.device.type
+    result = runner.run(images, date_list, progress, model)
+    device = model.device.type
     report = build_report(result, stems, date_list, device=device)
     files_out = write_run(result, images, [path.name for path in paths], report, results_dir / uuid.uuid4().hex)
     height, width = images.shape[1:3]
     summary = [
         f"**Done in {time.perf_counter() - started:.1f} s** on {device}: {len(paths)} frames of "
-        f"{width}x{height} px, mean cloud cover {result.cloud_cover.mean():.0%}; {date_note}.",
+        f"{width}x{height} px, mean cloud cover {result.cloud_cover.mean():.0%}; {date_note}"
+        f"{'' if model is runner.model else f'; fill threshold {model.config.fill_threshold:g}'}.",
         *(f"- Warning: {warning}" for warning in result.warnings),
     ]
     if cube is not None:
-        add_geotiffs_to_zip(runner.model, cube, files_out.archive)
+        add_geotiffs_to_zip(model, cube, files_out.archive)
         summary.append("The zip also holds the cloud-free and mask GeoTIFFs of every date (`geotiff/`: all bands, in the input's units).")
     return "\n\n".join(summary), files_out, list(result.warnings)
