@@ -62,7 +62,8 @@ class CloudRemovalOutput:
         probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability, 1 where the
             whiteness test or no data (pure black) says so (`fill`: the mask); float16 for
             scenes run chunk by chunk (over 575 px a side), where float32 would be the largest array.
-        mask_class: (T,H,W) uint8, what each pixel is: 0 clear, 1 cloud, 2 cloud shadow, 255 no data.
+        mask_class: (T,H,W) uint8, what each pixel is: 0 clear, 1 cloud (also a date masked whole), 2 cloud
+            shadow (detected, and its buffer), 255 no data.
         unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there (a
             read-only view of the (H,W) pixels masked on every date).
         cloud_cover: (T,) float, fraction of each frame that is masked.
@@ -319,7 +320,8 @@ class ClearVision:
             prediction = self._predict(images, masks, days)  # 3. fill
             output = compose(images, prediction, masks & clear_somewhere[None])  # 4. compose
         report(1.0, "done")
-        classes = mask_classes(masks, detection.cloud, detection.shadow, detection.no_data)
+        detected = (detection.probability >= self.config.fill_threshold) & ~detection.no_data
+        classes = mask_classes(masks, detection.cloud, detection.shadow, detection.no_data, detected, self.config.mask_buffer_px)
         return self._result(output, masks, detection.probability, classes, started)
 
     def _result(self, output: np.ndarray, masks: np.ndarray, probability: np.ndarray, classes: np.ndarray, started: float) -> CloudRemovalOutput:

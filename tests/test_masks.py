@@ -51,7 +51,18 @@ def test_mask_classes():
     cloud = np.array([[[0.9, 0.2, 0.0, 1.0]]], np.float32)
     shadow = np.array([[[0.1, 0.7, 0.0, 0.0]]], np.float32)
     no_data = np.array([[[False, False, False, True]]])
-    assert mask_classes(masks, cloud, shadow, no_data).tolist() == [[[1, 2, 0, 255]]]
+    detected = np.array([[[True, True, False, False]]])
+    assert mask_classes(masks, cloud, shadow, no_data, detected, buffer=0).tolist() == [[[1, 2, 0, 255]]]
+
+
+def test_shadow_class_is_shadow_detections_and_their_buffer_and_whole_frame_pixels_are_cloud():
+    masks = np.ones((1, 1, 8), bool)  # all masked: a date masked whole
+    cloud = np.array([[[0.9, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.6]]], np.float32)
+    shadow = np.array([[[0.1, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1, 0.2]]], np.float32)
+    detected = np.array([[[True, False, True, False, False, False, False, True]]])
+    classes = mask_classes(masks, cloud, shadow, np.zeros_like(masks), detected, buffer=1)
+    # cloud, its neighbour (buffer of the shadow), shadow, buffer, then undetected pixels (shadow > cloud, but whole-frame) and cloud
+    assert classes.tolist() == [[[1, 2, 2, 2, 1, 1, 1, 1]]]
 
 
 def test_no_data_is_masked_but_not_grown_and_does_not_make_a_frame_cloudy():

@@ -127,8 +127,15 @@ def fill_masks(
     return masks
 
 
-def mask_classes(masks: np.ndarray, cloud: np.ndarray, shadow: np.ndarray, no_data: np.ndarray) -> np.ndarray:
-    """(T,H,W) uint8: 0 clear, 1 cloud, 2 shadow (where shadow is the likelier class), 255 no data."""
-    classes = np.where(masks, np.where(shadow > cloud, 2, 1), 0).astype(np.uint8)
+def mask_classes(masks: np.ndarray, cloud: np.ndarray, shadow: np.ndarray, no_data: np.ndarray, detected: np.ndarray, buffer: int) -> np.ndarray:
+    """(T,H,W) uint8: 0 clear, 1 cloud, 2 shadow, 255 no data.
+
+    Shadow is where stage 1 detected shadow as the likelier class (`detected`: the pixels the
+    masks grew from) and the buffer around it; every other masked pixel is cloud, including
+    what the whole-frame rules add: their date is cloudy or hazy, not shadowed.
+    """
+    shadow_found = detected & (shadow > cloud)
+    shadowy = grow(shadow_found, buffer) & ~(detected & ~shadow_found)  # the buffer does not relabel detected cloud
+    classes = np.where(masks, np.where(shadowy, 2, 1), 0).astype(np.uint8)
     classes[no_data] = NO_DATA
     return classes
