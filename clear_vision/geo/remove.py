@@ -113,7 +113,7 @@ def remove_cube(
     data = cube.data.rechunk(grid) if lazy else da.from_array(cube.values, chunks=grid)
     days = [str(np.datetime_as_string(value, unit="D")) for value in cube["time"].values]
     nodata = cube.rio.nodata
-    depth = {0: 0, 1: 0, 2: HALO_PX, 3: HALO_PX}
+    depth = {0: 0, 1: 0, **{axis: HALO_PX if len(grid[axis]) > 1 else 0 for axis in (2, 3)}}  # one chunk across: no neighbour to borrow from
     packed_dtype = np.result_type(cube.dtype, np.float32)
     halo = da.overlap.overlap(data, depth=depth, boundary="none")
     packed = halo.map_blocks(
