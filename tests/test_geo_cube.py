@@ -6,13 +6,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
+import xarray as xr
 from PIL import Image
 from rasterio.transform import from_origin
 
 from clear_vision import ClearVision
-from clear_vision.geo.cube import cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
+from clear_vision.geo.cube import class_bands, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
 from geo_data import DATA, NRT, nrt_dn, write_geotiffs
 
@@ -152,3 +154,20 @@ def test_landsat_collection_2_files_give_bands_dates_and_rgb(tmp_path):
     cube = open_cube(tmp_path, scale=0.0000275, offset=-0.2)
     assert list(cube["band"].values) == ["B2", "B3", "B4", "B5"] and default_rgb(cube) == ("B4", "B3", "B2")
     assert [str(day)[:10] for day in cube["time"].values] == ["2023-06-02", "2023-06-18", "2023-07-04"]
+
+
+def test_class_bands_are_recognised_by_name():
+    names = ["B04", "S2-L2A-SCL", "SCL", "QA_PIXEL", "Fmask", "CLM", "pixel_qa", "s2_dlmask", "B8A", "B03", "NIR", "SCALE", "mask_ratio"]
+    assert class_bands(names) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_netcdf_with_a_timestamp_dimension_and_a_qa_band_without_a_scale(tmp_path):
+    """As in the worldcereal Landsat 8 files: (timestamp, y, x) bands with scale_factor, and pixel_qa with none."""
+    rng = np.random.default_rng(0)
+    coords = {"timestamp": pd.date_range("2018-06-01", periods=3, freq="16D"), "y": 5_629_680 - 10 * np.arange(40), "x": 501_360 + 10 * np.arange(40)}
+    bands = {name: xr.DataArray(rng.integers(300, 1500, (3, 40, 40)).astype(np.uint16), dims=("timestamp", "y", "x"), coords=coords, attrs={"scale_factor": 1e-4})
+             for name in ("B02", "B03", "B04")}
+    bands["pixel_qa"] = xr.DataArray(rng.choice([322, 480, 834], (3, 40, 40)).astype(np.uint16), dims=("timestamp", "y", "x"), coords=coords)
+    xr.Dataset(bands).to_netcdf(tmp_path / "l8.nc")
+    cube = open_cube(tmp_path / "l8.nc")
+    assert cube.sizes == {"time": 3, "band": 4, "y": 40, "x": 40} and cube.attrs["scale_factor"] == [1e-4, 1e-4, 1e-4, 1.0]

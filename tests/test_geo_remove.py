@@ -8,7 +8,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import NO_DATA, class_bands, remove_cube
+from clear_vision.geo.remove import NO_DATA, remove_cube
 from geo_data import synthetic_cube, write_geotiffs
 
 
@@ -145,11 +145,6 @@ def test_local_cluster_equals_eager_and_worker_memory_stays_flat(model, tmp_path
             peaks.append(max(client.run(_peak_rss_mb).values()))
     print(f"worker peak RSS: {peaks[0]:.0f} MB (4x256x512 cube), {peaks[1]:.0f} MB (4x512x512)")
     assert peaks[1] < peaks[0] * 1.15 + 100, peaks
-
-
-def test_class_bands_are_recognised_by_name():
-    names = ["B04", "S2-L2A-SCL", "SCL", "QA_PIXEL", "Fmask", "CLM", "B8A", "B03", "NIR", "SCALE"]
-    assert class_bands(names) == [1, 2, 3, 4, 5]
 
 
 def test_a_class_band_takes_the_class_of_a_clear_date_never_a_blend(model):

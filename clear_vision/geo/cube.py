@@ -24,7 +24,7 @@ import xarray as xr
 from ..io.decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "default_rgb", "recognised_rgb", "is_cube_source", "find_tiffs", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_tiffs", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -38,7 +38,7 @@ _DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 # Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
 # the time the file was written, so it comes last, after a date in the file name).
 _DATE_TAGS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE")
-_SPATIAL_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time"}
+_DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time"}
 
 
 def is_cube_source(path: str | PathLike) -> bool:
@@ -109,6 +109,18 @@ def recognised_rgb(names: Sequence[str]) -> tuple[str, ...] | None:
         if all(found):
             return tuple(found)
     return None
+
+
+# Bands that hold classes or bit flags, not measurements: Sentinel-2's scene classification, Fmask,
+# Landsat's QA bands, cloud masks; matched on the band name's last part ("S2-L2A-SCL", "QA_PIXEL",
+# "pixel_qa", "s2_dlmask").
+_CLASS_BAND = re.compile(r"(?:^|[-_. ])(?:SCL|[A-Z0-9]*MASK|CLM|QA(?:[-_ ]?[A-Z0-9]+)*)$", re.IGNORECASE)
+
+
+def class_bands(names: Sequence[str]) -> list[int]:
+    """Indices of the bands that hold classes or flags (SCL, Fmask, QA..., CLM): filled by the
+    nearest clear date's value, since interpolating between two classes invents a third."""
+    return [index for index, name in enumerate(names) if _CLASS_BAND.search(str(name))]
 
 
 def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
@@ -238,7 +250,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
         dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
-    dataset = dataset.rename({old: new for old, new in _SPATIAL_RENAMES.items() if old in dataset.dims})
+    dataset = dataset.rename({old: new for old, new in _DIM_RENAMES.items() if old in dataset.dims})
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
     if bands is None and stacked:  # already a cube, e.g. written by write_cube
         cube = dataset[stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"].transpose(*DIMS)
@@ -255,7 +267,8 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
         if len(set(dtypes.values())) > 1:
             listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
             raise ValueError(f"bands: {listed} have different data types; choose bands of one type with bands=")
-        per_band = [units_from_metadata(dataset[name].attrs, dtypes[name]) for name in chosen]
+        classes = set(class_bands(chosen))  # copied, never converted: their units do not matter
+        per_band = [Units(1.0, 0.0) if index in classes else units_from_metadata(dataset[name].attrs, dtypes[name]) for index, name in enumerate(chosen)]
         units = None if any(item is None for item in per_band) else Units(
             tuple(float(np.ravel(item.scale)[0]) for item in per_band), tuple(float(np.ravel(item.offset)[0]) for item in per_band)
         )
@@ -264,7 +277,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
         cube.attrs = {} if nodata is None else {"_FillValue": nodata}
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
-    if cube.rio.crs is None and {"y", "x"} <= set(dataset.dims) and any(name in _SPATIAL_RENAMES for name in ("lat", "latitude")):
+    if cube.rio.crs is None and {"y", "x"} <= set(dataset.dims) and any(name in _DIM_RENAMES for name in ("lat", "latitude")):
         cube = cube.rio.write_crs("EPSG:4326")
     return cube, units
 

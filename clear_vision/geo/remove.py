@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -28,13 +27,13 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, recognised_rgb
+from .cube import DIMS, class_bands, recognised_rgb
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["remove_cube", "chunk_grid", "model_gain", "class_bands", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", 255: "no data"}
@@ -47,9 +46,6 @@ FILL_METHOD = (
     "with the same masks; classification and quality bands (SCL, Fmask, QA..., CLM): the value of the clear date "
     "nearest in time, never a blend of two classes. Pixels outside the mask are the input's own values."
 )
-# Bands that hold classes or bit flags, not measurements: Sentinel-2's scene classification, Fmask,
-# Landsat's QA bands, cloud masks; matched on the band name's last part ("S2-L2A-SCL", "QA_PIXEL").
-_CLASS_BAND = re.compile(r"(?:^|[-_. ])(?:SCL|FMASK|CLM|QA(?:[-_ ]?[A-Z0-9]+)*)$", re.IGNORECASE)
 
 _MODELS: dict[str, "ClearVision"] = {}
 _MODELS_LOCK = threading.Lock()
@@ -133,12 +129,6 @@ def remove_cube(
     packed = da.overlap.trim_internal(packed, depth, boundary="none")
     result = _to_dataset(cube, packed, rgb, model_gain(model))
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
-
-
-def class_bands(names: Sequence[str]) -> list[int]:
-    """Indices of the bands that hold classes or flags (SCL, Fmask, QA..., CLM): filled by the
-    nearest clear date's value, since interpolating between two classes invents a third."""
-    return [index for index, name in enumerate(names) if _CLASS_BAND.search(str(name))]
 
 
 def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, tuple[str, ...], list[int]]:
