@@ -171,7 +171,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     _say(f"processing in chunks of {chunk} px on {model.device.type}")
     report = write_cube_into(result, staged.path, args.format, progress=True)
     written = staged.commit()
-    cover = ", ".join(f"{date} {value:.0%}" for date, value in zip(report["dates"], report["cloud_cover"]))
+    cover = ", ".join(f"{date} {'no data' if empty == 1 else f'{value:.0%}'}" for date, value, empty in zip(report["dates"], report["cloud_cover"], report["no_data"]))
     _say(f"cloud cover: {cover}")
     _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0

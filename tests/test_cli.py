@@ -222,6 +222,15 @@ def test_start_and_end_select_the_dates_of_a_cube(frame_dir, tmp_path, capsys):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn", "frames", "out"]
 
 
+def test_a_date_without_any_observation_is_reported_as_no_data(tmp_path, capsys):
+    paths = write_geotiffs(tmp_path / "dn")
+    with rasterio.open(paths[4], "r+") as target:  # 2019-07-06: nodata (0) everywhere
+        target.write(np.zeros((4, 100, 100), np.uint16))
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
+    assert "2019-07-06 no data," in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["no_data"][4] == 1.0
+
+
 def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(tmp_path, capsys):
     for path in write_geotiffs(tmp_path / "dn"):
         with rasterio.open(path, "r+") as target:

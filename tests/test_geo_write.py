@@ -46,6 +46,7 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
     assert np.array_equal(back.values, result["clear"].values) and np.array_equal(back["time"].values, cube["time"].values)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["dates"][0] == "2019-06-16" and len(report["cloud_cover"]) == 8 and report["scale_factor"] == 1e-4
+    assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4) and max(report["no_data"]) > 0
     assert "linear" in report["fill_method"]
 
 
@@ -59,6 +60,7 @@ def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["files"] == cube_file_names(cube["time"].values, "zarr")
     assert np.allclose(report["cloud_cover"], (result["mask"].values != 0).mean(axis=(1, 2)), atol=1e-4)
+    assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4)
 
 
 def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp_path, result):

@@ -91,7 +91,8 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
         zarr.consolidate_metadata(path, zarr_format=2)
         # the cover from the written mask: a cover computed in the same call ran every chunk a
         # second time on a distributed cluster, which optimises each collection's graph apart
-        cover = (xr.open_zarr(path, mask_and_scale=False)["mask"] != 0).mean(dim=("y", "x")).values
+        written = xr.open_zarr(path, mask_and_scale=False)["mask"]
+        shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
     else:
         temporary, layers = [], []
         for index, stem in enumerate(_date_stems(result["time"].values)):
@@ -104,12 +105,12 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
         for rows, cols, chunks in passes:
             _compute(*[da.store(data[:, rows, cols], target, lock=lock, regions=(slice(None), rows, cols), compute=False) for data, target, lock in layers])
             bar.update(chunks)
-        cover = [_nonzero_fraction(path) for path, _, kind in temporary if kind == "mask"]
+        shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
         for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
             rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
             source.unlink()
     bar.close()
-    report = _report(result, names, np.asarray(cover), format)
+    report = _report(result, names, shares, format)
     (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
@@ -145,11 +146,14 @@ def _passes_with_progress(data: da.Array, progress: bool) -> tuple[list[_Pass], 
     return passes, tqdm(total=sum(done.chunks for done in passes), unit="chunk", desc="chunks", disable=not progress, file=sys.stderr)
 
 
-def _nonzero_fraction(path: Path) -> float:
-    """The share of a written mask's pixels that are not clear, read block by block."""
+def _mask_shares(path: Path) -> tuple[float, float]:
+    """The shares of a written mask's pixels that are not clear and that are no data, read block by block."""
+    flagged = missing = 0
     with rasterio.open(path) as source:
-        flagged = sum(int(np.count_nonzero(source.read(1, window=window))) for _, window in source.block_windows(1))
-        return flagged / (source.width * source.height)
+        for _, window in source.block_windows(1):
+            block = source.read(1, window=window)
+            flagged, missing = flagged + int(np.count_nonzero(block)), missing + int(np.count_nonzero(block == NO_DATA))
+        return flagged / (source.width * source.height), missing / (source.width * source.height)
 
 
 def _date_stems(times: Sequence[np.datetime64]) -> list[str]:
@@ -233,11 +237,14 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
                 target.set_band_description(band, str(name))
 
 
-def _report(result: xr.Dataset, names: list[str], cover: np.ndarray, format: Format) -> dict[str, Any]:
+def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Format) -> dict[str, Any]:
+    """report.json; `shares` (T, 2): per date the share of pixels masked (no data included, as in
+    the frames' reports) and the share with no data (1 for a date with no observation at all)."""
     clear = result["clear"]
     return {
         "dates": [str(np.datetime_as_string(np.datetime64(value, "D"))) for value in result["time"].values],
-        "cloud_cover": [round(float(value), 4) for value in cover],
+        "cloud_cover": [round(float(value), 4) for value in shares[:, 0]],
+        "no_data": [round(float(value), 4) for value in shares[:, 1]],
         "files": names,
         "format": format,
         "bands": [str(name) for name in clear["band"].values],
