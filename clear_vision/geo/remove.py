@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import pickle
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import dask
@@ -200,7 +200,6 @@ def _remove_block(
     return packed
 
 
-@torch.inference_mode()
 def _filled_values(
     reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], linear_bands: list[int], gain: float, replace: np.ndarray
 ) -> np.ndarray:
@@ -216,25 +215,27 @@ def _filled_values(
     values = np.empty((bands, len(saturated)), np.float32)
     linear_bands = [band for band in linear_bands if band not in rgb_index or saturated.any()]
     if linear_bands:
-        frames = torch.from_numpy(np.ascontiguousarray(reflectance[:, linear_bands]))[None]
-        linear = linear_fill(frames, torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
-        for position, band in enumerate(linear_bands):
-            values[band] = linear[:, position][replace]
+        values[linear_bands] = _classical_values(linear_fill, np.ascontiguousarray(reflectance[:, linear_bands]), masks, days, replace)
     for channel, band in enumerate(rgb_index):
         network = network_rgb[..., channel][replace].astype(np.float32) / (255.0 * gain)
         values[band] = np.where(saturated, values[band], network) if saturated.any() else network
     return values
 
 
-@torch.inference_mode()
 def _nearest_values(stored: np.ndarray, masks: np.ndarray, days: np.ndarray, replace: np.ndarray) -> np.ndarray:
     """(C, N) stored values of the class bands `stored` (T,C,h,w) at the N replaced pixels: those
     of the clear date nearest in time, copied as they are (float64 holds any band's integers)."""
     if stored.shape[1] == 0:
         return np.empty((0, int(replace.sum())), stored.dtype)
-    frames = torch.from_numpy(np.nan_to_num(stored.astype(np.float64)))[None]
-    nearest = nearest_fill(frames, torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
-    return np.moveaxis(nearest, 1, 0)[:, replace].astype(stored.dtype)
+    return _classical_values(nearest_fill, np.nan_to_num(stored.astype(np.float64)), masks, days, replace).astype(stored.dtype)
+
+
+@torch.inference_mode()
+def _classical_values(filler: Callable, values: np.ndarray, masks: np.ndarray, days: np.ndarray, replace: np.ndarray) -> np.ndarray:
+    """(C, N): a classical filler run once on (T,C,h,w) `values` with the chunk's masks (the bands
+    share them, so the clear dates are found once), at the N replaced pixels."""
+    filled = filler(torch.from_numpy(values)[None], torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
+    return np.moveaxis(filled, 1, 0)[:, replace]
 
 
 def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: float) -> xr.Dataset:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import math
 import time
 import uuid
 import warnings
@@ -65,10 +64,11 @@ class ModelRunner:
         default = self.model.config.fill_threshold
         if threshold is None or threshold == default:
             return self.model
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or not 0 < threshold <= 1:
-            raise ValueError(f"fill threshold: {threshold!r} is not a probability in (0, 1]; the default {default:g} was calibrated on places the detector never saw")
         variant = copy.copy(self.model)
-        variant.config = self.model.config.replace(fill_threshold=float(threshold))
+        try:  # the bundle's config checks the value; the app says it in its own words
+            variant.config = self.model.config.replace(fill_threshold=threshold)
+        except ValueError:
+            raise ValueError(f"fill threshold: {threshold!r} is not a probability in (0, 1]; the default {default:g} was calibrated on places the detector never saw") from None
         return variant
 
     @staticmethod
