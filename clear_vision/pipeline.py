@@ -257,7 +257,8 @@ class ClearVision:
 
         Args:
             frames: (T,H,W,3) uint8 or float in [0,1], or a list of arrays / PIL images / paths.
-            dates: one date per frame (datetime.date, ISO string or day-of-year); None = equally spaced.
+            dates: one date per frame (datetime.date, ISO string, day-of-year or days since a start;
+                see `parse_dates`); None = equally spaced.
             progress: optional callback(fraction, description).
         """
         started = time.perf_counter()

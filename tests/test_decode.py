@@ -6,7 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -162,6 +164,16 @@ def test_dates_in_all_accepted_forms():
     assert parse_dates([dt.date(2021, 1, 1), dt.datetime(2021, 1, 3, 10)], 2).tolist() == [0, 2]
     assert parse_dates([100, 110, 110], 3).tolist() == [0, 10, 10]
     assert parse_dates(np.array(["2020-02-28", "2020-03-01"], dtype="datetime64[D]"), 2).tolist() == [0, 2]
+    assert parse_dates(pd.to_datetime(["2021-12-30", "2022-01-04"]), 2).tolist() == [0, 5]  # DatetimeIndex
+    assert parse_dates(pd.Series(pd.to_datetime(["2021-12-30", "2022-01-04"])), 2).tolist() == [0, 5]
+
+
+def test_day_numbers_are_day_of_year_or_days_since_a_start():
+    assert parse_dates([350, 360, 5, 10], 4).tolist() == [0, 10, 20, 25]  # day-of-year across New Year
+    assert parse_dates([300, 5, 300], 3).tolist() == [0, 70, 365]  # two year changes
+    assert parse_dates(np.array([0.0, 5.5, 12.0]), 3).tolist() == [0, 5.5, 12]  # days since a start, floats
+    assert parse_dates([10, 400, 800], 3).tolist() == [0, 390, 790]
+    assert parse_dates(np.array([738000, 738005]), 2).tolist() == [0, 5]  # days since an epoch
 
 
 @pytest.mark.parametrize(
@@ -169,7 +181,12 @@ def test_dates_in_all_accepted_forms():
     [
         (["2021-05-10", "yesterday"], "cannot read 'yesterday'"),
         (["2021-05-10", "2021-05-01"], "time order"),
-        ([10, 400], "outside 1..366"),
+        ([400, 10], r"time order .*only when all lie in 1\.\.366"),
+        ([0, float("nan")], "day number nan .* not finite"),
+        ([True, False], "unsupported type bool"),
+        (np.array(["2021-05-10", "NaT"], dtype="datetime64[D]"), "date 1 is missing"),
+        ([pd.Timestamp("2021-05-10"), pd.NaT], "date 1 is missing"),
+        ({"2021-05-10", "2021-05-11"}, "expected a list of 2 dates, got set"),
         (["2021-05-10", 130], "do not mix"),
         (["2021-05-10"], "got 1 dates for 2 frames"),
         ("2021-05-10", "expected a list"),
@@ -180,9 +197,19 @@ def test_bad_dates(dates, match):
         parse_dates(dates, 2)
 
 
+def test_channels_first_and_torch_frames_read_like_channels_last():
+    frames = np.random.default_rng(0).integers(0, 256, (3, 40, 48, 3), dtype=np.uint8)
+    first = np.ascontiguousarray(np.moveaxis(frames, -1, 1))  # (T,3,H,W), as torch keeps images
+    for layout in (first, list(first), torch.from_numpy(frames), torch.from_numpy(first).float() / 255):
+        assert np.array_equal(load_frames(layout), frames)
+    with pytest.raises(ValueError, match=r"expected an array of shape \(T,H,W,3\) or \(T,3,H,W\), got shape \(3, 5, 40, 48\)"):
+        load_frames(np.zeros((3, 5, 40, 48), np.uint8))
+
+
 def test_masks_validation():
     assert validate_masks(np.zeros((2, 40, 40), np.uint8), (2, 40, 40)).dtype == bool
     assert validate_masks(np.ones((2, 40, 40, 1), bool), (2, 40, 40)).all()
+    assert validate_masks(torch.ones(2, 1, 40, 40, dtype=torch.bool), (2, 40, 40)).all()  # channels first
     with pytest.raises(ValueError, match="does not match the frames"):
         validate_masks(np.zeros((2, 40, 41), bool), (2, 40, 40))
     with pytest.raises(ValueError, match="booleans"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from os import PathLike
 from pathlib import Path
 from typing import Union
@@ -40,6 +40,7 @@ MAX_PIXELS = 4096 * 4096  # per frame, checked from the file header before decod
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cameras
 DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
+DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
 
 FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
@@ -89,14 +90,18 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     """Decode a sequence into a (T,H,W,3) uint8 array, or raise ValueError naming the problem.
 
     Accepts a (T,H,W,3) uint8 array, a float array in [0,1], or a list of arrays, PIL images
-    or PNG/JPEG/TIFF file paths. Grayscale, palette, RGBA and 16-bit images are converted;
+    or PNG/JPEG/TIFF file paths. Arrays may come channels first ((T,3,H,W), (3,H,W), as torch
+    keeps them) and as anything numpy can read (a CPU torch tensor, an xarray DataArray).
+    Grayscale, palette, RGBA and 16-bit images are converted;
     integer files of other types (int16 TIFFs, PIL mode I) are read as 16-bit when their values
     are 0..65535; float TIFFs must lie in [0,1]; EXIF orientation is applied. `min_frames`: a
     sequence needs two, stage 1 alone can judge one.
     """
+    if not isinstance(frames, (np.ndarray, Image.Image)) and hasattr(frames, "__array__"):
+        frames = np.asarray(frames)
     if isinstance(frames, np.ndarray):
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"frames: expected an array of shape (T,H,W,3), got shape {frames.shape}")
+        if frames.ndim != 4 or 3 not in (frames.shape[1], frames.shape[-1]):
+            raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W), got shape {frames.shape}")
         items: Sequence[FrameInput] = list(frames)
     elif isinstance(frames, (str, PathLike, Image.Image)) or not isinstance(frames, Sequence):
         raise ValueError(
@@ -128,8 +133,8 @@ def _decode_one(item: FrameInput, index: int) -> np.ndarray:
     elif isinstance(item, Image.Image):
         _check_pixels(item.size[1], item.size[0], label)
         array = _pil_to_array(item, label)
-    elif isinstance(item, np.ndarray):
-        array = item
+    elif isinstance(item, np.ndarray) or hasattr(item, "__array__"):
+        array = np.asarray(item)
     else:
         raise ValueError(f"{label}: expected an array, a PIL image or a file path, got {type(item).__name__}")
     rgb = _to_rgb_uint8(array, label)
@@ -246,6 +251,8 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[..., None]
+    if array.ndim == 3 and array.shape[0] == 3 and array.shape[-1] != 3:  # channels first, as torch keeps them
+        array = np.moveaxis(array, 0, -1)
     if array.ndim != 3:
         raise ValueError(f"{label}: expected an (H,W,3) RGB image, got shape {array.shape}")
     if array.shape[-1] not in (1, 2, 3, 4):
@@ -271,7 +278,7 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
     raise ValueError(f"{label}: unsupported pixel type {array.dtype}; use uint8, uint16 or float in [0, 1]")
 
 
-DateLike = Union[dt.date, str, int, np.datetime64]
+DateLike = Union[dt.date, str, int, float, np.datetime64]
 
 
 def split_dates(text: str | None) -> list[str] | None:
@@ -286,40 +293,48 @@ def split_dates(text: str | None) -> list[str] | None:
 def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     """Turn dates into float days since the first frame; None means equally spaced (5 days).
 
-    Accepts datetime.date/datetime, ISO strings ("2021-05-10") or day-of-year integers (1..366),
-    not mixed, in non-decreasing order.
+    Accepts datetime.date/datetime (pandas Timestamps too), numpy datetime64, ISO strings
+    ("2021-05-10", "20210510") or day numbers, not mixed, in time order. Day numbers are
+    day-of-year or days since any start (ints or floats). Day-of-year cannot say the year, so in
+    a series of numbers all within 1..366 a number smaller than the one before starts the next
+    year (350, 360, 5: the 5 is 10 days after the 360); other numbers must not decrease.
     """
     if dates is None:
         return np.arange(count, dtype=np.float32) * DEFAULT_SPACING_DAYS
-    if isinstance(dates, (str, bytes)) or not isinstance(dates, Sequence | np.ndarray):
+    if isinstance(dates, (str, bytes, Mapping, Set)) or not isinstance(dates, Iterable) or not hasattr(dates, "__len__"):
         raise ValueError(f"dates: expected a list of {count} dates, got {type(dates).__name__}")
     if len(dates) != count:
         raise ValueError(f"dates: got {len(dates)} dates for {count} frames; give one date per frame")
     days = [_to_day_number(value, i) for i, value in enumerate(dates)]
     kinds = {kind for kind, _ in days}
     if len(kinds) > 1:
-        raise ValueError("dates: do not mix calendar dates and day-of-year numbers")
+        raise ValueError("dates: do not mix calendar dates and day numbers")
     numbers = np.array([number for _, number in days], dtype=np.float64)
+    if kinds == {"number"} and ((numbers >= 1) & (numbers <= 366)).all():
+        numbers = numbers + DAYS_PER_YEAR * np.concatenate([[0], np.cumsum(np.diff(numbers) < 0)])  # day-of-year: a new year
     steps = np.diff(numbers)
     if (steps < 0).any():
         where = int(np.argmax(steps < 0))
-        raise ValueError(
-            f"dates: must be in time order (non-decreasing), but date {where + 1} comes before date {where}"
-        )
+        wrap = " (day numbers start a new year on going down only when all lie in 1..366, as day-of-year)" if kinds == {"number"} else ""
+        raise ValueError(f"dates: must be in time order (non-decreasing), but date {where + 1} comes before date {where}{wrap}")
     return (numbers - numbers[0]).astype(np.float32)
 
 
 def _to_day_number(value: DateLike, index: int) -> tuple[str, float]:
     if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError(f"dates: date {index} is missing (NaT)")
         value = value.astype("datetime64[D]").item()
     if isinstance(value, dt.datetime):
+        if value != value:  # pandas.NaT
+            raise ValueError(f"dates: date {index} is missing (NaT)")
         value = value.date()
     if isinstance(value, dt.date):
         return "date", float(value.toordinal())
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if not 1 <= int(value) <= 366:
-            raise ValueError(f"dates: day-of-year {value} (date {index}) is outside 1..366")
-        return "doy", float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        if not np.isfinite(value):
+            raise ValueError(f"dates: day number {value} (date {index}) is not finite")
+        return "number", float(value)
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit() and len(text) <= 3:
@@ -330,9 +345,9 @@ def _to_day_number(value: DateLike, index: int) -> tuple[str, float]:
             except ValueError:
                 continue
         raise ValueError(
-            f"dates: cannot read {value!r} (date {index}); use ISO dates like 2021-05-10 or day-of-year numbers"
+            f"dates: cannot read {value!r} (date {index}); use ISO dates like 2021-05-10 or day numbers"
         )
-    raise ValueError(f"dates: date {index} has unsupported type {type(value).__name__}; use dates, ISO strings or ints")
+    raise ValueError(f"dates: date {index} has unsupported type {type(value).__name__}; use dates, ISO strings or day numbers")
 
 
 def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) -> np.ndarray:
@@ -341,8 +356,8 @@ def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) ->
         array = np.asarray(masks)
     except ValueError:
         raise ValueError(f"masks: expected a (T,H,W) boolean array matching the frames {shape}") from None
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
+    if array.ndim == 4 and 1 in (array.shape[1], array.shape[-1]):  # (T,H,W,1) or channels first (T,1,H,W)
+        array = array[..., 0] if array.shape[-1] == 1 else array[:, 0]
     if array.shape != tuple(shape):
         raise ValueError(f"masks: shape {array.shape} does not match the frames; expected {tuple(shape)}")
     if array.dtype == np.bool_:
