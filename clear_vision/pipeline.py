@@ -24,7 +24,7 @@ from .detection.reference import detector_inputs, spread_into_no_data, temporal_
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import DateLike, FrameInput, load_frames, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, load_frames, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -220,9 +220,9 @@ class ClearVision:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer).
 
         A single frame is accepted too: with no other date it is judged on its own, as the
-        detector was also trained to do.
+        detector was also trained to do; so are a scene's tiles, up to MAX_TILES of them.
         """
-        images = load_frames(frames, min_frames=1)
+        images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
         config = self.config
 

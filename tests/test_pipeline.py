@@ -226,6 +226,15 @@ def test_detect_takes_a_single_frame_and_run_refuses_it(model):
         model.run(frame)
 
 
+def test_detect_takes_a_scenes_tiles_beyond_the_sequence_limit(model):
+    tiles = np.repeat(np.asarray(Image.open(sorted(EXAMPLE.glob("*.png"))[0]).convert("RGB"))[None, :32, :32], 101, axis=0)
+    tiles[50, 4:28, 4:28] = 245  # one tile with a white cloud
+    detected = model.detect(tiles)
+    assert detected.shape == tiles.shape[:3] and detected[50, 8:24, 8:24].all() and not detected[:50].any()
+    with pytest.raises(ValueError, match="at most 100 are accepted per call"):
+        model.run(tiles)
+
+
 def test_a_date_string_list_of_the_wrong_length_is_refused(model):
     with pytest.raises(ValueError, match="dates"):
         model.detect(scene(3), dates=["2021-05-01"])

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 __all__ = [
     "MIN_FRAMES",
     "MAX_FRAMES",
+    "MAX_TILES",
     "MIN_SIDE",
     "MAX_PIXELS",
     "IMAGE_SUFFIXES",
@@ -35,6 +36,7 @@ __all__ = [
 
 MIN_FRAMES = 2
 MAX_FRAMES = 100
+MAX_TILES = 2000  # `detect` alone: a scene cut into 128-px tiles (2,000 cover about 5,700 x 5,700 px)
 MIN_SIDE = 32
 MAX_PIXELS = 4096 * 4096  # per frame, checked from the file header before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -86,7 +88,7 @@ def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
     return sorted(paths, key=natural_key)
 
 
-def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN_FRAMES) -> np.ndarray:
+def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN_FRAMES, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """Decode a sequence into a (T,H,W,3) uint8 array, or raise ValueError naming the problem.
 
     Accepts a (T,H,W,3) uint8 array, a float array in [0,1], or a list of arrays, PIL images
@@ -94,8 +96,8 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     keeps them) and as anything numpy can read (a CPU torch tensor, an xarray DataArray).
     Grayscale, palette, RGBA and 16-bit images are converted;
     integer files of other types (int16 TIFFs, PIL mode I) are read as 16-bit when their values
-    are 0..65535; float TIFFs must lie in [0,1]; EXIF orientation is applied. `min_frames`: a
-    sequence needs two, stage 1 alone can judge one.
+    are 0..65535; float TIFFs must lie in [0,1]; EXIF orientation is applied. `min_frames`, `max_frames`:
+    a sequence needs two, stage 1 alone can judge one, and a scene's tiles may be many more.
     """
     if not isinstance(frames, (np.ndarray, Image.Image)) and hasattr(frames, "__array__"):
         frames = np.asarray(frames)
@@ -109,7 +111,7 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
         )
     else:
         items = frames
-    _check_count(len(items), min_frames)
+    _check_count(len(items), min_frames, max_frames)
     decoded = [_decode_one(item, i) for i, item in enumerate(items)]
     sizes = {f.shape[:2] for f in decoded}
     if len(sizes) > 1:
@@ -118,11 +120,11 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     return np.stack(decoded)
 
 
-def _check_count(count: int, min_frames: int) -> None:
+def _check_count(count: int, min_frames: int, max_frames: int) -> None:
     if count < min_frames:
-        raise ValueError(f"frames: got {count} frame(s); a sequence needs {min_frames} to {MAX_FRAMES} frames")
-    if count > MAX_FRAMES:
-        raise ValueError(f"frames: got {count} frames; at most {MAX_FRAMES} are accepted per sequence")
+        raise ValueError(f"frames: got {count} frame(s); a sequence needs {min_frames} to {max_frames} frames")
+    if count > max_frames:
+        raise ValueError(f"frames: got {count} frames; at most {max_frames} are accepted per call")
 
 
 def _decode_one(item: FrameInput, index: int) -> np.ndarray:
