@@ -156,6 +156,37 @@ def test_landsat_collection_2_files_give_bands_dates_and_rgb(tmp_path):
     assert [str(day)[:10] for day in cube["time"].values] == ["2023-06-02", "2023-06-18", "2023-07-04"]
 
 
+def _band_file(path: Path, data: np.ndarray, pixel: float, west: float = 500_000) -> None:
+    profile = {"driver": "GTiff", "width": data.shape[1], "height": data.shape[0], "count": 1, "dtype": data.dtype.name, "crs": "EPSG:32634",
+               "transform": from_origin(west, 5_000_000, pixel, pixel), "nodata": 0}
+    with rasterio.open(path, "w", **profile) as target:
+        target.write(data, 1)
+
+
+def test_sentinel2_band_files_named_with_their_resolution_go_on_the_finest_grid(tmp_path):
+    """T34TET_<sensed>_B04_10m.tif as Sentinel-2 products and Planetary Computer name them; the
+    20 m bands take, at each 10 m pixel, the value of the 20 m pixel it lies in; SCL is no band."""
+    rng = np.random.default_rng(0)
+    swir = {}
+    for day in ("20220615", "20220620"):
+        scene = tmp_path / f"S2A_MSIL2A_{day}T093041_R136_T34TET_{day}T120000"
+        scene.mkdir()
+        for band in ("B02", "B03", "B04", "B08"):
+            _band_file(scene / f"T34TET_{day}T093039_{band}_10m.tif", rng.integers(1000, 4000, (40, 40)).astype(np.uint16), 10)
+        swir[day] = rng.integers(1000, 4000, (20, 20)).astype(np.uint16)
+        _band_file(scene / f"T34TET_{day}T093039_B11_20m.tif", swir[day], 20)
+        _band_file(scene / f"T34TET_{day}T093039_SCL_20m.tif", rng.integers(1, 11, (20, 20)).astype(np.uint8), 20)
+    cube = open_cube(tmp_path, scale=1e-4)
+    assert cube.shape == (2, 5, 40, 40) and list(cube["band"].values) == ["B02", "B03", "B04", "B08", "B11"]
+    assert [str(day)[:10] for day in cube["time"].values] == ["2022-06-15", "2022-06-20"] and default_rgb(cube) == ("B04", "B03", "B02")
+    assert np.array_equal(cube.sel(band="B11").values[1], np.repeat(np.repeat(swir["20220620"], 2, axis=0), 2, axis=1))
+    assert np.array_equal(open_cube(tmp_path, scale=1e-4, chunks=32).values, cube.values)
+    scene = next(tmp_path.iterdir())
+    _band_file(next(scene.glob("*_B11_20m.tif")), swir["20220615"], 20, west=500_100)  # 100 m off: not the same area
+    with pytest.raises(ValueError, match=r"B11_20m.tif covers .* the bands of a date must cover one area in one CRS"):
+        open_cube(tmp_path)
+
+
 def test_class_bands_are_recognised_by_name():
     names = ["B04", "S2-L2A-SCL", "SCL", "QA_PIXEL", "Fmask", "CLM", "pixel_qa", "s2_dlmask", "B8A", "B03", "NIR", "SCALE", "mask_ratio"]
     assert class_bands(names) == [1, 2, 3, 4, 5, 6, 7]

@@ -32,8 +32,10 @@ CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
 SourceLike = str | PathLike | Sequence[str | PathLike]
 Chunks = int | None
 
-# A single-band file is one band of a date when its name ends in a band name.
+# A single-band file is one band of a date when its name ends in a band name, or in a band name
+# and its resolution, as Sentinel-2 products name them (T34TET_20220615T093039_B04_10m).
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|COASTAL|PAN)$", re.IGNORECASE)
+_RESOLUTION = re.compile(r"^\d+m$", re.IGNORECASE)
 _DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 # Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
 # the time the file was written, so it comes last, after a date in the file name).
@@ -157,9 +159,12 @@ def find_tiffs(folder: Path) -> list[Path]:
     return [Path(root) / name for root, _, names in os.walk(folder, followlinks=True) for name in names if Path(name).suffix.lower() in TIFF_SUFFIXES]
 
 
-def _band_token(path: Path) -> str | None:
-    token = path.stem.split("_")[-1]
-    return token.upper() if _BAND_NAME.match(token) else None
+def _band_parts(path: Path) -> tuple[str, str] | None:
+    """(the scene's part of the name, the band) of a band file's name, or None if it names no band."""
+    parts = path.stem.split("_")
+    if len(parts) > 1 and _RESOLUTION.match(parts[-1]):
+        parts = parts[:-1]
+    return ("_".join(parts[:-1]), parts[-1].upper()) if _BAND_NAME.match(parts[-1]) else None
 
 
 def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | None:
@@ -184,12 +189,12 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
                 headers[path] = handle.count, handle.descriptions, handle.tags(), handle.scales, handle.offsets, handle.dtypes[0]
         except rasterio.RasterioIOError as error:
             raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
-    band_files = [path for path in files if headers[path][0] == 1 and _band_token(path)]
+    band_files = [path for path in files if headers[path][0] == 1 and _band_parts(path)]
     if band_files:  # one file per band and date; other single-band files (labels, masks) are not bands
         scenes: dict[tuple[Path, str], dict[str, Path]] = {}
         for path in band_files:
-            prefix = path.stem[: -len(path.stem.split("_")[-1])].rstrip("_")
-            scenes.setdefault((path.parent, prefix), {})[_band_token(path)] = path
+            prefix, band = _band_parts(path)
+            scenes.setdefault((path.parent, prefix), {})[band] = path
         band_names = sorted(next(iter(scenes.values())), key=natural_key)
         for (folder, prefix), scene in scenes.items():
             if sorted(scene, key=natural_key) != band_names:
@@ -204,7 +209,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
         count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
             raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
-        parts = [_read_tiff(path, chunks) for path in group]
+        parts = _on_finest_grid([_read_tiff(path, chunks) for path in group], group)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
         found_dates.append(_scene_date(group, tags))
         metadata = {**tags, "scale_factor": [headers[path][3] for path in group] if band_files else scales, "add_offset": [headers[path][4] for path in group] if band_files else offsets}
@@ -221,6 +226,31 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
     array = rioxarray.open_rasterio(path, mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
     return array if chunks else array.load()
+
+
+def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.DataArray]:
+    """One date's band files on its finest grid: a coarser band (Sentinel-2's 20 m bands beside
+    its 10 m ones) covering the same area in the same CRS takes, at each fine pixel, the value of
+    the coarse pixel it lies in (nearest neighbour: values, classes and no data kept as stored).
+    """
+    finest = min(range(len(bands)), key=lambda index: abs(bands[index].rio.resolution()[0]))
+    fine = bands[finest]
+    fine_bounds, (fine_x, fine_y) = np.array(fine.rio.bounds()), np.abs(fine.rio.resolution())
+    placed = []
+    for band, path in zip(bands, paths):
+        if band.shape[-2:] == fine.shape[-2:] and band.rio.transform() == fine.rio.transform():
+            placed.append(band)
+            continue
+        step = np.abs(band.rio.resolution())
+        if band.rio.crs != fine.rio.crs or np.abs(np.array(band.rio.bounds()) - fine_bounds).max() > step.max() / 2:
+            raise ValueError(
+                f"source: {_label(path)} covers {band.rio.bounds()} in {band.rio.crs}, {_label(paths[finest])} covers {fine.rio.bounds()} "
+                f"in {fine.rio.crs}; the bands of a date must cover one area in one CRS (reproject first)"
+            )
+        if step[0] < fine_x or step[1] < fine_y:
+            raise ValueError(f"source: {_label(path)} has pixels of {step[0]:g} x {step[1]:g}, finer in one direction than {_label(paths[finest])}'s; resample first")
+        placed.append(band.sel(y=fine["y"], x=fine["x"], method="nearest").assign_coords(y=fine["y"], x=fine["x"]))
+    return placed
 
 
 def _label(path: Path) -> str:
