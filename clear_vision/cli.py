@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
-    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by natural sort of file names; or GeoTIFFs / folders of them, one .nc file, one .zarr store")
+    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by natural sort of file names; or GeoTIFFs / folders of them (Sentinel-2 .SAFE products too), one .nc file, one .zarr store")
     remove.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     remove.add_argument("--dates", help="acquisition dates, one per frame, separated by commas (2021-05-10,...; frames also take day-of-year numbers); default: dates in the files (tags, names), else 5 days apart for frames")
     remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
@@ -96,12 +96,12 @@ def _say(message: str) -> None:
 
 def _is_cube(inputs: list[str]) -> bool:
     """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB."""
-    from .geo.cube import find_tiffs, is_cube_source
+    from .geo.cube import find_rasters, is_cube_source
 
     for item in map(Path, inputs):
         if item.suffix.lower() in _CUBE_SUFFIXES:
             return True
-        candidates = sorted(find_tiffs(item)) if item.is_dir() else [item]
+        candidates = sorted(find_rasters(item)) if item.is_dir() else [item]
         if candidates and is_cube_source(candidates[0]):
             return True
     return False

@@ -1,8 +1,8 @@
 """Open georeferenced reflectance as one cube: an xarray.DataArray with dims (time, band, y, x).
 
 Sources: a folder or list of GeoTIFFs (one multi-band file per date, or one single-band file per
-band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), a netCDF file or
-a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
+band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), Sentinel-2 `.SAFE`
+products (their JPEG 2000 band files), a netCDF file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
 `scale_factor` / `add_offset` (see `units.py`). Lazy (Dask-backed) when `chunks` is given.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
+from functools import cache
 from os import PathLike
 from pathlib import Path
 
@@ -24,10 +26,11 @@ import xarray as xr
 from ..io.decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_tiffs", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
+RASTER_SUFFIXES = (*TIFF_SUFFIXES, ".jp2")  # JPEG 2000: the band files of Sentinel-2 .SAFE products
 CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
 SourceLike = str | PathLike | Sequence[str | PathLike]
 Chunks = int | None
@@ -36,6 +39,7 @@ Chunks = int | None
 # and its resolution, as Sentinel-2 products name them (T34TET_20220615T093039_B04_10m).
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|COASTAL|PAN)$", re.IGNORECASE)
 _RESOLUTION = re.compile(r"^\d+m$", re.IGNORECASE)
+_RESOLUTION_FOLDER = re.compile(r"^R\d+m$", re.IGNORECASE)  # a .SAFE product's IMG_DATA/R10m, R20m, R60m
 _DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 # Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
 # the time the file was written, so it comes last, after a date in the file name).
@@ -47,7 +51,7 @@ def is_cube_source(path: str | PathLike) -> bool:
     """True for what `open_cube` reads and the PNG path cannot: netCDF, zarr, georeferenced or non-8-bit TIFFs."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".nc", ".zarr"):
+    if suffix in (".nc", ".zarr", ".jp2"):
         return True
     if suffix not in TIFF_SUFFIXES or not path.is_file():
         return False
@@ -143,20 +147,20 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = find_tiffs(path)
+            found = find_rasters(path)
             if not found:
-                raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) files")
+                raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files")
             files.extend(found)
-        elif path.suffix.lower() in TIFF_SUFFIXES:
+        elif path.suffix.lower() in RASTER_SUFFIXES:
             files.append(path)
         else:
-            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif files, one .nc file, one .zarr store")
+            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, one .nc file, one .zarr store")
     return sorted(files, key=lambda item: [natural_key(part) for part in item.parts])
 
 
-def find_tiffs(folder: Path) -> list[Path]:
-    """Every GeoTIFF under a folder, following symlinked subfolders (a folder of links to dates)."""
-    return [Path(root) / name for root, _, names in os.walk(folder, followlinks=True) for name in names if Path(name).suffix.lower() in TIFF_SUFFIXES]
+def find_rasters(folder: Path) -> list[Path]:
+    """Every GeoTIFF or JPEG 2000 file under a folder, following symlinked subfolders (a folder of links to dates)."""
+    return [Path(root) / name for root, _, names in os.walk(folder, followlinks=True) for name in names if Path(name).suffix.lower() in RASTER_SUFFIXES]
 
 
 def _band_parts(path: Path) -> tuple[str, str] | None:
@@ -192,9 +196,11 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
     band_files = [path for path in files if headers[path][0] == 1 and _band_parts(path)]
     if band_files:  # one file per band and date; other single-band files (labels, masks) are not bands
         scenes: dict[tuple[Path, str], dict[str, Path]] = {}
-        for path in band_files:
+        for path in band_files:  # a date: files named alike in one folder (a .SAFE's R10m, R20m and R60m count as one)
             prefix, band = _band_parts(path)
-            scenes.setdefault((path.parent, prefix), {})[band] = path
+            folder = path.parent.parent if _RESOLUTION_FOLDER.match(path.parent.name) else path.parent
+            scene = scenes.setdefault((folder, prefix), {})
+            scene[band] = _finer(scene[band], path) if band in scene else path
         band_names = sorted(next(iter(scenes.values())), key=natural_key)
         for (folder, prefix), scene in scenes.items():
             if sorted(scene, key=natural_key) != band_names:
@@ -212,7 +218,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
         parts = _on_finest_grid([_read_tiff(path, chunks) for path in group], group)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
         found_dates.append(_scene_date(group, tags))
-        metadata = {**tags, "scale_factor": [headers[path][3] for path in group] if band_files else scales, "add_offset": [headers[path][4] for path in group] if band_files else offsets}
+        metadata = {**tags, **_safe_metadata(group[0]), "scale_factor": [headers[path][3] for path in group] if band_files else scales, "add_offset": [headers[path][4] for path in group] if band_files else offsets}
         units.append(units_from_metadata(metadata, np.dtype(dtype)))
     _check_same_grid(arrays, [group[0] for group in groups])
     cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
@@ -221,6 +227,42 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
         cube = cube.assign_coords(time=pd.to_datetime(found_dates))
     file_units = units[0] if units[0] is not None and all(item == units[0] for item in units) else None
     return cube, file_units
+
+
+def _finer(kept: Path, other: Path) -> Path:
+    """Of two files of one band and date, the finer: a .SAFE product stores its bands at 10, 20 and 60 m."""
+    with rasterio.open(kept) as first, rasterio.open(other) as second:
+        if first.res == second.res:
+            raise ValueError(f"source: {_label(kept)} and {_label(other)} are the same band of one date; give one of them")
+        return kept if abs(first.res[0]) < abs(second.res[0]) else other
+
+
+# What a Sentinel-2 product's metadata file says of its digital numbers (L2A: BOA_..., L1C: the
+# TOA quantification and RADIO_ADD_OFFSET); units.py reads these names.
+_SAFE_UNITS = {"BOA_QUANTIFICATION_VALUE": "BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE": "QUANTIFICATION_VALUE",
+               "BOA_ADD_OFFSET": "BOA_ADD_OFFSET", "RADIO_ADD_OFFSET": "BOA_ADD_OFFSET", "PROCESSING_BASELINE": "PROCESSING_BASELINE"}
+
+
+def _safe_metadata(path: Path) -> dict[str, str]:
+    """The units a file's .SAFE product states (MTD_MSIL2A.xml / MTD_MSIL1C.xml), {} outside one."""
+    product = next((folder for folder in path.parents if folder.name.upper().endswith(".SAFE")), None)
+    return _product_units(product) if product is not None else {}
+
+
+@cache
+def _product_units(product: Path) -> dict[str, str]:
+    found: dict[str, set[str]] = {}
+    for name in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml"):
+        if (product / name).is_file():
+            try:
+                elements = ElementTree.parse(product / name).iter()
+                for element in elements:
+                    key = _SAFE_UNITS.get(element.tag.rsplit("}", 1)[-1])
+                    if key and element.text and element.text.strip():
+                        found.setdefault(key, set()).add(element.text.strip())
+            except ElementTree.ParseError as error:
+                raise ValueError(f"source: {product.name}/{name} is not readable XML ({error})") from None
+    return {key: next(iter(values)) for key, values in found.items() if len(values) == 1}  # one value for every band
 
 
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
