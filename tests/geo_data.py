@@ -1,4 +1,4 @@
-"""Test data for the cube tests: real Sentinel-2 DN from ../shared/data written as GeoTIFFs, and synthetic cubes."""
+"""Test data for the cube tests: real Sentinel-2 DN from ../shared/data written as GeoTIFFs, synthetic cubes and Sentinel-2 .SAFE products."""
 
 from __future__ import annotations
 
@@ -73,3 +73,40 @@ def synthetic_cube(steps: int = 6, height: int = 512, width: int = 512, seed: in
         name="reflectance",
     )
     return cube.rio.write_crs("EPSG:32633").rio.write_nodata(0, encoded=False)
+
+
+_MTD_MSIL2A = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+  <n1:General_Info>
+    <Product_Info><PROCESSING_BASELINE>04.00</PROCESSING_BASELINE></Product_Info>
+    <Product_Image_Characteristics>
+      <QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>
+      <BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST>
+    </Product_Image_Characteristics>
+  </n1:General_Info>
+</n1:Level-2A_User_Product>
+"""
+
+
+def safe_product(root: Path, day: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A Sentinel-2 L2A .SAFE as Copernicus delivers it: JPEG 2000 bands under IMG_DATA/R10m, R20m
+    and R60m (blue, green and red at all three), SCL, AOT and a 3-band TCI beside them."""
+    product = root / f"S2A_MSIL2A_{day}T093041_N0400_R136_T34TET_{day}T122312.SAFE"
+    (product / "MTD_MSIL2A.xml").parent.mkdir(parents=True)
+    (product / "MTD_MSIL2A.xml").write_text(_MTD_MSIL2A.format(offsets="".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))))
+    images = product / "GRANULE" / f"L2A_T34TET_A036421_{day}T093044" / "IMG_DATA"
+    written = {}
+    for resolution, bands in ((10, ("B02", "B03", "B04", "B08", "AOT")), (20, ("B02", "B03", "B04", "B05", "B11", "SCL")), (60, ("B01", "B02"))):
+        folder = images / f"R{resolution}m"
+        folder.mkdir(parents=True)
+        side = 360 // resolution  # 36 px at 10 m: the smallest cube the pipeline takes is 32
+        for band in bands:
+            data = rng.integers(1000, 5000, (side, side)).astype(np.uint16)
+            profile = {"driver": "JP2OpenJPEG", "width": side, "height": side, "count": 1, "dtype": "uint16", "crs": "EPSG:32634",
+                       "transform": from_origin(500_000, 5_000_000, resolution, resolution), "QUALITY": 100, "REVERSIBLE": "YES"}
+            with rasterio.open(folder / f"T34TET_{day}T093041_{band}_{resolution}m.jp2", "w", **profile) as target:
+                target.write(data, 1)
+            written[f"{band}_{resolution}m"] = data
+        with rasterio.open(folder / f"T34TET_{day}T093041_TCI_{resolution}m.jp2", "w", **{**profile, "count": 3, "dtype": "uint8"}) as target:
+            target.write(np.zeros((3, side, side), np.uint8))
+    return written

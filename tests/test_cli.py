@@ -17,7 +17,7 @@ import rasterio
 from PIL import Image
 
 from clear_vision.cli import main
-from geo_data import write_geotiffs
+from geo_data import safe_product, write_geotiffs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,6 +204,19 @@ def test_geotiffs_give_georeferenced_outputs_in_their_own_units(tmp_path, capsys
             outside = mask.read(1) == 0
             assert np.array_equal(clear.read()[:, outside], source.read()[:, outside])
     assert json.loads((out / "report.json").read_text())["dtype"] == "uint16"
+
+
+def test_zipped_sentinel2_products_as_downloaded(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for day in ("20220615", "20220620", "20220625"):
+        safe_product(tmp_path / "safe", day, rng)
+        product = next((tmp_path / "safe").glob(f"*_{day}T*.SAFE"))
+        shutil.make_archive(str(tmp_path / "downloads" / product.name), "zip", tmp_path / "safe", product.name)
+    out = tmp_path / "out"
+    assert main(["remove", *sorted(map(str, (tmp_path / "downloads").glob("*.zip"))), "--out", str(out)]) == 0
+    assert "cube: 3 dates x 7 bands (B01, B02, B03, B04, B05, B08, B11) x 36x36 px, uint16" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["dates"] == ["2022-06-15", "2022-06-20", "2022-06-25"] and (report["scale_factor"], report["add_offset"]) == (1e-4, -0.1)
 
 
 def test_start_and_end_select_the_dates_of_a_cube(frame_dir, tmp_path, capsys):

@@ -16,7 +16,7 @@ from rasterio.transform import from_origin
 from clear_vision import ClearVision
 from clear_vision.geo.cube import class_bands, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
-from geo_data import DATA, NRT, nrt_dn, write_geotiffs
+from geo_data import DATA, NRT, nrt_dn, safe_product, write_geotiffs
 
 HLS = DATA / "s2_timeseries" / "hls_missouri"
 ONCLOUDN = DATA / "cloud_masks" / "oncloudn" / "chip_id_1"
@@ -187,53 +187,24 @@ def test_sentinel2_band_files_named_with_their_resolution_go_on_the_finest_grid(
         open_cube(tmp_path)
 
 
-_MTD_MSIL2A = """<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
-  <n1:General_Info>
-    <Product_Info><PROCESSING_BASELINE>04.00</PROCESSING_BASELINE></Product_Info>
-    <Product_Image_Characteristics>
-      <QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>
-      <BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST>
-    </Product_Image_Characteristics>
-  </n1:General_Info>
-</n1:Level-2A_User_Product>
-"""
-
-
-def _safe_product(root: Path, day: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A Sentinel-2 L2A .SAFE as Copernicus delivers it: JPEG 2000 bands under IMG_DATA/R10m, R20m
-    and R60m (blue, green and red at all three), SCL, AOT and a 3-band TCI beside them."""
-    product = root / f"S2A_MSIL2A_{day}T093041_N0400_R136_T34TET_{day}T122312.SAFE"
-    (product / "MTD_MSIL2A.xml").parent.mkdir(parents=True)
-    (product / "MTD_MSIL2A.xml").write_text(_MTD_MSIL2A.format(offsets="".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))))
-    images = product / "GRANULE" / f"L2A_T34TET_A036421_{day}T093044" / "IMG_DATA"
-    written = {}
-    for resolution, bands in ((10, ("B02", "B03", "B04", "B08", "AOT")), (20, ("B02", "B03", "B04", "B05", "B11", "SCL")), (60, ("B01", "B02"))):
-        folder = images / f"R{resolution}m"
-        folder.mkdir(parents=True)
-        side = 120 // resolution
-        for band in bands:
-            data = rng.integers(1000, 5000, (side, side)).astype(np.uint16)
-            profile = {"driver": "JP2OpenJPEG", "width": side, "height": side, "count": 1, "dtype": "uint16", "crs": "EPSG:32634",
-                       "transform": from_origin(500_000, 5_000_000, resolution, resolution), "QUALITY": 100, "REVERSIBLE": "YES"}
-            with rasterio.open(folder / f"T34TET_{day}T093041_{band}_{resolution}m.jp2", "w", **profile) as target:
-                target.write(data, 1)
-            written[f"{band}_{resolution}m"] = data
-        with rasterio.open(folder / f"T34TET_{day}T093041_TCI_{resolution}m.jp2", "w", **{**profile, "count": 3, "dtype": "uint8"}) as target:
-            target.write(np.zeros((3, side, side), np.uint8))
-    return written
-
-
 def test_sentinel2_safe_products_give_each_band_at_its_finest_resolution_and_the_products_units(tmp_path):
     rng = np.random.default_rng(0)
-    written = {day: _safe_product(tmp_path, day, rng) for day in ("20220615", "20220620")}
+    written = {day: safe_product(tmp_path, day, rng) for day in ("20220615", "20220620")}
     cube = open_cube(tmp_path)
-    assert list(cube["band"].values) == ["B01", "B02", "B03", "B04", "B05", "B08", "B11"] and cube.shape == (2, 7, 12, 12)
+    assert list(cube["band"].values) == ["B01", "B02", "B03", "B04", "B05", "B08", "B11"] and cube.shape == (2, 7, 36, 36)
     assert [str(day)[:10] for day in cube["time"].values] == ["2022-06-15", "2022-06-20"]
     assert cube_units(cube) == Units(1e-4, -0.1)  # baseline 04.00: BOA_ADD_OFFSET -1000
     assert np.array_equal(cube.sel(band="B02").values[1], written["20220620"]["B02_10m"])  # the 10 m file, not the 20 or 60 m one
     assert np.array_equal(cube.sel(band="B01").values[0], np.kron(written["20220615"]["B01_60m"], np.ones((6, 6), np.uint16)))
     assert is_cube_source(next(tmp_path.rglob("*_B04_10m.jp2")))
+    zipped = []
+    for product in sorted(tmp_path.glob("*.SAFE")):  # as Copernicus delivers them: read inside the .zip
+        zipped.append(Path(shutil.make_archive(str(tmp_path / "zips" / product.name), "zip", tmp_path, product.name)))
+    from_zips = open_cube(zipped, chunks=32)
+    assert cube_units(from_zips) == Units(1e-4, -0.1) and np.array_equal(from_zips.values, cube.values)
+    (tmp_path / "zips" / "broken.zip").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="broken.zip is not a readable .zip file"):
+        open_cube([*zipped, tmp_path / "zips" / "broken.zip"])
     twin = tmp_path / "S2A_MSIL2A_20220615T093041_N0400_R136_T34TET_20220615T122312.SAFE" / "GRANULE" / "L2A_T34TET_A036421_20220615T093044" / "IMG_DATA" / "R10m"
     shutil.copy(twin / "T34TET_20220615T093041_B04_10m.jp2", twin / "T34TET_20220615T093041_B04_10m copy.jp2")
     (twin / "T34TET_20220615T093041_B04_10m copy.jp2").rename(twin.parent / "R20m" / "T34TET_20220615T093041_B04_10m.jp2")

@@ -2,7 +2,8 @@
 
 Sources: a folder or list of GeoTIFFs (one multi-band file per date, or one single-band file per
 band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), Sentinel-2 `.SAFE`
-products (their JPEG 2000 band files), a netCDF file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
+products (their JPEG 2000 band files; unzipped or as the .zip Copernicus delivers), a netCDF
+file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
 `scale_factor` / `add_offset` (see `units.py`). Lazy (Dask-backed) when `chunks` is given.
 """
 
@@ -12,6 +13,7 @@ import datetime as dt
 import os
 import re
 import xml.etree.ElementTree as ElementTree
+import zipfile
 from collections.abc import Sequence
 from functools import cache
 from os import PathLike
@@ -75,7 +77,8 @@ def open_cube(
     """Read a time series of georeferenced images into a (time, band, y, x) DataArray.
 
     Args:
-        source: a folder of GeoTIFFs, a list of GeoTIFF files, a `.nc` file or a `.zarr` store.
+        source: a folder of GeoTIFFs, a list of GeoTIFF files (or of folders or .zip files of
+            Sentinel-2 .SAFE products), a `.nc` file or a `.zarr` store.
         dates: one date per acquisition (time order of the files), overriding dates in tags or names.
         chunks: spatial chunk size in pixels for a lazy, Dask-backed cube; None reads it into memory.
         bands: the bands (netCDF/zarr variables) to keep, in this order; default all.
@@ -153,9 +156,28 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
             files.extend(found)
         elif path.suffix.lower() in RASTER_SUFFIXES:
             files.append(path)
+        elif path.suffix.lower() == ".zip":
+            files.extend(_zipped_rasters(path))
         else:
-            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, one .nc file, one .zarr store")
+            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, .SAFE folders or .zip files, one .nc file, one .zarr store")
     return sorted(files, key=lambda item: [natural_key(part) for part in item.parts])
+
+
+def _zipped_rasters(archive: Path) -> list[Path]:
+    """The raster files inside a .zip (a Sentinel-2 product as downloaded), as GDAL /vsizip/ paths: read in place."""
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            members = [name for name in opened.namelist() if Path(name).suffix.lower() in RASTER_SUFFIXES]
+    except zipfile.BadZipFile:
+        raise ValueError(f"source: {archive.name} is not a readable .zip file") from None
+    if not members:
+        raise ValueError(f"source: {archive.name} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files")
+    return [Path(f"/vsizip/{archive.resolve()}") / name for name in members]
+
+
+def _gdal_name(path: Path) -> str:
+    """The name GDAL opens: a file inside a .zip is /vsizip/ followed by the .zip's absolute path."""
+    return f"/vsizip//{'/'.join(path.parts[2:])}" if path.parts[:2] == ("/", "vsizip") else str(path)
 
 
 def find_rasters(folder: Path) -> list[Path]:
@@ -189,7 +211,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
     headers = {}
     for path in files:
         try:
-            with rasterio.open(path) as handle:
+            with rasterio.open(_gdal_name(path)) as handle:
                 headers[path] = handle.count, handle.descriptions, handle.tags(), handle.scales, handle.offsets, handle.dtypes[0]
         except rasterio.RasterioIOError as error:
             raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
@@ -231,7 +253,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
 
 def _finer(kept: Path, other: Path) -> Path:
     """Of two files of one band and date, the finer: a .SAFE product stores its bands at 10, 20 and 60 m."""
-    with rasterio.open(kept) as first, rasterio.open(other) as second:
+    with rasterio.open(_gdal_name(kept)) as first, rasterio.open(_gdal_name(other)) as second:
         if first.res == second.res:
             raise ValueError(f"source: {_label(kept)} and {_label(other)} are the same band of one date; give one of them")
         return kept if abs(first.res[0]) < abs(second.res[0]) else other
@@ -253,20 +275,31 @@ def _safe_metadata(path: Path) -> dict[str, str]:
 def _product_units(product: Path) -> dict[str, str]:
     found: dict[str, set[str]] = {}
     for name in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml"):
-        if (product / name).is_file():
-            try:
-                elements = ElementTree.parse(product / name).iter()
-                for element in elements:
-                    key = _SAFE_UNITS.get(element.tag.rsplit("}", 1)[-1])
-                    if key and element.text and element.text.strip():
-                        found.setdefault(key, set()).add(element.text.strip())
-            except ElementTree.ParseError as error:
-                raise ValueError(f"source: {product.name}/{name} is not readable XML ({error})") from None
+        text = _read_product_file(product / name)
+        if text is None:
+            continue
+        try:
+            for element in ElementTree.fromstring(text).iter():
+                key = _SAFE_UNITS.get(element.tag.rsplit("}", 1)[-1])
+                if key and element.text and element.text.strip():
+                    found.setdefault(key, set()).add(element.text.strip())
+        except ElementTree.ParseError as error:
+            raise ValueError(f"source: {product.name}/{name} is not readable XML ({error})") from None
     return {key: next(iter(values)) for key, values in found.items() if len(values) == 1}  # one value for every band
 
 
+def _read_product_file(path: Path) -> bytes | None:
+    """A file's bytes, on disk or inside a .zip given as a /vsizip/ path; None if it is not there."""
+    if path.parts[:2] != ("/", "vsizip"):
+        return path.read_bytes() if path.is_file() else None
+    archive = next(Path(*path.parts[2 : index + 1]) for index, part in enumerate(path.parts) if part.lower().endswith(".zip"))
+    inner = "/".join(path.parts[len(archive.parts) + 2 :])
+    with zipfile.ZipFile(Path("/") / archive) as opened:
+        return opened.read(inner) if inner in opened.namelist() else None
+
+
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
-    array = rioxarray.open_rasterio(path, mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
+    array = rioxarray.open_rasterio(_gdal_name(path), mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
     return array if chunks else array.load()
 
 
