@@ -205,6 +205,13 @@ def test_channels_first_and_torch_frames_read_like_channels_last():
     with pytest.raises(ValueError, match=r"expected an array of shape \(T,H,W,3\) or \(T,3,H,W\), got shape \(3, 5, 40, 48\)"):
         load_frames(np.zeros((3, 5, 40, 48), np.uint8))
 
+    class DeviceTensor:  # what a CUDA tensor does when numpy asks for it
+        def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+            raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+    with pytest.raises(ValueError, match=r"frames: DeviceTensor cannot be read as a numpy array .* tensor.cpu\(\).numpy\(\)"):
+        load_frames(DeviceTensor())
+
 
 def test_masks_validation():
     assert validate_masks(np.zeros((2, 40, 40), np.uint8), (2, 40, 40)).dtype == bool

@@ -50,7 +50,7 @@ _DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": 
 
 
 def is_cube_source(path: str | PathLike) -> bool:
-    """True for what `open_cube` reads and the PNG path cannot: netCDF, zarr, georeferenced or non-8-bit TIFFs."""
+    """True for what `open_cube` reads and the PNG path cannot: netCDF, zarr, JPEG 2000, georeferenced or non-8-bit TIFFs."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".nc", ".zarr", ".jp2"):

@@ -100,7 +100,7 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     a sequence needs two, stage 1 alone can judge one, and a scene's tiles may be many more.
     """
     if not isinstance(frames, (np.ndarray, Image.Image)) and hasattr(frames, "__array__"):
-        frames = np.asarray(frames)
+        frames = _as_array(frames, "frames")
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4 or 3 not in (frames.shape[1], frames.shape[-1]):
             raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W), got shape {frames.shape}")
@@ -120,6 +120,14 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     return np.stack(decoded)
 
 
+def _as_array(value: object, label: str) -> np.ndarray:
+    """An array-like (a torch tensor, an xarray DataArray) as numpy; a GPU tensor is not copied silently."""
+    try:
+        return np.asarray(value)
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(f"{label}: {type(value).__name__} cannot be read as a numpy array ({error}); pass it as one, e.g. tensor.cpu().numpy()") from None
+
+
 def _check_count(count: int, min_frames: int, max_frames: int) -> None:
     if count < min_frames:
         raise ValueError(f"frames: got {count} frame(s); a sequence needs {min_frames} to {max_frames} frames")
@@ -136,7 +144,7 @@ def _decode_one(item: FrameInput, index: int) -> np.ndarray:
         _check_pixels(item.size[1], item.size[0], label)
         array = _pil_to_array(item, label)
     elif isinstance(item, np.ndarray) or hasattr(item, "__array__"):
-        array = np.asarray(item)
+        array = _as_array(item, label)
     else:
         raise ValueError(f"{label}: expected an array, a PIL image or a file path, got {type(item).__name__}")
     rgb = _to_rgb_uint8(array, label)
