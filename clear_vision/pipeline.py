@@ -219,6 +219,8 @@ class ClearVision:
     def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None) -> np.ndarray:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer).
 
+        No data (pure black) is neither, so it is not reported; `run` masks and fills it.
+
         A single frame is accepted too: with no other date it is judged on its own, as the
         detector was also trained to do; so are a scene's tiles, up to MAX_TILES of them.
         """
@@ -227,7 +229,8 @@ class ClearVision:
         config = self.config
 
         def detect_chunk(chunk: np.ndarray) -> np.ndarray:
-            return detected_masks(self._detect(chunk, days).probability, config.threshold, config.min_cloud_px)
+            detection = self._detect(chunk, days)
+            return detected_masks(np.where(detection.no_data, 0.0, detection.probability), config.threshold, config.min_cloud_px)
 
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:

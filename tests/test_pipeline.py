@@ -109,10 +109,11 @@ def test_one_clear_pixel_fills_only_that_pixel_position(model):
     assert result.unfilled.sum() == masks.sum() - masks[:, 5, 7].sum()
 
 
-def test_black_no_data_pixels_are_masked(model):
+def test_black_no_data_pixels_are_masked_by_run_but_not_detected_as_cloud(model):
     frames = scene()
     frames[3, :20, :20] = 0
-    assert model.detect(frames)[3, :20, :20].all()
+    assert model.run(frames).masks[3, :20, :20].all()
+    assert not model.detect(frames)[3, :20, :20].any()
 
 
 def test_classical_methods_and_bad_method(model):
