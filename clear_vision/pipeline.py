@@ -216,21 +216,28 @@ class ClearVision:
 
     # ---- public steps -------------------------------------------------------------------
 
-    def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None) -> np.ndarray:
+    def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None, *, series: bool = True) -> np.ndarray:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer).
 
         No data (pure black) is neither, so it is not reported; `run` masks and fills it.
 
-        A single frame is accepted too: with no other date it is judged on its own, as the
-        detector was also trained to do; so are a scene's tiles, up to MAX_TILES of them.
+        The frames are one place's time series, each judged against the others (`series`). Give
+        `series=False` for unrelated images, such as the tiles of one scene: each is then judged
+        on its own, as the detector was also trained to do (a single frame always is). Up to
+        MAX_TILES frames are accepted.
         """
         images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
         config = self.config
 
-        def detect_chunk(chunk: np.ndarray) -> np.ndarray:
-            detection = self._detect(chunk, days)
+        def detect_frames(chunk: np.ndarray, chunk_days: np.ndarray) -> np.ndarray:
+            detection = self._detect(chunk, chunk_days)
             return detected_masks(np.where(detection.no_data, 0.0, detection.probability), config.threshold, config.min_cloud_px)
+
+        def detect_chunk(chunk: np.ndarray) -> np.ndarray:
+            if series:
+                return detect_frames(chunk, days)
+            return np.concatenate([detect_frames(chunk[index : index + 1], days[index : index + 1]) for index in range(len(chunk))])
 
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:

@@ -227,6 +227,13 @@ def test_detect_takes_a_single_frame_and_run_refuses_it(model):
         model.run(frame)
 
 
+def test_detect_judges_unrelated_tiles_each_on_its_own_when_asked(model):
+    frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in sorted(EXAMPLE.glob("*.png"))])
+    alone = model.detect(frames, series=False)
+    assert np.array_equal(alone, np.concatenate([model.detect(frame[None]) for frame in frames]))
+    assert not np.array_equal(alone, model.detect(frames))  # as a series, the other dates change the answer
+
+
 def test_detect_takes_a_scenes_tiles_beyond_the_sequence_limit(model):
     tiles = np.repeat(np.asarray(Image.open(sorted(EXAMPLE.glob("*.png"))[0]).convert("RGB"))[None, :32, :32], 101, axis=0)
     tiles[50, 4:28, 4:28] = 245  # one tile with a white cloud
