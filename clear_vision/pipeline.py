@@ -266,7 +266,8 @@ class ClearVision:
         """The whole pipeline: detect clouds in every frame, then fill them from the other dates.
 
         Args:
-            frames: (T,H,W,3) uint8 or float in [0,1], or a list of arrays / PIL images / paths.
+            frames: (T,H,W,3) or (T,3,H,W) uint8 or float in [0,1] (numpy or a CPU torch tensor),
+                or a list of arrays / PIL images / paths.
             dates: one date per frame (datetime.date, ISO string, day-of-year or days since a start;
                 see `parse_dates`); None = equally spaced.
             progress: optional callback(fraction, description).
