@@ -1,10 +1,27 @@
-"""Stage 1 judged through `run`'s masks: cloud left in, and clear ground replaced."""
+"""Stage 1 on held-out data: the detection table, and judged through `run`'s masks (cloud left in, clear ground replaced)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from training.score_detection import format_run_mask_errors, mask_error_counts
+from clear_vision import ClearVision
+from preprocess.readers import CLEAR, CLOUD
+from training.score_detection import TILES_ALONE, detection_table, format_detection_table, format_run_mask_errors, mask_error_counts
+
+
+def test_detection_table_gives_a_scenes_tiles_together_and_alone_and_pools_series_once(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.02, 0.08, (4, 64, 64, 3)).astype(np.float32)  # reflectance: dark ground
+    images[1, 10:40, 10:40] = 0.6  # a white cloud on one tile / date
+    labels = np.full((4, 64, 64), CLEAR, np.uint8)
+    labels[1, 10:40, 10:40] = CLOUD
+    np.savez(tmp_path / "groups.npz", **{"scene:a.images": images, "scene:a.labels": labels,
+                                          "series:b.images": images, "series:b.labels": labels, "series:b.days": np.arange(4) * 5.0})
+    table = detection_table(ClearVision.load(), tmp_path / "groups.npz")
+    assert set(table["scene:a"]) == {"clear_vision", "brightness", TILES_ALONE} and set(table["series:b"]) == {"clear_vision", "brightness"}
+    assert table["scene:a"][TILES_ALONE]["recall"] > 0.9 and table["series:b"]["clear_vision"]["recall"] > 0.9
+    assert set(table["pooled"]) == {"clear_vision", "brightness", TILES_ALONE}
+    assert f"{TILES_ALONE}: a scene's tiles given as detect(tiles, series=False)" in format_detection_table(table)
 
 
 def test_mask_errors_count_cloud_left_in_and_clear_ground_replaced():
