@@ -187,6 +187,8 @@ def test_day_numbers_are_day_of_year_or_days_since_a_start():
         (np.array(["2021-05-10", "NaT"], dtype="datetime64[D]"), "date 1 is missing"),
         ([pd.Timestamp("2021-05-10"), pd.NaT], "date 1 is missing"),
         ({"2021-05-10", "2021-05-11"}, "expected a list of 2 dates, got set"),
+        (np.array("2021-05-10"), "expected a list of 2 dates, got one <U10 value"),
+        (np.array([[1, 2], [3, 4]]), "expected a list of 2 dates, got ndarray"),
         (["2021-05-10", 130], "do not mix"),
         (["2021-05-10"], "got 1 dates for 2 frames"),
         ("2021-05-10", "expected a list"),

@@ -311,8 +311,10 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     """
     if dates is None:
         return np.arange(count, dtype=np.float32) * DEFAULT_SPACING_DAYS
-    if isinstance(dates, (str, bytes, Mapping, Set)) or not isinstance(dates, Iterable) or not hasattr(dates, "__len__"):
+    if isinstance(dates, (str, bytes, Mapping, Set)) or not isinstance(dates, Iterable) or not hasattr(dates, "__len__") or np.ndim(dates) > 1:
         raise ValueError(f"dates: expected a list of {count} dates, got {type(dates).__name__}")
+    if isinstance(dates, np.ndarray) and dates.ndim == 0:
+        raise ValueError(f"dates: expected a list of {count} dates, got one {dates.dtype} value")
     if len(dates) != count:
         raise ValueError(f"dates: got {len(dates)} dates for {count} frames; give one date per frame")
     days = [_to_day_number(value, i) for i, value in enumerate(dates)]
