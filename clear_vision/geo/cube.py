@@ -175,9 +175,18 @@ def _zipped_rasters(archive: Path) -> list[Path]:
     return [Path(f"/vsizip/{archive.resolve()}") / name for name in members]
 
 
+def _in_zip(path: Path) -> tuple[Path, str] | None:
+    """(the .zip, the member's name) of a path made by `_zipped_rasters`; None for a file on disk."""
+    if path.parts[:2] != ("/", "vsizip"):
+        return None
+    end = next(index for index, part in enumerate(path.parts) if part.lower().endswith(".zip"))
+    return Path("/", *path.parts[2 : end + 1]), "/".join(path.parts[end + 1 :])
+
+
 def _gdal_name(path: Path) -> str:
     """The name GDAL opens: a file inside a .zip is /vsizip/ followed by the .zip's absolute path."""
-    return f"/vsizip//{'/'.join(path.parts[2:])}" if path.parts[:2] == ("/", "vsizip") else str(path)
+    inside = _in_zip(path)
+    return str(path) if inside is None else f"/vsizip/{inside[0]}/{inside[1]}"
 
 
 def find_rasters(folder: Path) -> list[Path]:
@@ -208,11 +217,12 @@ def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | None:
 
 def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units | None]:
     """Group the files into scenes (one per date), check they share one grid, stack them."""
-    headers = {}
+    headers, pixel_sizes = {}, {}
     for path in files:
         try:
             with rasterio.open(_gdal_name(path)) as handle:
                 headers[path] = handle.count, handle.descriptions, handle.tags(), handle.scales, handle.offsets, handle.dtypes[0]
+                pixel_sizes[path] = handle.res
         except rasterio.RasterioIOError as error:
             raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
     band_files = [path for path in files if headers[path][0] == 1 and _band_parts(path)]
@@ -222,7 +232,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
             prefix, band = _band_parts(path)
             folder = path.parent.parent if _RESOLUTION_FOLDER.match(path.parent.name) else path.parent
             scene = scenes.setdefault((folder, prefix), {})
-            scene[band] = _finer(scene[band], path) if band in scene else path
+            scene[band] = _finer(scene[band], path, pixel_sizes) if band in scene else path
         band_names = sorted(next(iter(scenes.values())), key=natural_key)
         for (folder, prefix), scene in scenes.items():
             if sorted(scene, key=natural_key) != band_names:
@@ -251,12 +261,11 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
     return cube, file_units
 
 
-def _finer(kept: Path, other: Path) -> Path:
+def _finer(kept: Path, other: Path, pixel_sizes: dict[Path, tuple[float, float]]) -> Path:
     """Of two files of one band and date, the finer: a .SAFE product stores its bands at 10, 20 and 60 m."""
-    with rasterio.open(_gdal_name(kept)) as first, rasterio.open(_gdal_name(other)) as second:
-        if first.res == second.res:
-            raise ValueError(f"source: {_label(kept)} and {_label(other)} are the same band of one date; give one of them")
-        return kept if abs(first.res[0]) < abs(second.res[0]) else other
+    if pixel_sizes[kept] == pixel_sizes[other]:
+        raise ValueError(f"source: {_label(kept)} and {_label(other)} are the same band of one date; give one of them")
+    return kept if abs(pixel_sizes[kept][0]) < abs(pixel_sizes[other][0]) else other
 
 
 # What a Sentinel-2 product's metadata file says of its digital numbers (L2A: BOA_..., L1C: the
@@ -289,13 +298,12 @@ def _product_units(product: Path) -> dict[str, str]:
 
 
 def _read_product_file(path: Path) -> bytes | None:
-    """A file's bytes, on disk or inside a .zip given as a /vsizip/ path; None if it is not there."""
-    if path.parts[:2] != ("/", "vsizip"):
+    """A file's bytes, on disk or inside a .zip (`_in_zip`); None if it is not there."""
+    inside = _in_zip(path)
+    if inside is None:
         return path.read_bytes() if path.is_file() else None
-    archive = next(Path(*path.parts[2 : index + 1]) for index, part in enumerate(path.parts) if part.lower().endswith(".zip"))
-    inner = "/".join(path.parts[len(archive.parts) + 2 :])
-    with zipfile.ZipFile(Path("/") / archive) as opened:
-        return opened.read(inner) if inner in opened.namelist() else None
+    with zipfile.ZipFile(inside[0]) as opened:
+        return opened.read(inside[1]) if inside[1] in opened.namelist() else None
 
 
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
