@@ -24,7 +24,7 @@ from .detection.reference import detector_inputs, spread_into_no_data, temporal_
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, load_frames, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, is_single_image, load_frames, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -224,8 +224,12 @@ class ClearVision:
         The frames are one place's time series, each judged against the others (`series`). Give
         `series=False` for unrelated images, such as the tiles of one scene: each is then judged
         on its own, as the detector was also trained to do (a single frame always is). Up to
-        MAX_TILES frames are accepted.
+        MAX_TILES frames are accepted. One image given alone ((H,W,3) or (3,H,W), a PIL image,
+        a path) gets its (H,W) mask.
         """
+        if is_single_image(frames):
+            one_date = dates if dates is None or np.ndim(dates) else [dates]
+            return self.detect([frames], one_date)[0]
         images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
         config = self.config

@@ -20,6 +20,7 @@ from clear_vision.io.decode import (
     collect_image_paths,
     dates_from_names,
     image_size,
+    is_single_image,
     load_frames,
     natural_key,
     parse_dates,
@@ -53,6 +54,14 @@ def test_float_array_with_bad_values_is_refused(bad, match):
     frames[0, 0, 0, 0] = bad
     with pytest.raises(ValueError, match=match):
         load_frames(frames)
+
+
+def test_single_image_is_told_from_a_sequence(tmp_path):
+    frames = frames_array()
+    for one in (frames[0], frames[0].transpose(2, 0, 1), frames[0, ..., 0], Image.fromarray(frames[0]), str(tmp_path / "a.png"), tmp_path / "a.png"):
+        assert is_single_image(one)
+    for sequence in (frames, list(frames), [frames[0]], frames.transpose(0, 3, 1, 2), [str(tmp_path / "a.png")]):
+        assert not is_single_image(sequence)
 
 
 @pytest.mark.parametrize("count", [0, 1])

@@ -223,6 +223,12 @@ def test_detect_takes_a_single_frame_and_run_refuses_it(model):
     detected = model.detect(frame)  # no other date: the frame is judged on its own
     assert detected.shape == frame.shape[:3] and detected[0, 15:35, 15:35].all()
     assert not detected[0, 60:].any() and not detected[0, :, 60:].any()  # the clear ground away from it stays clear
+    image = frame[0]  # one image as a harness cutting a scene into tiles may give it: its (H,W) mask
+    for given in (image, image.transpose(2, 0, 1), Image.fromarray(image)):
+        assert np.array_equal(model.detect(given), detected[0])
+    assert np.array_equal(model.detect(image, dates="2021-05-01"), detected[0])
+    with pytest.raises(ValueError, match="got 2 dates for 1 frames"):
+        model.detect(image, dates=["2021-05-01", "2021-05-06"])
     with pytest.raises(ValueError, match="needs 2 to 100 frames"):
         model.run(frame)
 

@@ -25,6 +25,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "FrameInput",
     "load_frames",
+    "is_single_image",
     "parse_dates",
     "split_dates",
     "image_size",
@@ -118,6 +119,14 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
         listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
         raise ValueError(f"frames: all frames must share one size, got {listed}")
     return np.stack(decoded)
+
+
+def is_single_image(frames: object) -> bool:
+    """One image rather than a sequence: a path, a PIL image, or an array of 2 or 3 dimensions
+    ((H,W), (H,W,C), (C,H,W)); a sequence is a list or an array of 4."""
+    if isinstance(frames, (str, PathLike, Image.Image)):
+        return True
+    return hasattr(frames, "__array__") and not isinstance(frames, Sequence) and len(getattr(frames, "shape", ())) in (2, 3)
 
 
 def _as_array(value: object, label: str) -> np.ndarray:
