@@ -234,6 +234,15 @@ def test_masks_validation():
         validate_masks(np.full((2, 40, 40), 0.5), (2, 40, 40))
 
 
+def test_masks_saved_as_8bit_images_read_as_0_and_255():
+    masks = np.zeros((2, 40, 40), np.uint8)
+    masks[1, 5:9] = 255
+    assert np.array_equal(validate_masks(masks, (2, 40, 40)), masks > 0)
+    masks[0, 0, 0] = 1  # 0, 1 and 255 together mean nothing clear
+    with pytest.raises(ValueError, match="0/255"):
+        validate_masks(masks, (2, 40, 40))
+
+
 # ---- property-based: whatever arrives, the answer is a valid array or a ValueError -------------
 
 

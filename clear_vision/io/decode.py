@@ -372,7 +372,11 @@ def _to_day_number(value: DateLike, index: int) -> tuple[str, float]:
 
 
 def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) -> np.ndarray:
-    """Check user masks against the frames' (T,H,W); True means 'replace this pixel'."""
+    """Check user masks against the frames' (T,H,W); True means 'replace this pixel'.
+
+    Booleans, 0/1 values, or 0/255 as masks saved as 8-bit images hold them."""
+    if not isinstance(masks, (np.ndarray, Sequence)) and hasattr(masks, "__array__"):
+        masks = _as_array(masks, "masks")
     try:
         array = np.asarray(masks)
     except ValueError:
@@ -383,6 +387,6 @@ def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) ->
         raise ValueError(f"masks: shape {array.shape} does not match the frames; expected {tuple(shape)}")
     if array.dtype == np.bool_:
         return array
-    if np.issubdtype(array.dtype, np.number) and np.isin(array, (0, 1)).all():
+    if np.issubdtype(array.dtype, np.number) and (np.isin(array, (0, 1)).all() or np.isin(array, (0, 255)).all()):
         return array.astype(bool)
-    raise ValueError("masks: expected booleans (or 0/1 values), True = cloudy pixel to replace")
+    raise ValueError("masks: expected booleans (or 0/1, or 0/255 values), True = cloudy pixel to replace")
