@@ -216,10 +216,15 @@ class ClearVision:
 
     # ---- public steps -------------------------------------------------------------------
 
-    def detect(self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None, *, series: bool = True) -> np.ndarray:
-        """Stage 1 only: (T,H,W) bool, what was detected as cloud or cloud shadow (no fill buffer).
+    def detect(
+        self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None, *, series: bool = True, shadow: bool = False
+    ) -> np.ndarray:
+        """Stage 1 only: (T,H,W) bool, what was detected as cloud, thick or thin (no fill buffer).
 
-        No data (pure black) is neither, so it is not reported; `run` masks and fills it.
+        `shadow=True` adds what was detected as cloud shadow: the masks to hand to `fill`. Cloud
+        alone is the default because cloud masks are what cloud labels and benchmarks score;
+        shadow detections lie on ground that such labels call clear. No data (pure black) is
+        neither, so it is not reported; `run` masks and fills it.
 
         The frames are one place's time series, each judged against the others (`series`). Give
         `series=False` for unrelated images, such as the tiles of one scene: each is then judged
@@ -229,14 +234,15 @@ class ClearVision:
         """
         if is_single_image(frames):
             one_date = dates if dates is None or np.ndim(dates) else [dates]
-            return self.detect([frames], one_date)[0]
+            return self.detect([frames], one_date, shadow=shadow)[0]
         images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
         config = self.config
 
         def detect_frames(chunk: np.ndarray, chunk_days: np.ndarray) -> np.ndarray:
             detection = self._detect(chunk, chunk_days)
-            return detected_masks(np.where(detection.no_data, 0.0, detection.probability), config.threshold, config.min_cloud_px)
+            probability = detection.probability if shadow else detection.cloud
+            return detected_masks(np.where(detection.no_data, 0.0, probability), config.threshold, config.min_cloud_px)
 
         def detect_chunk(chunk: np.ndarray) -> np.ndarray:
             if series:

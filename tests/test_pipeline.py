@@ -217,6 +217,15 @@ def test_two_frames_and_unrelated_frames_run(model):
     assert model.detect(unrelated)[1, 15:35, 15:35].all()
 
 
+def test_detect_reports_cloud_and_adds_shadow_when_asked(model):
+    frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in sorted(EXAMPLE.glob("*.png"))])
+    cloud, cloud_or_shadow = model.detect(frames), model.detect(frames, shadow=True)
+    added = cloud_or_shadow & ~cloud
+    assert (cloud_or_shadow >= cloud).all() and added.sum() > 1000  # the example's cloud shadows
+    assert (model.run(frames).mask_class[added] == 2).all()  # what `run` fills as shadow
+    assert frames[added].mean() < frames.mean() / 2  # dark ground, not cloud
+
+
 def test_detect_takes_a_single_frame_and_run_refuses_it(model):
     frame = np.asarray(Image.open(sorted(EXAMPLE.glob("*.png"))[0]).convert("RGB"))[None].copy()  # a clear summer date of the example
     frame[0, 10:40, 10:40] = 245
@@ -274,6 +283,6 @@ def test_large_scenes_run_chunk_by_chunk_and_equal_one_pass_where_the_halo_makes
     assert np.array_equal(chunked.frames[~chunked.masks], frames[~chunked.masks])
     assert np.array_equal(chunked.unfilled, chunked.masks & chunked.masks.all(axis=0))
     config = model.config
-    assert np.array_equal(model.detect(frames)[detected], detected_masks(whole.probability, config.threshold, config.min_cloud_px)[detected])
+    assert np.array_equal(model.detect(frames, shadow=True)[detected], detected_masks(whole.probability, config.threshold, config.min_cloud_px)[detected])
     filled = model.fill(frames, chunked.masks)
     assert np.array_equal(filled.frames[~chunked.masks], frames[~chunked.masks]) and filled.probability.dtype == np.float16

@@ -18,12 +18,13 @@ from .score_removal import days_to_dates
 __all__ = ["detection_table", "format_detection_table", "mask_error_counts", "run_mask_errors", "format_run_mask_errors"]
 
 TILES_ALONE = "tiles alone"  # `detect(tiles, series=False)` on a scene's tiles
+WITH_SHADOW = "with shadow"  # `detect(frames, shadow=True)`: cloud or cloud shadow, as `fill` would take it
 
 
 def detection_table(model: ClearVision, path: Path) -> dict:
     """Per held-out scene and pooled: stage 1 vs the brightness threshold, cloud vs clear pixels."""
     table: dict[str, dict[str, dict[str, float]]] = {}
-    pooled = {detector: np.zeros(4, np.int64) for detector in ("clear_vision", TILES_ALONE, "brightness")}
+    pooled = {detector: np.zeros(4, np.int64) for detector in ("clear_vision", TILES_ALONE, WITH_SHADOW, "brightness")}
     for name, group in load_groups(path).items():
         frames = render_rgb(group["images"].astype(np.float32), BENCHMARK_GAIN)
         labels = group["labels"]
@@ -31,7 +32,7 @@ def detection_table(model: ClearVision, path: Path) -> dict:
         # a series comes with its dates; a scene's tiles come as unrelated frames, given together
         # (the harder case) and, as the README says to give them, each alone
         dates = days_to_dates(group["days"]) if "days" in group else None
-        predictions = {"clear_vision": model.detect(frames, dates), "brightness": whiteness_test(frames)}
+        predictions = {"clear_vision": model.detect(frames, dates), WITH_SHADOW: model.detect(frames, dates, shadow=True), "brightness": whiteness_test(frames)}
         if dates is None:
             predictions[TILES_ALONE] = model.detect(frames, series=False)
         for detector, predicted in predictions.items():
@@ -50,6 +51,7 @@ def format_detection_table(detection: dict) -> str:
         for detector, row in detectors.items():
             lines.append(f"{scene[:45]:<46}{detector:<14}{row['precision']:>6.3f}{row['recall']:>6.3f}{row['f1']:>6.3f}{row['iou']:>6.3f}")
     lines.append(f"{TILES_ALONE}: a scene's tiles given as detect(tiles, series=False), each judged on its own (series are given as series)")
+    lines.append(f"{WITH_SHADOW}: detect(frames, shadow=True), cloud or cloud shadow (the masks `fill` would take) scored as cloud")
     return "\n".join(lines)
 
 
