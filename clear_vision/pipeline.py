@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
 from .detection.masks import detected_masks, fill_masks, mask_classes
-from .detection.reference import detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
+from .detection.reference import NEIGHBOURS, detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
@@ -49,6 +49,7 @@ _DETECT_PIXELS = 10 * 128 * 128 * 8  # frame pixels per detector call: bounds me
 # Frames are detected with a reflected margin: at a bare border the network sees only its own
 # zero padding, and clear corners reached cloud probabilities of 0.3..0.4 (0.1..0.2 with it).
 _DETECT_MARGIN_PX = 16
+_DETECT_BLOCK_FRAMES = 256  # `detect` on more frames (a scene's tiles) goes block by block
 
 
 @dataclass(frozen=True)
@@ -244,10 +245,22 @@ class ClearVision:
             probability = detection.probability if shadow else detection.cloud
             return detected_masks(np.where(detection.no_data, 0.0, probability), config.threshold, config.min_cloud_px)
 
-        def detect_chunk(chunk: np.ndarray) -> np.ndarray:
+        def detect_block(block: np.ndarray, block_days: np.ndarray) -> np.ndarray:
             if series:
-                return detect_frames(chunk, days)
-            return np.concatenate([detect_frames(chunk[index : index + 1], days[index : index + 1]) for index in range(len(chunk))])
+                return detect_frames(block, block_days)
+            return np.concatenate([detect_frames(block[index : index + 1], block_days[index : index + 1]) for index in range(len(block))])
+
+        def detect_chunk(chunk: np.ndarray) -> np.ndarray:
+            # Many frames (a scene's tiles) go in blocks, so memory follows the block. In a series
+            # each block also reads the NEIGHBOURS dates on either side: every frame's reference
+            # comes from the same dates as in one pass (the nearest in time are the nearest in order).
+            context = NEIGHBOURS if series else 0
+            detected = np.empty(chunk.shape[:3], dtype=bool)
+            for start in range(0, len(chunk), _DETECT_BLOCK_FRAMES):
+                stop = min(start + _DETECT_BLOCK_FRAMES, len(chunk))
+                first, last = max(0, start - context), min(len(chunk), stop + context)
+                detected[start:stop] = detect_block(chunk[first:last], days[first:last])[start - first : stop - first]
+            return detected
 
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from clear_vision import ClearVision, CloudRemovalOutput, resolve_device
+from clear_vision import ClearVision, CloudRemovalOutput, pipeline, resolve_device
 from clear_vision.detection.masks import detected_masks
 from clear_vision.io.decode import parse_dates
 
@@ -240,6 +240,16 @@ def test_detect_takes_a_single_frame_and_run_refuses_it(model):
         model.detect(image, dates=["2021-05-01", "2021-05-06"])
     with pytest.raises(ValueError, match="needs 2 to 100 frames"):
         model.run(frame)
+
+
+@pytest.mark.parametrize("series", [True, False])
+def test_detect_on_many_frames_goes_block_by_block_with_the_same_answer(model, monkeypatch, series):
+    frames = np.concatenate([scene(10, 64, 64, seed=seed) for seed in range(3)])  # 30 frames
+    frames[::4, 10:30, 10:30] = 245
+    days = np.cumsum(np.random.default_rng(0).integers(1, 20, len(frames)))  # uneven gaps: nearest in time
+    whole = model.detect(frames, days, series=series)
+    monkeypatch.setattr(pipeline, "_DETECT_BLOCK_FRAMES", 7)
+    assert np.array_equal(model.detect(frames, days, series=series), whole) and whole[::4, 15:25, 15:25].all()
 
 
 def test_detect_judges_unrelated_tiles_each_on_its_own_when_asked(model):

@@ -37,7 +37,7 @@ __all__ = [
 
 MIN_FRAMES = 2
 MAX_FRAMES = 100
-MAX_TILES = 2000  # `detect` alone: a scene cut into 128-px tiles (2,000 cover about 5,700 x 5,700 px)
+MAX_TILES = 10_000  # `detect` alone: a scene cut into 128-px tiles (a Sentinel-2 tile at 10 m gives 7,396)
 MIN_SIDE = 32
 MAX_PIXELS = 4096 * 4096  # per frame, checked from the file header before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
