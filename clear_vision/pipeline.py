@@ -24,7 +24,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, spread_into_no_dat
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, is_single_image, load_frames, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, is_single_image, load_frames, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -346,7 +346,7 @@ class ClearVision:
                                detection.no_data, images, days)
         else:
             given = masks.astype(np.float32)
-            detection = _Detection(given, np.zeros_like(given), (images == 0).all(axis=-1))
+            detection = _Detection(given, np.zeros_like(given), no_data_pixels(images))
         report(0.5, "filling cloudy pixels")
         clear_somewhere = (~masks).any(axis=0)
         if not clear_somewhere.any() or not masks.any():
@@ -393,7 +393,7 @@ class ClearVision:
         temporal = self.detector.in_channels == 7
         cloud, shadow = np.empty(images.shape[:3], np.float32), np.empty(images.shape[:3], np.float32)
         white = whiteness_test(images)
-        no_data = (images == 0).all(axis=-1)
+        no_data = no_data_pixels(images)
         forced = white.copy()
         per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)

@@ -22,6 +22,7 @@ from clear_vision.io.decode import (
     image_size,
     is_single_image,
     load_frames,
+    no_data_pixels,
     natural_key,
     parse_dates,
     split_dates,
@@ -54,6 +55,14 @@ def test_float_array_with_bad_values_is_refused(bad, match):
     frames[0, 0, 0, 0] = bad
     with pytest.raises(ValueError, match=match):
         load_frames(frames)
+
+
+def test_no_data_is_pure_black_in_all_three_channels():
+    frames = frames_array()
+    frames[1, 3, 4] = 0
+    frames[2, 5, 6] = (0, 0, 1)  # nearly black is data
+    assert np.array_equal(no_data_pixels(frames), (frames == 0).all(axis=-1)) and no_data_pixels(frames)[1, 3, 4]
+    assert not no_data_pixels(frames)[2, 5, 6]
 
 
 def test_single_image_is_told_from_a_sequence(tmp_path):

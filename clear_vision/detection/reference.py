@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..io.decode import no_data_pixels
+
 __all__ = ["NEIGHBOURS", "whiteness_test", "temporal_reference", "detector_inputs", "spread_into_no_data"]
 
 NEIGHBOURS = 8  # other dates per reference: enough for a robust median, bounded cost on long series
@@ -113,7 +115,7 @@ def temporal_reference(
     for top in range(0, height, rows):
         strip = frames[:, top : top + rows]
         observed = torch.from_numpy(np.ascontiguousarray(strip)).to(torch.int16)
-        observed[torch.from_numpy((strip == 0).all(axis=-1))] = _MISSING
+        observed[torch.from_numpy(no_data_pixels(strip))] = _MISSING
         usable = observed.clone()
         strip_white = whiteness_test(strip) if white is None else white[:, top : top + rows]
         usable[torch.from_numpy(np.ascontiguousarray(strip_white))] = _MISSING

