@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--fill-threshold", type=_probability, help="stage 1 probability from which pixels are replaced (default: the bundle's, calibrated on places the detector never saw); higher keeps more of faintly hazy dates, lower misses less cloud")
     remove.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out (all at once)")
     cube = remove.add_argument_group("georeferenced cubes (GeoTIFF, netCDF, zarr)")
-    cube.add_argument("--rgb", help="the red, green and blue band names (default: the bands named red/green/blue or B04/B03/B02, also B4, SR_B4, S2-L2A-B04; else the first three, said on the output; Landsat 4..7: B3,B2,B1)")
+    cube.add_argument("--rgb", help="the red, green and blue band names (default: the bands named red/green/blue or B04/B03/B02, also B4, SR_B4, S2-L2A-B04; else the first three, said on the output; Landsat 4..7: B3,B2,B1, found from USGS product names)")
     cube.add_argument("--bands", help="netCDF/zarr variables to use as bands, comma-separated (default: all (time, y, x) variables)")
     cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, where the files do not say (Sentinel-2 L2A DN: 0.0001)")
     cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
@@ -143,7 +143,7 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
 def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     """A georeferenced cube -> clear and mask COGs per date (or zarr) and report.json, in the input's units."""
     from .geo import DEFAULT_CHUNK_PX, cube_file_names, open_cube, write_cube_into
-    from .geo.cube import recognised_rgb
+    from .geo.cube import cube_rgb
 
     started = time.perf_counter()
     chunk = args.chunk or DEFAULT_CHUNK_PX
@@ -163,7 +163,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     _say(f"loading model ({args.method})")
     model = _load_model(args)
     names = [str(name) for name in cube["band"].values]
-    rgb = split_dates(args.rgb) or recognised_rgb(names)
+    rgb = split_dates(args.rgb) or cube_rgb(cube)
     if rgb is None:
         rgb = names[:3]
         _say(f"rgb: no band is named red/green/blue or B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")

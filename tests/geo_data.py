@@ -110,3 +110,66 @@ def safe_product(root: Path, day: str, rng: np.random.Generator) -> dict[str, np
         with rasterio.open(folder / f"T34TET_{day}T093041_TCI_{resolution}m.jp2", "w", **{**profile, "count": 3, "dtype": "uint8"}) as target:
             target.write(np.zeros((3, side, side), np.uint8))
     return written
+
+
+_LANDSAT_BANDS = {"LC08": ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7", "ST_B10"), "LE07": ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7", "ST_B6")}
+_LANDSAT_SKIPPED = ("QA_PIXEL", "QA_RADSAT", "SR_QA_AEROSOL", "ST_QA", "ST_TRAD", "ST_EMIS")  # flags and intermediate products
+
+
+def landsat_product(root: Path, spacecraft: str, day: str, rng: np.random.Generator, metadata: str = "txt") -> dict[str, np.ndarray]:
+    """A Landsat Collection 2 Level-2 product as USGS delivers it (unpacked): one uint16 GeoTIFF per
+    band (surface reflectance SR_B*, surface temperature ST_B*), QA and other layers, and the
+    MTL metadata (as .txt, .json or none) that states each band's scale and offset."""
+    product_id = f"{spacecraft}_L2SP_186027_{day}_{day[:4]}1231_02_T1"
+    folder = root / product_id
+    folder.mkdir(parents=True)
+    profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "uint16", "crs": "EPSG:32634",
+               "transform": from_origin(500_000, 5_000_000, 30, 30), "nodata": 0}
+    written, lines, entries = {}, [], {}
+    for band in _LANDSAT_BANDS[spacecraft] + _LANDSAT_SKIPPED:
+        data = rng.integers(7273, 18000, (40, 40)).astype(np.uint16)  # reflectance 0.0 .. 0.3 at 2.75e-5, -0.2
+        with rasterio.open(folder / f"{product_id}_{band}.TIF", "w", **profile) as target:
+            target.write(data, 1)
+        written[band] = data
+        number = band.split("_B")[-1]
+        if band.startswith("SR_B"):
+            entries[f"REFLECTANCE_MULT_BAND_{number}"], entries[f"REFLECTANCE_ADD_BAND_{number}"] = "2.75E-05", "-0.200000"
+        elif band.startswith("ST_B"):
+            entries[f"TEMPERATURE_MULT_BAND_ST_B{number}"], entries[f"TEMPERATURE_ADD_BAND_ST_B{number}"] = "0.00341802", "149.000000"
+    spacecraft_id = {"LC08": "LANDSAT_8", "LE07": "LANDSAT_7"}[spacecraft]
+    date = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    if metadata == "txt":
+        lines = ["GROUP = LANDSAT_METADATA_FILE", "  GROUP = IMAGE_ATTRIBUTES", f'    SPACECRAFT_ID = "{spacecraft_id}"', f"    DATE_ACQUIRED = {date}",
+                 "  END_GROUP = IMAGE_ATTRIBUTES", "  GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"]
+        lines += [f"    {key} = {value}" for key, value in entries.items()] + ["  END_GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "END_GROUP = LANDSAT_METADATA_FILE", "END"]
+        (folder / f"{product_id}_MTL.txt").write_text("\n".join(lines) + "\n")
+    elif metadata == "json":
+        import json
+
+        document = {"LANDSAT_METADATA_FILE": {"IMAGE_ATTRIBUTES": {"SPACECRAFT_ID": spacecraft_id, "DATE_ACQUIRED": date}, "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS": entries}}
+        (folder / f"{product_id}_MTL.json").write_text(json.dumps(document, indent=2))
+    return written
+
+
+def write_landsat7_products(root: Path) -> Path:
+    """The nrt dates of `write_geotiffs` (with its no-data hole on date 3) as Landsat 7 Collection 2
+    products: blue, green, red and near infrared as SR_B1..SR_B4 in Landsat's units (reflectance =
+    DN x 2.75e-5 - 0.2, stated in the MTL)."""
+    cube = nrt_dn()
+    x, y = cube["x"].values, cube["y"].values
+    profile = {"driver": "GTiff", "width": 100, "height": 100, "count": 1, "dtype": "uint16", "crs": "EPSG:3035",
+               "transform": from_origin(x[0] - 5, y[0] + 5, 10, 10), "nodata": 0}
+    for index, when in enumerate(pd.to_datetime(cube["time"].values)):
+        product_id = f"LE07_L2SP_186027_{when:%Y%m%d}_{when:%Y}1231_02_T1"
+        folder = root / product_id
+        folder.mkdir(parents=True)
+        lines = []
+        for number, name in enumerate(("B2", "B3", "B4", "B8"), start=1):
+            dn = cube[name].values[index].astype(np.float64)
+            if index == 3:
+                dn[40:48, 10:30] = 0
+            with rasterio.open(folder / f"{product_id}_SR_B{number}.TIF", "w", **profile) as target:
+                target.write(np.where(dn == 0, 0, np.rint((dn * 1e-4 + 0.2) / 2.75e-5)).astype(np.uint16), 1)
+            lines += [f"    REFLECTANCE_MULT_BAND_{number} = 2.75E-05", f"    REFLECTANCE_ADD_BAND_{number} = -0.200000"]
+        (folder / f"{product_id}_MTL.txt").write_text("\n".join(lines) + "\n")
+    return root

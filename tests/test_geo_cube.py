@@ -14,9 +14,9 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from clear_vision import ClearVision
-from clear_vision.geo.cube import class_bands, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
+from clear_vision.geo.cube import class_bands, cube_rgb, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
-from geo_data import DATA, NRT, nrt_dn, safe_product, write_geotiffs
+from geo_data import DATA, NRT, landsat_product, nrt_dn, safe_product, write_geotiffs
 
 HLS = DATA / "s2_timeseries" / "hls_missouri"
 ONCLOUDN = DATA / "cloud_masks" / "oncloudn" / "chip_id_1"
@@ -209,6 +209,28 @@ def test_sentinel2_safe_products_give_each_band_at_its_finest_resolution_and_the
     shutil.copy(images / "R10m" / "T34TET_20220615T093041_B04_10m.jp2", images / "R20m")  # the 10 m red band twice
     with pytest.raises(ValueError, match="are the same band of one date; give one of them"):
         open_cube(tmp_path)
+
+
+@pytest.mark.parametrize("metadata", ["txt", "json"])
+def test_landsat_collection2_products_read_with_the_units_their_mtl_states(tmp_path, metadata):
+    rng = np.random.default_rng(0)
+    written = {day: landsat_product(tmp_path, "LC08", day, rng, metadata) for day in ("20210615", "20210701")}
+    cube = open_cube(tmp_path)
+    # SR_B1..SR_B7 and ST_B10 of a product are one date; QA_PIXEL, SR_QA_AEROSOL, ST_TRAD... are not bands
+    assert list(cube["band"].values) == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B10"] and cube.shape == (2, 8, 40, 40)
+    assert [str(day)[:10] for day in cube["time"].values] == ["2021-06-15", "2021-07-01"]
+    assert cube_units(cube) == Units((2.75e-5,) * 7 + (0.00341802,), (-0.2,) * 7 + (149.0,))
+    assert np.array_equal(cube.sel(band="B10").values[1], written["20210701"]["ST_B10"]) and cube_rgb(cube) == ("B4", "B3", "B2")
+
+
+def test_landsat_7_products_name_their_red_green_and_blue_b3_b2_b1(tmp_path):
+    rng = np.random.default_rng(0)
+    for day in ("20210615", "20210701"):
+        landsat_product(tmp_path, "LE07", day, rng, metadata=None)  # no MTL: units unknown, as for any integers
+    cube = open_cube(tmp_path)
+    assert list(cube["band"].values) == ["B1", "B2", "B3", "B4", "B5", "B6", "B7"] and cube_units(cube) is None
+    assert cube_rgb(cube) == ("B3", "B2", "B1") and default_rgb(cube) == ("B3", "B2", "B1")  # B4 is near infrared there
+    assert cube_rgb(cube.assign_attrs(rgb_bands="B3,B2")) == ("B4", "B3", "B2")  # an attr that names no three bands is ignored
 
 
 def test_class_bands_are_recognised_by_name():

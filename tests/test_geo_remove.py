@@ -9,7 +9,7 @@ import xarray as xr
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
 from clear_vision.geo.remove import NO_DATA, remove_cube
-from geo_data import synthetic_cube, write_geotiffs
+from geo_data import synthetic_cube, write_geotiffs, write_landsat7_products
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,17 @@ def test_the_same_cube_in_reflectance_gives_the_same_masks(model, tmp_path, dn_c
     assert result["clear"].dtype == np.float32 and np.isnan(result["clear"].rio.nodata)
     dn_as_reflectance = dn_result["clear"].values * 1e-4
     assert np.abs(result["clear"].values - dn_as_reflectance).max() <= 1.01e-4  # within one DN
+
+
+def test_the_same_dates_as_landsat_7_products_give_the_same_masks(model, tmp_path, dn_cube, dn_result):
+    """Landsat 7 numbers red B3 (B4 is near infrared) and states its units in the MTL file: read
+    from the products alone, the networks see the same RGB as from the Sentinel-2 files."""
+    cube = open_cube(write_landsat7_products(tmp_path))
+    result = model.remove_cube(cube)
+    assert (result["mask"].values == dn_result["mask"].values).mean() > 0.999  # DN rounding differs: 2.75e-5 against 1e-4
+    red = result["clear"].sel(band="B3").values * 2.75e-5 - 0.2
+    assert np.abs(red - dn_result["clear"].sel(band="B04").values * 1e-4).max() < 2e-3
+    assert result["clear"].attrs["scale_factor"] == 2.75e-5 and result["clear"].attrs["add_offset"] == -0.2
 
 
 def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):

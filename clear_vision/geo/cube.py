@@ -2,14 +2,15 @@
 
 Sources: a folder or list of GeoTIFFs (one multi-band file per date, or one single-band file per
 band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), Sentinel-2 `.SAFE`
-products (their JPEG 2000 band files; unzipped or as the .zip Copernicus delivers), a netCDF
-file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
+products (their JPEG 2000 band files; unzipped or as the .zip Copernicus delivers), Landsat
+Collection 2 products (band files and MTL metadata as USGS delivers them), a netCDF file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
 `scale_factor` / `add_offset` (see `units.py`). Lazy (Dask-backed) when `chunks` is given.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import xml.etree.ElementTree as ElementTree
@@ -28,7 +29,7 @@ import xarray as xr
 from ..io.decode import DateLike, natural_key
 from .units import Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -46,6 +47,14 @@ _DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 # Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
 # the time the file was written, so it comes last, after a date in the file name).
 _DATE_TAGS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE")
+# Landsat Collection 2 product ids (LC08_L2SP_186027_20210615_20210622_02_T1): the sensor comes
+# first; the product's MTL metadata file (..._MTL.json / .txt / .xml) beside its band files states
+# each band's scale and offset; surface reflectance (SR_B4) and temperature (ST_B10) bands are one date.
+_LANDSAT_ID = re.compile(r"^L[COTEM]0\d_L\w{3}_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{2}", re.IGNORECASE)
+_LANDSAT_LAYERS = {"SR": "REFLECTANCE_{}_BAND_{}", "ST": "TEMPERATURE_{}_BAND_ST_B{}"}  # MTL keys: MULT / ADD, band number
+# Landsat 4, 5 (TM) and 7 (ETM+) number blue as band 1, so their red, green and blue are B3, B2, B1.
+_LANDSAT_TM_RGB = (re.compile(r"^L[TE]0[4-7]_", re.IGNORECASE), ("B3", "B2", "B1"))
+RGB_ATTR = "rgb_bands"  # a cube's attr naming its red, green and blue bands where names alone mislead
 _DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time"}
 
 
@@ -111,7 +120,7 @@ _RGB_NUMBERS = [re.compile(rf"(?:^|[-_. ])B0?{number}$", re.IGNORECASE) for numb
 def recognised_rgb(names: Sequence[str]) -> tuple[str, ...] | None:
     """The bands named as red, green and blue (words first, then B04/B4-style numbers), or None.
 
-    Landsat 4..7 number them B3, B2, B1: their files need `rgb` given.
+    Landsat 4..7 number them B3, B2, B1: `cube_rgb` knows that from USGS product names, other files need `rgb` given.
     """
     for patterns in (_RGB_WORDS, _RGB_NUMBERS):
         found = [next((name for name in names if pattern.search(name)), None) for pattern in patterns]
@@ -132,10 +141,17 @@ def class_bands(names: Sequence[str]) -> list[int]:
     return [index for index, name in enumerate(names) if _CLASS_BAND.search(str(name))]
 
 
-def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
-    """The red, green and blue bands by name (`recognised_rgb`), else the first three bands (an RGB file)."""
+def cube_rgb(cube: xr.DataArray) -> tuple[str, ...] | None:
+    """The red, green and blue bands: as the cube's `rgb_bands` attr names them (`open_cube` sets
+    it for Landsat 4..7 products, whose B4 is near infrared), else by name (`recognised_rgb`), else None."""
     names = [str(name) for name in cube["band"].values]
-    return recognised_rgb(names) or tuple(names[:3])
+    stated = tuple(str(cube.attrs.get(RGB_ATTR, "")).split(","))
+    return stated if all(name in names for name in stated) and len(stated) == 3 else recognised_rgb(names)
+
+
+def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
+    """The red, green and blue bands (`cube_rgb`), else the first three bands (an RGB file)."""
+    return cube_rgb(cube) or tuple(str(name) for name in cube["band"].values[:3])
 
 
 def cube_units(cube: xr.DataArray) -> Units | None:
@@ -199,7 +215,53 @@ def _band_parts(path: Path) -> tuple[str, str] | None:
     parts = path.stem.split("_")
     if len(parts) > 1 and _RESOLUTION.match(parts[-1]):
         parts = parts[:-1]
-    return ("_".join(parts[:-1]), parts[-1].upper()) if _BAND_NAME.match(parts[-1]) else None
+    if not _BAND_NAME.match(parts[-1]):
+        return None
+    scene = parts[:-1]
+    if _LANDSAT_ID.match(path.name) and len(scene) > 1 and scene[-1].upper() in _LANDSAT_LAYERS:
+        scene = scene[:-1]  # a Landsat product's SR_B4 and ST_B10 belong to one date
+    return "_".join(scene), parts[-1].upper()
+
+
+def _landsat_units(path: Path) -> tuple[float, float] | None:
+    """(scale, offset) of a Landsat Collection 2 band file as its product's MTL file states them, else None."""
+    product = _LANDSAT_ID.match(path.name)
+    layer = path.stem[product.end() :].strip("_").split("_") if product else []
+    if len(layer) != 2 or layer[0].upper() not in _LANDSAT_LAYERS or not layer[1].upper().startswith("B"):
+        return None
+    metadata = _mtl_metadata(path.with_name(product.group(0)))
+    keys = [_LANDSAT_LAYERS[layer[0].upper()].format(kind, layer[1][1:]) for kind in ("MULT", "ADD")]
+    try:
+        return (float(metadata[keys[0]]), float(metadata[keys[1]])) if all(key in metadata for key in keys) else None
+    except ValueError:
+        raise ValueError(f"source: {product.group(0)}_MTL states {keys[0]}={metadata[keys[0]]!r}, {keys[1]}={metadata[keys[1]]!r}, not numbers") from None
+
+
+@cache
+def _mtl_metadata(product: Path) -> dict[str, str]:
+    """KEY -> value of a Landsat product's MTL file beside its bands (.json, .txt or .xml), {} if there is none."""
+    for suffix in (".json", ".txt", ".xml"):
+        name = product.with_name(f"{product.name}_MTL{suffix}")
+        content = _read_product_file(name)
+        if content is None:
+            continue
+        text = content.decode("utf-8", errors="replace")
+        try:
+            if suffix == ".json":
+                return dict(_leaves(json.loads(text)))
+            if suffix == ".txt":
+                return dict(re.findall(r'^\s*(\w+)\s*=\s*"?([^"\n]*?)"?\s*$', text, re.MULTILINE))
+            return {element.tag: element.text.strip() for element in ElementTree.fromstring(text).iter() if element.text and element.text.strip()}
+        except (json.JSONDecodeError, ElementTree.ParseError) as error:
+            raise ValueError(f"source: {name.name} is not readable metadata ({error})") from None
+    return {}
+
+
+def _leaves(document: object) -> list[tuple[str, str]]:
+    """(key, value) of every leaf of nested JSON objects."""
+    if not isinstance(document, dict):
+        return []
+    return [pair for key, value in document.items() for pair in (_leaves(value) if isinstance(value, dict) else [(key, str(value))])]
 
 
 def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | None:
@@ -250,13 +312,18 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
         parts = _on_finest_grid([_read_tiff(path, chunks) for path in group], group)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
         found_dates.append(_scene_date(group, tags))
-        metadata = {**tags, **_safe_metadata(group[0]), "scale_factor": [headers[path][3] for path in group] if band_files else scales, "add_offset": [headers[path][4] for path in group] if band_files else offsets}
+        if band_files:
+            stated = [_landsat_units(path) or (headers[path][3][0], headers[path][4][0]) for path in group]
+            scales, offsets = [scale for scale, _ in stated], [offset for _, offset in stated]
+        metadata = {**tags, **_safe_metadata(group[0]), "scale_factor": scales, "add_offset": offsets}
         units.append(units_from_metadata(metadata, np.dtype(dtype)))
     _check_same_grid(arrays, [group[0] for group in groups])
     cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
     cube.attrs = {key: value for key, value in cube.attrs.items() if key in ("_FillValue", "AREA_OR_POINT")}
     if all(found_dates):
         cube = cube.assign_coords(time=pd.to_datetime(found_dates))
+    if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups) and set(_LANDSAT_TM_RGB[1]) <= set(band_names):
+        cube.attrs[RGB_ATTR] = ",".join(_LANDSAT_TM_RGB[1])
     file_units = units[0] if units[0] is not None and all(item == units[0] for item in units) else None
     return cube, file_units
 

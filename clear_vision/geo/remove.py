@@ -27,7 +27,7 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, class_bands, recognised_rgb
+from .cube import DIMS, class_bands, cube_rgb
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, t
         raise ValueError("cube: dates must be in time order; use cube.sortby('time')")
     names = [str(name) for name in cube["band"].values]
     if rgb is None:
-        rgb = recognised_rgb(names)
+        rgb = cube_rgb(cube)
         if rgb is None:
             raise ValueError(f"rgb: no band of the cube is named red/green/blue or B04/B03/B02 (its bands are {', '.join(names)}); give rgb=(red, green, blue)")
     rgb = tuple(str(name) for name in rgb)
