@@ -24,7 +24,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, spread_into_no_dat
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, is_single_image, load_frames, no_data_pixels, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -219,7 +219,7 @@ class ClearVision:
 
     def detect(
         self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None, *, series: bool = True, shadow: bool = False
-    ) -> np.ndarray:
+    ) -> np.ndarray | list[np.ndarray]:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud, thick or thin (no fill buffer).
 
         `shadow=True` adds what was detected as cloud shadow: the masks to hand to `fill`. Cloud
@@ -231,11 +231,18 @@ class ClearVision:
         `series=False` for unrelated images, such as the tiles of one scene: each is then judged
         on its own, as the detector was also trained to do (a single frame always is). Up to
         MAX_TILES frames are accepted. One image given alone ((H,W,3) or (3,H,W), a PIL image,
-        a path) gets its (H,W) mask.
+        a path) gets its (H,W) mask; a list of images of different sizes (a scene's tiles with
+        its edge tiles) cannot be a series: each is judged alone and the masks come as a list.
         """
         if is_single_image(frames):
             one_date = dates if dates is None or np.ndim(dates) else [dates]
             return self.detect([frames], one_date, shadow=shadow)[0]
+        if isinstance(frames, Sequence):
+            decoded = load_images(frames, MAX_TILES)
+            parse_dates(dates, len(decoded))  # checked, though images judged alone do not use them
+            if len({image.shape[:2] for image in decoded}) > 1:
+                return [self.detect(image, shadow=shadow) for image in decoded]
+            frames = np.stack(decoded)
         images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
         config = self.config

@@ -22,6 +22,7 @@ from clear_vision.io.decode import (
     image_size,
     is_single_image,
     load_frames,
+    load_images,
     no_data_pixels,
     natural_key,
     parse_dates,
@@ -63,6 +64,15 @@ def test_no_data_is_pure_black_in_all_three_channels():
     frames[2, 5, 6] = (0, 0, 1)  # nearly black is data
     assert np.array_equal(no_data_pixels(frames), (frames == 0).all(axis=-1)) and no_data_pixels(frames)[1, 3, 4]
     assert not no_data_pixels(frames)[2, 5, 6]
+
+
+def test_images_of_different_sizes_decode_into_a_list():
+    images = load_images([frames_array(1, 40)[0], frames_array(1, 64)[0].astype(np.float32) / 255, Image.fromarray(frames_array(1, 33)[0])], max_images=3)
+    assert [image.shape for image in images] == [(40, 40, 3), (64, 64, 3), (33, 33, 3)] and all(image.dtype == np.uint8 for image in images)
+    with pytest.raises(ValueError, match="at most 2 are accepted"):
+        load_images(list(frames_array(3)), max_images=2)
+    with pytest.raises(ValueError, match="expected a list of images"):
+        load_images(frames_array(3), max_images=5)
 
 
 def test_single_image_is_told_from_a_sequence(tmp_path):

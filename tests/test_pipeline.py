@@ -238,6 +238,10 @@ def test_detect_takes_a_single_frame_and_run_refuses_it(model):
     assert np.array_equal(model.detect(image, dates="2021-05-01"), detected[0])
     with pytest.raises(ValueError, match="got 2 dates for 1 frames"):
         model.detect(image, dates=["2021-05-01", "2021-05-06"])
+    edge_tile = image[:, :77]  # a scene's tiles with a narrower one from its edge: judged each alone, a list back
+    ragged = model.detect([image, edge_tile, Image.fromarray(image)])
+    assert isinstance(ragged, list) and [mask.shape for mask in ragged] == [(100, 100), (100, 77), (100, 100)]
+    assert np.array_equal(ragged[0], detected[0]) and np.array_equal(ragged[1], model.detect(edge_tile))
     with pytest.raises(ValueError, match="needs 2 to 100 frames"):
         model.run(frame)
 

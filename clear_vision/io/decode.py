@@ -25,6 +25,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "FrameInput",
     "load_frames",
+    "load_images",
     "is_single_image",
     "no_data_pixels",
     "parse_dates",
@@ -120,6 +121,15 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
         listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
         raise ValueError(f"frames: all frames must share one size, got {listed}")
     return np.stack(decoded)
+
+
+def load_images(images: Sequence[FrameInput], max_images: int) -> list[np.ndarray]:
+    """Decode unrelated images of any sizes (a scene's tiles with its ragged edge tiles) into a
+    list of (H,W,3) uint8 arrays, each as `load_frames` decodes a frame."""
+    if isinstance(images, (str, PathLike, Image.Image, np.ndarray)) or not isinstance(images, Sequence):
+        raise ValueError(f"frames: expected a list of images/paths, got {type(images).__name__}")
+    _check_count(len(images), 1, max_images)
+    return [_decode_one(item, i) for i, item in enumerate(images)]
 
 
 def no_data_pixels(images: np.ndarray) -> np.ndarray:
