@@ -239,11 +239,12 @@ class ClearVision:
             return self.detect([frames], one_date, shadow=shadow)[0]
         if isinstance(frames, Sequence):
             decoded = load_images(frames, MAX_TILES)
-            parse_dates(dates, len(decoded))  # checked, though images judged alone do not use them
             if len({image.shape[:2] for image in decoded}) > 1:
+                parse_dates(dates, len(decoded))  # checked, though images judged alone do not use them
                 return [self.detect(image, shadow=shadow) for image in decoded]
-            frames = np.stack(decoded)
-        images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
+            images = np.stack(decoded)
+        else:
+            images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
         config = self.config
 

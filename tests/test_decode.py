@@ -79,7 +79,7 @@ def test_single_image_is_told_from_a_sequence(tmp_path):
     frames = frames_array()
     for one in (frames[0], frames[0].transpose(2, 0, 1), frames[0, ..., 0], Image.fromarray(frames[0]), str(tmp_path / "a.png"), tmp_path / "a.png"):
         assert is_single_image(one)
-    for sequence in (frames, list(frames), [frames[0]], frames.transpose(0, 3, 1, 2), [str(tmp_path / "a.png")]):
+    for sequence in (frames, list(frames), [frames[0]], frames.transpose(0, 3, 1, 2), [str(tmp_path / "a.png")], frames[..., 0]):
         assert not is_single_image(sequence)
 
 

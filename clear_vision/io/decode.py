@@ -142,11 +142,14 @@ def no_data_pixels(images: np.ndarray) -> np.ndarray:
 
 
 def is_single_image(frames: object) -> bool:
-    """One image rather than a sequence: a path, a PIL image, or an array of 2 or 3 dimensions
-    ((H,W), (H,W,C), (C,H,W)); a sequence is a list or an array of 4."""
+    """One image rather than a sequence: a path, a PIL image, or an array (H,W), (H,W,C) or
+    (C,H,W) with C of 1..4 channels; a sequence is a list or an array of 4 dimensions."""
     if isinstance(frames, (str, PathLike, Image.Image)):
         return True
-    return hasattr(frames, "__array__") and not isinstance(frames, Sequence) and len(getattr(frames, "shape", ())) in (2, 3)
+    if not hasattr(frames, "__array__") or isinstance(frames, Sequence):
+        return False
+    shape = tuple(getattr(frames, "shape", ()))
+    return len(shape) == 2 or (len(shape) == 3 and (shape[0] <= 4 or shape[-1] <= 4))
 
 
 def _as_array(value: object, label: str) -> np.ndarray:
