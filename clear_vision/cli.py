@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
     cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
     cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
-    cube.add_argument("--format", default="cog", choices=("cog", "zarr"), help="one Cloud-Optimized GeoTIFF per date (default) or one zarr store")
+    cube.add_argument("--format", default="cog", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
     cube.add_argument("--chunk", type=_positive_int, help="spatial chunk size in pixels (default: 512); the same chunk gives the same numbers on any scheduler")
     where = cube.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, help="start a local Dask cluster with N worker processes (one thread each)")

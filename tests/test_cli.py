@@ -263,6 +263,8 @@ def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsy
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn"]
     assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--scale", "0.0001", "--format", "zarr"]) == 0
     assert (out / "clear_vision.zarr").is_dir()
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--scale", "0.0001", "--format", "netcdf", "--overwrite"]) == 0
+    assert (out / "clear_vision.nc").is_file() and json.loads((out / "report.json").read_text())["format"] == "netcdf"
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""write_cube: COGs per date and zarr keep CRS, transform, nodata, dtype, bands and dates; all or nothing."""
+"""write_cube: COGs per date, zarr and netCDF keep CRS, transform, nodata, dtype, bands and dates; all or nothing."""
 
 from __future__ import annotations
 
@@ -63,6 +63,18 @@ def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4)
 
 
+def test_netcdf_keeps_everything_in_one_file_and_reads_back_as_a_cube(tmp_path, cube, result):
+    written = write_cube(result, tmp_path / "out", format="netcdf")
+    assert [path.name for path in written] == ["clear_vision.nc", "report.json"] == sorted(path.name for path in (tmp_path / "out").iterdir())
+    with xr.open_dataset(tmp_path / "out" / "clear_vision.nc", decode_coords="all", mask_and_scale=False) as stored:
+        assert stored["clear"].rio.crs.to_epsg() == 3035 and stored["clear"].rio.transform() == cube.rio.transform()
+        assert stored["clear"].dtype == np.uint16 and stored["clear"].attrs["scale_factor"] == 1e-4 and stored["clear"].encoding["zlib"]
+        assert np.array_equal(stored["mask"].values, result["mask"].values) and np.array_equal(stored["probability"].values, result["probability"].values)
+    back = open_cube(tmp_path / "out" / "clear_vision.nc")
+    assert np.array_equal(back.values, result["clear"].values) and np.array_equal(back["time"].values, cube["time"].values)
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["format"] == "netcdf"
+
+
 def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp_path, result):
     out = tmp_path / "out"
     write_cube(result, out, format="zarr")
@@ -85,7 +97,7 @@ def test_a_failure_while_computing_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("format", ["zarr", "cog"])
+@pytest.mark.parametrize("format", ["zarr", "netcdf", "cog"])
 def test_every_chunk_is_computed_once_per_write(tmp_path, monkeypatch, cube, format):
     """Writing the outputs and the report's cover runs each chunk of the pipeline once, not once per output."""
     import clear_vision.geo.remove as remove
@@ -115,7 +127,7 @@ def test_every_chunk_is_computed_once_per_write_on_a_local_cluster(tmp_path, mon
     monkeypatch.setattr(remove, "_remove_block", counted)
     model = ClearVision.load(device="cpu")
     with local_cluster(2) as cluster, distributed.Client(cluster):
-        for format in ("zarr", "cog"):
+        for format in ("zarr", "netcdf", "cog"):
             open(log, "w").close()
             lazy = model.remove_cube(cube, chunks=64)
             write_cube(lazy, tmp_path / format, format=format)

@@ -1,11 +1,13 @@
-"""Write a `remove_cube` result: Cloud-Optimized GeoTIFFs per date, or one zarr store.
+"""Write a `remove_cube` result: Cloud-Optimized GeoTIFFs per date, one zarr store, or one netCDF file.
 
 Everything goes into a staging folder that replaces `out_dir` in one step (see
 `clear_vision.io.outputs.StagedFolder`), so a failure leaves nothing half-written. Chunks are
 computed and written in parallel by whatever Dask scheduler is active, in passes of a few
 chunks per thread so that memory does not grow with the cube; GeoTIFF windows of one
 file are written under a lock for that file (a `distributed.Lock` on a cluster), and zarr chunks
-need none. On a cluster, workers must see `out_dir`'s filesystem (true for a LocalCluster).
+need none. netCDF cannot take chunks in parallel: the result goes to a zarr store first, which
+is then copied into the netCDF file chunk by chunk. On a cluster, workers must see `out_dir`'s
+filesystem (true for a LocalCluster).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -32,10 +35,11 @@ from tqdm import tqdm
 from ..io.outputs import REPORT_NAME, StagedFolder
 from .remove import MASK_CLASSES, NO_DATA
 
-__all__ = ["write_cube", "write_cube_into", "cube_file_names", "Format", "ZARR_NAME"]
+__all__ = ["write_cube", "write_cube_into", "cube_file_names", "Format", "ZARR_NAME", "NETCDF_NAME"]
 
-Format = Literal["cog", "zarr"]
+Format = Literal["cog", "zarr", "netcdf"]
 ZARR_NAME = "clear_vision.zarr"
+NETCDF_NAME = "clear_vision.nc"
 _TILE_PX = 256  # GeoTIFF tiles; the default chunk (512) is a multiple, so windows rarely split a tile
 _BLOCKS_PER_THREAD = 4  # chunks per Dask thread in one pass: the last chunks of a pass leave threads idle
 
@@ -44,8 +48,8 @@ def cube_file_names(times: Sequence[np.datetime64], format: Format) -> list[str]
     """The files written for these dates: clear_<date>.tif and mask_<date>.tif (or one zarr), report.json."""
     if format not in get_args(Format):
         raise ValueError(f"format: {format!r} is not one of {', '.join(get_args(Format))}")
-    if format == "zarr":
-        return [ZARR_NAME, REPORT_NAME]
+    if format in ("zarr", "netcdf"):
+        return [ZARR_NAME if format == "zarr" else NETCDF_NAME, REPORT_NAME]
     return [f"{kind}_{stem}.tif" for stem in _date_stems(times) for kind in ("clear", "mask")] + [REPORT_NAME]
 
 
@@ -55,7 +59,9 @@ def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", 
     Args:
         result: what `ClearVision.remove_cube` returned (lazy or in memory).
         out_dir: the output folder (created; existing outputs are replaced only with overwrite).
-        format: "cog" (one Cloud-Optimized GeoTIFF per date for `clear` and for `mask`) or "zarr".
+        format: "cog" (one Cloud-Optimized GeoTIFF per date for `clear` and for `mask`), "zarr"
+            or "netcdf" (one store / file with `clear`, `mask` and `probability`, CF-encoded:
+            the input's dtype with its scale_factor and add_offset, its CRS as spatial_ref).
         progress: print a progress bar over chunks to stderr.
     """
     names = cube_file_names(result["time"].values, format)
@@ -73,26 +79,13 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     against 1.5 GB at 1024); a pass holds a fixed number of chunks whatever the cube's size.
     """
     names = cube_file_names(result["time"].values, format)
-    if format == "zarr":
-        uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
-        # xarray writes the metadata and coordinates; the three variables go in one `da.store` per
-        # pass, so each chunk's pipeline runs once for all of them
-        path = folder / ZARR_NAME
-        uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
-        group = zarr.open_group(path, mode="r+", zarr_format=2)
-        variables = list(uniform.data_vars)
-        encoded = [da.asarray(xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data) for name in variables]  # as to_zarr encodes them
-        passes, bar = _passes_with_progress(encoded[0], progress)
-        for rows, cols, chunks in passes:
-            sources = [data[..., rows, cols] for data in encoded]
-            within = [(slice(None),) * (data.ndim - 2) + (rows, cols) for data in encoded]
-            _compute(da.store(sources, [group[name] for name in variables], regions=within, lock=False, compute=False))
-            bar.update(chunks)
-        zarr.consolidate_metadata(path, zarr_format=2)
-        # the cover from the written mask: a cover computed in the same call ran every chunk a
-        # second time on a distributed cluster, which optimises each collection's graph apart
-        written = xr.open_zarr(path, mask_and_scale=False)["mask"]
-        shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
+    if format in ("zarr", "netcdf"):
+        path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
+        shares, bar = _write_zarr(result, path, progress)
+        if format == "netcdf":
+            stored = xr.open_zarr(path, mask_and_scale=False)
+            stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
+            shutil.rmtree(path)
     else:
         temporary, layers = [], []
         for index, stem in enumerate(_date_stems(result["time"].values)):
@@ -113,6 +106,29 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     report = _report(result, names, shares, format)
     (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, tqdm]:
+    """The result as one zarr store; (the mask shares per date (see `_report`), the progress bar)."""
+    uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
+    # xarray writes the metadata and coordinates; the three variables go in one `da.store` per
+    # pass, so each chunk's pipeline runs once for all of them
+    uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
+    group = zarr.open_group(path, mode="r+", zarr_format=2)
+    variables = list(uniform.data_vars)
+    encoded = [da.asarray(xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data) for name in variables]  # as to_zarr encodes them
+    passes, bar = _passes_with_progress(encoded[0], progress)
+    for rows, cols, chunks in passes:
+        sources = [data[..., rows, cols] for data in encoded]
+        within = [(slice(None),) * (data.ndim - 2) + (rows, cols) for data in encoded]
+        _compute(da.store(sources, [group[name] for name in variables], regions=within, lock=False, compute=False))
+        bar.update(chunks)
+    zarr.consolidate_metadata(path, zarr_format=2)
+    # the cover from the written mask: a cover computed in the same call ran every chunk a
+    # second time on a distributed cluster, which optimises each collection's graph apart
+    written = xr.open_zarr(path, mask_and_scale=False)["mask"]
+    shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
+    return shares, bar
 
 
 class _Pass(NamedTuple):
