@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
-from geo_data import nrt_dn, write_geotiffs
+from geo_data import nrt_dn, write_geotiffs, write_landsat7_products
 from PIL import Image
 
 from clear_vision import ClearVision
@@ -37,6 +37,17 @@ def test_geotiffs_are_rendered_like_training_and_their_cogs_join_the_zip(model, 
         stored.extract("geotiff/clear_2019-06-16.tif", tmp_path / "x")
     with rasterio.open(tmp_path / "x" / "geotiff" / "clear_2019-06-16.tif") as clear:
         assert clear.crs.to_epsg() == 3035 and clear.dtypes == ("uint16",) * 4 and clear.count == 4
+
+
+def test_band_files_are_rendered_one_frame_per_date_named_by_it(model, tmp_path):
+    """Landsat products' band files (uploaded beside their MTL files): a frame per date, its red B3."""
+    paths = [str(path) for path in sorted(write_landsat7_products(tmp_path / "up").rglob("*.TIF"))]
+    frames, cube = render_geotiff_uploads(model, paths, tmp_path / "rendered")
+    assert [frame.split("/")[-1] for frame in frames][:2] == ["2019-06-16.tif", "2019-06-21.tif"] and len(frames) == 8
+    source = nrt_dn()
+    expected = render_rgb(np.stack([source[name].values[1] * 1e-4 for name in ("B4", "B3", "B2")], axis=-1).astype(np.float32), 3.0)
+    assert np.abs(load_frames(frames)[1].astype(int) - expected).max() <= 1  # Landsat DN round differently
+    assert cube.attrs["rgb_bands"] == "B3,B2,B1"
 
 
 def test_pictures_pass_through_and_unknown_units_are_refused(model, tmp_path):

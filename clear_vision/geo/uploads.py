@@ -21,7 +21,7 @@ from PIL import Image
 from .cube import default_rgb, is_cube_source, open_cube
 from .remove import model_gain
 from .units import describe_unknown, render_rgb, units_from_metadata
-from .write import write_cube
+from .write import date_stems, write_cube
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
@@ -30,10 +30,12 @@ __all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip"]
 
 
 def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent: Path) -> tuple[list[str] | None, xr.DataArray | None]:
-    """GeoTIFF uploads -> 8-bit RGB TIFFs of the same file names in a new folder in `parent`, and their cube.
+    """GeoTIFF uploads -> 8-bit RGB TIFFs in a new folder in `parent`, and their cube: one per
+    uploaded file of the same name, or, for one file per band and date (Landsat, HLS), one per
+    date named by it.
 
-    Other uploads come back unchanged with no cube. RGB are the bands named as red, green and blue
-    (`recognised_rgb`), else the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
+    Other uploads come back unchanged with no cube. RGB are `default_rgb`'s: the cube's
+    `rgb_bands`, else the bands named as red, green and blue, else the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
     cannot be known.
     """
     if not files or not all(is_cube_source(path) for path in files):
@@ -49,15 +51,22 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
     rgb_units, gain, rendered = units.of_bands(rgb), model_gain(model), []
-    for path in files:  # each file is one date; it keeps its name for the app's order list
-        with rasterio.open(path) as source:
-            values = source.read([index + 1 for index in rgb]).astype(np.float64)
-            if source.nodata is not None and not np.isnan(source.nodata):
-                values[values == source.nodata] = np.nan
-        frame = render_rgb(np.moveaxis(rgb_units.to_reflectance(values), 0, -1), gain)
-        target = folder / Path(path).name
-        Image.fromarray(frame).save(target, format="TIFF")
+
+    def render(values: np.ndarray, nodata: float | None, name: str) -> None:
+        values = values.astype(np.float64)
+        if nodata is not None and not np.isnan(nodata):
+            values[values == nodata] = np.nan
+        target = folder / name
+        Image.fromarray(render_rgb(np.moveaxis(rgb_units.to_reflectance(values), 0, -1), gain)).save(target, format="TIFF")
         rendered.append(str(target))
+
+    if len(files) == cube.sizes["time"]:  # one file per date: it keeps its name for the app's order list
+        for path in files:
+            with rasterio.open(path) as source:
+                render(source.read([index + 1 for index in rgb]), source.nodata, Path(path).name)
+    else:  # one file per band and date: a frame per date, named by the date (the app reads dates from names)
+        for index, stem in enumerate(date_stems(cube["time"].values)):
+            render(cube.isel(time=index, band=rgb).values, cube.rio.nodata, f"{stem}.tif")
     return rendered, cube.assign_attrs(rgb_bands=",".join(names[index] for index in rgb))
 
 

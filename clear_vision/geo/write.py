@@ -35,7 +35,7 @@ from tqdm import tqdm
 from ..io.outputs import REPORT_NAME, StagedFolder
 from .remove import MASK_CLASSES, NO_DATA
 
-__all__ = ["write_cube", "write_cube_into", "cube_file_names", "Format", "ZARR_NAME", "NETCDF_NAME"]
+__all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
 
 Format = Literal["cog", "zarr", "netcdf"]
 ZARR_NAME = "clear_vision.zarr"
@@ -50,7 +50,7 @@ def cube_file_names(times: Sequence[np.datetime64], format: Format) -> list[str]
         raise ValueError(f"format: {format!r} is not one of {', '.join(get_args(Format))}")
     if format in ("zarr", "netcdf"):
         return [ZARR_NAME if format == "zarr" else NETCDF_NAME, REPORT_NAME]
-    return [f"{kind}_{stem}.tif" for stem in _date_stems(times) for kind in ("clear", "mask")] + [REPORT_NAME]
+    return [f"{kind}_{stem}.tif" for stem in date_stems(times) for kind in ("clear", "mask")] + [REPORT_NAME]
 
 
 def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", *, overwrite: bool = False, progress: bool = False) -> list[Path]:
@@ -88,7 +88,7 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
             shutil.rmtree(path)
     else:
         temporary, layers = [], []
-        for index, stem in enumerate(_date_stems(result["time"].values)):
+        for index, stem in enumerate(date_stems(result["time"].values)):
             for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
                 path = folder / f".{kind}_{stem}.tmp.tif"
                 _create_geotiff(path, layer, result, index, kind)
@@ -172,7 +172,7 @@ def _mask_shares(path: Path) -> tuple[float, float]:
         return flagged / (source.width * source.height), missing / (source.width * source.height)
 
 
-def _date_stems(times: Sequence[np.datetime64]) -> list[str]:
+def date_stems(times: Sequence[np.datetime64]) -> list[str]:
     """One file stem per date, YYYY-MM-DD; a second acquisition on one day gets _2."""
     stems, seen = [], {}
     for value in times:
