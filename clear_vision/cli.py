@@ -25,7 +25,7 @@ from .weights import WeightsError
 
 __all__ = ["main"]
 
-_CUBE_SUFFIXES = (".nc", ".zarr", ".zip")  # .zip: Sentinel-2 products as downloaded
+_CUBE_SUFFIXES = (".nc", ".zarr", ".zip", ".tar")  # .zip, .tar: Sentinel-2 and Landsat products as downloaded
 
 
 def _positive_int(text: str) -> int:
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
-    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by natural sort of file names; or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, one .nc file, one .zarr store")
+    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by natural sort of file names; or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")
     remove.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     remove.add_argument("--dates", help="acquisition dates, one per frame, separated by commas (2021-05-10,...; frames also take day-of-year numbers); default: dates in the files (tags, names), else 5 days apart for frames")
     remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +222,17 @@ def test_landsat_collection2_products_read_with_the_units_their_mtl_states(tmp_p
     assert [str(day)[:10] for day in cube["time"].values] == ["2021-06-15", "2021-07-01"]
     assert cube_units(cube) == Units((2.75e-5,) * 7 + (0.00341802,), (-0.2,) * 7 + (149.0,))
     assert np.array_equal(cube.sel(band="B10").values[1], written["20210701"]["ST_B10"]) and cube_rgb(cube) == ("B4", "B3", "B2")
+    tars = []
+    for index, product in enumerate(sorted(path for path in tmp_path.iterdir() if path.is_dir())):  # as USGS delivers them: one .tar each, read in place
+        with tarfile.open(tmp_path / f"{product.name}.tar", "w") as archive:
+            for member in sorted(product.iterdir()):
+                archive.add(member, arcname=f"./{member.name}" if index else member.name)  # `tar -C folder .` stores ./name
+        tars.append(tmp_path / f"{product.name}.tar")
+    from_tars = open_cube(tars)
+    assert np.array_equal(from_tars.values, cube.values) and cube_units(from_tars) == cube_units(cube)
+    (tmp_path / "broken.tar").write_bytes(b"not a tar")
+    with pytest.raises(ValueError, match="broken.tar is not a readable .tar file"):
+        open_cube([*tars, tmp_path / "broken.tar"])
 
 
 def test_landsat_7_products_name_their_red_green_and_blue_b3_b2_b1(tmp_path):

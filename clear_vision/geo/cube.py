@@ -3,7 +3,8 @@
 Sources: a folder or list of GeoTIFFs (one multi-band file per date, or one single-band file per
 band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), Sentinel-2 `.SAFE`
 products (their JPEG 2000 band files; unzipped or as the .zip Copernicus delivers), Landsat
-Collection 2 products (band files and MTL metadata as USGS delivers them), a netCDF file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
+Collection 2 products (band files and MTL metadata, unpacked or the .tar USGS delivers), a netCDF
+file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
 `scale_factor` / `add_offset` (see `units.py`). Lazy (Dask-backed) when `chunks` is given.
 """
 
@@ -13,6 +14,7 @@ import datetime as dt
 import json
 import os
 import re
+import tarfile
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from collections.abc import Sequence
@@ -35,6 +37,7 @@ DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
 RASTER_SUFFIXES = (*TIFF_SUFFIXES, ".jp2")  # JPEG 2000: the band files of Sentinel-2 .SAFE products
 CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
+ARCHIVE_SUFFIXES = (".zip", ".tar")  # products as delivered: Sentinel-2 .SAFE.zip, Landsat .tar
 SourceLike = str | PathLike | Sequence[str | PathLike]
 Chunks = int | None
 
@@ -86,8 +89,8 @@ def open_cube(
     """Read a time series of georeferenced images into a (time, band, y, x) DataArray.
 
     Args:
-        source: a folder of GeoTIFFs, a list of GeoTIFF files (or of folders or .zip files of
-            Sentinel-2 .SAFE products), a `.nc` file or a `.zarr` store.
+        source: a folder of GeoTIFFs, a list of GeoTIFF files (or of folders, .zip files of
+            Sentinel-2 .SAFE products, .tar files of Landsat products), a `.nc` file or a `.zarr` store.
         dates: one date per acquisition (time order of the files), overriding dates in tags or names.
         chunks: spatial chunk size in pixels for a lazy, Dask-backed cube; None reads it into memory.
         bands: the bands (netCDF/zarr variables) to keep, in this order; default all.
@@ -172,37 +175,47 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
             files.extend(found)
         elif path.suffix.lower() in RASTER_SUFFIXES:
             files.append(path)
-        elif path.suffix.lower() == ".zip":
-            files.extend(_zipped_rasters(path))
+        elif path.suffix.lower() in ARCHIVE_SUFFIXES:
+            files.extend(_archived_rasters(path))
         else:
-            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, .SAFE folders or .zip files, one .nc file, one .zarr store")
+            raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, .SAFE folders, .zip or .tar products, one .nc file, one .zarr store")
     return sorted(files, key=lambda item: [natural_key(part) for part in item.parts])
 
 
-def _zipped_rasters(archive: Path) -> list[Path]:
-    """The raster files inside a .zip (a Sentinel-2 product as downloaded), as GDAL /vsizip/ paths: read in place."""
+def _archive_members(archive: Path) -> list[str]:
+    """The names of the files in a .zip or .tar, or ValueError naming the archive."""
     try:
-        with zipfile.ZipFile(archive) as opened:
-            members = [name for name in opened.namelist() if Path(name).suffix.lower() in RASTER_SUFFIXES]
-    except zipfile.BadZipFile:
-        raise ValueError(f"source: {archive.name} is not a readable .zip file") from None
+        if archive.suffix.lower() == ".zip":
+            with zipfile.ZipFile(archive) as opened:
+                return opened.namelist()
+        with tarfile.open(archive) as opened:
+            return [member.name for member in opened.getmembers() if member.isfile()]
+    except (zipfile.BadZipFile, tarfile.TarError, OSError):
+        raise ValueError(f"source: {archive.name} is not a readable {archive.suffix.lower()} file") from None
+
+
+def _archived_rasters(archive: Path) -> list[Path]:
+    """The raster files inside a .zip (a Sentinel-2 product as downloaded) or a .tar (a Landsat
+    product as USGS delivers it), as GDAL /vsizip/ or /vsitar/ paths: read in place."""
+    members = [name for name in _archive_members(archive) if Path(name).suffix.lower() in RASTER_SUFFIXES]
     if not members:
         raise ValueError(f"source: {archive.name} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files")
-    return [Path(f"/vsizip/{archive.resolve()}") / name for name in members]
+    return [Path(f"/vsi{archive.suffix.lower()[1:]}/{archive.resolve()}") / name for name in members]
 
 
-def _in_zip(path: Path) -> tuple[Path, str] | None:
-    """(the .zip, the member's name) of a path made by `_zipped_rasters`; None for a file on disk."""
-    if path.parts[:2] != ("/", "vsizip"):
+def _in_archive(path: Path) -> tuple[Path, str] | None:
+    """(the archive, the member's name) of a path made by `_archived_rasters`; None for a file on disk."""
+    if path.parts[:2] not in (("/", "vsizip"), ("/", "vsitar")):
         return None
-    end = next(index for index, part in enumerate(path.parts) if part.lower().endswith(".zip"))
+    suffix = "." + path.parts[1][3:]
+    end = next(index for index, part in enumerate(path.parts) if index > 1 and part.lower().endswith(suffix))
     return Path("/", *path.parts[2 : end + 1]), "/".join(path.parts[end + 1 :])
 
 
 def _gdal_name(path: Path) -> str:
-    """The name GDAL opens: a file inside a .zip is /vsizip/ followed by the .zip's absolute path."""
-    inside = _in_zip(path)
-    return str(path) if inside is None else f"/vsizip/{inside[0]}/{inside[1]}"
+    """The name GDAL opens: a file inside an archive is /vsizip/ or /vsitar/ followed by the archive's absolute path."""
+    inside = _in_archive(path)
+    return str(path) if inside is None else f"/vsi{inside[0].suffix.lower()[1:]}/{inside[0]}/{inside[1]}"
 
 
 def find_rasters(folder: Path) -> list[Path]:
@@ -365,12 +378,17 @@ def _product_units(product: Path) -> dict[str, str]:
 
 
 def _read_product_file(path: Path) -> bytes | None:
-    """A file's bytes, on disk or inside a .zip (`_in_zip`); None if it is not there."""
-    inside = _in_zip(path)
+    """A file's bytes, on disk or inside a .zip or .tar (`_in_archive`); None if it is not there."""
+    inside = _in_archive(path)
     if inside is None:
         return path.read_bytes() if path.is_file() else None
-    with zipfile.ZipFile(inside[0]) as opened:
-        return opened.read(inside[1]) if inside[1] in opened.namelist() else None
+    archive, member = inside
+    if archive.suffix.lower() == ".zip":
+        with zipfile.ZipFile(archive) as opened:
+            return opened.read(member) if member in opened.namelist() else None
+    with tarfile.open(archive) as opened:  # members may be stored as ./name
+        found = next((item for item in opened.getmembers() if item.isfile() and os.path.normpath(item.name) == member), None)
+        return opened.extractfile(found).read() if found is not None else None
 
 
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
