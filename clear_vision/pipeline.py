@@ -218,7 +218,7 @@ class ClearVision:
     # ---- public steps -------------------------------------------------------------------
 
     def detect(
-        self, frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None = None, *, series: bool = True, shadow: bool = False
+        self, frames: FrameInput | Sequence[FrameInput], dates: DateLike | Sequence[DateLike] | None = None, *, series: bool = True, shadow: bool = False
     ) -> np.ndarray | list[np.ndarray]:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud, thick or thin (no fill buffer).
 
