@@ -35,8 +35,8 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     date named by it.
 
     Other uploads come back unchanged with no cube. RGB are `default_rgb`'s: the cube's
-    `rgb_bands`, else the bands named as red, green and blue, else the first three bands. Raises ValueError (one line) for GeoTIFFs whose units or dates
-    cannot be known.
+    `rgb_bands`, else the bands named as red, green and blue, else the first three bands.
+    Raises ValueError (one line) for GeoTIFFs whose units or dates cannot be known.
     """
     if not files or not all(is_cube_source(path) for path in files):
         return files, None

@@ -45,7 +45,7 @@ _BLOCKS_PER_THREAD = 4  # chunks per Dask thread in one pass: the last chunks of
 
 
 def cube_file_names(times: Sequence[np.datetime64], format: Format) -> list[str]:
-    """The files written for these dates: clear_<date>.tif and mask_<date>.tif (or one zarr), report.json."""
+    """The files written for these dates: clear_<date>.tif and mask_<date>.tif (or one zarr store or netCDF file), report.json."""
     if format not in get_args(Format):
         raise ValueError(f"format: {format!r} is not one of {', '.join(get_args(Format))}")
     if format in ("zarr", "netcdf"):
