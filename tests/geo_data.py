@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,7 @@ _LANDSAT_BANDS = {"LC08": ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6",
 _LANDSAT_SKIPPED = ("QA_PIXEL", "QA_RADSAT", "SR_QA_AEROSOL", "ST_QA", "ST_TRAD", "ST_EMIS")  # flags and intermediate products
 
 
-def landsat_product(root: Path, spacecraft: str, day: str, rng: np.random.Generator, metadata: str = "txt") -> dict[str, np.ndarray]:
+def landsat_product(root: Path, spacecraft: str, day: str, rng: np.random.Generator, metadata: str | None = "txt") -> dict[str, np.ndarray]:
     """A Landsat Collection 2 Level-2 product as USGS delivers it (unpacked): one uint16 GeoTIFF per
     band (surface reflectance SR_B*, surface temperature ST_B*), QA and other layers, and the
     MTL metadata (as .txt, .json or none) that states each band's scale and offset."""
@@ -125,7 +126,7 @@ def landsat_product(root: Path, spacecraft: str, day: str, rng: np.random.Genera
     folder.mkdir(parents=True)
     profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "uint16", "crs": "EPSG:32634",
                "transform": from_origin(500_000, 5_000_000, 30, 30), "nodata": 0}
-    written, lines, entries = {}, [], {}
+    written, entries = {}, {}
     for band in _LANDSAT_BANDS[spacecraft] + _LANDSAT_SKIPPED:
         data = rng.integers(7273, 18000, (40, 40)).astype(np.uint16)  # reflectance 0.0 .. 0.3 at 2.75e-5, -0.2
         with rasterio.open(folder / f"{product_id}_{band}.TIF", "w", **profile) as target:
@@ -144,8 +145,6 @@ def landsat_product(root: Path, spacecraft: str, day: str, rng: np.random.Genera
         lines += [f"    {key} = {value}" for key, value in entries.items()] + ["  END_GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "END_GROUP = LANDSAT_METADATA_FILE", "END"]
         (folder / f"{product_id}_MTL.txt").write_text("\n".join(lines) + "\n")
     elif metadata == "json":
-        import json
-
         document = {"LANDSAT_METADATA_FILE": {"IMAGE_ATTRIBUTES": {"SPACECRAFT_ID": spacecraft_id, "DATE_ACQUIRED": date}, "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS": entries}}
         (folder / f"{product_id}_MTL.json").write_text(json.dumps(document, indent=2))
     return written
