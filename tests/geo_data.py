@@ -1,4 +1,4 @@
-"""Test data for the cube tests: real Sentinel-2 DN from ../shared/data written as GeoTIFFs, synthetic cubes and Sentinel-2 .SAFE products."""
+"""Test data for the cube tests: real Sentinel-2 DN from ../shared/data written as GeoTIFFs, synthetic cubes, Sentinel-2 .SAFE and Landsat Collection 2 products."""
 
 from __future__ import annotations
 
