@@ -55,7 +55,7 @@ def test_pictures_pass_through_and_unknown_units_are_refused(model, tmp_path):
     assert render_geotiff_uploads(model, [str(tmp_path / "a.png")], tmp_path / "r") == ([str(tmp_path / "a.png")], None)
     assert not (tmp_path / "r").exists()  # nothing made for pictures
     paths = [str(path) for path in write_geotiffs(tmp_path / "noscale", state_scale=False)]
-    with pytest.raises(ValueError, match="uint16 values with no scale_factor"):
+    with pytest.raises(ValueError, match="uint16 values with no scale_factor.*The app takes the units only from the files"):
         render_geotiff_uploads(model, paths, tmp_path / "r")
 
 

@@ -43,7 +43,7 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     cube = open_cube([Path(path) for path in files])
     units = units_from_metadata(cube.attrs, cube.dtype)
     if units is None:
-        raise ValueError(describe_unknown(cube.dtype))
+        raise ValueError(f"{describe_unknown(cube.dtype)}. The app takes the units only from the files (GeoTIFF scales and offsets); for others use the command line")
     names = [str(name) for name in cube["band"].values]
     if len(names) < 3:
         raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named red/green/blue or B04/B03/B02, or the first three)")
