@@ -57,7 +57,7 @@ _LANDSAT_ID = re.compile(r"^L[COTEM]0\d_L\w{3}_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{
 _LANDSAT_LAYERS = {"SR": "REFLECTANCE_{}_BAND_{}", "ST": "TEMPERATURE_{}_BAND_ST_B{}"}  # MTL keys: MULT / ADD, band number
 # Landsat 4, 5 (TM) and 7 (ETM+) number blue as band 1, so their red, green and blue are B3, B2, B1.
 _LANDSAT_TM_RGB = (re.compile(r"^L[TE]0[4-7]_", re.IGNORECASE), ("B3", "B2", "B1"))
-RGB_ATTR = "rgb_bands"  # a cube's attr naming its red, green and blue bands where names alone mislead
+RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
 _DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time"}
 
 

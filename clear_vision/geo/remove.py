@@ -27,7 +27,7 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, class_bands, cube_rgb
+from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
 
 if TYPE_CHECKING:
@@ -255,5 +255,5 @@ def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: 
         attrs={"long_name": "stage 1 probability of cloud or cloud shadow", "valid_range": [0.0, 1.0]},
     )
     dataset = xr.Dataset({"clear": clear, "mask": mask, "probability": probability})
-    dataset.attrs = {"rgb_bands": ",".join(map(str, rgb)), "gain": gain, "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal"}
+    dataset.attrs = {RGB_ATTR: ",".join(map(str, rgb)), "gain": gain, "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal"}
     return dataset

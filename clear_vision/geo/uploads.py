@@ -18,7 +18,7 @@ import rasterio
 import xarray as xr
 from PIL import Image
 
-from .cube import default_rgb, is_cube_source, open_cube
+from .cube import RGB_ATTR, default_rgb, is_cube_source, open_cube
 from .remove import model_gain
 from .units import describe_unknown, render_rgb, units_from_metadata
 from .write import date_stems, write_cube
@@ -67,13 +67,13 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     else:  # one file per band and date: a frame per date, named by the date (the app reads dates from names)
         for index, stem in enumerate(date_stems(cube["time"].values)):
             render(cube.isel(time=index, band=rgb).values, cube.rio.nodata, f"{stem}.tif")
-    return rendered, cube.assign_attrs(rgb_bands=",".join(names[index] for index in rgb))
+    return rendered, cube.assign_attrs({RGB_ATTR: ",".join(names[index] for index in rgb)})
 
 
 def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, archive: str | Path) -> list[str]:
     """Remove clouds from the GeoTIFF cube and append its cloud-free and mask COGs to the run's zip."""
     with tempfile.TemporaryDirectory(prefix="clear-vision-geotiffs-") as scratch:
-        written = write_cube(model.remove_cube(cube, rgb=cube.attrs["rgb_bands"].split(",")), Path(scratch) / "geotiff", format="cog")
+        written = write_cube(model.remove_cube(cube), Path(scratch) / "geotiff", format="cog")  # the bands its RGB_ATTR names
         with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_STORED) as target:
             for path in written:
                 target.write(path, f"geotiff/{path.name}")

@@ -33,6 +33,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..io.outputs import REPORT_NAME, StagedFolder
+from .cube import RGB_ATTR
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
@@ -245,7 +246,7 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
             target.set_band_description(1, "mask")
             target.update_tags(1, CLASSES=json.dumps({str(value): name for value, name in MASK_CLASSES.items()}))
         else:
-            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=result.attrs.get("rgb_bands", ""))
+            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=result.attrs.get(RGB_ATTR, ""))
             scales = np.broadcast_to(clear.attrs.get("scale_factor", 1.0), (bands,))
             offsets = np.broadcast_to(clear.attrs.get("add_offset", 0.0), (bands,))
             target.scales, target.offsets = tuple(map(float, scales)), tuple(map(float, offsets))

@@ -114,8 +114,7 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
         )
     else:
         items = frames
-    _check_count(len(items), min_frames, max_frames)
-    decoded = [_decode_one(item, i) for i, item in enumerate(items)]
+    decoded = load_images(items, max_frames, min_images=min_frames)
     sizes = {f.shape[:2] for f in decoded}
     if len(sizes) > 1:
         listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
@@ -123,12 +122,12 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     return np.stack(decoded)
 
 
-def load_images(images: Sequence[FrameInput], max_images: int) -> list[np.ndarray]:
-    """Decode unrelated images of any sizes (a scene's tiles with its ragged edge tiles) into a
-    list of (H,W,3) uint8 arrays, each as `load_frames` decodes a frame."""
+def load_images(images: Sequence[FrameInput], max_images: int, min_images: int = 1) -> list[np.ndarray]:
+    """Decode a list of images of any sizes (a scene's tiles with its ragged edge tiles; the
+    frames of `load_frames`) into a list of (H,W,3) uint8 arrays."""
     if isinstance(images, (str, PathLike, Image.Image, np.ndarray)) or not isinstance(images, Sequence):
         raise ValueError(f"frames: expected a list of images/paths, got {type(images).__name__}")
-    _check_count(len(images), 1, max_images)
+    _check_count(len(images), min_images, max_images)
     return [_decode_one(item, i) for i, item in enumerate(images)]
 
 
