@@ -2,6 +2,7 @@
 
     python -m benchmarks.cube                          # 10 dates x 4 bands x 4096x4096, writes benchmarks/cube.json
     python -m benchmarks.cube --size 1024 --dates 5    # quicker
+    python -m benchmarks.cube --device cuda --workers 8      # on a CUDA GPU
 
 The cube is real Sentinel-2 DN (the nrt Romania cube in ../shared/data, 10 dates, mirrored out to
 the requested size; a synthetic scene where that file is absent), stored as zarr and read
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each)")
     parser.add_argument("--modes", default="single,cluster", help="which runs: single, cluster")
     parser.add_argument("--threads", type=int, default=None, help="the single process's torch threads, one chunk each (default: torch's)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the networks run (default cpu); with cuda every cluster worker shares the GPU")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -94,19 +96,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="clear-vision-cube-bench-"))
     try:
         build_cube(work / "source.zarr", args.size, args.dates, args.chunk)
-        model = ClearVision.load(device="cpu")
+        model = ClearVision.load(device=args.device)
         for mode in args.modes.split(","):
             if mode == "single":  # one process: one chunk per core, one torch thread per chunk
                 with dask.config.set(scheduler="threads", num_workers=torch.get_num_threads()):
                     seconds = run_once(model, work / "source.zarr", work / "single.zarr", args.chunk)
-                results["single"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "threads": torch.get_num_threads(), "peak_rss_mb": peak_rss_mb()}
+                results["single"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "threads": torch.get_num_threads(), "device": args.device, "peak_rss_mb": peak_rss_mb()}
+                if args.device == "cuda":
+                    results["single"]["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
             elif mode == "cluster":
                 from distributed import Client
 
                 with local_cluster(args.workers, memory_limit="6GiB") as cluster, Client(cluster) as client:
                     seconds = run_once(model, work / "source.zarr", work / "cluster.zarr", args.chunk)
                     peaks = client.run(peak_rss_mb)
-                results["cluster"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "workers": args.workers, "worker_peak_rss_mb": sorted(peaks.values())}
+                results["cluster"] = {"seconds": seconds, "megapixel_dates_per_s": megapixel_dates / seconds, "workers": args.workers, "device": args.device, "worker_peak_rss_mb": sorted(peaks.values())}
             else:
                 raise SystemExit(f"--modes: {mode!r} is not single or cluster")
             print(json.dumps({mode: results[mode]}), flush=True)

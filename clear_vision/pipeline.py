@@ -110,7 +110,17 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError("device: 'cuda' was requested but no CUDA GPU is available; use 'cpu' or None (automatic)")
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device: {device!r} is not supported; use 'cpu', 'cuda' or None (automatic)")
+    if resolved.type == "cuda":
+        _load_cuda_linear_algebra(resolved)
     return resolved
+
+
+def _load_cuda_linear_algebra(device: torch.device) -> None:
+    """Load torch's lazily linked CUDA solvers from this thread: the first `torch.linalg` call made
+    from several threads at once fails ("lazy wrapper should be called at most once",
+    pytorch/pytorch#90613), and Dask runs chunks, and so the colour matches' solves, in threads."""
+    identity = torch.eye(3, device=device)
+    torch.linalg.solve(identity, identity)
 
 
 @cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from clear_vision import ClearVision
@@ -103,6 +104,19 @@ def test_eager_threads_and_synchronous_give_the_same_numbers(model):
         for name in ("clear", "mask", "probability"):
             assert np.array_equal(computed[name].values, eager[name].values), (scheduler, name)
     assert cube.clear_vision.remove(model, chunks=96)["mask"].equals(eager["mask"])  # the accessor is the same call
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_gives_the_cpu_masks_eager_and_on_dask_threads(dn_cube, dn_result):
+    gpu = ClearVision.load(device="cuda")
+    eager = gpu.remove_cube(dn_cube)
+    assert np.mean(eager["mask"].values == dn_result["mask"].values) > 0.99
+    clear = eager["mask"].values == 0
+    assert np.array_equal(eager["clear"].values.transpose(1, 0, 2, 3)[:, clear], dn_cube.values.transpose(1, 0, 2, 3)[:, clear])
+    lazy = gpu.remove_cube(dn_cube.chunk({"x": 50}), chunks=64).compute(scheduler="threads", num_workers=4)
+    whole = gpu.remove_cube(dn_cube, chunks=64)
+    for name in ("clear", "mask", "probability"):
+        assert np.array_equal(lazy[name].values, whole[name].values), name
 
 
 def _peak_rss_mb() -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from clear_vision.io.decode import parse_dates
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HELD_OUT = SHARED / "s2_timeseries/greenearthnet/MJJ2021_replicated_minicube_225_34TET_47.37_22.05.nc"
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "romania_2019_summer"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "romania_2019_summer"
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +162,23 @@ def test_cuda_matches_cpu(model):
     frames = scene()
     gpu = ClearVision.load(device="cuda").run(frames)
     assert np.mean(gpu.masks == model.run(frames).masks) > 0.99
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_first_fills_may_come_from_several_threads_at_once():
+    """Dask runs chunks in threads; a fresh process's first CUDA solves must not race (pytorch#90613)."""
+    script = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "import numpy as np\n"
+        "from clear_vision import ClearVision\n"
+        "model = ClearVision.load(device='cuda')\n"
+        "frames = np.random.default_rng(0).integers(0, 255, (4, 10, 64, 64, 3), dtype=np.uint8)\n"
+        "masks = np.zeros((10, 64, 64), bool); masks[3, 10:40, 10:40] = True\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    list(pool.map(lambda sequence: model.fill(sequence, masks), frames))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.skipif(not HELD_OUT.is_file(), reason="needs ../shared/data (held-out GreenEarthNet cube)")
