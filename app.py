@@ -26,7 +26,7 @@ from clear_vision.io.decode import IMAGE_SUFFIXES  # noqa: E402
 from clear_vision.webapp import housekeeping, options, server  # noqa: E402
 from clear_vision.webapp.results import RunFiles  # noqa: E402
 from clear_vision.webapp.runs import ModelRunner, process  # noqa: E402
-from clear_vision.webapp.uploads import APP_MAX_FRAMES, APP_MIN_FRAMES, TRAINED_FRAMES, example_sequences, natural_order, sort_uploads  # noqa: E402
+from clear_vision.webapp.uploads import APP_MAX_FRAMES, APP_MIN_FRAMES, TRAINED_FRAMES, example_sequences, frame_order_list, sort_uploads  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
@@ -112,10 +112,10 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         ran, shown = [summary, download, run_files], [overlay_gallery, clear_gallery, frame_choice, before_after]
         frames.upload(sort_uploads, frames, [frames, order], queue=False, api_visibility="private")
         for removal in (frames.delete, frames.clear):
-            removal(natural_order, frames, order, queue=False, api_visibility="private")
+            removal(frame_order_list, frames, order, queue=False, api_visibility="private")
         run.click(remove_clouds, [frames, dates, order, fill_threshold], ran, api_name="remove_clouds", concurrency_id="model").success(
             show, run_files, shown, queue=False, api_visibility="private")
-        examples.load_input_event.then(natural_order, frames, order, queue=False, api_visibility="private").then(
+        examples.load_input_event.then(frame_order_list, frames, order, queue=False, api_visibility="private").then(
             remove_clouds, [frames, dates, order, fill_threshold], ran, concurrency_id="model", api_visibility="private"
         ).success(show, run_files, shown, queue=False, api_visibility="private")
         frame_choice.release(compare, [frame_choice, run_files], before_after, api_visibility="private")

@@ -3,8 +3,9 @@
 PNG/JPEG/8-bit TIFF frames give PNGs and report.json, as always. GeoTIFF (georeferenced or not
 8-bit), netCDF and zarr inputs go through the cube path: every band filled, georeferenced
 outputs in the input's own units, chunk by chunk on Dask (`--workers`, `--scheduler`).
-The output folder is checked and its staging folder created before any work; outputs appear
-all at once or not at all; every failure ends in one line and exit code 2.
+The output folder is checked (never an input folder, never inside one of a cube's) and its
+staging folder created before any work; outputs appear all at once or not at all, an overwrite
+replacing the previous run's as a whole; every failure ends in one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 import math
 import sys
 import time
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
     cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
     cube.add_argument("--format", default="cog", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
-    cube.add_argument("--chunk", type=_positive_int, help="spatial chunk size in pixels (default: 512); the same chunk gives the same numbers on any scheduler")
+    cube.add_argument("--chunk", type=int, help="spatial chunk size in pixels, at least 64 (default: 512); the same chunk gives the same numbers on any scheduler")
     where = cube.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, help="start a local Dask cluster with N worker processes (one thread each)")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running Dask scheduler (workers must see --out)")
@@ -105,6 +107,17 @@ def _is_cube(inputs: list[str]) -> bool:
         if candidates and is_cube_source(candidates[0]):
             return True
     return False
+
+
+def _check_out_apart(out: Path, inputs: list[str], nested: bool) -> None:
+    """Refuse an --out that is an input folder (or, where folders are read with their subfolders,
+    inside one): the outputs would be read as inputs by every later run on that folder."""
+    target = out.resolve()
+    for folder in (Path(item).resolve() for item in inputs if Path(item).is_dir()):
+        if target == folder or (nested and target.is_relative_to(folder)):
+            where = "is the input folder" if target == folder else "is inside the input folder"
+            subfolders = ", read with its subfolders" if nested else ""
+            raise ValueError(f"--out: {out} {where} {folder}{subfolders}; later runs would read the outputs as inputs: give a folder outside the inputs")
 
 
 def _load_model(args: argparse.Namespace) -> ClearVision:
@@ -142,11 +155,12 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
 
 def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     """A georeferenced cube -> clear and mask COGs per date (or zarr) and report.json, in the input's units."""
-    from .geo import DEFAULT_CHUNK_PX, cube_file_names, open_cube, write_cube_into
+    from .geo import cube_file_names, open_cube, write_cube_into
     from .geo.cube import cube_rgb
+    from .geo.remove import check_chunk
 
     started = time.perf_counter()
-    chunk = args.chunk or DEFAULT_CHUNK_PX
+    chunk = check_chunk(args.chunk)
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     bands = split_dates(args.bands)  # the same comma/space splitting
     cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
@@ -164,7 +178,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     model = _load_model(args)
     names = [str(name) for name in cube["band"].values]
     rgb = split_dates(args.rgb) or cube_rgb(cube)
-    if rgb is None:
+    if rgb is None and len(names) >= 3:  # fewer bands: remove_cube says what it needs
         rgb = names[:3]
         _say(f"rgb: no band is named red/green/blue or B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")
     result = model.remove_cube(cube, rgb=rgb, chunks=chunk)
@@ -204,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.staged = None
     try:
-        with ExitStack() as stack:
-            return (remove_cube if _is_cube(args.inputs) else remove_frames)(args, stack)
+        cube = _is_cube(args.inputs)
+        _check_out_apart(args.out, args.inputs, nested=cube)  # cubes read folders with their subfolders, frames only their own files
+        with ExitStack() as stack, warnings.catch_warnings():
+            warnings.showwarning = lambda message, *_: _say(f"warning: {message}")  # one line, not the source line that warned
+            return (remove_cube if cube else remove_frames)(args, stack)
     except (ValueError, FileExistsError, WeightsError) as error:
         _say(f"error: {error}")
     except OSError as error:  # disk full, permissions, vanished folders: after the checks, one line

@@ -469,7 +469,7 @@ class ClearVision:
         Returns a Dataset with `clear` (the input's dims, dtype, units and CRS), `mask` (time, y, x
         uint8: 0 clear, 1 cloud, 2 shadow, 255 no data) and `probability`. A Dask-backed cube
         gives a lazy result, computed chunk by chunk on any scheduler with the same numbers as the
-        eager path. `rgb`: the red, green and blue band names; None finds them by name (red/green/blue,
+        eager path. `rgb`: the red, green and blue band names (a sequence, or one string "B04,B03,B02"); None finds them by name (red/green/blue,
         or B04/B03/B02 also written B4, SR_B4, S2-L2A-B04). See `clear_vision.geo.remove` and the
         README's cube section.
         """

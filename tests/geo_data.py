@@ -51,6 +51,19 @@ def write_geotiffs(folder: Path, reflectance: bool = False, state_scale: bool = 
     return paths
 
 
+def restate_dates(paths: list[Path], offset: float | None) -> None:
+    """Rewrite dates as a product of another convention: DN + 1000 with offset -0.1 (Sentinel-2
+    processing baseline 04.00), or no scale at all (offset None)."""
+    for path in paths:
+        with rasterio.open(path, "r+") as handle:
+            if offset is None:
+                handle.scales = (1.0,) * handle.count
+                continue
+            data = handle.read()
+            handle.write(np.where(data == 0, 0, data + 1000).astype(data.dtype))
+            handle.offsets = (offset,) * handle.count
+
+
 def synthetic_cube(steps: int = 6, height: int = 512, width: int = 512, seed: int = 0) -> xr.DataArray:
     """A georeferenced uint16 DN cube (time, band, y, x) with smooth land, moving clouds and shadows."""
     rng = np.random.default_rng(seed)

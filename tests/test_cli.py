@@ -50,6 +50,14 @@ def test_remove_writes_frames_masks_and_report(frame_dir, tmp_path, capsys):
     assert "cloud cover" in capsys.readouterr().err
 
 
+def test_library_warnings_are_one_line(frame_dir, tmp_path, capsys):
+    (frame_dir / "frame_1.png").rename(frame_dir / "frame_2019-06-11.png")  # one name with a date, two without
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of frame_2.png, frame_10.png;" in err
+    assert "UserWarning" not in err and "warnings.warn" not in err
+
+
 def test_precision_float32_gives_the_same_masks_and_a_bad_precision_is_refused(frame_dir, tmp_path, capsys):
     example = ROOT / "examples" / "romania_2020_spring"  # real frames: noise would sit at the fill threshold
     assert main(["remove", str(example), "--out", str(tmp_path / "auto")]) == 0
@@ -165,6 +173,25 @@ def test_overwrite_replaces_all_outputs_at_once_and_keeps_other_files(frame_dir,
     assert main(["remove", str(frame_dir), "--out", str(out), "--method", "linear", "--overwrite"]) == 0
     assert json.loads((out / "report.json").read_text())["frames"] and (out / "mine.txt").read_text() == "keep"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["frames", "out"]
+    assert main(["remove", str(frame_dir / "frame_1.png"), str(frame_dir / "frame_2.png"), "--out", str(out), "--method", "linear", "--overwrite"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["frame_1_clear.png", "frame_1_mask.png", "frame_2_clear.png", "frame_2_mask.png", "mine.txt", "report.json"]
+
+
+def test_an_output_folder_that_is_an_input_folder_or_inside_a_cubes_is_refused(frame_dir, tmp_path, capsys):
+    """Outputs there would be read as inputs by every later run on that folder (a cube's folders with their subfolders)."""
+    inputs = sorted(path.name for path in write_geotiffs(tmp_path / "in" / "ymd"))
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    for out, where in (("in/ymd", "is the input folder"), ("in/ymd/sub", "is inside the input folder"), ("link/ymd/sub", "is inside the input folder")):
+        assert main(["remove", str(tmp_path / "in" / "ymd"), "--out", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{where} {tmp_path / 'in' / 'ymd'}, read with its subfolders;" in err and "give a folder outside the inputs" in err and len(err.strip().splitlines()) == 1
+    assert main(["remove", str(tmp_path / "link" / "ymd"), "--out", str(tmp_path / "in" / "ymd")]) == 2
+    assert "is the input folder" in capsys.readouterr().err and sorted(path.name for path in (tmp_path / "in" / "ymd").iterdir()) == inputs
+    assert main(["remove", str(frame_dir), "--out", str(frame_dir)]) == 2
+    assert f"is the input folder {frame_dir};" in capsys.readouterr().err and not list(frame_dir.glob("*_clear.png"))
+    for _ in range(2):  # frames folders are read without their subfolders: a later run does not see the outputs
+        assert main(["remove", str(frame_dir), "--out", str(frame_dir / "sub"), "--method", "linear", "--overwrite"]) == 0
+    assert [entry["input"] for entry in json.loads((frame_dir / "sub" / "report.json").read_text())["frames"]] == ["frame_1", "frame_2", "frame_10"]
 
 
 @pytest.mark.slow
@@ -204,6 +231,19 @@ def test_geotiffs_give_georeferenced_outputs_in_their_own_units(tmp_path, capsys
             outside = mask.read(1) == 0
             assert np.array_equal(clear.read()[:, outside], source.read()[:, outside])
     assert json.loads((out / "report.json").read_text())["dtype"] == "uint16"
+
+
+def test_overwrite_replaces_the_previous_cube_outputs_as_a_whole(tmp_path):
+    """Fewer dates, then another format: nothing of the earlier runs stays beside the new outputs."""
+    write_geotiffs(tmp_path / "dn")  # 2019-06-16 .. 2019-07-31
+    out = tmp_path / "out"
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--method", "linear"]) == 0
+    (out / "mine.txt").write_text("keep")
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--method", "linear", "--start", "2019-06-21", "--overwrite"]) == 0
+    dates = json.loads((out / "report.json").read_text())["dates"]
+    assert len(dates) == 7 and sorted(path.name for path in out.glob("*.tif")) == sorted(f"{kind}_{date}.tif" for date in dates for kind in ("clear", "mask"))
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--method", "linear", "--format", "netcdf", "--overwrite"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["clear_vision.nc", "mine.txt", "report.json"]
 
 
 def test_zipped_sentinel2_products_as_downloaded(tmp_path, capsys):
@@ -252,6 +292,25 @@ def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(t
     err = capsys.readouterr().err
     assert "4 bands (band_1, band_2, band_3, band_4)" in err
     assert "rgb: no band is named red/green/blue or B04/B03/B02; taking the first three (band_1, band_2, band_3) as red, green, blue (--rgb to choose)" in err
+
+
+def test_too_few_bands_and_bad_chunks_get_the_library_s_one_line(tmp_path, capsys):
+    write_geotiffs(tmp_path / "dn")
+    two_bands = tmp_path / "two"
+    two_bands.mkdir()
+    for path in sorted((tmp_path / "dn").glob("*.tif"))[:3]:
+        with rasterio.open(path) as source:
+            profile = {**source.profile, "count": 2}
+            with rasterio.open(two_bands / path.name, "w", **profile) as target:
+                target.write(source.read([1, 2]))
+                target.descriptions, target.scales = ("B04", "B03"), (1e-4, 1e-4)
+    assert main(["remove", str(two_bands), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "taking the first three" not in err and "error: cube: 2 band(s) (B04, B03); the networks need red, green and blue" in err
+    for chunk in ("0", "33", "5000"):
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--chunk", chunk]) == 2
+        assert f"error: chunks: {chunk} is not a chunk size; give a whole number of pixels in [64, " in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dn", "two"]
 
 
 def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsys):

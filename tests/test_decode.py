@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from clear_vision.io.decode import (
     MAX_FRAMES,
     MAX_PIXELS,
     collect_image_paths,
+    date_in_name,
     dates_from_names,
     image_size,
     is_single_image,
@@ -302,8 +305,83 @@ def test_random_dates_parse_or_raise_value_error(dates):
 
 def test_dates_from_file_names():
     assert dates_from_names(["a_2021-05-10.png", "b_20210515.tif"]) == [dt.date(2021, 5, 10), dt.date(2021, 5, 15)]
-    assert dates_from_names(["a_2021-05-10.png", "frame_2.png"]) is None  # only when every name has one
-    assert dates_from_names(["id_20219999.png", "id_20210101.png"]) is None  # digits that are no date
+    with pytest.warns(UserWarning, match="frame_2.png"):
+        assert dates_from_names(["a_2021-05-10.png", "frame_2.png"]) is None  # only when every name has one
+    with pytest.warns(UserWarning, match="id_20219999.png"):
+        assert dates_from_names(["id_20219999.png", "id_20210101.png"]) is None  # digits that are no date
+
+
+def test_names_without_any_date_give_none_silently():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dates_from_names(["frame_1.png", "frame_2.png"]) is None
+
+
+def test_a_name_without_a_date_among_dated_ones_is_named_in_a_warning():
+    names = ["S2A_20190616.png", "scene_july.png", "2019-07-06.png", "notes_v2.png"]
+    with pytest.warns(UserWarning) as caught:
+        assert dates_from_names(names) is None
+    (warning,) = caught
+    message = str(warning.message)
+    assert "\n" not in message and "scene_july.png, notes_v2.png" in message and "S2A" not in message
+    assert "5 days apart" in message and "--dates" in message and "dates=" in message
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("scene_2019_06_11.tif", dt.date(2019, 6, 11)),
+        ("2019_06_11.png", dt.date(2019, 6, 11)),
+        ("S2B_MSIL2A_20190616T105029_N0212_R051_T31UFU_20190616T135318.png", dt.date(2019, 6, 16)),
+        ("a_2021-05-10.png", dt.date(2021, 5, 10)),
+        ("id_20219999_20210101.png", dt.date(2021, 1, 1)),  # the first digits that are a date
+        ("2019_13_01.png", None),  # no month 13
+        ("2019_02_30.png", None),
+        ("tile_3_2019_06_11.png", None),  # a chain of numbers, not a date
+        ("2019_06_11_7.png", None),
+        ("x12019_06_11.png", None),  # inside a longer run of digits
+        ("2019_06_112.png", None),
+        ("2019-06_11.png", None),  # one separator throughout
+        ("tile_0001_02_03.png", None),  # years 1900..2099 only
+        ("id_00010203.png", None),
+    ],
+)
+def test_date_in_name_forms(name, expected):
+    assert date_in_name(name) == expected
+
+
+def test_folder_is_ordered_by_the_dates_in_its_names(tmp_path):
+    names = ["S2B_MSIL2A_20190616T105029.png", "S2A_MSIL2A_20190621T104031.png", "2019-07-01.png", "20190616.png", "scene_2019_06_11.tif"]
+    for name in names:
+        save(tmp_path / name, frames_array(1)[0])
+    expected = ["scene_2019_06_11.tif", "20190616.png", "S2B_MSIL2A_20190616T105029.png", "S2A_MSIL2A_20190621T104031.png", "2019-07-01.png"]
+    assert [p.name for p in collect_image_paths([tmp_path])] == expected  # equal dates keep the name order
+    assert [p.name for p in collect_image_paths([tmp_path / name for name in names])] == expected  # files given one by one too
+    dates = dates_from_names(collect_image_paths([tmp_path]))
+    assert parse_dates(dates, len(dates)).tolist() == [0, 5, 5, 10, 20]
+
+
+def test_folder_without_dates_in_every_name_keeps_the_name_order(tmp_path):
+    for name in ("frame_10_20190601.png", "frame_2.png", "frame_1_20190701.png"):
+        save(tmp_path / name, frames_array(1)[0])
+    assert [p.name for p in collect_image_paths([tmp_path])] == ["frame_1_20190701.png", "frame_2.png", "frame_10_20190601.png"]
+
+
+def test_hidden_files_in_a_folder_are_skipped(tmp_path):
+    for name in ("frame_1.png", "frame_2.png"):
+        save(tmp_path / name, frames_array(1)[0])
+    (tmp_path / "._frame_1.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # macOS resource fork
+    (tmp_path / ".DS_Store").write_bytes(b"Bud1")
+    save(tmp_path / ".thumb.png", frames_array(1)[0])
+    assert [p.name for p in collect_image_paths([tmp_path])] == ["frame_1.png", "frame_2.png"]
+    assert [p.name for p in collect_image_paths([tmp_path / ".thumb.png", tmp_path / "frame_1.png"])] == [".thumb.png", "frame_1.png"]
+
+
+def test_empty_folder_is_named_with_the_accepted_suffixes(tmp_path):
+    (tmp_path / "README.txt").write_text("no frames here")
+    (tmp_path / "._frame.png").write_bytes(b"AppleDouble")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path))}: the folder holds no PNG/JPEG/TIFF frames; accepted: \.png, \.jpg, \.jpeg, \.tif, \.tiff"):
+        collect_image_paths([tmp_path])
 
 
 # ---- files that deserve better than "not readable" (issue 14, case 9) ------------------------

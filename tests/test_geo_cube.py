@@ -15,9 +15,9 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from clear_vision import ClearVision
-from clear_vision.geo.cube import class_bands, cube_rgb, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
+from clear_vision.geo.cube import DIMS, class_bands, cube_rgb, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
-from geo_data import DATA, NRT, landsat_product, nrt_dn, safe_product, write_geotiffs
+from geo_data import DATA, NRT, landsat_product, nrt_dn, restate_dates, safe_product, write_geotiffs
 
 HLS = DATA / "s2_timeseries" / "hls_missouri"
 ONCLOUDN = DATA / "cloud_masks" / "oncloudn" / "chip_id_1"
@@ -68,6 +68,11 @@ def test_netcdf_variables_become_bands_and_unstated_units_stay_unknown():
     assert cube.rio.crs is not None and cube.rio.nodata == 0
     assert cube_units(cube) is None  # uint16 with no scale_factor in the file
     assert cube_units(open_cube(NRT, bands=["B4", "B3", "B2"], scale=1e-4)) == Units(1e-4, 0.0)
+    assert cube_units(open_cube(NRT, bands=["B4", "B3", "B2"], scale=[1e-4, 1e-4, 2e-4], offset=-0.1)) == Units((1e-4, 1e-4, 2e-4), -0.1)
+    with pytest.raises(ValueError, match=r"scale: 2 values for 3 bands \(B4, B3, B2\); give one number, or one per band"):
+        open_cube(NRT, bands=["B4", "B3", "B2"], scale=[1e-4, 1e-4])
+    with pytest.raises(ValueError, match=r"offset: 'x' is not a number or one number per band"):
+        open_cube(NRT, bands=["B4", "B3", "B2"], scale=1e-4, offset="x")
 
 
 def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
@@ -86,7 +91,7 @@ def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), dates=["2021-01-01"]), "got 1 dates for 8 acquisitions"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), chunks=8), r"chunks: 8 is not a chunk size"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), bands=["B04"]), "bands: only for netCDF and zarr"),
-        (lambda tmp: open_cube(_renamed_without_dates(tmp)), "carry no acquisition dates"),
+        (lambda tmp: open_cube(_renamed_without_dates(tmp)), r"no acquisition dates found \(no time coordinate; GeoTIFFs give them"),
         (lambda tmp: open_cube(_mixed_grids(tmp)), "every date must share one grid"),
     ],
 )
@@ -260,3 +265,59 @@ def test_a_netcdf_with_a_timestamp_dimension_and_a_qa_band_without_a_scale(tmp_p
     xr.Dataset(bands).to_netcdf(tmp_path / "l8.nc")
     cube = open_cube(tmp_path / "l8.nc")
     assert cube.sizes == {"time": 3, "band": 4, "y": 40, "x": 40} and cube.attrs["scale_factor"] == [1e-4, 1e-4, 1e-4, 1.0]
+
+
+def test_a_cube_without_a_crs_is_never_given_one_unless_its_axes_are_latitude_longitude(tmp_path):
+    rng = np.random.default_rng(0)
+    time = pd.date_range("2021-06-01", periods=2, freq="5D")
+    data = rng.integers(300, 1500, (2, 3, 8, 8)).astype(np.uint16)
+    projected = {"time": time, "band": ["B04", "B03", "B02"], "y": 5_000_000 - 10.0 * np.arange(8), "x": 400_000 + 10.0 * np.arange(8)}
+    xr.DataArray(data, dims=DIMS, coords=projected, attrs={"scale_factor": 1e-4}).to_dataset(name="reflectance").to_netcdf(tmp_path / "xy.nc")
+    assert open_cube(tmp_path / "xy.nc").rio.crs is None  # metres in an unknown projection: not WGS 84
+    geographic = {"time": time, "band": ["B04", "B03", "B02"], "lat": 45.0 - 1e-4 * np.arange(8), "lon": 25.0 + 1e-4 * np.arange(8)}
+    xr.DataArray(data, dims=("time", "band", "lat", "lon"), coords=geographic, attrs={"scale_factor": 1e-4}).to_dataset(name="reflectance").to_netcdf(tmp_path / "latlon.nc")
+    assert open_cube(tmp_path / "latlon.nc").rio.crs == "EPSG:4326"
+    # a grid mapping variable the data variable does not name (no grid_mapping attribute) still gives the CRS
+    stated = xr.DataArray(data, dims=DIMS, coords=projected, attrs={"scale_factor": 1e-4}).rio.write_crs("EPSG:32635").to_dataset(name="reflectance")
+    stated["reflectance"].attrs.pop("grid_mapping", None), stated["reflectance"].encoding.pop("grid_mapping", None)
+    stated.reset_coords("spatial_ref").to_netcdf(tmp_path / "unnamed.nc")
+    assert open_cube(tmp_path / "unnamed.nc").rio.crs == "EPSG:32635"
+
+
+@pytest.mark.skipif(not NRT.is_file(), reason=f"real data not found at {NRT}")
+def test_dates_in_different_units_are_read_as_reflectance(tmp_path):
+    """A series across January 2022: older Sentinel-2 products without the -1000 offset, newer ones with it."""
+    paths = write_geotiffs(tmp_path / "mixed")
+    restate_dates(paths[4:], -0.1)
+    with pytest.warns(UserWarning, match="different units"):
+        mixed = open_cube(tmp_path / "mixed")
+    alike = open_cube(write_geotiffs(tmp_path / "alike"))
+    expected = np.where(alike.values == 0, np.nan, alike.values * 1e-4)
+    assert mixed.dtype == np.float32 and cube_units(mixed) == Units(1.0, 0.0) and mixed.rio.crs == alike.rio.crs
+    assert np.allclose(mixed.values, expected, atol=1e-6, equal_nan=True)
+    lazy = open_cube(tmp_path / "mixed", chunks=64)
+    assert lazy.chunks is not None and np.allclose(lazy.values, expected, atol=1e-6, equal_nan=True)
+    restate_dates(paths[:2], None)
+    with pytest.raises(ValueError, match="mixed/S2_20190616.tif, mixed/S2_20190621.tif state no scale_factor but other dates do"):
+        open_cube(tmp_path / "mixed")
+
+
+def test_netcdf_dates_as_iso_strings_or_a_model_calendar_are_read(tmp_path):
+    data = np.random.default_rng(0).integers(300, 1500, (2, 3, 8, 8)).astype(np.uint16)
+    coords = {"band": ["B04", "B03", "B02"], "y": 5_000_000 - 10.0 * np.arange(8), "x": 400_000 + 10.0 * np.arange(8)}
+    for name, time in (("strings", ["2021-06-01", "2021-06-06"]), ("noleap", xr.date_range("2021-06-01", periods=2, freq="5D", calendar="noleap", use_cftime=True))):
+        xr.DataArray(data, dims=DIMS, coords={**coords, "time": time}, attrs={"scale_factor": 1e-4}).to_dataset(name="reflectance").to_netcdf(tmp_path / f"{name}.nc")
+        cube = open_cube(tmp_path / f"{name}.nc")
+        assert list(cube["time"].dt.strftime("%Y-%m-%d").values) == ["2021-06-01", "2021-06-06"], name
+    xr.DataArray(data, dims=DIMS, coords={**coords, "time": ["June", "July"]}, attrs={"scale_factor": 1e-4}).to_dataset(name="reflectance").to_netcdf(tmp_path / "words.nc")
+    with pytest.raises(ValueError, match=r"a time coordinate of values like 'June'; .*pass dates= \(command line: --dates\)"):
+        open_cube(tmp_path / "words.nc")
+    assert open_cube(tmp_path / "words.nc", dates=["2021-06-01", "2021-07-01"]).sizes["time"] == 2
+
+
+def test_dates_written_with_underscores_in_geotiff_names_are_read(tmp_path):
+    for path in write_geotiffs(tmp_path / "dn"):
+        day = path.stem.split("_")[1]
+        path.rename(path.with_name(f"scene_{day[:4]}_{day[4:6]}_{day[6:]}.tif"))
+    cube = open_cube(tmp_path / "dn")
+    assert list(cube["time"].dt.strftime("%Y%m%d").values) == [path.stem.split("_")[1] for path in write_geotiffs(tmp_path / "again")]

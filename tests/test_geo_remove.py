@@ -10,7 +10,7 @@ import xarray as xr
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
 from clear_vision.geo.remove import NO_DATA, remove_cube
-from geo_data import synthetic_cube, write_geotiffs, write_landsat7_products
+from geo_data import restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,15 @@ def test_the_same_cube_in_reflectance_gives_the_same_masks(model, tmp_path, dn_c
     assert np.abs(result["clear"].values - dn_as_reflectance).max() <= 1.01e-4  # within one DN
 
 
+def test_dates_in_different_units_give_the_masks_of_one_unit(model, tmp_path, dn_result):
+    paths = write_geotiffs(tmp_path / "mixed")
+    restate_dates(paths[4:], -0.1)  # Sentinel-2 products from processing baseline 04.00 on
+    with pytest.warns(UserWarning, match="different units"):
+        mixed = model.remove_cube(open_cube(tmp_path / "mixed"))
+    assert mixed["clear"].dtype == np.float32
+    assert np.mean(mixed["mask"].values == dn_result["mask"].values) > 0.999
+
+
 def test_the_same_dates_as_landsat_7_products_give_the_same_masks(model, tmp_path, dn_cube, dn_result):
     """Landsat 7 numbers red B3 (B4 is near infrared) and states its units in the MTL file: read
     from the products alone, the networks see the same RGB as from the Sentinel-2 files."""
@@ -84,12 +93,18 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
         model.remove_cube(dn_cube, rgb=("B4", "B3", "B2"))
     with pytest.raises(ValueError, match=r"chunks: 16 is not a chunk size"):
         model.remove_cube(dn_cube, chunks=16)
-    with pytest.raises(ValueError, match=r"cube: 1 date\(s\); a cube needs 2 to 100 dates .* cube.sel\(time=slice"):
+    with pytest.raises(ValueError, match=r"cube: 1 date; clouds are filled from other dates, so a cube needs at least 2"):
         model.remove_cube(dn_cube.isel(time=[0]))
+    with pytest.raises(ValueError, match=r"cube: 101 dates; a cube holds at most 100 .* cube.sel\(time=slice"):
+        model.remove_cube(dn_cube.isel(time=[0] * 101))
     with pytest.raises(ValueError, match=r"rgb: no band of the cube is named red/green/blue or B04/B03/B02 \(its bands are band_1, band_2, band_3, band_4\); give rgb="):
         model.remove_cube(dn_cube.assign_coords(band=["band_1", "band_2", "band_3", "band_4"]))
     with pytest.raises(ValueError, match=r"rgb: \('B04', 'B03', 'SCL'\) names a classification or quality band"):
         model.remove_cube(dn_cube.assign_coords(band=["B04", "B03", "B02", "SCL"]), rgb=("B04", "B03", "SCL"))
+    with pytest.raises(ValueError, match=r"band name\(s\) B04 repeat \(bands B04, B04, B02, B08\)"):
+        model.remove_cube(dn_cube.assign_coords(band=["B04", "B04", "B02", "B08"]), rgb=("B04", "B04", "B02"))
+    with pytest.raises(ValueError, match=r"cube: 2 band\(s\) \(B04, B03\); the networks need red, green and blue"):
+        model.remove_cube(dn_cube.isel(band=[0, 1]))
     with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):
         model.remove_cube(dn_cube.transpose("time", "y", "x", "band"))
 
@@ -104,6 +119,7 @@ def test_eager_threads_and_synchronous_give_the_same_numbers(model):
         for name in ("clear", "mask", "probability"):
             assert np.array_equal(computed[name].values, eager[name].values), (scheduler, name)
     assert cube.clear_vision.remove(model, chunks=96)["mask"].equals(eager["mask"])  # the accessor is the same call
+    assert remove_cube(model, cube, rgb="B04, B03,B02", chunks=96)["mask"].equals(eager["mask"])  # rgb as one string
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -195,3 +211,14 @@ def test_a_cube_smaller_than_the_halo_runs(model):
     assert np.array_equal(eager["clear"].values, lazy["clear"].values) and np.array_equal(eager["mask"].values, lazy["mask"].values)
     outside = np.broadcast_to((eager["mask"].values == 0)[:, None], cube.shape)
     assert np.array_equal(eager["clear"].values[outside], cube.values[outside])
+
+
+def test_black_pixels_no_tag_declares_are_no_data_not_cloud(model, dn_cube, dn_result):
+    """Fill values without a nodata tag (0 or -1 outside a field) render black: no data, as on the frames path."""
+    cube = dn_cube.copy(data=dn_cube.values.copy()).rio.write_nodata(None, encoded=False)
+    cube.values[0, :, 60:90, 60:90] = 0
+    mask = model.remove_cube(cube)["mask"].values
+    assert (mask[0, 60:90, 60:90] == NO_DATA).all()
+    outside = np.ones(mask.shape[1:], bool)
+    outside[55:95, 55:95] = False
+    assert np.mean(mask[:, outside] == dn_result["mask"].values[:, outside]) > 0.99

@@ -87,6 +87,42 @@ def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp
     assert (out / "notes.txt").read_text() == "mine" and not list(tmp_path.glob(".out.*"))
 
 
+def test_overwrite_replaces_the_previous_run_as_a_whole_and_a_failed_one_changes_nothing(tmp_path, result):
+    out = tmp_path / "out"
+    write_cube(result, out, format="cog")
+    (out / "notes.txt").write_text("mine")
+    (out / "clear_notes.tif").write_text("mine")  # named like an output, but no run wrote it
+    write_cube(result.isel(time=slice(2, None)), out, format="cog", overwrite=True)
+    assert sorted(path.name for path in out.glob("*_2019-*.tif")) == sorted(cube_file_names(result["time"].values[2:], "cog")[:-1])
+    write_cube(result, out, format="zarr", overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == ["clear_notes.tif", "clear_vision.zarr", "notes.txt", "report.json"]
+    bad = synthetic_cube(steps=3, height=64, width=64).astype(np.float32)  # fails inside the chunks: not reflectance
+    bad.attrs = {}
+    with pytest.raises(ValueError, match="not reflectance"):
+        write_cube(ClearVision.load(device="cpu", method="linear").remove_cube(bad.chunk({"y": 64, "x": 64}), chunks=64), out, format="cog", overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == ["clear_notes.tif", "clear_vision.zarr", "notes.txt", "report.json"]
+    assert json.loads((out / "report.json").read_text())["format"] == "zarr" and sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("format", ["zarr", "netcdf"])
+def test_mask_reads_back_with_xarray_defaults_as_uint8_with_its_no_data_class(tmp_path, result, format):
+    """255 is a class of the mask (no data), not a fill value: a _FillValue made it NaN and the mask float32."""
+    write_cube(result, tmp_path / "out", format=format)
+    path = tmp_path / "out" / ("clear_vision.zarr" if format == "zarr" else "clear_vision.nc")
+    with xr.open_zarr(path) if format == "zarr" else xr.open_dataset(path) as stored:
+        mask = stored["mask"]
+        assert mask.dtype == np.uint8 and np.array_equal(mask.values, result["mask"].values) and (mask.values == 255).any()
+        assert "_FillValue" not in mask.encoding and mask.attrs["flag_meanings"] == "clear cloud shadow no_data"
+
+
+def test_anything_but_remove_cubes_dataset_is_refused_naming_what_is_missing(tmp_path, result):
+    with pytest.raises(ValueError, match=r"^result: got the DataArray 'clear'; give the Dataset that remove_cube returns, with clear, mask, probability$"):
+        write_cube(result["clear"], tmp_path / "out")
+    with pytest.raises(ValueError, match=r"^result: the Dataset has no mask; give the Dataset that remove_cube returns"):
+        write_cube(result.drop_vars("mask"), tmp_path / "out", format="zarr")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failure_while_computing_leaves_nothing(tmp_path):
     """A cube of digital numbers mislabelled as reflectance fails inside the chunks, mid-write."""
     bad = synthetic_cube(steps=3, height=64, width=64).astype(np.float32)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clear_vision.io.outputs import StagedFolder, build_report, output_names, overlay_mask, write_outputs, zip_outputs
+from clear_vision.io.outputs import StagedFolder, build_report, output_names, overlay_mask, previous_outputs, write_outputs, zip_outputs
 from clear_vision.pipeline import CloudRemovalOutput
 
 
@@ -90,6 +90,26 @@ def test_overwrite_keeps_other_files_and_leaves_no_staging(result, tmp_path):
     write_outputs(result, report, out, overwrite=True)
     assert json.loads((out / "report.json").read_text())["frames"] and (out / "notes.txt").read_text() == "mine"
     assert (out / "old" / "run.json").read_text() == "{}" and sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_overwrite_drops_the_previous_runs_outputs_and_keeps_other_files(result, tmp_path):
+    out = tmp_path / "out"
+    write_outputs(result, build_report(result, ["a", "b", "c"]), out)
+    (out / "holiday_mask.png").write_bytes(b"mine")  # named like an output, but no run wrote it
+    write_outputs(result, build_report(result, ["b", "c", "d"]), out, overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == ["b_clear.png", "b_mask.png", "c_clear.png", "c_mask.png", "d_clear.png", "d_mask.png", "holiday_mask.png", "report.json"]
+    assert (out / "holiday_mask.png").read_bytes() == b"mine"
+
+
+def test_previous_outputs_are_what_the_report_lists_and_only_names_this_tool_writes(tmp_path):
+    listed = {"files": ["notes.txt", "../clear_2019-06-11.tif", "clear_2019-06-16.tif", "mask_2019-06-16.tif", "clear_vision.nc", 3],
+              "frames": [{"clear_image": "a_clear.png", "mask": "sub/a_mask.png"}, "b"]}
+    (tmp_path / "report.json").write_text(json.dumps(listed))
+    assert previous_outputs(tmp_path) == {"report.json", "clear_2019-06-16.tif", "mask_2019-06-16.tif", "clear_vision.nc", "a_clear.png"}
+    for foreign in ("not json", "[1, 2]", json.dumps({"files": "clear_vision.nc"})):
+        (tmp_path / "report.json").write_text(foreign)
+        assert previous_outputs(tmp_path) <= {"report.json"}
+    assert previous_outputs(tmp_path / "missing") == set()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from clear_vision.webapp.uploads import (
     check_size,
     dates_for,
     example_sequences,
-    natural_order,
+    frame_order_list,
     order_frames,
     sort_uploads,
 )
@@ -28,8 +28,11 @@ def test_uploads_are_sorted_naturally_with_their_order_list() -> None:
     files = uploads("frame_10.png", "frame_2.png", "frame_1.png")
     ordered, order = sort_uploads(files)
     assert [Path(f).name for f in ordered] == ["frame_1.png", "frame_2.png", "frame_10.png"]
-    assert order == "frame_1.png\nframe_2.png\nframe_10.png" == natural_order(files)
-    assert sort_uploads(None) == (None, "") and natural_order([]) == ""
+    assert order == "frame_1.png\nframe_2.png\nframe_10.png" == frame_order_list(files)
+    assert sort_uploads(None) == (None, "") and frame_order_list([]) == ""
+    dated = uploads("S2B_MSIL2A_20190616T093039.png", "S2A_MSIL2A_20190621T093041.png", "S2A_MSIL2A_20190611T093041.png")
+    assert frame_order_list(dated).splitlines() == ["S2A_MSIL2A_20190611T093041.png", "S2B_MSIL2A_20190616T093039.png", "S2A_MSIL2A_20190621T093041.png"]
+    assert [path.name for path in order_frames(dated, "")] == frame_order_list(dated).splitlines()  # the dates read from them run forward
 
 
 def test_order_list_chooses_and_orders() -> None:

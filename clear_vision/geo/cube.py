@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tarfile
+import warnings
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from collections.abc import Sequence
@@ -27,9 +28,10 @@ import pandas as pd
 import rasterio
 import rioxarray
 import xarray as xr
+from rasterio.errors import NotGeoreferencedWarning
 
-from ..io.decode import DateLike, natural_key
-from .units import Units, units_from_metadata
+from ..io.decode import DateLike, date_in_name, natural_key
+from .units import HOW_TO_FIX, Units, units_from_metadata
 
 __all__ = ["open_cube", "cube_units", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
@@ -46,7 +48,6 @@ Chunks = int | None
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|COASTAL|PAN)$", re.IGNORECASE)
 _RESOLUTION = re.compile(r"^\d+m$", re.IGNORECASE)
 _RESOLUTION_FOLDER = re.compile(r"^R\d+m$", re.IGNORECASE)  # a .SAFE product's IMG_DATA/R10m, R20m, R60m
-_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 # Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
 # the time the file was written, so it comes last, after a date in the file name).
 _DATE_TAGS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE")
@@ -83,8 +84,8 @@ def open_cube(
     chunks: Chunks = None,
     *,
     bands: Sequence[str] | None = None,
-    scale: float | None = None,
-    offset: float | None = None,
+    scale: float | Sequence[float] | None = None,
+    offset: float | Sequence[float] | None = None,
 ) -> xr.DataArray:
     """Read a time series of georeferenced images into a (time, band, y, x) DataArray.
 
@@ -94,7 +95,8 @@ def open_cube(
         dates: one date per acquisition (time order of the files), overriding dates in tags or names.
         chunks: spatial chunk size in pixels for a lazy, Dask-backed cube; None reads it into memory.
         bands: the bands (netCDF/zarr variables) to keep, in this order; default all.
-        scale, offset: reflectance = value * scale + offset, where the file does not say it.
+        scale, offset: reflectance = value * scale + offset, where the file does not say it; one
+            number for all bands or one per band.
     """
     if chunks is not None and (not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 32):
         raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels >= 32, or None")
@@ -109,8 +111,12 @@ def open_cube(
     else:
         if bands is not None:
             raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given")
-        cube, file_units = _open_tiffs(_tiff_files(paths), chunks)
+        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks)
+        cube, file_units = (cube, None) if (scale, offset) != (None, None) else _one_unit(cube, date_units, labels)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
+    for name, value in (("scale", scale), ("offset", offset)):
+        if np.ndim(value) and len(value) != cube.sizes["band"]:
+            raise ValueError(f"{name}: {len(value)} values for {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}); give one number, or one per band")
     return _finish(cube, dates, units)
 
 
@@ -280,24 +286,21 @@ def _leaves(document: object) -> list[tuple[str, str]]:
 def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | None:
     """A scene's date: an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
     candidates = [tags.get(key) for key in _DATE_TAGS] + [files[0].stem, files[0].parent.name, tags.get("TIFFTAG_DATETIME")]
-    for text in candidates:
-        match = _DATE.search(text.replace(":", "-")) if text else None
-        if match:
-            try:
-                return dt.date(*map(int, match.groups()))
-            except ValueError:
-                continue
-    return None
+    found = (date_in_name(text.replace(":", "-").replace("/", "-")) for text in candidates if text)  # tags write 2019:06:16 or 2019/06/16 too
+    return next((date for date in found if date is not None), None)
 
 
-def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units | None]:
-    """Group the files into scenes (one per date), check they share one grid, stack them."""
+def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[Units | None], list[str]]:
+    """Group the files into scenes (one per date), check they share one grid, stack them; with
+    each date's units and a label (its first file) in the stacking order."""
     headers, pixel_sizes = {}, {}
     for path in files:
         try:
-            with rasterio.open(_gdal_name(path)) as handle:
-                headers[path] = handle.count, handle.descriptions, handle.tags(), handle.scales, handle.offsets, handle.dtypes[0]
-                pixel_sizes[path] = handle.res
+            with warnings.catch_warnings():  # a TIFF without georeferencing is read on its pixel grid, and written back so
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(_gdal_name(path)) as handle:
+                    headers[path] = handle.count, handle.descriptions, handle.tags(), handle.scales, handle.offsets, handle.dtypes[0]
+                    pixel_sizes[path] = handle.res
         except rasterio.RasterioIOError as error:
             raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
     band_files = [path for path in files if headers[path][0] == 1 and _band_parts(path)]
@@ -337,8 +340,28 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, Units 
         cube = cube.assign_coords(time=pd.to_datetime(found_dates))
     if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups) and set(_LANDSAT_TM_RGB[1]) <= set(band_names):
         cube.attrs[RGB_ATTR] = ",".join(_LANDSAT_TM_RGB[1])
-    file_units = units[0] if units[0] is not None and all(item == units[0] for item in units) else None
-    return cube, file_units
+    return cube, units, [_label(group[0]) for group in groups]
+
+
+def _one_unit(cube: xr.DataArray, date_units: list[Units | None], labels: list[str]) -> tuple[xr.DataArray, Units | None]:
+    """The cube's one unit. Dates whose files state different units (Sentinel-2 L2A before and
+    after processing baseline 04.00, January 2022, differ by an offset of -1000) are read as
+    float32 reflectance, NaN where no data: no stored encoding holds them all exactly."""
+    if all(item == date_units[0] for item in date_units):
+        return cube, date_units[0]
+    unstated = [label for label, item in zip(labels, date_units) if item is None]
+    if unstated:
+        listed = ", ".join(unstated[:3]) + (f" and {len(unstated) - 3} more" if len(unstated) > 3 else "")
+        raise ValueError(f"cube: {listed} state no scale_factor but other dates do, so the dates cannot be read alike; {HOW_TO_FIX}")
+    scale = xr.DataArray(np.array([np.broadcast_to(item.scale, cube.sizes["band"]) for item in date_units]), dims=("time", "band"))
+    offset = xr.DataArray(np.array([np.broadcast_to(item.offset, cube.sizes["band"]) for item in date_units]), dims=("time", "band"))
+    nodata = cube.attrs.get("_FillValue")
+    reflectance = (cube.astype(np.float64) * scale + offset).astype(np.float32)
+    if nodata is not None:
+        reflectance = reflectance.where(cube != nodata)
+    reflectance.attrs = {**cube.attrs, "_FillValue": np.nan}
+    warnings.warn(f"cube: the dates state {len(set(date_units))} different units (scale, offset); read as float32 reflectance, and written back as such", stacklevel=3)
+    return reflectance, Units()
 
 
 def _finer(kept: Path, other: Path, pixel_sizes: dict[Path, tuple[float, float]]) -> Path:
@@ -392,8 +415,10 @@ def _read_product_file(path: Path) -> bytes | None:
 
 
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
-    array = rioxarray.open_rasterio(_gdal_name(path), mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
-    return array if chunks else array.load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        array = rioxarray.open_rasterio(_gdal_name(path), mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
+        return array if chunks else array.load()
 
 
 def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.DataArray]:
@@ -429,14 +454,15 @@ def _label(path: Path) -> str:
 def _check_same_grid(arrays: list[xr.DataArray], names: list[Path]) -> None:
     first = arrays[0]
     for array, name in zip(arrays[1:], names[1:]):
-        for what, mine, theirs in (
-            ("size", array.shape[-2:], first.shape[-2:]),
-            ("CRS", array.rio.crs, first.rio.crs),
-            ("transform", array.rio.transform(), first.rio.transform()),
-            ("data type", array.dtype, first.dtype),
+        for what, mine, theirs, fix in (
+            ("size", array.shape[-2:], first.shape[-2:], "every date must share one grid (reproject first)"),
+            ("CRS", array.rio.crs, first.rio.crs, "every date must share one grid (reproject first)"),
+            ("transform", array.rio.transform(), first.rio.transform(), "every date must share one grid (reproject first)"),
+            ("data type", array.dtype, first.dtype, "every date must be stored alike (convert the files to one data type)"),
         ):
             if mine != theirs:
-                raise ValueError(f"source: {_label(name)} has {what} {mine}, {_label(names[0])} has {theirs}; every date must share one grid (reproject first)")
+                mine, theirs = (tuple(value)[:6] if what == "transform" else value for value in (mine, theirs))  # an Affine prints on 3 lines
+                raise ValueError(f"source: {_label(name)} has {what} {mine}, {_label(names[0])} has {theirs}; {fix}")
 
 
 # ---- netCDF and zarr -----------------------------------------------------------------------
@@ -448,7 +474,8 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
         dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
-    dataset = dataset.rename({old: new for old, new in _DIM_RENAMES.items() if old in dataset.dims})
+    renamed = {old: new for old, new in _DIM_RENAMES.items() if old in dataset.dims}
+    dataset = dataset.rename(renamed)
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
     if bands is None and stacked:  # already a cube, e.g. written by write_cube
         cube = dataset[stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"].transpose(*DIMS)
@@ -475,9 +502,18 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
         cube.attrs = {} if nodata is None else {"_FillValue": nodata}
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
-    if cube.rio.crs is None and {"y", "x"} <= set(dataset.dims) and any(name in _DIM_RENAMES for name in ("lat", "latitude")):
-        cube = cube.rio.write_crs("EPSG:4326")
+    if cube.rio.crs is None:
+        cube = _crs_of_dataset(cube, dataset, geographic=bool({"lat", "latitude", "lon", "longitude"} & set(renamed)))
     return cube, units
+
+
+def _crs_of_dataset(cube: xr.DataArray, dataset: xr.Dataset, geographic: bool) -> xr.DataArray:
+    """A CRS the variable does not point to: the file's one grid mapping variable (CF), else
+    WGS 84 for latitude/longitude axes; else none (never guessed for x/y in unknown units)."""
+    mappings = [variable for variable in dataset.variables.values() if "crs_wkt" in variable.attrs or "spatial_ref" in variable.attrs]
+    if len(mappings) == 1:
+        return cube.rio.write_crs(mappings[0].attrs.get("crs_wkt", mappings[0].attrs.get("spatial_ref")))
+    return cube.rio.write_crs("EPSG:4326") if geographic else cube
 
 
 # ---- common --------------------------------------------------------------------------------
@@ -492,8 +528,17 @@ def _finish(cube: xr.DataArray, dates: Sequence[DateLike] | None, units: Units |
             cube = cube.assign_coords(time=pd.to_datetime([str(date) for date in dates], format="ISO8601"))
         except ValueError:
             raise ValueError(f"dates: {list(dates)!r} are not all ISO dates like 2021-05-10") from None
+    if "time" in cube.coords and not np.issubdtype(cube["time"].dtype, np.datetime64):
+        try:  # ISO strings, or cftime dates of a model calendar ("noleap")
+            cube = cube.assign_coords(time=pd.to_datetime([str(value) for value in cube["time"].values], format="ISO8601"))
+        except ValueError:
+            pass
     if "time" not in cube.coords or not np.issubdtype(cube["time"].dtype, np.datetime64):
-        raise ValueError("dates: the files carry no acquisition dates (tags ACQUISITION_DATE/TIFFTAG_DATETIME or a date in the name); pass dates=, one per acquisition")
+        found = f"a time coordinate of values like {str(cube['time'].values[0])!r}" if "time" in cube.coords else "no time coordinate"
+        raise ValueError(
+            f"dates: no acquisition dates found ({found}; GeoTIFFs give them as tags ACQUISITION_DATE/TIFFTAG_DATETIME or in the "
+            "file name, netCDF and zarr as a datetime 'time' coordinate); pass dates= (command line: --dates), one per acquisition"
+        )
     cube = cube.sortby("time")
     if cube.chunks is not None:  # every chunk holds all dates and bands of its area
         cube = cube.chunk({"time": -1, "band": -1})

@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 
 from ..filling.classical import linear_fill, nearest_fill
-from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, parse_dates
+from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
@@ -33,7 +33,7 @@ from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, rende
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["remove_cube", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "check_chunk", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", 255: "no data"}
@@ -100,9 +100,7 @@ def remove_cube(
 ) -> xr.Dataset:
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
     units, rgb, rgb_index = _check_cube(cube, rgb)
-    chunk = DEFAULT_CHUNK_PX if chunks is None else chunks
-    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
-        raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or None ({DEFAULT_CHUNK_PX})")
+    chunk = check_chunk(chunks)
     steps, bands, height, width = cube.shape
     grid = ((steps,), (bands,), chunk_grid(height, chunk), chunk_grid(width, chunk))
     lazy = cube.chunks is not None
@@ -131,15 +129,25 @@ def remove_cube(
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
+def check_chunk(chunks: int | None) -> int:
+    """The spatial chunk `remove_cube` works in: None gives the default; refused outside what one chunk with its halo may hold."""
+    chunk = DEFAULT_CHUNK_PX if chunks is None else chunks
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
+        raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or None ({DEFAULT_CHUNK_PX})")
+    return chunk
+
+
 def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, tuple[str, ...], list[int]]:
     """The cube's units, its red, green and blue band names (found by name when `rgb` is None) and their indices."""
     if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
         got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
         raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
     steps, _, height, width = cube.shape
-    if not MIN_FRAMES <= steps <= MAX_FRAMES:
+    if steps < MIN_FRAMES:
+        raise ValueError(f"cube: {steps} date{'s' if steps != 1 else ''}; clouds are filled from other dates, so a cube needs at least {MIN_FRAMES} (add dates, or widen --start/--end)")
+    if steps > MAX_FRAMES:
         raise ValueError(
-            f"cube: {steps} date(s); a cube needs {MIN_FRAMES} to {MAX_FRAMES} dates (each chunk holds all of them in memory); "
+            f"cube: {steps} dates; a cube holds at most {MAX_FRAMES} (each chunk holds all of them in memory); "
             "select a time range: cube.sel(time=slice('2019-01-01', '2019-12-31')), on the command line --start/--end"
         )
     if min(height, width) < MIN_SIDE:
@@ -149,6 +157,13 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, t
     if np.any(np.diff(cube["time"].values).astype(np.int64) < 0):
         raise ValueError("cube: dates must be in time order; use cube.sortby('time')")
     names = [str(name) for name in cube["band"].values]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"cube: band name(s) {', '.join(repeated)} repeat (bands {', '.join(names)}); every band needs its own name")
+    if len(names) < 3:
+        raise ValueError(f"cube: {len(names)} band(s) ({', '.join(names)}); the networks need red, green and blue: give a cube with at least those three bands")
+    if isinstance(rgb, str):  # "B04,B03,B02", as on the command line
+        rgb = tuple(part.strip() for part in rgb.split(","))
     if rgb is None:
         rgb = cube_rgb(cube)
         if rgb is None:
@@ -178,6 +193,7 @@ def _remove_block(
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
+    missing |= no_data_pixels(frames)  # black is no data, as on the frames path (fill values no tag declares, e.g. 0 or -1)
     dates = parse_dates(days, steps)
     with _one_torch_thread():
         result = handle.get().process_chunk(frames, dates)

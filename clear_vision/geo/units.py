@@ -10,19 +10,19 @@ by magnitude; integer data without a stated scale are refused: their meaning can
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Units", "units_from_metadata", "describe_unknown", "check_magnitude", "render_rgb", "DEFAULT_GAIN", "MAX_REFLECTANCE"]
+__all__ = ["Units", "units_from_metadata", "describe_unknown", "check_magnitude", "render_rgb", "DEFAULT_GAIN", "MAX_REFLECTANCE", "HOW_TO_FIX"]
 
 # The networks were trained on uint8(clip(reflectance * gain, 0, 1) * 255 + 0.5) with this gain
 # (preprocess/rgb.py BENCHMARK_GAIN); a model bundle that states its own gain overrides it.
 DEFAULT_GAIN = 3.0
 # Reflectance is ~0..1.5 (bright cloud tops exceed 1); values far above say "digital numbers".
 MAX_REFLECTANCE = 2.5
-_HOW_TO_FIX = (
+HOW_TO_FIX = (
     "pass scale= and offset= (command line: --scale, --offset); Sentinel-2 L2A digital numbers: scale=0.0001, and offset=-0.1 "
     "for processing baseline 04.00 or later; Landsat Collection 2 Level-2 surface reflectance: scale=0.0000275, offset=-0.2"
 )
@@ -80,14 +80,16 @@ def _number(metadata: Mapping, *keys: str) -> float | tuple[float, ...] | None:
             try:
                 values = np.asarray(metadata[key], dtype=np.float64).ravel()
             except (TypeError, ValueError):
-                raise ValueError(f"metadata {key}={metadata[key]!r} is not a number; {_HOW_TO_FIX}") from None
+                raise ValueError(f"metadata {key}={metadata[key]!r} is not a number; {HOW_TO_FIX}") from None
             if values.size == 0:
                 return None
             return float(values[0]) if np.all(values == values[0]) else tuple(float(value) for value in values)
     return None
 
 
-def units_from_metadata(metadata: Mapping, dtype: np.dtype, scale: float | None = None, offset: float | None = None) -> Units | None:
+def units_from_metadata(
+    metadata: Mapping, dtype: np.dtype, scale: float | Sequence[float] | None = None, offset: float | Sequence[float] | None = None
+) -> Units | None:
     """The units a cube's metadata states, or None where they cannot be known (integers, no scale).
 
     Explicit `scale`/`offset` win; then CF `scale_factor`/`add_offset` (as rasterio and netCDF
@@ -95,7 +97,7 @@ def units_from_metadata(metadata: Mapping, dtype: np.dtype, scale: float | None 
     `BOA_QUANTIFICATION_VALUE` and `BOA_ADD_OFFSET`, or `PROCESSING_BASELINE` >= 4 (offset -1000).
     """
     if scale is not None or offset is not None:
-        return Units(1.0 if scale is None else float(scale), 0.0 if offset is None else float(offset))
+        return Units(_given("scale", scale, 1.0), _given("offset", offset, 0.0))
     integer = np.issubdtype(np.dtype(dtype), np.integer)
     cf_scale, cf_offset = _number(metadata, "scale_factor"), _number(metadata, "add_offset")
     if cf_scale is not None and not (cf_scale == 1.0 and cf_offset in (None, 0.0) and integer):
@@ -110,9 +112,19 @@ def units_from_metadata(metadata: Mapping, dtype: np.dtype, scale: float | None 
     return None if integer else Units()
 
 
+def _given(name: str, value: float | Sequence[float] | None, default: float) -> float | tuple[float, ...]:
+    """A scale or offset given by the caller: one number for all bands, or one per band."""
+    if value is None:
+        return default
+    try:
+        return float(value) if np.ndim(value) == 0 else tuple(float(item) for item in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a number or one number per band") from None
+
+
 def describe_unknown(dtype: np.dtype) -> str:
     """The message for integer data with no stated scale."""
-    return f"cube: {np.dtype(dtype)} values with no scale_factor in the file's metadata, so their reflectance cannot be known; {_HOW_TO_FIX}"
+    return f"cube: {np.dtype(dtype)} values with no scale_factor in the file's metadata, so their reflectance cannot be known; {HOW_TO_FIX}"
 
 
 def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
@@ -120,7 +132,7 @@ def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
     finite = reflectance[np.isfinite(reflectance)]
     if finite.size and float(np.percentile(finite, 99)) > MAX_REFLECTANCE:
         raise ValueError(
-            f"cube: values reach {float(finite.max()):.4g}, which is not reflectance (0..~1.5) with scale={units.scale:g}, offset={units.offset:g}; {_HOW_TO_FIX}"
+            f"cube: values reach {float(finite.max()):.4g}, which is not reflectance (0..~1.5) with scale={units.scale:g}, offset={units.offset:g}; {HOW_TO_FIX}"
         )
 
 

@@ -32,15 +32,14 @@ import zarr
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from ..io.outputs import REPORT_NAME, StagedFolder
+from ..io.outputs import NETCDF_NAME, REPORT_NAME, ZARR_NAME, StagedFolder
 from .cube import RGB_ATTR
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
 
 Format = Literal["cog", "zarr", "netcdf"]
-ZARR_NAME = "clear_vision.zarr"
-NETCDF_NAME = "clear_vision.nc"
+_RESULT_VARIABLES = ("clear", "mask", "probability")
 _TILE_PX = 256  # GeoTIFF tiles; the default chunk (512) is a multiple, so windows rarely split a tile
 _BLOCKS_PER_THREAD = 4  # chunks per Dask thread in one pass: the last chunks of a pass leave threads idle
 
@@ -59,12 +58,14 @@ def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", 
 
     Args:
         result: what `ClearVision.remove_cube` returned (lazy or in memory).
-        out_dir: the output folder (created; existing outputs are replaced only with overwrite).
+        out_dir: the output folder (created; existing outputs are replaced only with overwrite,
+            and then as a whole: the previous run's outputs that this one does not write go too).
         format: "cog" (one Cloud-Optimized GeoTIFF per date for `clear` and for `mask`), "zarr"
             or "netcdf" (one store / file with `clear`, `mask` and `probability`, CF-encoded:
             the input's dtype with its scale_factor and add_offset, its CRS as spatial_ref).
         progress: print a progress bar over chunks to stderr.
     """
+    _check_result(result)
     names = cube_file_names(result["time"].values, format)
     with StagedFolder(out_dir, names, overwrite) as staged:
         write_cube_into(result, staged.path, format, progress=progress)
@@ -79,6 +80,7 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     ahead, so a worker's memory grew with the cube's width (3.0 GB per worker at 4096 px
     against 1.5 GB at 1024); a pass holds a fixed number of chunks whatever the cube's size.
     """
+    _check_result(result)
     names = cube_file_names(result["time"].values, format)
     if format in ("zarr", "netcdf"):
         path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
@@ -109,9 +111,30 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     return report
 
 
+def _check_result(result: Any) -> None:
+    """Refuse, before any staging, what is not `remove_cube`'s Dataset: xarray's own KeyError says neither what is missing nor what is expected."""
+    expected = f"the Dataset that remove_cube returns, with {', '.join(_RESULT_VARIABLES)}"
+    if not isinstance(result, xr.Dataset):
+        what = f"the DataArray {result.name!r}" if isinstance(result, xr.DataArray) and result.name else f"a {type(result).__name__}"
+        raise ValueError(f"result: got {what}; give {expected}")
+    missing = [name for name in _RESULT_VARIABLES if name not in result.data_vars]
+    if missing:
+        raise ValueError(f"result: the Dataset has no {', '.join(missing)}; give {expected}")
+
+
+def _mask_without_fill(result: xr.Dataset) -> xr.Dataset:
+    """`mask` with no _FillValue: 255 is a class there (no data), which xarray's default decoding
+    would turn into NaN (and the mask into float32); flag_values and flag_meanings say what it is."""
+    mask = result["mask"].copy(deep=False)
+    mask.attrs.pop("_FillValue", None)
+    mask.encoding["_FillValue"] = None
+    return result.assign(mask=mask)
+
+
 def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, tqdm]:
     """The result as one zarr store; (the mask shares per date (see `_report`), the progress bar)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
+    uniform = _mask_without_fill(uniform)
     # xarray writes the metadata and coordinates; the three variables go in one `da.store` per
     # pass, so each chunk's pipeline runs once for all of them
     uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence, Set
 from os import PathLike
 from pathlib import Path
-from typing import Union
+from typing import TypeVar, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 __all__ = [
+    "in_frame_order",
     "MIN_FRAMES",
     "MAX_FRAMES",
     "MAX_TILES",
@@ -35,6 +37,7 @@ __all__ = [
     "natural_key",
     "collect_image_paths",
     "dates_from_names",
+    "date_in_name",
 ]
 
 MIN_FRAMES = 2
@@ -48,10 +51,15 @@ DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
 
 FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
-_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+# 2021-05-10, 20210510 or 2021_05_10 (one separator throughout), years 1900..2099, not inside a longer run of digits
+_DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})([-_]?)(\d{2})\2(\d{2})(?!\d)")
+_NUMBER_BEFORE, _NUMBER_AFTER = re.compile(r"\d_$"), re.compile(r"_\d")  # tile_3_2019_06_11: a chain of numbers
 _DATE_SEPARATORS = re.compile(r"[,\s]+")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _BANDS = "1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) bands"
+
+
+PathT = TypeVar("PathT", str, Path)
 
 
 def natural_key(name: str | PathLike) -> list:
@@ -59,36 +67,73 @@ def natural_key(name: str | PathLike) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", Path(name).name)]
 
 
-def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
-    """Acquisition dates written in every file name (2021-05-10 or 20210510), else None."""
-    dates = []
-    for path in paths:
-        match = _DATE_IN_NAME.search(Path(path).name)
+def date_in_name(name: str | PathLike) -> dt.date | None:
+    """The acquisition date written in a file name (2021-05-10, 20210510 or 2021_05_10), else None.
+
+    The first digits that form a real date count: digits that are no date (20219999) are skipped.
+    """
+    name = Path(name).name
+    for match in _DATE_IN_NAME.finditer(name):
+        year, separator, month, day = match.groups()
+        if separator == "_" and (_NUMBER_BEFORE.search(name, 0, match.start()) or _NUMBER_AFTER.match(name, match.end())):
+            continue  # underscores also join tile or grid numbers: only a date standing alone counts
         try:
-            dates.append(dt.date(*map(int, match.groups())) if match else None)
-        except ValueError:  # 8 digits that are not a date
-            dates.append(None)
-    return dates if dates and all(dates) else None
+            return dt.date(int(year), int(month), int(day))
+        except ValueError:
+            continue
+    return None
+
+
+def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
+    """Acquisition dates written in every file name, else None (frames then go evenly spaced).
+
+    When only some names carry a date, warns naming the others: dropping the dates silently
+    would leave a user wondering why the report shows none.
+    """
+    dates = [date_in_name(path) for path in paths]
+    if dates and all(dates):
+        return dates
+    undated = [Path(path).name for path, date in zip(paths, dates) if date is None]
+    if len(undated) < len(dates):
+        listed = ", ".join(undated[:5]) + (f" and {len(undated) - 5} more" if len(undated) > 5 else "")
+        warnings.warn(
+            f"dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of {listed}; "
+            f"frames are taken as {DEFAULT_SPACING_DAYS:g} days apart; give the dates with --dates or dates=",
+            stacklevel=2,
+        )
+    return None
 
 
 def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
-    """Expand folders into their image files; order by natural sort of file names.
+    """Expand folders into their image files, in time order when every name carries a date.
 
-    Files given explicitly must have an image suffix; folders contribute only their image files
-    (a stray README next to the frames is skipped).
+    Ordered by `in_frame_order`. Files given explicitly must have an image
+    suffix; folders contribute only their visible image files (a stray README or a macOS `._frame.png`
+    next to the frames is skipped).
     """
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths.extend(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+            if not found:
+                raise ValueError(f"{path}: the folder holds no PNG/JPEG/TIFF frames; accepted: {', '.join(IMAGE_SUFFIXES)} files")
+            paths.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise ValueError(f"{path.name}: not an image file; accepted: {', '.join(IMAGE_SUFFIXES)}")
             paths.append(path)
         else:
             raise ValueError(f"{item}: no such file or folder")
-    return sorted(paths, key=natural_key)
+    return in_frame_order(paths)
+
+
+def in_frame_order(names: Iterable[PathT]) -> list[PathT]:
+    """File names in time order when every name carries a date (stable for equal dates), else in
+    natural order (frame_2 before frame_10): the names' dates become the frames' dates, which must
+    run forward, and an S2B name sorts before an earlier S2A one."""
+    ordered = sorted(names, key=natural_key)
+    return sorted(ordered, key=date_in_name) if all(map(date_in_name, ordered)) else ordered
 
 
 def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN_FRAMES, max_frames: int = MAX_FRAMES) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fnmatch
 import io
 import json
 import os
@@ -26,9 +27,14 @@ from PIL import Image
 
 from ..pipeline import CloudRemovalOutput
 
-__all__ = ["output_names", "planned_files", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
+__all__ = ["output_names", "planned_files", "previous_outputs", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
 
 REPORT_NAME = "report.json"
+ZARR_NAME = "clear_vision.zarr"
+NETCDF_NAME = "clear_vision.nc"
+# every name this tool writes (frames: <name>_clear.png, <name>_mask.png; cubes: clear_<date>.tif,
+# mask_<date>.tif or one store): only these are ever dropped from an output folder
+_OWN_NAMES = ("*_clear.png", "*_mask.png", "clear_*.tif", "mask_*.tif", ZARR_NAME, NETCDF_NAME, REPORT_NAME)
 
 OVERLAY_COLOUR = np.array([255, 0, 64], dtype=np.float32)
 
@@ -46,6 +52,28 @@ def output_names(stems: Sequence[str]) -> list[tuple[str, str]]:
 def planned_files(stems: Sequence[str]) -> list[str]:
     """Every file a run over these inputs writes."""
     return [name for pair in output_names(stems) for name in pair] + [REPORT_NAME]
+
+
+def previous_outputs(out_dir: Path) -> set[str]:
+    """The outputs of the run whose report.json is in out_dir, as that report lists them.
+
+    An overwrite drops them along with putting the new ones in place, so the folder never holds
+    a mix of two runs (other dates, another format). Only plain names of the kinds this tool
+    writes are taken: a report.json from elsewhere cannot drop notes.txt or reach outside out_dir.
+    """
+    try:
+        report = json.loads((out_dir / REPORT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none, unreadable, not JSON: no run of this tool to replace
+        return set()
+    if not isinstance(report, dict):
+        return set()
+    frames = report.get("frames") if isinstance(report.get("frames"), list) else []
+    files = report.get("files") if isinstance(report.get("files"), list) else []  # cubes
+    listed = files + [entry.get(key) for entry in frames if isinstance(entry, dict) for key in ("clear_image", "mask")]
+    return {REPORT_NAME} | {
+        name for name in listed
+        if isinstance(name, str) and Path(name).name == name and any(fnmatch.fnmatchcase(name, pattern) for pattern in _OWN_NAMES)
+    }
 
 
 def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> Path:
@@ -75,7 +103,8 @@ class StagedFolder:
     sits in out_dir's parent, on the same filesystem, so the final step is one rename: a new
     out_dir is renamed into place; an existing one is exchanged with the staging folder in one
     atomic step (Linux renameat2), after the entries it keeps were hard-linked into the staging
-    folder. Until `commit` nothing at out_dir changes; after it, all outputs are in place.
+    folder: all but the previous run's outputs (`previous_outputs`), which go with the swap.
+    Until `commit` nothing at out_dir changes; after it, all new outputs are in place, no old ones.
     Use as a context manager: leaving it without `commit` removes the staging folder.
     """
 
@@ -104,8 +133,9 @@ class StagedFolder:
         with _signals_deferred():
             if self.out_dir.exists():
                 shutil.copymode(self.out_dir, self.path)
+                replaced = set(self.names) | previous_outputs(self.out_dir)
                 for entry in self.out_dir.iterdir():
-                    if entry.name not in self.names and not (self.path / entry.name).exists():
+                    if entry.name not in replaced and not (self.path / entry.name).exists():
                         _link_tree(entry, self.path / entry.name)
                 _exchange(self.path, self.out_dir)
                 self.committed = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, image_size, natural_key, split_dates
+from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, image_size, in_frame_order, natural_key, split_dates
 
 __all__ = [
     "APP_MIN_FRAMES",
@@ -17,7 +17,7 @@ __all__ = [
     "APP_MAX_PIXELS",
     "TRAINED_FRAMES",
     "sort_uploads",
-    "natural_order",
+    "frame_order_list",
     "order_frames",
     "check_size",
     "dates_for",
@@ -33,21 +33,22 @@ TRAINED_FRAMES = "5 to 10"
 
 
 def sort_uploads(files: list[str] | None) -> tuple[list[str] | None, str]:
-    """The uploads and the order list, both in natural order; browsers send files in no particular order.
+    """The uploads and the order list, both in frame order (by the dates in the names, else natural
+    order); browsers send files in no particular order.
 
     One event sets both, so no second event can overwrite an order the user has started to edit.
     """
-    ordered = None if files is None else sorted(files, key=natural_key)
-    return ordered, natural_order(ordered)
+    ordered = None if files is None else in_frame_order(files)
+    return ordered, frame_order_list(ordered)
 
 
-def natural_order(files: list[str] | None) -> str:
-    """The order list shown after an upload: uploaded file names, natural sort, one per line."""
-    return "\n".join(sorted((Path(f).name for f in files or []), key=natural_key))
+def frame_order_list(files: list[str] | None) -> str:
+    """The order list shown after an upload: uploaded file names in frame order, one per line."""
+    return "\n".join(in_frame_order(Path(f).name for f in files or []))
 
 
 def order_frames(files: list[str] | None, order: str) -> list[Path]:
-    """Uploaded files in the order the user asked for (blank order = natural sort of names).
+    """Uploaded files in the order the user asked for (blank order = `in_frame_order`).
 
     Raises ValueError naming the problem: no files, a name uploaded twice, an unknown or
     repeated name in the order list, or a frame count outside the app's range. File types are
@@ -63,7 +64,7 @@ def order_frames(files: list[str] | None, order: str) -> list[Path]:
         by_name[path.name] = path
     names = [line.strip() for line in (order or "").splitlines() if line.strip()]
     if not names:
-        chosen = sorted(paths, key=natural_key)
+        chosen = in_frame_order(paths)
     else:
         for index, name in enumerate(names):
             if name not in by_name:
