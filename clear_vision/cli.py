@@ -185,10 +185,17 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     _say(f"processing in chunks of {chunk} px on {model.device.type}")
     report = write_cube_into(result, staged.path, args.format, progress=True)
     written = staged.commit()
-    cover = ", ".join(f"{date} {'no data' if empty == 1 else f'{value:.0%}'}" for date, value, empty in zip(report["dates"], report["cloud_cover"], report["no_data"]))
-    _say(f"cloud cover: {cover}")
+    _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(report['dates'], report['cloud_cover'], report['no_data']))}")
     _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _cube_cover(date: str, masked: float, no_data: float) -> str:
+    """A date's cloud cover among its pixels with data (report.json's share counts no data as masked), and its no data."""
+    if no_data >= 1:
+        return f"{date} no data"
+    cover = f"{date} {(masked - no_data) / (1 - no_data):.0%}"
+    return f"{cover} ({no_data:.0%} no data)" if no_data >= 0.005 else cover
 
 
 def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:

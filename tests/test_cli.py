@@ -280,8 +280,12 @@ def test_a_date_without_any_observation_is_reported_as_no_data(tmp_path, capsys)
     with rasterio.open(paths[4], "r+") as target:  # 2019-07-06: nodata (0) everywhere
         target.write(np.zeros((4, 100, 100), np.uint16))
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
-    assert "2019-07-06 no data," in capsys.readouterr().err
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["no_data"][4] == 1.0
+    err = capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "2019-07-06 no data," in err and report["no_data"][4] == 1.0
+    # the date with a hole (1.6 % no data): its cover among the pixels with data, then its no data
+    hole = (report["cloud_cover"][3] - report["no_data"][3]) / (1 - report["no_data"][3])
+    assert f"2019-07-01 {hole:.0%} (2% no data)," in err and report["no_data"][3] == 0.016
 
 
 def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(tmp_path, capsys):
