@@ -92,7 +92,7 @@ def synthetic_cube(steps: int = 6, height: int = 512, width: int = 512, seed: in
 _MTD_MSIL2A = """<?xml version="1.0" encoding="UTF-8"?>
 <n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
   <n1:General_Info>
-    <Product_Info><PROCESSING_BASELINE>04.00</PROCESSING_BASELINE></Product_Info>
+    <Product_Info><PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE></Product_Info>
     <Product_Image_Characteristics>
       <QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>
       <BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST>
@@ -102,12 +102,14 @@ _MTD_MSIL2A = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def safe_product(root: Path, day: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def safe_product(root: Path, day: str, rng: np.random.Generator, baseline: str = "04.00") -> dict[str, np.ndarray]:
     """A Sentinel-2 L2A .SAFE as Copernicus delivers it: JPEG 2000 bands under IMG_DATA/R10m, R20m
-    and R60m (blue, green and red at all three), SCL, AOT and a 3-band TCI beside them."""
-    product = root / f"S2A_MSIL2A_{day}T093041_N0400_R136_T34TET_{day}T122312.SAFE"
+    and R60m (blue, green and red at all three), SCL, AOT and a 3-band TCI beside them; from
+    processing baseline 04.00 on its metadata states BOA_ADD_OFFSET -1000, before it none."""
+    product = root / f"S2A_MSIL2A_{day}T093041_N{baseline.replace('.', '')}_R136_T34TET_{day}T122312.SAFE"
     (product / "MTD_MSIL2A.xml").parent.mkdir(parents=True)
-    (product / "MTD_MSIL2A.xml").write_text(_MTD_MSIL2A.format(offsets="".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))))
+    offsets = "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13)) if baseline >= "04.00" else ""
+    (product / "MTD_MSIL2A.xml").write_text(_MTD_MSIL2A.format(baseline=baseline, offsets=offsets))
     images = product / "GRANULE" / f"L2A_T34TET_A036421_{day}T093044" / "IMG_DATA"
     written = {}
     for resolution, bands in ((10, ("B02", "B03", "B04", "B08", "AOT")), (20, ("B02", "B03", "B04", "B05", "B11", "SCL")), (60, ("B01", "B02"))):

@@ -217,6 +217,17 @@ def test_sentinel2_safe_products_give_each_band_at_its_finest_resolution_and_the
         open_cube(tmp_path)
 
 
+def test_sentinel2_products_across_processing_baseline_04_become_reflectance(tmp_path):
+    """A series across January 2022: baseline 03.01 digital numbers are reflectance x 10000, 04.00 ones that minus 1000."""
+    rng = np.random.default_rng(0)
+    older, newer = safe_product(tmp_path, "20211215", rng, baseline="03.01"), safe_product(tmp_path, "20220115", rng)
+    with pytest.warns(UserWarning, match="different units"):
+        cube = open_cube(tmp_path)
+    assert cube.dtype == np.float32 and cube_units(cube) == Units(1.0, 0.0)
+    assert np.allclose(cube.sel(band="B04").values[0], older["B04_10m"] * 1e-4, atol=1e-6)
+    assert np.allclose(cube.sel(band="B04").values[1], newer["B04_10m"] * 1e-4 - 0.1, atol=1e-6)
+
+
 @pytest.mark.parametrize("metadata", ["txt", "json"])
 def test_landsat_collection2_products_read_with_the_units_their_mtl_states(tmp_path, metadata):
     rng = np.random.default_rng(0)
