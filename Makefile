@@ -26,7 +26,7 @@ browser:
 	else echo "note: /usr/bin/chromium missing and not root: browser tests will be skipped (sudo apt-get install chromium)"; fi
 
 test: $(VENV)/.dev browser
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -rs
 
 benchmark: $(VENV)/.runtime
 	$(PYTHON) -m benchmarks.run

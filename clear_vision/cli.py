@@ -18,11 +18,11 @@ import time
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from .io.decode import collect_image_paths, dates_from_names, split_dates
 from .io.outputs import StagedFolder, build_report, planned_files, render_files
-from .pipeline import ClearVision
+from .pipeline import ClearVision, Method
 from .weights import WeightsError
 
 __all__ = ["main"]
@@ -68,11 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
-    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by natural sort of file names; or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")
+    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, in time order of the dates in their names (all must have one), else natural sort of the names; or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")
     remove.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     remove.add_argument("--dates", help="acquisition dates, one per frame, separated by commas (2021-05-10,...; frames also take day-of-year numbers); default: dates in the files (tags, names), else 5 days apart for frames")
     remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
-    remove.add_argument("--method", default="learned", choices=("learned", "linear", "nearest", "affine"), help="stage 2 filler (default: learned)")
+    remove.add_argument("--method", default="learned", choices=get_args(Method), help="stage 2 filler (default: learned; the others are the classical rows of the evaluation)")
     remove.add_argument("--weights", type=Path, help="folder with the trained weights (default: the bundled model_dict/)")
     remove.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"), help="stage 1's arithmetic (default auto: bfloat16 on CPUs that compute it natively, else float32)")
     remove.add_argument("--fill-threshold", type=_probability, help="stage 1 probability from which pixels are replaced (default: the bundle's, calibrated on places the detector never saw); higher keeps more of faintly hazy dates, lower misses less cloud")
