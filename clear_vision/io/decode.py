@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image, ImageOps
 
 __all__ = [
-    "in_frame_order",
     "MIN_FRAMES",
     "MAX_FRAMES",
     "MAX_TILES",
@@ -36,6 +35,7 @@ __all__ = [
     "validate_masks",
     "natural_key",
     "collect_image_paths",
+    "in_frame_order",
     "dates_from_names",
     "date_in_name",
 ]
@@ -51,15 +51,13 @@ DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
 
 FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
+PathT = TypeVar("PathT", str, Path)
 # 2021-05-10, 20210510 or 2021_05_10 (one separator throughout), years 1900..2099, not inside a longer run of digits
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 _NUMBER_BEFORE, _NUMBER_AFTER = re.compile(r"\d_$"), re.compile(r"_\d")  # tile_3_2019_06_11: a chain of numbers
 _DATE_SEPARATORS = re.compile(r"[,\s]+")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _BANDS = "1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) bands"
-
-
-PathT = TypeVar("PathT", str, Path)
 
 
 def natural_key(name: str | PathLike) -> list:
