@@ -35,6 +35,8 @@ MAX_FILE_MB = 20
 QUEUE_SIZE = 32  # requests waiting beyond this are told "Queue is full"
 MODEL_CONCURRENCY = 1  # runs at once: one run already uses every CPU core (or the GPU)
 SESSION_CAPACITY = 1000  # sessions whose state (the frame slider's files) Gradio keeps, oldest dropped first
+NO_RESULTS = "Results appear here."  # the results view before a run, and after a new upload
+FAILED = "The run stopped with an error (the message at the top of the page); nothing below is left from earlier runs."
 CREDIT = "Example sequences: contains modified Copernicus Sentinel data, via the nrt package (EUPL-1.2)."
 CSS = "#masks .grid-wrap, #clear .grid-wrap { min-height: 0; }"  # galleries shrink to their thumbnails
 INTRO = f"""
@@ -71,6 +73,11 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         slider = gr.Slider(maximum=len(files.before), value=files.shown + 1, interactive=True)
         return list(files.overlays), list(files.clears), slider, files.pair(files.shown)
 
+    def cleared(message: str) -> tuple:
+        """The results view emptied (summary, download, run files, galleries, slider, pair): after a
+        failed run or a new upload, nothing on it may pass for the new frames' results."""
+        return message, None, None, [], [], gr.Slider(value=1, interactive=False), None
+
     def compare(frame: float, files: RunFiles | None) -> tuple[str, str] | None:
         """Before/after pair for the frame the slider points at (1-based)."""
         pair = None if files is None else files.pair(int(frame) - 1)
@@ -100,7 +107,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
                                        elem_id="examples", cache_examples=False)
                 gr.Markdown(CREDIT, elem_id="credit")
             with gr.Column(scale=3, min_width=360):
-                summary = gr.Markdown("Results appear here.", label="summary", elem_id="summary")
+                summary = gr.Markdown(NO_RESULTS, label="summary", elem_id="summary")
                 overlay_gallery = gr.Gallery(label="Input frames, detected cloud and shadow in red", columns=5, format="png", elem_id="masks")
                 clear_gallery = gr.Gallery(label="Cloud-free frames", columns=5, format="png", elem_id="clear")
                 frame_choice = gr.Slider(1, APP_MAX_FRAMES, value=1, step=1, label="Frame to compare", interactive=False, elem_id="frame_choice")
@@ -111,14 +118,18 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         # The API (/remove_clouds) returns the summary and the zip; the page then shows the galleries from the same files.
         ran, shown = [summary, download, run_files], [overlay_gallery, clear_gallery, frame_choice, before_after]
         frames.upload(sort_uploads, frames, [frames, order], queue=False, api_visibility="private")
+        frames.upload(lambda: cleared(NO_RESULTS), None, ran + shown, queue=False, api_visibility="private")
         for removal in (frames.delete, frames.clear):
             removal(frame_order_list, frames, order, queue=False, api_visibility="private")
-        run.click(remove_clouds, [frames, dates, order, fill_threshold], ran, api_name="remove_clouds", concurrency_id="model").success(
-            show, run_files, shown, queue=False, api_visibility="private")
-        examples.load_input_event.then(frame_order_list, frames, order, queue=False, api_visibility="private").then(
-            remove_clouds, [frames, dates, order, fill_threshold], ran, concurrency_id="model", api_visibility="private"
-        ).success(show, run_files, shown, queue=False, api_visibility="private")
-        frame_choice.release(compare, [frame_choice, run_files], before_after, api_visibility="private")
+        for started in (
+            run.click(remove_clouds, [frames, dates, order, fill_threshold], ran, api_name="remove_clouds", concurrency_id="model"),
+            examples.load_input_event.then(frame_order_list, frames, order, queue=False, api_visibility="private").then(
+                remove_clouds, [frames, dates, order, fill_threshold], ran, concurrency_id="model", api_visibility="private"),
+        ):
+            started.success(show, run_files, shown, queue=False, api_visibility="private")
+            started.failure(lambda: cleared(FAILED), None, ran + shown, queue=False, api_visibility="private")
+        for moved in (frame_choice.release, frame_choice.input):  # a drag, or a typed number / arrow keys
+            moved(compare, [frame_choice, run_files], before_after, api_visibility="private")
     return demo
 
 

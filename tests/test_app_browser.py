@@ -123,3 +123,26 @@ def test_example_click_loads_and_runs(page: Page, example_sequences: dict[str, l
     expect(page.locator("#order textarea")).to_have_value("\n".join(p.name for p in paths), timeout=30_000)
     expect_results(page, len(paths))
     expect(page.locator("#summary")).to_contain_text("dates read from file names")
+
+
+def test_typed_frame_number_compares_and_nothing_stale_stays_after_an_upload_or_a_failed_run(
+    page: Page, example_sequences: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    paths = example_sequences["romania_2020_spring"]
+    page.get_by_role("button", name=f"Romania 2020 spring ({len(paths)} frames)").click()
+    expect_results(page, len(paths))
+    first_pair = page.locator("#compare img").first.get_attribute("src")
+    number = page.locator("#frame_choice input[type=number]")
+    number.fill("1" if number.input_value() != "1" else "2")  # another frame than the one shown
+    number.press("Enter")
+    expect(page.locator("#compare img").first).not_to_have_attribute("src", first_pair or "", timeout=30_000)
+
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    page.locator("#frames input[type=file]").set_input_files([str(broken)])  # added to the example's frames
+    expect(page.locator("#summary")).to_have_text("Results appear here.", timeout=30_000)
+    expect(page.locator("#clear img")).to_have_count(0)
+    page.locator("#run").click()
+    expect(page.locator('[data-testid="toast-body"].error')).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#summary")).to_contain_text("The run stopped with an error")
+    expect(page.locator("#masks img")).to_have_count(0)

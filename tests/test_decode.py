@@ -114,7 +114,7 @@ def test_wrong_array_shapes(shape):
 
 
 def test_wrong_channel_count_in_list():
-    with pytest.raises(ValueError, match="frame 1: expected an \\(H,W,3\\) RGB image"):
+    with pytest.raises(ValueError, match="frame 2: expected an \\(H,W,3\\) RGB image"):
         load_frames([np.zeros((40, 40, 3), np.uint8), np.zeros((40, 40, 5), np.uint8)])
 
 
@@ -157,7 +157,7 @@ def test_non_image_and_corrupt_files(tmp_path):
     good = save(tmp_path / "good.png", frames_array(1)[0])
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(ValueError, match=r"frame 1 \(notes.png\): not a readable PNG, JPEG or TIFF"):
+    with pytest.raises(ValueError, match=r"frame 2 \(notes.png\): not a readable PNG, JPEG or TIFF"):
         load_frames([good, text])
     truncated = tmp_path / "cut.png"
     truncated.write_bytes(good.read_bytes()[:200])
@@ -405,7 +405,7 @@ def test_int16_tiffs_read_as_16_bit_and_negative_values_are_named(tmp_path):
     assert np.abs(decoded[0].astype(int) - np.round(values / 257.0)).max() <= 1
     values[3, 4, 0] = -7
     tifffile.imwrite(tmp_path / "negative.tif", values, photometric="rgb")
-    with pytest.raises(ValueError, match=r"frame 1 \(negative.tif\): int16 image has negative values \(min -7\); accepted"):
+    with pytest.raises(ValueError, match=r"frame 2 \(negative.tif\): int16 image has negative values \(min -7\); accepted"):
         load_frames([tmp_path / "int16.tif", tmp_path / "negative.tif"])
 
 
@@ -432,7 +432,7 @@ def test_mode_i_negative_values_are_refused_not_wrapped(tmp_path):
     assert load_frames([Image.fromarray(values)] * 2)[0, 0, 0, 0] == 4  # 1000 of 65535, as 16-bit
     values[0, 0] = -1
     Image.fromarray(values).save(tmp_path / "neg.tif")
-    with pytest.raises(ValueError, match=r"frame 1: int32 image has negative values \(min -1\)"):
+    with pytest.raises(ValueError, match=r"frame 2: int32 image has negative values \(min -1\)"):
         load_frames([Image.fromarray(values * 0), Image.fromarray(values)])
     with pytest.raises(ValueError, match=r"neg.tif\): int32 image has negative values"):
         load_frames([tmp_path / "neg.tif", tmp_path / "neg.tif"])

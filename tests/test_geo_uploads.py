@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from geo_data import nrt_dn, write_geotiffs, write_landsat7_products
+from geo_data import DATA, nrt_dn, write_geotiffs, write_landsat7_products
 from PIL import Image
 
 from clear_vision import ClearVision
 from clear_vision.geo.units import render_rgb
 from clear_vision.geo.uploads import add_geotiffs_to_zip, render_geotiff_uploads
 from clear_vision.io.decode import load_frames
+
+HLS = DATA / "s2_timeseries" / "hls_missouri"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,21 @@ def test_band_files_are_rendered_one_frame_per_date_named_by_it(model, tmp_path)
     expected = render_rgb(np.stack([source[name].values[1] * 1e-4 for name in ("B4", "B3", "B2")], axis=-1).astype(np.float32), 3.0)
     assert np.abs(load_frames(frames)[1].astype(int) - expected).max() <= 1  # Landsat DN round differently
     assert cube.attrs["rgb_bands"] == "B3,B2,B1"
+
+
+@pytest.mark.skipif(not HLS.is_dir(), reason=f"real data not found at {HLS}")
+def test_band_files_uploaded_each_in_a_folder_of_its_own_are_grouped_by_date(model, tmp_path):
+    """As the app stores uploads (a folder per file): HLS band files still make one frame per date."""
+    paths = []
+    for index, source in enumerate(sorted(HLS.glob("2023061[27]/*_S30_*_B0[234].tif"))):
+        (tmp_path / f"upload_{index}").mkdir()
+        paths.append(str(shutil.copy(source, tmp_path / f"upload_{index}" / source.name)))
+    frames, cube = render_geotiff_uploads(model, paths, tmp_path / "rendered")
+    assert cube.sizes["time"] == 2 and [Path(frame).name for frame in frames] == ["2023-06-12.tif", "2023-06-17.tif"]
+    picture = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(picture)
+    with pytest.raises(ValueError, match=r"frames: 6 GeoTIFF\(s\) of reflectance or digital numbers came with 1 picture\(s\) \(a.png\); a run takes either"):
+        render_geotiff_uploads(model, [*paths, str(picture)], tmp_path / "rendered")
 
 
 def test_pictures_pass_through_and_unknown_units_are_refused(model, tmp_path):

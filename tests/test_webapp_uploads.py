@@ -84,7 +84,7 @@ def test_runs_over_the_pixel_budget_are_refused_from_headers(tmp_path: Path) -> 
 def test_unreadable_upload_is_named_before_decoding(tmp_path: Path) -> None:
     fake = tmp_path / "frame_3.png"
     fake.write_text("not an image")
-    with pytest.raises(ValueError, match=r"frame 1 \(frame_3.png\): not a readable PNG, JPEG or TIFF image"):
+    with pytest.raises(ValueError, match=r"frame 2 \(frame_3.png\): not a readable PNG, JPEG or TIFF image"):
         check_size([blank_png(tmp_path / "a.png", 64, 64), fake])
 
 

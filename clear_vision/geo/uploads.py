@@ -38,9 +38,19 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     `rgb_bands`, else the bands named as red, green and blue, else the first three bands.
     Raises ValueError (one line) for GeoTIFFs whose units or dates cannot be known.
     """
-    if not files or not all(is_cube_source(path) for path in files):
+    geotiffs = [path for path in files or [] if is_cube_source(path)]
+    if not geotiffs:
         return files, None
-    cube = open_cube([Path(path) for path in files])
+    if len(geotiffs) < len(files):
+        pictures = [Path(path).name for path in files if path not in geotiffs]
+        raise ValueError(
+            f"frames: {len(geotiffs)} GeoTIFF(s) of reflectance or digital numbers came with {len(pictures)} picture(s) "
+            f"({', '.join(pictures[:3])}{', ...' if len(pictures) > 3 else ''}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
+        )
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
+    scattered = len({Path(path).parent for path in files}) == len(files) > 1  # as the app stores uploads: each in a folder of its own
+    cube = open_cube(_side_by_side(files, folder / "uploads") if scattered else [Path(path) for path in files])
     units = units_from_metadata(cube.attrs, cube.dtype)
     if units is None:
         raise ValueError(f"{describe_unknown(cube.dtype)}. The app takes the units only from the files (GeoTIFF scales and offsets); for others use the command line")
@@ -48,8 +58,6 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
     if len(names) < 3:
         raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named red/green/blue or B04/B03/B02, or the first three)")
     rgb = [names.index(name) for name in default_rgb(cube)]
-    parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
     rgb_units, gain, rendered = units.of_bands(rgb), model_gain(model), []
 
     def render(values: np.ndarray, nodata: float | None, name: str) -> None:
@@ -68,6 +76,20 @@ def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent
         for index, stem in enumerate(date_stems(cube["time"].values)):
             render(cube.isel(time=index, band=rgb).values, cube.rio.nodata, f"{stem}.tif")
     return rendered, cube.assign_attrs({RGB_ATTR: ",".join(names[index] for index in rgb)})
+
+
+def _side_by_side(files: list[str], folder: Path) -> list[Path]:
+    """Links to the uploads in one folder: the app stores each upload in a folder of its own, and
+    `open_cube` takes band files as one date when they share a folder and a name stem."""
+    folder.mkdir()
+    links = []
+    for path in files:
+        link = folder / Path(path).name
+        if link.exists():
+            raise ValueError(f"two uploaded files are named {link.name!r}; rename one")
+        link.symlink_to(Path(path).resolve())
+        links.append(link)
+    return links
 
 
 def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, archive: str | Path) -> list[str]:

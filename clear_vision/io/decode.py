@@ -171,7 +171,7 @@ def load_images(images: Sequence[FrameInput], max_images: int, min_images: int =
     if isinstance(images, (str, PathLike, Image.Image, np.ndarray)) or not isinstance(images, Sequence):
         raise ValueError(f"frames: expected a list of images/paths, got {type(images).__name__}")
     _check_count(len(images), min_images, max_images)
-    return [_decode_one(item, i) for i, item in enumerate(images)]
+    return [_decode_one(item, i) for i, item in enumerate(images, start=1)]
 
 
 def no_data_pixels(images: np.ndarray) -> np.ndarray:
@@ -402,7 +402,7 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     if (steps < 0).any():
         where = int(np.argmax(steps < 0))
         wrap = " (day numbers start a new year on going down only when all lie in 1..366, as day-of-year)" if kinds == {"number"} else ""
-        raise ValueError(f"dates: must be in time order (non-decreasing), but date {where + 1} comes before date {where}{wrap}")
+        raise ValueError(f"dates: must be in time order (non-decreasing), but date {where + 2} comes before date {where + 1} (counting from 1){wrap}")
     return (numbers - numbers[0]).astype(np.float32)
 
 

@@ -76,6 +76,7 @@ def order_frames(files: list[str] | None, order: str) -> list[Path]:
         raise ValueError(
             f"got {len(chosen)} frame(s); this app takes {APP_MIN_FRAMES} to {APP_MAX_FRAMES} frames of one place "
             f"(the model was trained on {TRAINED_FRAMES})"
+            + ("; a new upload adds to the frames already there: clear them (the x of the frames box) first" if len(chosen) > APP_MAX_FRAMES else "")
         )
     return chosen
 
@@ -85,7 +86,7 @@ def check_size(paths: list[Path]) -> None:
 
     Ten 4096x4096 PNGs are under 8 MB as files but would take 9 GB and many minutes to process.
     """
-    sizes = [image_size(path, f"frame {index} ({path.name})") for index, path in enumerate(paths)]
+    sizes = [image_size(path, f"frame {index} ({path.name})") for index, path in enumerate(paths, start=1)]
     total = sum(height * width for height, width in sizes)
     if total > APP_MAX_PIXELS:
         height, width = max(sizes, key=lambda size: size[0] * size[1])
