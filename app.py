@@ -95,7 +95,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
                 order = gr.Textbox(label="Frame order (first at top)", value="", lines=5, max_lines=APP_MAX_FRAMES + 2, elem_id="order",
                                    info="One file name per line. Move lines to reorder; delete a line to leave that frame out.")
                 dates = gr.Textbox(label="Dates (optional)", value="", placeholder="2021-05-10, 2021-05-15, ...", elem_id="dates",
-                                   info="One per frame in the order above, separated by commas or spaces, e.g. 2021-05-10, 2021-05-15. "
+                                   info="One per frame in the order above, separated by commas, semicolons or spaces, e.g. 2021-05-10, 2021-05-15. "
                                         "Empty: read from file names.")
                 fill_threshold = gr.Slider(0.05, 0.95, value=model.config.fill_threshold, step=0.05, label="Fill threshold", elem_id="fill_threshold",
                                            info=f"Stage 1 probability from which pixels are replaced (default {model.config.fill_threshold:g}, calibrated "

@@ -162,7 +162,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     started = time.perf_counter()
     chunk = check_chunk(args.chunk)
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
-    bands = split_dates(args.bands)  # the same comma/space splitting
+    bands = split_dates(args.bands)  # the same comma, semicolon or space splitting
     cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
     if args.start or args.end:
         first, last = (str(value)[:10] for value in cube["time"].values[[0, -1]])

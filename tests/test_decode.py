@@ -486,10 +486,11 @@ def test_date_times_and_compact_dates_are_read():
         ("2021-05-10, 2021-05-15", ["2021-05-10", "2021-05-15"]),
         ("2021-05-10 2021-05-15\n2021-05-20", ["2021-05-10", "2021-05-15", "2021-05-20"]),
         (" 100 ,, 105 ", ["100", "105"]),
+        ("2021-05-10; 2021-05-15;", ["2021-05-10", "2021-05-15"]),
         ("", None),
         ("  \n ", None),
         (None, None),
     ],
 )
-def test_typed_dates_split_on_commas_or_spaces(text, expected):
+def test_typed_dates_split_on_commas_semicolons_or_spaces(text, expected):
     assert split_dates(text) == expected

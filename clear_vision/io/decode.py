@@ -55,7 +55,7 @@ PathT = TypeVar("PathT", str, Path)
 # 2021-05-10, 20210510 or 2021_05_10 (one separator throughout), years 1900..2099, not inside a longer run of digits
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 _NUMBER_BEFORE, _NUMBER_AFTER = re.compile(r"\d_$"), re.compile(r"_\d")  # tile_3_2019_06_11: a chain of numbers
-_DATE_SEPARATORS = re.compile(r"[,\s]+")
+_DATE_SEPARATORS = re.compile(r"[,;\s]+")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _BANDS = "1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) bands"
 
