@@ -46,9 +46,10 @@ Upload {APP_MIN_FRAMES} to {APP_MAX_FRAMES} RGB frames of the **same place on di
 (PNG, JPEG or TIFF, all the same size, at most {MAX_FILE_MB} MB each, up to about 1024x1024 px), or click an example.
 Clear Vision finds clouds and their shadows in every frame and fills them in from the dates
 where that ground was clear. It was trained on sequences of {TRAINED_FRAMES} frames: more clear
-dates give better fills. Frames run in natural file-name order (`frame_2` before `frame_10`);
-edit the order list to change it or leave frames out. Dates, if known, help the model weigh
-nearby frames more: they are read from file names like `..._2021-05-10.png`, or type them in.
+dates give better fills. Frames run in time order of the dates in their names (like
+`..._2021-05-10.png` or `S2A_MSIL2A_20210510T...`), else in natural file-name order (`frame_2`
+before `frame_10`); edit the order list to change it or leave frames out. Dates, if known, help
+the model weigh nearby frames more: they are read from the file names, or type them in.
 """
 
 
