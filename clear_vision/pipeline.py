@@ -110,8 +110,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError("device: 'cuda' was requested but no CUDA GPU is available; use 'cpu' or None (automatic)")
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device: {device!r} is not supported; use 'cpu', 'cuda' or None (automatic)")
-    if resolved.type == "cuda":
-        _load_cuda_linear_algebra(resolved)
     return resolved
 
 
@@ -159,6 +157,8 @@ class ClearVision:
             raise ValueError("method 'learned' needs a TemporalFiller")
         self.config = config if config is not None else ClearVisionConfig()
         self.device = torch.device(device)
+        if self.device.type == "cuda":
+            _load_cuda_linear_algebra(self.device)
         self.method = method
         self.precision = precision
         self.detector = detector.to(self.device).eval() if detector is not None else None
