@@ -326,6 +326,13 @@ def test_netcdf_dates_as_iso_strings_or_a_model_calendar_are_read(tmp_path):
     assert open_cube(tmp_path / "words.nc", dates=["2021-06-01", "2021-07-01"]).sizes["time"] == 2
 
 
+def test_hidden_files_and_folders_beside_the_geotiffs_are_skipped(tmp_path):
+    write_geotiffs(tmp_path / "dn")
+    (tmp_path / "dn" / "._S2_20190616.tif").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    shutil.move(shutil.copytree(tmp_path / "dn", tmp_path / "copy"), tmp_path / "dn" / ".snapshot")  # a hidden folder of the same files
+    assert open_cube(tmp_path / "dn").sizes["time"] == 8
+
+
 def test_dates_written_with_underscores_in_geotiff_names_are_read(tmp_path):
     for path in write_geotiffs(tmp_path / "dn"):
         day = path.stem.split("_")[1]

@@ -225,8 +225,13 @@ def _gdal_name(path: Path) -> str:
 
 
 def find_rasters(folder: Path) -> list[Path]:
-    """Every GeoTIFF or JPEG 2000 file under a folder, following symlinked subfolders (a folder of links to dates)."""
-    return [Path(root) / name for root, _, names in os.walk(folder, followlinks=True) for name in names if Path(name).suffix.lower() in RASTER_SUFFIXES]
+    """Every GeoTIFF or JPEG 2000 file under a folder, following symlinked subfolders (a folder of
+    links to dates); hidden files and folders (macOS `._B04.tif`, `.git`) are not data."""
+    found = []
+    for root, folders, names in os.walk(folder, followlinks=True):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(root) / name for name in names if not name.startswith(".") and Path(name).suffix.lower() in RASTER_SUFFIXES]
+    return found
 
 
 def _band_parts(path: Path) -> tuple[str, str] | None:
