@@ -56,6 +56,8 @@ def test_digital_numbers_taken_as_reflectance_are_refused():
     check_magnitude(np.array([0.02, 0.3, 1.4, np.nan], np.float32), Units())
     with pytest.raises(ValueError, match=r"values reach 3000, which is not reflectance .*scale=0\.0001"):
         check_magnitude(np.array([200.0, 3000.0] * 50, np.float32), Units())
+    with pytest.raises(ValueError, match=r"with scale=0.0001,0.0001,1, offset=0;"):  # one scale per band
+        check_magnitude(np.array([200.0, 3000.0] * 50, np.float32), Units((1e-4, 1e-4, 1.0)))
 
 
 def test_rendering_is_the_training_rendering():

@@ -132,8 +132,13 @@ def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
     finite = reflectance[np.isfinite(reflectance)]
     if finite.size and float(np.percentile(finite, 99)) > MAX_REFLECTANCE:
         raise ValueError(
-            f"cube: values reach {float(finite.max()):.4g}, which is not reflectance (0..~1.5) with scale={units.scale:g}, offset={units.offset:g}; {HOW_TO_FIX}"
+            f"cube: values reach {float(finite.max()):.4g}, which is not reflectance (0..~1.5) with scale={_listed(units.scale)}, offset={_listed(units.offset)}; {HOW_TO_FIX}"
         )
+
+
+def _listed(value: float | tuple[float, ...]) -> str:
+    """One number, or one per band, as a message shows them."""
+    return ",".join(f"{float(item):g}" for item in np.ravel(value))
 
 
 def render_rgb(reflectance: np.ndarray, gain: float) -> np.ndarray:
