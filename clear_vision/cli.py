@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import signal
 import sys
+import threading
 import time
 import warnings
 from contextlib import ExitStack
@@ -224,6 +226,8 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.staged = None
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if on_main_thread else None
     try:
         cube = _is_cube(args.inputs)
         _check_out_apart(args.out, args.inputs, nested=cube)  # cubes read folders with their subfolders, frames only their own files
@@ -234,10 +238,21 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {error}")
     except OSError as error:  # disk full, permissions, vanished folders: after the checks, one line
         _say(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if args.staged is not None and args.staged.committed:
             _say(f"interrupted: the outputs were already complete in {args.staged.out_dir}")
         else:
             _say("interrupted: nothing was written")
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 2
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, SLURM, docker stop), handled as Ctrl-C is: the staging folder is removed."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
