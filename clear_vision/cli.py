@@ -220,7 +220,21 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
             client = stack.enter_context(Client(args.scheduler, timeout="10s"))
         except (OSError, TimeoutError, ValueError) as error:
             raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {error}); give tcp://HOST:PORT of a running dask scheduler") from None
+        _check_imports(client, args.scheduler)
     _say(f"dask: {len(client.scheduler_info().get('workers', {}))} workers at {client.scheduler.address}")
+
+
+def _check_imports(client: Any, address: str) -> None:
+    """A cluster started elsewhere must import clear_vision on the scheduler and every worker:
+    else a worker fails each task in its own log, and the run here waits for ever."""
+    for where, check in (("scheduler", client.run_on_scheduler), ("workers", client.run)):
+        try:
+            check(exec, "import clear_vision")  # a builtin: it travels by name, nothing of clear_vision in the message
+        except ImportError as error:
+            raise ValueError(
+                f"--scheduler: the {where} at {address} cannot import clear_vision ({error}); start them where it is installed "
+                "(pip install . in their environment, or PYTHONPATH set to this repository)"
+            ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

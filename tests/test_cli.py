@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -336,6 +337,32 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "--scheduler: cannot reach tcp://127.0.0.1:9" in capsys.readouterr().err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn"]
+
+
+@pytest.mark.slow
+def test_a_cluster_that_cannot_import_clear_vision_is_one_line_not_a_hang(tmp_path, capsys):
+    """A scheduler and worker started by hand outside the repository, without PYTHONPATH."""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    if subprocess.run([sys.executable, "-c", "import clear_vision"], cwd=tmp_path, env=environment).returncode == 0:
+        pytest.skip("clear_vision is installed in this environment: every cluster can import it")
+    dask = Path(sys.executable).with_name("dask")
+    started = [subprocess.Popen([str(dask), "scheduler", "--port", "0", "--scheduler-file", str(tmp_path / "scheduler.json"), "--no-dashboard"],
+                                cwd=tmp_path, env=environment, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(300):
+            if (tmp_path / "scheduler.json").exists():
+                break
+            time.sleep(0.1)
+        address = json.loads((tmp_path / "scheduler.json").read_text())["address"]
+        started.append(subprocess.Popen([str(dask), "worker", address, "--nthreads", "1"], cwd=tmp_path, env=environment, stderr=subprocess.DEVNULL))
+        write_geotiffs(tmp_path / "dn")
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", address]) == 2
+        assert f"--scheduler: the scheduler at {address} cannot import clear_vision" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 @pytest.mark.slow
