@@ -222,3 +222,14 @@ def test_black_pixels_no_tag_declares_are_no_data_not_cloud(model, dn_cube, dn_r
     outside = np.ones(mask.shape[1:], bool)
     outside[55:95, 55:95] = False
     assert np.mean(mask[:, outside] == dn_result["mask"].values[:, outside]) > 0.99
+
+
+def test_a_result_written_by_xarray_itself_keeps_the_mask_classes(model, tmp_path, dn_cube):
+    """`.to_zarr` / `.to_netcdf` of the result, not write_cube: no storage encoding of the input's
+    zarr v2 store travels along, and the no-data class stays 255 in a uint8 mask."""
+    dn_cube.to_dataset(name="reflectance").to_zarr(tmp_path / "source.zarr", zarr_format=2)
+    result = model.remove_cube(open_cube(tmp_path / "source.zarr", chunks=64))
+    result.to_zarr(tmp_path / "result.zarr")
+    result.to_netcdf(tmp_path / "result.nc")
+    for mask in (xr.open_zarr(tmp_path / "result.zarr")["mask"], xr.open_dataset(tmp_path / "result.nc")["mask"]):
+        assert mask.dtype == np.uint8 and (mask.values == NO_DATA).any() and np.array_equal(mask.values, result["mask"].values)

@@ -265,11 +265,13 @@ def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: 
         coords=plane_coords,
         name="mask",
         attrs={"flag_values": list(MASK_CLASSES), "flag_meanings": "clear cloud shadow no_data", "long_name": "pixels replaced, by class"},
-    ).rio.write_nodata(NO_DATA, encoded=False)
+    )  # no _FillValue: 255 is a class, which xarray's decoding would turn into NaN (and the mask into float32)
     probability = xr.DataArray(
         packed[:, bands + 1].astype(np.float32), dims=("time", "y", "x"), coords=plane_coords, name="probability",
         attrs={"long_name": "stage 1 probability of cloud or cloud shadow", "valid_range": [0.0, 1.0]},
     )
-    dataset = xr.Dataset({"clear": clear, "mask": mask, "probability": probability})
+    # without the source's storage encoding (a zarr v2 store's compressor on the coordinates): the result is written anew, anywhere
+    dataset = xr.Dataset({"clear": clear, "mask": mask, "probability": probability}).drop_encoding()
+    dataset["mask"].encoding["_FillValue"] = None  # nor one a store would add by default (zarr: 0, the clear class)
     dataset.attrs = {RGB_ATTR: ",".join(map(str, rgb)), "gain": gain, "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal"}
     return dataset

@@ -122,19 +122,9 @@ def _check_result(result: Any) -> None:
         raise ValueError(f"result: the Dataset has no {', '.join(missing)}; give {expected}")
 
 
-def _mask_without_fill(result: xr.Dataset) -> xr.Dataset:
-    """`mask` with no _FillValue: 255 is a class there (no data), which xarray's default decoding
-    would turn into NaN (and the mask into float32); flag_values and flag_meanings say what it is."""
-    mask = result["mask"].copy(deep=False)
-    mask.attrs.pop("_FillValue", None)
-    mask.encoding["_FillValue"] = None
-    return result.assign(mask=mask)
-
-
 def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, tqdm]:
     """The result as one zarr store; (the mask shares per date (see `_report`), the progress bar)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
-    uniform = _mask_without_fill(uniform)
     # xarray writes the metadata and coordinates; the three variables go in one `da.store` per
     # pass, so each chunk's pipeline runs once for all of them
     uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
