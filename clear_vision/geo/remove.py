@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 
 from ..filling.classical import linear_fill, nearest_fill
-from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates
+from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
@@ -162,8 +162,8 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, t
         raise ValueError(f"cube: band name(s) {', '.join(repeated)} repeat (bands {', '.join(names)}); every band needs its own name")
     if len(names) < 3:
         raise ValueError(f"cube: {len(names)} band(s) ({', '.join(names)}); the networks need red, green and blue: give a cube with at least those three bands")
-    if isinstance(rgb, str):  # "B04,B03,B02", as on the command line
-        rgb = tuple(part.strip() for part in rgb.split(","))
+    if isinstance(rgb, str):  # "B04,B03,B02", split as the command line splits it
+        rgb = split_dates(rgb) or ()
     if rgb is None:
         rgb = cube_rgb(cube)
         if rgb is None:
