@@ -167,6 +167,12 @@ class ClearVision:
         self._fast_filler = self.filler.inference_copy() if self.filler is not None else None
         self.training_records: dict[str, dict] = {}  # per role, what the weights file said about its training
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled (once per Dask worker), a CUDA pipeline loads the solvers as `__init__` does."""
+        self.__dict__.update(state)
+        if self.device.type == "cuda":
+            _load_cuda_linear_algebra(self.device)
+
     @property
     def bfloat16(self) -> bool:
         """Whether stage 1's network runs in bfloat16 here: resolved in each process (a pickled

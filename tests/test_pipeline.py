@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import subprocess
 import sys
 import warnings
@@ -165,13 +166,21 @@ def test_cuda_matches_cpu(model):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_first_fills_may_come_from_several_threads_at_once():
-    """Dask runs chunks in threads; a fresh process's first CUDA solves must not race (pytorch#90613)."""
+@pytest.mark.parametrize("made_by", ["load", "unpickling"])
+def test_cuda_first_fills_may_come_from_several_threads_at_once(made_by, tmp_path):
+    """Dask runs chunks in threads; a fresh process's first CUDA solves must not race (pytorch#90613),
+    whether the pipeline was loaded there or unpickled there (as on a Dask worker)."""
+    pickled = tmp_path / "model.pickle"
+    if made_by == "unpickling":
+        save = f"import pickle; from clear_vision import ClearVision; open({str(pickled)!r}, 'wb').write(pickle.dumps(ClearVision.load(device='cuda')))"
+        subprocess.run([sys.executable, "-c", save], check=True, cwd=ROOT, timeout=300)
+    make = f"pickle.loads(open({str(pickled)!r}, 'rb').read())" if made_by == "unpickling" else "ClearVision.load(device='cuda')"
     script = (
+        "import pickle\n"
         "from concurrent.futures import ThreadPoolExecutor\n"
         "import numpy as np\n"
         "from clear_vision import ClearVision\n"
-        "model = ClearVision.load(device='cuda')\n"
+        f"model = {make}\n"
         "frames = np.random.default_rng(0).integers(0, 255, (4, 10, 64, 64, 3), dtype=np.uint8)\n"
         "masks = np.zeros((10, 64, 64), bool); masks[3, 10:40, 10:40] = True\n"
         "with ThreadPoolExecutor(4) as pool:\n"
@@ -179,6 +188,15 @@ def test_cuda_first_fills_may_come_from_several_threads_at_once():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_unpickled_pipeline_runs_as_the_original(model):
+    """Dask workers get the pipeline pickled: settings, networks and results must survive."""
+    frames = scene()
+    frames[2, 30:70, 30:90] = 245
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.config == model.config and copy.device == model.device and copy.method == model.method
+    np.testing.assert_array_equal(copy.run(frames).frames, model.run(frames).frames)
 
 
 @pytest.mark.skipif(not HELD_OUT.is_file(), reason="needs ../shared/data (held-out GreenEarthNet cube)")
