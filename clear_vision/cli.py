@@ -29,6 +29,7 @@ from .weights import WeightsError
 
 __all__ = ["main"]
 
+SCHEDULER_TIMEOUT_S = 10  # --scheduler: seconds to reach the scheduler and finish the handshake
 _CUBE_SUFFIXES = (".nc", ".zarr", ".zip", ".tar")  # .zip, .tar: Sentinel-2 and Landsat products as downloaded
 
 
@@ -217,11 +218,27 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         client = stack.enter_context(Client(cluster))
     else:
         try:
-            client = stack.enter_context(Client(args.scheduler, timeout="10s"))
+            _handshake(args.scheduler, SCHEDULER_TIMEOUT_S)
+            client = stack.enter_context(Client(args.scheduler, timeout=SCHEDULER_TIMEOUT_S))
         except (OSError, TimeoutError, ValueError) as error:
             raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {error}); give tcp://HOST:PORT of a running dask scheduler") from None
         _check_imports(client, args.scheduler)
     _say(f"dask: {len(client.scheduler_info().get('workers', {}))} workers at {client.scheduler.address}")
+
+
+def _handshake(address: str, seconds: float) -> None:
+    """Open and close one Dask connection, bounded in time: distributed's own timeout does not
+    cover its handshake, so a port that accepts but is not a scheduler (its dashboard, say)
+    would make `Client` wait for ever."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def open_and_close() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=seconds), seconds)
+        await comm.close()
+
+    asyncio.run(open_and_close())
 
 
 def _check_imports(client: Any, address: str) -> None:

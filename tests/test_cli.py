@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import pytest
 import rasterio
 from PIL import Image
 
+from clear_vision import cli
 from clear_vision.cli import main
 from geo_data import safe_product, write_geotiffs
 
@@ -337,6 +339,18 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "--scheduler: cannot reach tcp://127.0.0.1:9" in capsys.readouterr().err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn"]
+
+
+def test_a_port_that_is_not_a_scheduler_is_one_line_not_a_hang(tmp_path, capsys, monkeypatch):
+    """Something listens there (a dashboard, a web server) but never speaks Dask."""
+    write_geotiffs(tmp_path / "dn")
+    monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT_S", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", address]) == 2
+    assert time.monotonic() - started < 30
+    assert f"--scheduler: cannot reach {address} (TimeoutError" in capsys.readouterr().err
 
 
 @pytest.mark.slow
