@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import math
 import signal
 import sys
@@ -19,6 +20,7 @@ import threading
 import time
 import warnings
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any, get_args
 
@@ -223,6 +225,7 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         except (OSError, TimeoutError, ValueError) as error:
             raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {error}); give tcp://HOST:PORT of a running dask scheduler") from None
         _check_imports(client, args.scheduler)
+    stack.push(partial(_quiet_when_interrupted, client if args.workers else None))  # unwinds before the client closes
     _say(f"dask: {len(client.scheduler_info().get('workers', {}))} workers at {client.scheduler.address}")
 
 
@@ -239,6 +242,20 @@ def _handshake(address: str, seconds: float) -> None:
         await comm.close()
 
     asyncio.run(open_and_close())
+
+
+def _quiet_when_interrupted(local_client: Any, kind: type[BaseException] | None, *_: object) -> bool:
+    """Ctrl-C cancels the chunks in flight, and distributed logs every cancelled gather (dozens of
+    tracebacks, here) and task (on each worker) as an error. The run is stopped on purpose and the
+    command says so in one line: its logs and its own local workers' stay quiet from here on."""
+    if kind is not None and issubclass(kind, KeyboardInterrupt):
+        for name in ("asyncio", "distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        if local_client is not None:
+            from .geo.cluster import silence_worker_logs
+
+            local_client.run(silence_worker_logs, on_error="ignore")
+    return False
 
 
 def _check_imports(client: Any, address: str) -> None:

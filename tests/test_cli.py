@@ -20,7 +20,7 @@ from PIL import Image
 
 from clear_vision import cli
 from clear_vision.cli import main
-from geo_data import safe_product, write_geotiffs
+from geo_data import safe_product, synthetic_cube, write_geotiffs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,6 +217,29 @@ def test_ctrl_c_or_sigterm_during_the_work_writes_nothing_and_says_so(tmp_path, 
     assert "interrupted: nothing was written" in err and "Traceback" not in err, err
     assert code in (128 + stop, -stop)  # 130 / 143 as a shell reports them; -2 when started from a runner that ignores SIGINT
     assert sorted(path.name for path in tmp_path.iterdir()) == ["frames"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_local_workers_is_one_line_and_a_finished_run_ends_quietly(tmp_path):
+    """distributed logs every cancelled gather and task, and kills a worker slow to exit, loudly."""
+    synthetic_cube(8, 512, 512).to_dataset().to_zarr(tmp_path / "cube.zarr")  # 16 chunks of seconds each, on 2 workers
+    command = [sys.executable, "-m", "clear_vision", "remove", str(tmp_path / "cube.zarr"), "--chunk", "128", "--workers", "2"]
+    finished = subprocess.run([*command, "--out", str(tmp_path / "done")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert finished.returncode == 0 and "wrote 17 outputs" in finished.stderr, finished.stderr
+    assert "WARNING" not in finished.stderr and "Traceback" not in finished.stderr, finished.stderr
+    process = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    for line in process.stderr:  # the cluster runs and the graph goes out
+        if line.startswith("processing"):
+            break
+    time.sleep(6)  # the first chunks are computing
+    process.send_signal(signal.SIGINT)
+    code, err = process.wait(timeout=120), process.stderr.read()
+    assert code in (130, -2) and "interrupted: nothing was written" in err
+    assert not any(noise in err for noise in ("Traceback", "WARNING", "never retrieved")), err
+    assert not (tmp_path / "out").exists()
 
 
 # ---- georeferenced cubes -------------------------------------------------------------------

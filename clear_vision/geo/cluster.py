@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from functools import cache
 from typing import Any
 
 import dask
 
-__all__ = ["local_cluster", "WORKER_ENVIRON"]
+__all__ = ["local_cluster", "silence_worker_logs", "WORKER_ENVIRON", "WORKER_EXIT_S"]
 
 # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker, which makes glibc map
 # and unmap every large temporary array: one 640x640x10 chunk took 45 s in such a worker and
@@ -15,9 +17,34 @@ __all__ = ["local_cluster", "WORKER_ENVIRON"]
 WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 
 
+# distributed's nanny gives its worker process 4 s to exit, then kills it with a warning. A worker
+# that has loaded torch and GDAL took 2.5..4.5 s to exit on this busy 2-core machine, so every
+# --workers run ended in two "still alive after 4.0 seconds, killing" lines.
+WORKER_EXIT_S = 30
+
+
+@cache
+def _patient_nanny() -> type:
+    """A `distributed.Nanny` that waits WORKER_EXIT_S for its worker process to exit when closed."""
+    from distributed import Nanny
+
+    class PatientNanny(Nanny):
+        async def close(self, timeout: float = WORKER_EXIT_S / 0.8, reason: str = "nanny-close") -> str:
+            return await super().close(timeout=timeout, reason=reason)
+
+    return PatientNanny
+
+
 def local_cluster(n_workers: int, **options: Any) -> Any:
     """`distributed.LocalCluster` of `n_workers` single-threaded worker processes (no dashboard)."""
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, dashboard_address=None, **options)
+        return LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, dashboard_address=None, worker_class=_patient_nanny(), **options
+        )
+
+
+def silence_worker_logs() -> None:
+    """Run on a local cluster's workers when the run is interrupted: its cancelled tasks are expected."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)

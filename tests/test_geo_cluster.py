@@ -1,0 +1,52 @@
+"""The project's local Dask cluster: workers get time to exit, and can be told to be quiet."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing.util
+import time
+
+import pytest
+
+from clear_vision.geo.cluster import local_cluster, silence_worker_logs
+
+distributed = pytest.importorskip("distributed")
+
+
+def _exit_slowly(seconds: float) -> None:
+    """Make this worker process take `seconds` to exit, as one that loaded torch and GDAL may."""
+    multiprocessing.util.Finalize(None, time.sleep, args=(seconds,), exitpriority=0)
+
+
+def _logger_level() -> int:
+    return logging.getLogger("distributed").level
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.slow
+def test_a_worker_that_takes_seconds_to_exit_is_not_killed_with_a_warning():
+    records = _Records()
+    logging.getLogger("distributed.nanny").addHandler(records)
+    try:
+        with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+            client.run(_exit_slowly, 6)  # distributed's nanny kills a worker that takes over 4 s
+            closing = time.monotonic()
+        assert time.monotonic() - closing >= 6
+    finally:
+        logging.getLogger("distributed.nanny").removeHandler(records)
+    assert not [message for message in records.messages if "still alive" in message], records.messages
+
+
+def test_silenced_workers_log_nothing_of_distributed():
+    with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        assert list(client.run(_logger_level).values()) != [logging.CRITICAL + 1]
+        client.run(silence_worker_logs)
+        assert list(client.run(_logger_level).values()) == [logging.CRITICAL + 1]
