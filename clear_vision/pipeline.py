@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Sequence, get_args
@@ -24,7 +24,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, spread_into_no_dat
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, dark_frames_note, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -337,21 +337,24 @@ class ClearVision:
         probability comes back as float16: float32 would make it the largest array of the result
         (670 MB for 10 frames of 4096x4096), and float16 resolves it to 0.0005.
         """
+        dark = dark_frames_note(images)  # before the chunks' results overwrite `images`
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:
-            return self.process_chunk(images, days, masks, started, report)
+            result = self.process_chunk(images, days, masks, started, report)
+        else:
 
-        def one(window: Window) -> tuple[np.ndarray, ...]:
-            rows, cols = window.read
-            piece = self.process_chunk(images[:, rows, cols], days, None if masks is None else masks[:, rows, cols], started)
-            return piece.frames, piece.masks, piece.probability.astype(np.float16), piece.mask_class
+            def one(window: Window) -> tuple[np.ndarray, ...]:
+                rows, cols = window.read
+                piece = self.process_chunk(images[:, rows, cols], days, None if masks is None else masks[:, rows, cols], started)
+                return piece.frames, piece.masks, piece.probability.astype(np.float16), piece.mask_class
 
-        def done(index: int) -> None:
-            report(0.05 + 0.95 * (index + 1) / len(windows), f"chunk {index + 1} of {len(windows)}")
+            def done(index: int) -> None:
+                report(0.05 + 0.95 * (index + 1) / len(windows), f"chunk {index + 1} of {len(windows)}")
 
-        report(0.05, f"{len(windows)} chunks")
-        output, replaced, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
-        return self._result(output, replaced, probability, classes, started)
+            report(0.05, f"{len(windows)} chunks")
+            output, replaced, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
+            result = self._result(output, replaced, probability, classes, started)
+        return replace(result, warnings=(dark, *result.warnings)) if dark else result
 
     def process_chunk(
         self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -51,6 +52,15 @@ def test_uint8_array_passes_through_unchanged():
 def test_float_array_in_unit_range_is_scaled():
     frames = frames_array().astype(np.float32) / 255.0
     assert np.array_equal(load_frames(frames), frames_array())
+
+
+def test_float_frames_a_rounding_error_outside_the_unit_range_are_clipped():
+    frames = frames_array().astype(np.float32) / 255.0
+    frames[0, 0, 0, 0], frames[0, 0, 0, 1] = 1.0000002, -1e-7  # after arithmetic on [0, 1] values
+    assert load_frames(frames)[0, 0, 0, :2].tolist() == [255, 0]
+    frames[0, 0, 0, 0] = 1.00001
+    with pytest.raises(ValueError, match=r"got values in \[-1e-07, 1.00001\]"):
+        load_frames(frames)
 
 
 @pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (1.5, r"\[0, 1\]"), (-0.1, r"\[0, 1\]")])
@@ -215,8 +225,9 @@ def test_day_numbers_are_day_of_year_or_days_since_a_start():
         ([400, 10], r"time order .*only when all lie in 1\.\.366"),
         ([0, float("nan")], "day number nan .* not finite"),
         ([True, False], "unsupported type bool"),
-        (np.array(["2021-05-10", "NaT"], dtype="datetime64[D]"), "date 1 is missing"),
-        ([pd.Timestamp("2021-05-10"), pd.NaT], "date 1 is missing"),
+        (np.array(["2021-05-10", "NaT"], dtype="datetime64[D]"), "date 2 is missing"),
+        ([pd.Timestamp("2021-05-10"), pd.NaT], "date 2 is missing"),
+        (["", "2021-05-10"], r"cannot read '' \(date 1\)"),  # positions count from 1, as frames do
         ({"2021-05-10", "2021-05-11"}, "expected a list of 2 dates, got set"),
         (np.array("2021-05-10"), "expected a list of 2 dates, got one <U10 value"),
         (np.array([[1, 2], [3, 4]]), "expected a list of 2 dates, got ndarray"),
@@ -477,6 +488,20 @@ def test_dates_with_trailing_or_foreign_text_are_refused(text):
 
 def test_date_times_and_compact_dates_are_read():
     assert parse_dates(["2021-05-10T10:30:00", "20210515", "2021-05-20"], 3).tolist() == [0, 5, 10]
+
+
+def test_dates_spelt_as_in_file_names_are_read():
+    assert parse_dates(["2021_05_10", "2021/05/15", "2021.05.20", "2021/05/25 10:00"], 4).tolist() == [0, 5, 10, 15]
+    with pytest.raises(ValueError, match="cannot read '2021/5/30'"):  # one digit: not a date of a file name either
+        parse_dates(["2021-05-10", "2021/5/30"], 2)
+
+
+def test_array_likes_of_dates_are_read():
+    """Cube users pass `cube.time`; tensors and pandas objects hold day numbers or dates too."""
+    times = pd.date_range("2021-05-10", periods=3, freq="5D")
+    assert parse_dates(xr.DataArray(times.values, dims="time"), 3).tolist() == [0, 5, 10]
+    assert parse_dates(torch.tensor([120, 125, 135]), 3).tolist() == [0, 5, 15]
+    assert parse_dates(times.tz_localize("UTC"), 3).tolist() == [0, 5, 10]
 
 
 @pytest.mark.parametrize(

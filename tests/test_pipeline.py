@@ -190,6 +190,15 @@ def test_cuda_first_fills_may_come_from_several_threads_at_once(made_by, tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_nearly_black_frames_get_a_note_naming_the_likely_cause(model):
+    """Sentinel-2 digital numbers as uint16 pictures come out 0 % cloud: the result must say why."""
+    frames = scene().astype(np.uint32)
+    digital_numbers = (frames * 3333 // frames.max()).astype(np.uint16)  # DN up to 3333 (reflectance 0.33): 13 of 255 as a picture
+    notes = model.run(digital_numbers).warnings
+    assert any("nearly black (brightest value 13 of 255)" in note and "remove_cube" in note for note in notes), notes
+    assert not any("nearly black" in note for note in model.run(scene()).warnings)
+
+
 def test_an_unpickled_pipeline_runs_as_the_original(model):
     """Dask workers get the pipeline pickled: settings, networks and results must survive."""
     frames = scene()

@@ -47,6 +47,7 @@ MIN_SIDE = 32
 MAX_PIXELS = 4096 * 4096  # per frame, checked from the file header before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cameras
+DARK_BELOW = 32  # of 255: frames all darker than this get a note (clouds are bright in any rendering)
 DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
 
@@ -56,7 +57,9 @@ PathT = TypeVar("PathT", str, Path)
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 _NUMBER_BEFORE, _NUMBER_AFTER = re.compile(r"\d_$"), re.compile(r"_\d")  # tile_3_2019_06_11: a chain of numbers
 _DATE_SEPARATORS = re.compile(r"[,;\s]+")
+_OTHER_DATE_SEPARATORS = re.compile(r"^(\d{4})([_/.])(\d{2})\2(\d{2})(?!\d)")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
+_FLOAT_SLACK = 1e-6  # float frames a rounding error outside [0, 1] (1.0000002 after arithmetic) are clipped
 _BANDS = "1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) bands"
 
 
@@ -181,6 +184,20 @@ def no_data_pixels(images: np.ndarray) -> np.ndarray:
     runs along the 3-wide last axis.
     """
     return (images[..., 0] | images[..., 1] | images[..., 2]) == 0
+
+
+def dark_frames_note(images: np.ndarray) -> str | None:
+    """A note when all frames are nearly black, where clouds cannot be told from the ground: the
+    usual sign of digital numbers or reflectance given as 16-bit or float pictures (Sentinel-2 DN
+    up to 3000 become 12 of 255), which would otherwise come back "0 % cloud" without a word."""
+    brightest = int(images.max())
+    if brightest >= DARK_BELOW:
+        return None
+    return (
+        f"the frames are nearly black (brightest value {brightest} of 255), so clouds cannot be seen in them: 16-bit frames "
+        "are read as pictures over 0..65535 and float frames over 0..1; stretch digital numbers or reflectance to 8-bit "
+        "RGB first, or give them as GeoTIFF, netCDF or zarr to remove_cube / the command line, which take their units"
+    )
 
 
 def is_single_image(frames: object) -> bool:
@@ -354,9 +371,9 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
         if not np.isfinite(array).all():
             raise ValueError(f"{label}: float frames must be finite values in [0, 1]; found NaN or infinity")
         lo, hi = float(array.min()), float(array.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"{label}: float frames must lie in [0, 1]; got values in [{lo:.3g}, {hi:.3g}]")
-        return np.round(array * 255.0).astype(np.uint8)
+        if lo < -_FLOAT_SLACK or hi > 1.0 + _FLOAT_SLACK:
+            raise ValueError(f"{label}: float frames must lie in [0, 1]; got values in [{lo:.7g}, {hi:.7g}]")
+        return np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
     if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{label}: {array.dtype} frames are not accepted; use uint8, uint16 or float in [0, 1]")
     raise ValueError(f"{label}: unsupported pixel type {array.dtype}; use uint8, uint16 or float in [0, 1]")
@@ -385,13 +402,15 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     """
     if dates is None:
         return np.arange(count, dtype=np.float32) * DEFAULT_SPACING_DAYS
+    if hasattr(dates, "__array__") and not isinstance(dates, np.ndarray):  # an xarray time coordinate, a tensor, pandas
+        dates = np.asarray(dates)
     if isinstance(dates, (str, bytes, Mapping, Set)) or not isinstance(dates, Iterable) or not hasattr(dates, "__len__") or np.ndim(dates) > 1:
         raise ValueError(f"dates: expected a list of {count} dates, got {type(dates).__name__}")
     if isinstance(dates, np.ndarray) and dates.ndim == 0:
         raise ValueError(f"dates: expected a list of {count} dates, got one {dates.dtype} value")
     if len(dates) != count:
         raise ValueError(f"dates: got {len(dates)} dates for {count} frames; give one date per frame")
-    days = [_to_day_number(value, i) for i, value in enumerate(dates)]
+    days = [_to_day_number(value, position) for position, value in enumerate(dates, start=1)]
     kinds = {kind for kind, _ in days}
     if len(kinds) > 1:
         raise ValueError("dates: do not mix calendar dates and day numbers")
@@ -406,34 +425,37 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     return (numbers - numbers[0]).astype(np.float32)
 
 
-def _to_day_number(value: DateLike, index: int) -> tuple[str, float]:
+def _to_day_number(value: DateLike, position: int) -> tuple[str, float]:
+    """One date as ("date", ordinal day) or ("number", day number); `position` counts from 1."""
     if isinstance(value, np.datetime64):
         if np.isnat(value):
-            raise ValueError(f"dates: date {index} is missing (NaT)")
+            raise ValueError(f"dates: date {position} is missing (NaT)")
         value = value.astype("datetime64[D]").item()
     if isinstance(value, dt.datetime):
         if value != value:  # pandas.NaT
-            raise ValueError(f"dates: date {index} is missing (NaT)")
+            raise ValueError(f"dates: date {position} is missing (NaT)")
         value = value.date()
     if isinstance(value, dt.date):
         return "date", float(value.toordinal())
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         if not np.isfinite(value):
-            raise ValueError(f"dates: day number {value} (date {index}) is not finite")
+            raise ValueError(f"dates: day number {value} (date {position}) is not finite")
         return "number", float(value)
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit() and len(text) <= 3:
-            return _to_day_number(int(text), index)
+            return _to_day_number(int(text), position)
+        text = _OTHER_DATE_SEPARATORS.sub(r"\1-\3-\4", text)  # 2021_05_10, 2021/05/10, 2021.05.10 as in file names
         for reader in (dt.date.fromisoformat, lambda iso: dt.datetime.fromisoformat(iso).date()):
             try:  # the whole text must be a date (or a date and time): "2021-05-10junk" is refused
                 return "date", float(reader(text).toordinal())
             except ValueError:
                 continue
         raise ValueError(
-            f"dates: cannot read {value!r} (date {index}); use ISO dates like 2021-05-10 or day numbers"
+            f"dates: cannot read {value!r} (date {position}); use dates like 2021-05-10 (also 20210510, 2021_05_10, "
+            "2021/05/10) or day numbers"
         )
-    raise ValueError(f"dates: date {index} has unsupported type {type(value).__name__}; use dates, ISO strings or day numbers")
+    raise ValueError(f"dates: date {position} has unsupported type {type(value).__name__}; use dates, ISO strings or day numbers")
 
 
 def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) -> np.ndarray:
