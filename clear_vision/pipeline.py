@@ -225,6 +225,8 @@ class ClearVision:
         """Write the bundle (networks as safetensors with their training records, `clear_vision.json`) to
         `folder`; `load` reads it back. A pipeline without a filler saves a bundle without one."""
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"save: {folder} is a file; give a folder (created if missing)")
         specs = {}
         for role, network in (("detector", self.detector), ("filler", self.filler)):
             if network is not None:

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .config import CONFIG_NAME, NetworkSpec
+from .config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, NetworkSpec
 from .detection.detector import CloudDetector
 from .filling.filler import TemporalFiller
 
@@ -64,6 +64,14 @@ def read_header(path: Path) -> dict[str, Any]:
     return {key: value if key == "architecture" else json.loads(value) for key, value in header.items()}
 
 
+def _how_to_fix(role: str, folder: Path) -> str:
+    """Advice for a broken bundle: the bundled one comes from git or a reinstall, a user's from `save`."""
+    train = f"train it with `{TRAIN_COMMANDS[role]}` (see README.md)"
+    if folder.resolve() == DEFAULT_WEIGHTS_DIR.resolve():
+        return f"{train} or restore {folder}/ from git (installed: reinstall clear_vision)"
+    return f"{train} or write it again with ClearVision.save; ClearVision.load() without a folder loads the bundled weights"
+
+
 def load_network(role: str, spec: NetworkSpec | None, folder: str | Path, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the `role` network ("detector" or "filler") of the bundle in `folder`, in eval mode.
 
@@ -71,9 +79,12 @@ def load_network(role: str, spec: NetworkSpec | None, folder: str | Path, device
     and the class stored in the file is the one this role needs.
     """
     folder = Path(folder)
-    how_to_fix = f"train it with `{TRAIN_COMMANDS[role]}` (see README.md) or restore {folder}/ from git"
+    how_to_fix = _how_to_fix(role, folder)
     if spec is None:
-        raise WeightsError(f"{folder / CONFIG_NAME} names no {role} network; {how_to_fix}")
+        classical = ""
+        if role == "filler":
+            classical = "it was saved from a pipeline with a classical filler: load it with method='linear' (or 'nearest', 'affine', 'whittaker', 'blend'), or "
+        raise WeightsError(f"{folder / CONFIG_NAME} names no {role} network; {classical}{how_to_fix}")
     path = folder / spec.file
     if not path.is_file():
         raise WeightsError(f"{role} weights not found at {path}; {how_to_fix}")

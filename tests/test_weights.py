@@ -56,6 +56,27 @@ def test_missing_weights_say_how_to_train(bundle):
         ClearVision.load(bundle)
 
 
+def test_a_bundle_saved_with_a_classical_filler_says_how_to_load_it(tmp_path):
+    ClearVision.load(method="linear").save(tmp_path / "linear")
+    with pytest.raises(WeightsError, match="names no filler network; it was saved from a pipeline with a classical filler: load it with method='linear'"):
+        ClearVision.load(tmp_path / "linear")
+    assert ClearVision.load(tmp_path / "linear", method="linear").filler is None
+
+
+def test_broken_bundles_get_advice_for_where_they_come_from(bundle):
+    """The bundled weights come back from git; a user's own bundle from ClearVision.save."""
+    (bundle / "filler.safetensors").unlink()
+    with pytest.raises(WeightsError, match="write it again with ClearVision.save") as raised:
+        ClearVision.load(bundle)
+    assert "from git" not in str(raised.value)
+
+
+def test_saving_onto_a_file_is_refused(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="a_file is a file; give a folder"):
+        ClearVision.load(method="linear").save(tmp_path / "a_file")
+
+
 def test_truncated_or_replaced_file_fails_the_checksum(bundle):
     path = bundle / "filler.safetensors"
     path.write_bytes(path.read_bytes()[:-100])
