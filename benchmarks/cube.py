@@ -29,7 +29,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import torch
 import xarray as xr
 
-from clear_vision import ClearVision, open_cube, write_cube
+from clear_vision import MAX_FRAMES, ClearVision, open_cube, write_cube
 from clear_vision.geo.cluster import local_cluster
 
 from .machine import machine_info, peak_rss_mb
@@ -50,6 +50,14 @@ def _base_tile(dates: int) -> tuple[np.ndarray, pd.DatetimeIndex]:
     rng = np.random.default_rng(0)
     tile = (rng.uniform(200, 900, (dates, 4, 100, 100)) + np.where(rng.uniform(size=(dates, 1, 100, 100)) > 0.7, 5000, 0)).astype(np.uint16)
     return tile, pd.date_range("2021-06-01", periods=dates, freq="5D")
+
+
+def _dates_available() -> int:
+    """How many dates `build_cube` can give: the nrt cube's from NRT_FIRST_DATE on, else a cube's most."""
+    if not NRT.is_file():
+        return MAX_FRAMES
+    with xr.open_dataset(NRT) as source:
+        return min(MAX_FRAMES, source.sizes["time"] - NRT_FIRST_DATE)
 
 
 def build_cube(path: Path, size: int, dates: int, chunk: int) -> None:
@@ -89,6 +97,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the networks run (default cpu); with cuda every cluster worker shares the GPU")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
+    available = _dates_available()
+    if not 2 <= args.dates <= available:
+        parser.error(f"--dates: {args.dates} is not in 2..{available} (a cube takes 2..100 dates; the nrt cube has {available} from 2019-06-16)")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     megapixel_dates = args.size * args.size * args.dates / 1e6
