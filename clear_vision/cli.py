@@ -31,6 +31,7 @@ from .weights import WeightsError
 
 __all__ = ["main"]
 
+_CUBE_ONLY = ("rgb", "bands", "scale", "offset", "start", "end", "format", "chunk", "workers", "scheduler")  # refused for pictures
 SCHEDULER_TIMEOUT_S = 10  # --scheduler: seconds to reach the scheduler and finish the handshake
 _CUBE_SUFFIXES = (".nc", ".zarr", ".zip", ".tar")  # .zip, .tar: Sentinel-2 and Landsat products as downloaded
 
@@ -85,11 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     cube = remove.add_argument_group("georeferenced cubes (GeoTIFF, netCDF, zarr)")
     cube.add_argument("--rgb", help="the red, green and blue band names (default: the bands named red/green/blue or B04/B03/B02, also B4, SR_B4, S2-L2A-B04; else the first three, said on the output; Landsat 4..7: B3,B2,B1, found from USGS product names)")
     cube.add_argument("--bands", help="netCDF/zarr variables to use as bands, comma-separated (default: all (time, y, x) variables)")
-    cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, where the files do not say (Sentinel-2 L2A DN: 0.0001)")
+    cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, instead of what the files say (needed where they say nothing; Sentinel-2 L2A DN: 0.0001)")
     cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
     cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
     cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
-    cube.add_argument("--format", default="cog", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
+    cube.add_argument("--format", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
     cube.add_argument("--chunk", type=int, help="spatial chunk size in pixels, at least 64 (default: 512); the same chunk gives the same numbers on any scheduler")
     where = cube.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, help="start a local Dask cluster with N worker processes (one thread each)")
@@ -135,8 +136,12 @@ def _load_model(args: argparse.Namespace) -> ClearVision:
 def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     """PNG/JPEG/8-bit TIFF frames -> <name>_clear.png, <name>_mask.png, report.json."""
     started = time.perf_counter()
-    if args.start or args.end:
-        raise ValueError("--start/--end select dates of a georeferenced cube (GeoTIFF, netCDF, zarr); for frames, pass the files to use")
+    given = [f"--{name}" for name in _CUBE_ONLY if getattr(args, name) is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: options of georeferenced cubes (GeoTIFF, netCDF, zarr); these inputs are pictures "
+            "(PNG, JPEG, 8-bit TIFF), written as PNG: leave them out (to use only some frames, pass those files)"
+        )
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]
     staged = stack.enter_context(StagedFolder(args.out, planned_files(stems), args.overwrite))  # fail before the work
@@ -166,6 +171,9 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
 
     started = time.perf_counter()
     chunk = check_chunk(args.chunk)
+    stores = [item for item in args.inputs if Path(item).suffix.lower() in (".nc", ".zarr")]
+    if stores and len(args.inputs) > 1:
+        raise ValueError(f"{Path(stores[0]).name}: a netCDF file or zarr store is a whole cube: give it alone (got {len(args.inputs)} inputs), one per run")
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     bands = split_dates(args.bands)  # the same comma, semicolon or space splitting
     cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
@@ -175,7 +183,8 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
         if cube.sizes["time"] == 0:
             window = " ".join(part for part in (args.start and f"from {args.start}", args.end and f"up to {args.end}") if part)
             raise ValueError(f"--start/--end: the cube has no date {window}; its dates run from {first} to {last}")
-    staged = stack.enter_context(StagedFolder(args.out, cube_file_names(cube["time"].values, args.format), args.overwrite))
+    out_format = args.format or "cog"
+    staged = stack.enter_context(StagedFolder(args.out, cube_file_names(cube["time"].values, out_format), args.overwrite))
     args.staged = staged
     _say(f"cube: {cube.sizes['time']} dates x {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}) x {cube.sizes['y']}x{cube.sizes['x']} px, {cube.dtype}")
     _start_dask(args, stack)
@@ -188,7 +197,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
         _say(f"rgb: no band is named red/green/blue or B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")
     result = model.remove_cube(cube, rgb=rgb, chunks=chunk)
     _say(f"processing in chunks of {chunk} px on {model.device.type}")
-    report = write_cube_into(result, staged.path, args.format, progress=True)
+    report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()
     _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(report['dates'], report['cloud_cover'], report['no_data']))}")
     _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")

@@ -295,7 +295,7 @@ def test_start_and_end_select_the_dates_of_a_cube(frame_dir, tmp_path, capsys):
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), "--start", "2020-01-01"]) == 2
     assert capsys.readouterr().err.strip().endswith("the cube has no date from 2020-01-01; its dates run from 2019-06-16 to 2019-07-31")
     assert main(["remove", str(frame_dir), "--out", str(tmp_path / "none"), "--end", "2019-07-01"]) == 2
-    assert "--start/--end select dates of a georeferenced cube" in capsys.readouterr().err
+    assert "--end: options of georeferenced cubes" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), "--start", "June"])
     assert "'June' is not a date; give YYYY-MM-DD" in capsys.readouterr().err
@@ -355,6 +355,20 @@ def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsy
     assert (out / "clear_vision.zarr").is_dir()
     assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--scale", "0.0001", "--format", "netcdf", "--overwrite"]) == 0
     assert (out / "clear_vision.nc").is_file() and json.loads((out / "report.json").read_text())["format"] == "netcdf"
+
+
+def test_cube_options_on_pictures_are_refused_not_ignored(frame_dir, tmp_path, capsys):
+    command = ["remove", str(frame_dir), "--out", str(tmp_path / "out")]
+    assert main([*command, "--format", "zarr", "--scale", "0.0001", "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --scale, --format, --workers: options of georeferenced cubes") and "written as PNG" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_netcdf_or_zarr_cube_is_given_alone(frame_dir, tmp_path, capsys):
+    write_geotiffs(tmp_path / "dn")
+    assert main(["remove", str(tmp_path / "dn"), str(tmp_path / "cube.nc"), "--out", str(tmp_path / "out")]) == 2
+    assert "cube.nc: a netCDF file or zarr store is a whole cube: give it alone (got 2 inputs)" in capsys.readouterr().err
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
