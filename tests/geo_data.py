@@ -89,6 +89,21 @@ def synthetic_cube(steps: int = 6, height: int = 512, width: int = 512, seed: in
     return cube.rio.write_crs("EPSG:32633").rio.write_nodata(0, encoded=False)
 
 
+def per_band_units_netcdf(path: Path, steps: int = 4, size: int = 64) -> Path:
+    """`synthetic_cube` as a packed netCDF whose bands each state their own units, as GreenEarthNet's
+    do: B04 x 1e-4, B03 x 2e-4, B02 x 1e-4 - 0.1, B08 x 4e-4 (the same reflectance in other numbers)."""
+    cube = synthetic_cube(steps, size, size)
+    units = {"B04": (1e-4, 0.0), "B03": (2e-4, 0.0), "B02": (1e-4, -0.1), "B08": (4e-4, 0.0)}
+    variables = {}
+    for name, (scale, offset) in units.items():
+        reflectance = cube.sel(band=name).values * 1e-4
+        stored = np.where(reflectance == 0, 0, np.maximum(np.rint((reflectance - offset) / scale), 1)).astype(np.uint16)  # 0 is no data only where it was
+        variables[name] = xr.DataArray(stored, dims=("time", "y", "x"), attrs={"scale_factor": scale, "add_offset": offset, "_FillValue": 0})
+    coords = {name: cube[name].values for name in ("time", "y", "x")}
+    xr.Dataset(variables, coords=coords).to_netcdf(path, encoding={name: {"_FillValue": None} for name in variables})
+    return path
+
+
 _MTD_MSIL2A = """<?xml version="1.0" encoding="UTF-8"?>
 <n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
   <n1:General_Info>

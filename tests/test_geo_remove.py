@@ -10,7 +10,7 @@ import xarray as xr
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
 from clear_vision.geo.remove import NO_DATA, remove_cube
-from geo_data import restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
+from geo_data import per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +233,20 @@ def test_a_result_written_by_xarray_itself_keeps_the_mask_classes(model, tmp_pat
     result.to_netcdf(tmp_path / "result.nc")
     for mask in (xr.open_zarr(tmp_path / "result.zarr")["mask"], xr.open_dataset(tmp_path / "result.nc")["mask"]):
         assert mask.dtype == np.uint8 and (mask.values == NO_DATA).any() and np.array_equal(mask.values, result["mask"].values)
+
+
+def test_per_band_units_follow_band_selection_and_a_mismatch_is_refused_before_dask_runs(model, tmp_path):
+    """xarray keeps attrs as they are through cube.sel(band=...): a reordered cube was converted
+    with other bands' scales (wrong masks, no error), a subset failed inside a Dask task."""
+    cube = open_cube(per_band_units_netcdf(tmp_path / "packed.nc"))
+    reference = remove_cube(model, cube, chunks=64)
+    for bands in (["B08", "B02", "B03", "B04"], ["B02", "B04", "B03"]):
+        selected = remove_cube(model, cube.sel(band=bands), chunks=64)
+        assert np.array_equal(selected["mask"].values, reference["mask"].values), bands
+        assert selected["clear"].equals(reference["clear"].sel(band=bands)), bands
+        assert selected["clear"].attrs["scale_factor"] == [cube.attrs["scale_factor"][cube.attrs["units_bands"].split(",").index(name)] for name in bands]
+    lazy = cube.chunk({"y": 32, "x": 32})
+    with pytest.raises(ValueError, match=r"cube: 2 per-band scale_factor values in the attrs for its 4 bands \(B04, B03, B02, B08\); give one number, or one per band"):
+        remove_cube(model, lazy.drop_attrs().assign_attrs(scale_factor=[1e-4, 2e-4]), chunks=64)  # lazy: refused before anything is computed
+    with pytest.raises(ValueError, match=r"cube: band\(s\) red have no scale_factor/add_offset: the attrs' per-band values belong to bands B04,B03,B02,B08"):
+        remove_cube(model, lazy.assign_coords(band=["red", "B03", "B02", "B08"]), rgb=("red", "B03", "B02"), chunks=64)

@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clear_vision import ClearVision
-from clear_vision.geo.cube import open_cube
+from clear_vision.geo.cube import cube_units, open_cube
+from clear_vision.geo.units import Units
 from clear_vision.geo.write import _passes, cube_file_names, write_cube
-from geo_data import synthetic_cube, write_geotiffs
+from geo_data import per_band_units_netcdf, synthetic_cube, write_geotiffs
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,17 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
     assert report["dates"][0] == "2019-06-16" and len(report["cloud_cover"]) == 8 and report["scale_factor"] == 1e-4
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4) and max(report["no_data"]) > 0
     assert "linear" in report["fill_method"]
+
+
+def test_a_band_selection_of_a_result_is_written_with_its_own_bands_units(tmp_path):
+    """result.sel(band=...) keeps the attrs of all the bands: their per-band units go by band name."""
+    packed = open_cube(per_band_units_netcdf(tmp_path / "packed.nc"))
+    result = ClearVision.load(device="cpu").remove_cube(packed, chunks=64).sel(band=["B08", "B02"])
+    write_cube(result, tmp_path / "cog")
+    with rasterio.open(next((tmp_path / "cog").glob("clear_*.tif"))) as clear:
+        assert clear.descriptions == ("B08", "B02") and clear.scales == (4e-4, 1e-4) and clear.offsets == (0.0, -0.1)
+    write_cube(result, tmp_path / "zarr", format="zarr")
+    assert cube_units(open_cube(tmp_path / "zarr" / "clear_vision.zarr")) == Units((4e-4, 1e-4), (0.0, -0.1))
 
 
 def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):

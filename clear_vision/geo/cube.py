@@ -33,7 +33,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from ..io.decode import DateLike, date_in_name, natural_key
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "with_units", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -58,6 +58,10 @@ _LANDSAT_ID = re.compile(r"^L[COTEM]0\d_L\w{3}_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{
 _LANDSAT_LAYERS = {"SR": "REFLECTANCE_{}_BAND_{}", "ST": "TEMPERATURE_{}_BAND_ST_B{}"}  # MTL keys: MULT / ADD, band number
 # Landsat 4, 5 (TM) and 7 (ETM+) number blue as band 1, so their red, green and blue are B3, B2, B1.
 _LANDSAT_TM_RGB = (re.compile(r"^L[TE]0[4-7]_", re.IGNORECASE), ("B3", "B2", "B1"))
+# The band names, in order, that per-band scale_factor/add_offset lists belong to: attrs do not
+# follow cube.sel(band=...), names do.
+UNITS_BANDS_ATTR = "units_bands"
+_UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR)
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
 _DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time"}
 
@@ -164,8 +168,40 @@ def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
 
 
 def cube_units(cube: xr.DataArray) -> Units | None:
-    """The units stated in a cube's attrs (`scale_factor`, `add_offset`), None where unknown."""
-    return units_from_metadata(cube.attrs, cube.dtype)
+    """The units stated in a cube's attrs (`scale_factor`, `add_offset`) for its bands as they are
+    now, None where unknown.
+
+    xarray keeps attrs as they are through `cube.sel(band=...)`, so per-band lists are taken by
+    the band names `units_bands` records for them; a list without names must have one value per band.
+    """
+    units = units_from_metadata(cube.attrs, cube.dtype)
+    if units is None or all(np.ndim(value) == 0 for value in (units.scale, units.offset)):
+        return units
+    names = [str(name) for name in cube["band"].values]
+    stated = cube.attrs.get(UNITS_BANDS_ATTR)
+    owners = str(stated).split(",") if stated is not None else names
+    for key, value in (("scale_factor", units.scale), ("add_offset", units.offset)):
+        if np.ndim(value) and len(value) != len(owners):
+            whose = f"the {len(owners)} bands its {UNITS_BANDS_ATTR} attr names ({stated})" if stated is not None else f"its {len(names)} bands ({', '.join(names)})"
+            raise ValueError(f"cube: {len(value)} per-band {key} values in the attrs for {whose}; give one number, or one per band in the cube's band order")
+    unknown = [name for name in names if name not in owners]
+    if unknown:
+        raise ValueError(
+            f"cube: band(s) {', '.join(unknown)} have no scale_factor/add_offset: the attrs' per-band values belong to bands {stated} "
+            f"({UNITS_BANDS_ATTR}); select bands by name with cube.sel(band=[...]) instead of renaming them, or set scale_factor, add_offset and {UNITS_BANDS_ATTR} anew"
+        )
+    return units.of_bands([owners.index(name) for name in names])
+
+
+def with_units(cube: xr.DataArray, units: Units | None) -> xr.DataArray:
+    """The cube (data untouched) with attrs stating `units` for its bands: `scale_factor` and
+    `add_offset`, and for per-band values the band names they belong to (`units_bands`); none of them for unknown units."""
+    stated = {} if units is None else {"scale_factor": _attr(units.scale), "add_offset": _attr(units.offset)}
+    if any(np.ndim(value) for value in stated.values()):
+        stated[UNITS_BANDS_ATTR] = ",".join(str(name) for name in cube["band"].values)
+    result = cube.copy(deep=False)
+    result.attrs = {**{key: value for key, value in cube.attrs.items() if key not in _UNITS_ATTRS}, **stated}
+    return result
 
 
 # ---- GeoTIFFs ------------------------------------------------------------------------------
@@ -484,7 +520,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
     if bands is None and stacked:  # already a cube, e.g. written by write_cube
         cube = dataset[stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"].transpose(*DIMS)
-        units = units_from_metadata(cube.attrs, cube.dtype)
+        units = cube_units(cube)
     else:
         layers = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == {"time", "y", "x"}]
         if not layers:
@@ -547,11 +583,7 @@ def _finish(cube: xr.DataArray, dates: Sequence[DateLike] | None, units: Units |
     cube = cube.sortby("time")
     if cube.chunks is not None:  # every chunk holds all dates and bands of its area
         cube = cube.chunk({"time": -1, "band": -1})
-    if units is not None:
-        cube.attrs["scale_factor"] = _attr(units.scale)
-        cube.attrs["add_offset"] = _attr(units.offset)
-    else:
-        cube.attrs.pop("scale_factor", None), cube.attrs.pop("add_offset", None)
+    cube = with_units(cube, units)
     nodata = cube.attrs.get("_FillValue")
     if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
         cube = cube.rio.write_nodata(nodata, encoded=False)

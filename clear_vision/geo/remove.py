@@ -27,8 +27,8 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb
-from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, units_from_metadata
+from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb, cube_units, with_units
+from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
@@ -125,7 +125,7 @@ def remove_cube(
         name="clear-vision-remove",
     )
     packed = da.overlap.trim_internal(packed, depth, boundary="none")
-    result = _to_dataset(cube, packed, rgb, model_gain(model))
+    result = _to_dataset(with_units(cube, units), packed, rgb, model_gain(model))
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
@@ -175,7 +175,7 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, t
         raise ValueError(f"rgb: {tuple(rgb)!r} names a classification or quality band; give the red, green and blue reflectance bands")
     if not (np.issubdtype(cube.dtype, np.integer) or np.issubdtype(cube.dtype, np.floating)):
         raise ValueError(f"cube: {cube.dtype} values are not accepted; use integer digital numbers or float reflectance")
-    units = units_from_metadata(cube.attrs, cube.dtype)
+    units = cube_units(cube)  # per-band values taken by band name, or refused here: inside a Dask task a mismatch is a broadcast error
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
     return units, rgb, [names.index(name) for name in rgb]

@@ -33,7 +33,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..io.outputs import NETCDF_NAME, REPORT_NAME, ZARR_NAME, StagedFolder
-from .cube import RGB_ATTR
+from .cube import RGB_ATTR, cube_units, with_units
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
@@ -65,7 +65,7 @@ def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", 
             the input's dtype with its scale_factor and add_offset, its CRS as spatial_ref).
         progress: print a progress bar over chunks to stderr.
     """
-    _check_result(result)
+    result = _checked_result(result)
     names = cube_file_names(result["time"].values, format)
     with StagedFolder(out_dir, names, overwrite) as staged:
         write_cube_into(result, staged.path, format, progress=progress)
@@ -80,7 +80,7 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     ahead, so a worker's memory grew with the cube's width (3.0 GB per worker at 4096 px
     against 1.5 GB at 1024); a pass holds a fixed number of chunks whatever the cube's size.
     """
-    _check_result(result)
+    result = _checked_result(result)
     names = cube_file_names(result["time"].values, format)
     if format in ("zarr", "netcdf"):
         path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
@@ -111,8 +111,10 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     return report
 
 
-def _check_result(result: Any) -> None:
-    """Refuse, before any staging, what is not `remove_cube`'s Dataset: xarray's own KeyError says neither what is missing nor what is expected."""
+def _checked_result(result: Any) -> xr.Dataset:
+    """Refuse, before any staging, what is not `remove_cube`'s Dataset: xarray's own KeyError says
+    neither what is missing nor what is expected. `clear` comes back with units attrs for its bands
+    as they are now (`cube_units`: a `result.sel(band=...)` keeps the attrs of all the bands)."""
     expected = f"the Dataset that remove_cube returns, with {', '.join(_RESULT_VARIABLES)}"
     if not isinstance(result, xr.Dataset):
         what = f"the DataArray {result.name!r}" if isinstance(result, xr.DataArray) and result.name else f"a {type(result).__name__}"
@@ -120,6 +122,7 @@ def _check_result(result: Any) -> None:
     missing = [name for name in _RESULT_VARIABLES if name not in result.data_vars]
     if missing:
         raise ValueError(f"result: the Dataset has no {', '.join(missing)}; give {expected}")
+    return result.assign(clear=with_units(result["clear"], cube_units(result["clear"])))
 
 
 def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, tqdm]:
