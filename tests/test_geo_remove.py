@@ -250,3 +250,15 @@ def test_per_band_units_follow_band_selection_and_a_mismatch_is_refused_before_d
         remove_cube(model, lazy.drop_attrs().assign_attrs(scale_factor=[1e-4, 2e-4]), chunks=64)  # lazy: refused before anything is computed
     with pytest.raises(ValueError, match=r"cube: band\(s\) red have no scale_factor/add_offset: the attrs' per-band values belong to bands B04,B03,B02,B08"):
         remove_cube(model, lazy.assign_coords(band=["red", "B03", "B02", "B08"]), rgb=("red", "B03", "B02"), chunks=64)
+
+
+@pytest.mark.parametrize("flips", [{"y": slice(None, None, -1)}, {"y": slice(None, None, -1), "x": slice(None, None, -1)}], ids=["south-up", "south-up-west-right"])
+def test_a_flipped_cube_gives_the_north_up_results_in_its_own_orientation(model, flips):
+    """The networks are not flip invariant (sun and shadow geometry): a south-up netCDF was processed upside down."""
+    cube = synthetic_cube(steps=4, height=96, width=96)
+    north_up = remove_cube(model, cube, chunks=64)
+    flipped = cube.isel(flips)
+    result = remove_cube(model, flipped, chunks=64)
+    assert all(result.indexes[dim].equals(flipped.indexes[dim]) for dim in ("y", "x")) and result["clear"].rio.transform() == flipped.rio.transform()
+    for name in ("clear", "mask", "probability"):
+        assert np.array_equal(result[name].isel(flips).values, north_up[name].values), name

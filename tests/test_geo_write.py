@@ -229,3 +229,12 @@ def test_memory_held_while_writing_does_not_grow_with_the_cube_width(tmp_path):
             write_cube(model.remove_cube(chunked, chunks=64), tmp_path / f"out{width}", format="zarr")
         held.append(watch.peak)
     assert held[1] <= held[0] * 1.1, held
+
+
+def test_cogs_of_a_south_up_result_are_north_up(tmp_path, result):
+    south_up = result.isel(y=slice(None, None, -1)).rio.write_transform(result.isel(y=slice(None, None, -1))["clear"].rio.transform(recalc=True))
+    write_cube(south_up, tmp_path / "out")
+    for kind in ("clear", "mask"):
+        with rasterio.open(tmp_path / "out" / f"{kind}_2019-06-26.tif") as written:
+            assert written.transform == result["clear"].rio.transform() and written.transform.e < 0
+            assert np.array_equal(written.read(), result[kind].values[2].reshape(written.count, *written.shape))

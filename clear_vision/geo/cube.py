@@ -33,7 +33,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from ..io.decode import DateLike, date_in_name, natural_key
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "with_units", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -202,6 +202,21 @@ def with_units(cube: xr.DataArray, units: Units | None) -> xr.DataArray:
     result = cube.copy(deep=False)
     result.attrs = {**{key: value for key, value in cube.attrs.items() if key not in _UNITS_ATTRS}, **stated}
     return result
+
+
+# The direction of each axis in a north-up image (GeoTIFF's usual layout, and the images the
+# networks learned sun and shadow geometry from): rows run south, columns east.
+_NORTH_UP = {"y": -1, "x": 1}
+
+
+def north_up_flips(cube: xr.DataArray | xr.Dataset) -> dict[str, slice]:
+    """The reversals of y and x (for `isel`) that turn a cube north-up, {} where it is; applied
+    twice they give the cube back. Axes without coordinates are pixel rows and columns: kept."""
+    return {
+        dim: slice(None, None, -1)
+        for dim, direction in _NORTH_UP.items()
+        if dim in cube.coords and cube.sizes[dim] > 1 and np.sign(float(cube[dim][1] - cube[dim][0])) == -direction
+    }
 
 
 # ---- GeoTIFFs ------------------------------------------------------------------------------

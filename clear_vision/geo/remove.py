@@ -27,7 +27,7 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb, cube_units, with_units
+from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb, cube_units, north_up_flips, with_units
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb
 
 if TYPE_CHECKING:
@@ -101,6 +101,8 @@ def remove_cube(
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
     units, rgb, rgb_index = _check_cube(cube, rgb)
     chunk = check_chunk(chunks)
+    flips = north_up_flips(cube)  # processed north-up: the networks are not flip invariant (sun and shadow geometry)
+    cube = cube.isel(flips)
     steps, bands, height, width = cube.shape
     grid = ((steps,), (bands,), chunk_grid(height, chunk), chunk_grid(width, chunk))
     lazy = cube.chunks is not None
@@ -125,7 +127,7 @@ def remove_cube(
         name="clear-vision-remove",
     )
     packed = da.overlap.trim_internal(packed, depth, boundary="none")
-    result = _to_dataset(with_units(cube, units), packed, rgb, model_gain(model))
+    result = _to_dataset(with_units(cube, units), packed, rgb, model_gain(model)).isel(flips)  # back in the input's orientation
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 

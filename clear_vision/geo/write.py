@@ -33,7 +33,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..io.outputs import NETCDF_NAME, REPORT_NAME, ZARR_NAME, StagedFolder
-from .cube import RGB_ATTR, cube_units, with_units
+from .cube import RGB_ATTR, cube_units, north_up_flips, with_units
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
@@ -90,6 +90,7 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
             stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
             shutil.rmtree(path)
     else:
+        result = _north_up(result)
         temporary, layers = [], []
         for index, stem in enumerate(date_stems(result["time"].values)):
             for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
@@ -146,6 +147,16 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndar
     written = xr.open_zarr(path, mask_and_scale=False)["mask"]
     shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
     return shares, bar
+
+
+def _north_up(result: xr.Dataset) -> xr.Dataset:
+    """The result north-up, as GeoTIFFs are expected to be (many tools mishandle south-up ones),
+    with its transform computed anew (a transform stored with the result describes it as it was)."""
+    flips = north_up_flips(result)
+    if not flips:
+        return result
+    flipped = result.isel(flips)
+    return flipped.rio.write_transform(flipped.rio.transform(recalc=True))
 
 
 class _Pass(NamedTuple):
