@@ -26,7 +26,7 @@ from clear_vision.io.decode import IMAGE_SUFFIXES  # noqa: E402
 from clear_vision.webapp import housekeeping, options, server  # noqa: E402
 from clear_vision.webapp.results import RunFiles  # noqa: E402
 from clear_vision.webapp.runs import ModelRunner, process  # noqa: E402
-from clear_vision.webapp.uploads import APP_MAX_FRAMES, APP_MIN_FRAMES, TRAINED_FRAMES, example_sequences, frame_order_list, sort_uploads  # noqa: E402
+from clear_vision.webapp.uploads import APP_MAX_FRAMES, APP_MAX_PIXELS, APP_MIN_FRAMES, TRAINED_FRAMES, example_sequences, frame_order_list, sort_uploads  # noqa: E402
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
@@ -43,7 +43,9 @@ INTRO = f"""
 # Clear Vision: cloud removal for satellite image time series
 
 Upload {APP_MIN_FRAMES} to {APP_MAX_FRAMES} RGB frames of the **same place on different dates**
-(PNG, JPEG or TIFF, all the same size, at most {MAX_FILE_MB} MB each, up to about 1024x1024 px), or click an example.
+(PNG, JPEG or TIFF, all the same size, at most {MAX_FILE_MB} MB each and {APP_MAX_PIXELS / 1e6:.1f} megapixels per run in all,
+e.g. {APP_MAX_FRAMES} frames of 1024x1024), or click an example. GeoTIFFs of reflectance (one file per date, or one per
+band and date as HLS names them) are read with the units and dates their files state, and come back as GeoTIFFs too.
 Clear Vision finds clouds and their shadows in every frame and fills them in from the dates
 where that ground was clear. It was trained on sequences of {TRAINED_FRAMES} frames: more clear
 dates give better fills. Frames run in time order of the dates in their names (like
@@ -91,10 +93,11 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                frames = gr.File(label=f"Frames ({APP_MIN_FRAMES} to {APP_MAX_FRAMES} images)", file_count="multiple",
+                frames = gr.File(label=f"Frames ({APP_MIN_FRAMES} to {APP_MAX_FRAMES} images, or GeoTIFFs of {APP_MIN_FRAMES} to {APP_MAX_FRAMES} dates)", file_count="multiple",
                                  file_types=list(IMAGE_SUFFIXES), elem_id="frames", height=220)
                 order = gr.Textbox(label="Frame order (first at top)", value="", lines=5, max_lines=APP_MAX_FRAMES + 2, elem_id="order",
-                                   info="One file name per line. Move lines to reorder; delete a line to leave that frame out.")
+                                   info="One frame per line: its file name (GeoTIFFs with one file per band: the date's name, the part its band "
+                                        "files share). Delete a line to leave that frame out. Dated frames stay in time order, unless you type dates.")
                 dates = gr.Textbox(label="Dates (optional)", value="", placeholder="2021-05-10, 2021-05-15, ...", elem_id="dates",
                                    info="One per frame in the order above, separated by commas, semicolons or spaces, e.g. 2021-05-10, 2021-05-15. "
                                         "Empty: read from file names.")

@@ -100,6 +100,21 @@ def test_edited_order_is_what_runs(page: Page, example_sequences: dict[str, list
     assert [text.rsplit(" · ", 1)[-1] for text in page.locator("#masks .caption-label").all_inner_texts()] == chosen
 
 
+def test_band_files_upload_and_run_untouched(page: Page, tmp_path: Path) -> None:
+    """GeoTIFFs with one file per band and date (two dates all no data: identical files) list one line
+    per date and run as uploaded; the order list once held the band file names, which the run refused."""
+    from test_geo_uploads import write_band_files
+
+    paths = write_band_files(tmp_path / "bands", empty_dates=(1, 3), steps=5)
+    page.locator("#frames input[type=file]").set_input_files([str(path) for path in reversed(paths)])
+
+    dates = ["20190616", "20190621", "20190626", "20190701", "20190706"]
+    expect(page.locator("#order textarea")).to_have_value("\n".join(f"{date}_S30_T35TLK" for date in dates), timeout=30_000)
+    page.locator("#run").click()
+    expect_results(page, len(dates))
+    expect(page.locator("#summary")).to_contain_text("GeoTIFFs of these frames and dates")
+
+
 def test_one_frame_shows_a_red_error(page: Page, example_sequences: dict[str, list[Path]]) -> None:
     first = example_sequences["romania_2018_summer"][0]
     page.locator("#frames input[type=file]").set_input_files([str(first)])

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from geo_data import write_geotiffs
 from PIL import Image
+from test_geo_uploads import write_band_files
 
 from benchmarks.synthetic import synthetic_sequence, write_frames
 from clear_vision import ClearVision
 from clear_vision.webapp.runs import ModelRunner, process
+from clear_vision.webapp.uploads import sort_uploads
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +78,60 @@ def json_cover(archive: str) -> float:
     """The mean cloud cover that a run's report.json states."""
     with zipfile.ZipFile(archive) as bundle:
         return float(np.mean([entry["cloud_cover"] for entry in json.loads(bundle.read("report.json"))["frames"]]))
+
+
+def as_uploaded(paths: list[Path], folder: Path) -> list[str]:
+    """The files as the app's upload component stores them: in a folder named after their content,
+    so files of identical bytes (all-no-data dates) share one."""
+    stored = []
+    for path in paths:
+        where = folder / hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        where.mkdir(parents=True, exist_ok=True)
+        stored.append(str(shutil.copy(path, where / path.name)))
+    return stored
+
+
+def geotiff_names(archive: str) -> tuple[list[str], list[str | None], list[str]]:
+    """A run's zip: the GeoTIFFs, report.json's frame dates and geotiff/report.json's dates."""
+    with zipfile.ZipFile(archive) as bundle:
+        frames = json.loads(bundle.read("report.json"))["frames"]
+        geotiffs = json.loads(bundle.read("geotiff/report.json"))["dates"]
+        return sorted(name for name in bundle.namelist() if name.endswith(".tif")), [entry["date"] for entry in frames], geotiffs
+
+
+def test_band_files_run_with_the_order_list_their_upload_filled(runner: ModelRunner, tmp_path: Path) -> None:
+    """The order list once held the band file names, which the run then refused."""
+    files, order = sort_uploads(as_uploaded(write_band_files(tmp_path / "bands", steps=3), tmp_path / "uploads"))
+    assert order.splitlines() == ["20190616_S30_T35TLK", "20190621_S30_T35TLK", "20190626_S30_T35TLK"]
+    summary, run_files, _ = process(runner, files, "", order, tmp_path / "results", no_progress)
+    assert "3 frames of 100x100 px" in summary and "dates read from the GeoTIFFs" in summary
+    assert [caption for _, caption in run_files.clears] == ["1. 20190616_S30_T35TLK", "2. 20190621_S30_T35TLK", "3. 20190626_S30_T35TLK"]
+    tifs, dates, geotiff_dates = geotiff_names(run_files.archive)
+    assert dates == geotiff_dates == ["2019-06-16", "2019-06-21", "2019-06-26"] and len(tifs) == 6
+
+
+def test_band_files_of_identical_bytes_in_one_upload_folder_run_as_their_dates(runner: ModelRunner, tmp_path: Path) -> None:
+    """Two all-no-data dates (identical files, so one upload folder) once broke the grouping by date."""
+    files = as_uploaded(write_band_files(tmp_path / "bands", empty_dates=(1, 3), steps=5), tmp_path / "uploads")
+    assert len({Path(path).parent for path in files}) == 13  # 12 files of 3 dates, one folder for the 8 empty ones
+    summary, run_files, _ = process(runner, files, "", "", tmp_path / "results", no_progress)
+    assert "5 frames" in summary
+    assert geotiff_names(run_files.archive)[2] == ["2019-06-16", "2019-06-21", "2019-06-26", "2019-07-01", "2019-07-06"]
+
+
+def test_geotiff_outputs_follow_the_chosen_frames_order_and_dates(runner: ModelRunner, tmp_path: Path) -> None:
+    """A frame left out of the order list once stayed in geotiff/ (and filled the others); typed dates changed only the PNGs."""
+    files, order = sort_uploads(as_uploaded(write_geotiffs(tmp_path / "multi", hole=False)[:5], tmp_path / "uploads"))
+    names = order.splitlines()
+    chosen = [names[3], names[0], names[2]]
+    typed = "2022-01-01, 2022-01-11, 2022-01-21"
+    summary, run_files, _ = process(runner, files, typed, "\n".join(chosen), tmp_path / "results", no_progress)
+    tifs, dates, geotiff_dates = geotiff_names(run_files.archive)
+    assert dates == geotiff_dates == ["2022-01-01", "2022-01-11", "2022-01-21"]
+    assert tifs == [f"geotiff/{kind}_{day}.tif" for kind in ("clear", "mask") for day in dates]
+    assert [caption.split(" ", 1)[1] for _, caption in run_files.clears] == chosen
+    left_out = [names[0], names[2], names[4]]
+    assert geotiff_names(process(runner, files, "", "\n".join(left_out), tmp_path / "results", no_progress)[1].archive)[2] == [
+        "2019-06-16", "2019-06-26", "2019-07-06"]
+    with pytest.raises(ValueError, match=r"frame order: the dates read from the GeoTIFFs \(date tags, else file names\) are not in time order: S2_20190626.tif"):
+        process(runner, files, "", "\n".join(chosen[1:][::-1]), tmp_path / "results", no_progress)

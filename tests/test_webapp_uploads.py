@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from clear_vision.geo.uploads import upload_frames
 from clear_vision.webapp.uploads import (
     APP_MAX_FRAMES,
     APP_MAX_PIXELS,
@@ -58,11 +59,24 @@ def test_bad_orders_are_named(files: list[str], order: str, message: str) -> Non
 
 
 def test_typed_dates_win_then_file_names_then_none() -> None:
-    paths = [Path("a_2021-05-10.png"), Path("b_2021-05-15.png")]
-    assert dates_for("2021-06-01 2021-06-06", paths) == (["2021-06-01", "2021-06-06"], "dates as typed")
-    assert dates_for("2021-06-01,2021-06-06", paths)[0] == ["2021-06-01", "2021-06-06"]
-    assert dates_for("  ", paths) == (["2021-05-10", "2021-05-15"], "dates read from file names")
-    assert dates_for("", [Path("a.png"), Path("b.png")]) == (None, "no dates: frames taken as 5 days apart")
+    frames = upload_frames(uploads("a_2021-05-10.png", "b_2021-05-15.png"))
+    assert dates_for("2021-06-01 2021-06-06", frames) == (["2021-06-01", "2021-06-06"], "dates as typed")
+    assert dates_for("2021-06-01,2021-06-06", frames)[0] == ["2021-06-01", "2021-06-06"]
+    assert dates_for("  ", frames) == (["2021-05-10", "2021-05-15"], "dates read from file names")
+    assert dates_for("", upload_frames(uploads("a.png", "b.png"))) == (None, "no dates: frames taken as 5 days apart")
+
+
+def test_dated_frames_moved_out_of_time_order_say_where_the_dates_came_from() -> None:
+    """Moving a line up once gave "date 2 comes before date 1" with no word that the dates were read from the names."""
+    frames = order_frames(uploads("frame_01_2019-06-16.png", "frame_03_2019-06-26.png"), "frame_03_2019-06-26.png\nframe_01_2019-06-16.png")
+    with pytest.raises(ValueError) as error:
+        dates_for("", frames)
+    assert str(error.value) == (
+        "frame order: the dates read from file names are not in time order: frame_03_2019-06-26.png (2019-06-26) is listed before "
+        "frame_01_2019-06-16.png (2019-06-16); the model takes frames in time order. Keep the dated frames in time order "
+        "(empty the order list to restore it), or type one date per frame, in the listed order, in the Dates box"
+    )
+    assert dates_for("2021-06-01 2021-06-06", frames)[0] == ["2021-06-01", "2021-06-06"]  # typed dates put them in order
 
 
 def blank_png(path: Path, width: int, height: int) -> Path:

@@ -10,7 +10,7 @@ from .cluster import local_cluster
 from .cube import CUBE_SUFFIXES, is_cube_source, open_cube
 from .remove import DEFAULT_CHUNK_PX, FILL_METHOD, HALO_PX, MASK_CLASSES, remove_cube
 from .units import DEFAULT_GAIN, Units
-from .uploads import add_geotiffs_to_zip, render_geotiff_uploads
+from .uploads import add_geotiffs_to_zip, render_geotiff_frames
 from .write import cube_file_names, write_cube, write_cube_into
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "cube_file_names",
     "is_cube_source",
     "local_cluster",
-    "render_geotiff_uploads",
+    "render_geotiff_frames",
     "add_geotiffs_to_zip",
     "Units",
     "CUBE_SUFFIXES",

@@ -3,93 +3,173 @@
 The app works on 8-bit RGB frames. A GeoTIFF of reflectance or digital numbers would be
 scaled as a picture; here it is read as a cube instead (units from the file), rendered to 8-bit
 RGB exactly as in training for the page, and its cloud-free COGs (every band, its own units
-and georeference) are added to the run's zip.
+and georeference) are added to the run's zip. The cube holds exactly the frames the page runs,
+in its order and with its dates, so the two halves of one zip never disagree.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
+import warnings
 import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import rasterio
 import xarray as xr
 from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning
 
-from .cube import RGB_ATTR, default_rgb, is_cube_source, open_cube
+from .cube import RGB_ATTR, _band_parts, default_rgb, is_cube_source, open_cube
 from .remove import model_gain
-from .units import describe_unknown, render_rgb, units_from_metadata
-from .write import date_stems, write_cube
+from .units import render_rgb, units_from_metadata
+from .write import write_cube
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["render_geotiff_uploads", "add_geotiffs_to_zip"]
+__all__ = ["Frame", "upload_frames", "stated_dates", "render_geotiff_frames", "add_geotiffs_to_zip"]
+
+FrameKind = Literal["picture", "geotiff", "bands"]
+_INSPECT_CHUNK_PX = 512  # dates are read from lazily opened files: headers only, no pixels
 
 
-def render_geotiff_uploads(model: "ClearVision", files: list[str] | None, parent: Path) -> tuple[list[str] | None, xr.DataArray | None]:
-    """GeoTIFF uploads -> 8-bit RGB TIFFs in a new folder in `parent`, and their cube: one per
-    uploaded file of the same name, or, for one file per band and date (Landsat, HLS), one per
-    date named by it.
+@dataclass(frozen=True)
+class Frame:
+    """One frame of an upload, as the order list names it: a picture or a one-date GeoTIFF under
+    its file name, or the band files of one date (`..._B04.tif`) under the part of their names
+    they share (`20230602_S30_T15SWD`)."""
 
-    Other uploads come back unchanged with no cube. RGB are `default_rgb`'s: the cube's
-    `rgb_bands`, else the bands named as red, green and blue, else the first three bands.
-    Raises ValueError (one line) for GeoTIFFs whose units or dates cannot be known.
+    name: str
+    files: tuple[Path, ...]
+    kind: FrameKind
+
+    @property
+    def stem(self) -> str:
+        """The name its outputs are named after."""
+        return self.name if self.kind == "bands" else Path(self.name).stem
+
+
+def upload_frames(files: Sequence[str] | None) -> list[Frame]:
+    """The uploads as frames, in upload order; band files of one date make one frame.
+
+    Raises ValueError naming the files: two uploads of one name, pictures mixed with GeoTIFFs,
+    band files mixed with one-date GeoTIFFs, or two files of one band for one date.
     """
-    geotiffs = [path for path in files or [] if is_cube_source(path)]
+    paths = [Path(path) for path in files or []]
+    seen: set[str] = set()
+    for path in paths:
+        if path.name in seen:
+            raise ValueError(f"two uploaded files are named {path.name!r}; rename one so the order is clear")
+        seen.add(path.name)
+    geotiffs = [path for path in paths if is_cube_source(path)]
     if not geotiffs:
-        return files, None
-    if len(geotiffs) < len(files):
-        pictures = [Path(path).name for path in files if path not in geotiffs]
+        return [Frame(path.name, (path,), "picture") for path in paths]
+    if len(geotiffs) < len(paths):
+        pictures = [path.name for path in paths if path not in geotiffs]
         raise ValueError(
             f"frames: {len(geotiffs)} GeoTIFF(s) of reflectance or digital numbers came with {len(pictures)} picture(s) "
-            f"({', '.join(pictures[:3])}{', ...' if len(pictures) > 3 else ''}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
+            f"({_listed(pictures)}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
         )
+    bands = {path: _band_parts(path) for path in paths if _single_band(path)}
+    if not any(bands.values()):
+        return [Frame(path.name, (path,), "geotiff") for path in paths]
+    others = [path.name for path in paths if not bands.get(path)]
+    if others:
+        raise ValueError(
+            f"frames: {_listed(others)} {'is not a band file' if len(others) == 1 else 'are not band files'} (one band, the name ending in it, "
+            "like 20230602_S30_T15SWD_B04.tif) but came with band files; a run takes either one GeoTIFF per date or one per band and date"
+        )
+    dates: dict[str, dict[str, Path]] = {}
+    for path, (scene, band) in bands.items():
+        date = dates.setdefault(scene or "bands", {})  # "B04.tif", "B03.tif": one date with no name of its own
+        if band in date:
+            raise ValueError(f"frames: {date[band].name} and {path.name} are both band {band} of {scene}; upload one file per band and date")
+        date[band] = path
+    return [Frame(name, tuple(date.values()), "bands") for name, date in dates.items()]
+
+
+def _single_band(path: Path) -> bool:
+    with warnings.catch_warnings():  # a TIFF without georeferencing is still read
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path) as source:
+            return source.count == 1
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def stated_dates(frames: Sequence[Frame]) -> list[str]:
+    """Each GeoTIFF frame's acquisition date (YYYY-MM-DD) as its files state it: a date tag, else
+    the file name (a date's band files state one date: its first file is read)."""
+    dates = []
+    for number, frame in enumerate(frames, start=1):
+        with _in_user_words(f"frame {number} ({frame.name}): "):
+            cube = open_cube([frame.files[0]], chunks=_INSPECT_CHUNK_PX)  # headers only
+        dates.append(str(np.datetime_as_string(cube["time"].values[0], unit="D")))
+    return dates
+
+
+def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: Sequence[str], parent: Path) -> tuple[list[Path], xr.DataArray]:
+    """8-bit RGB TIFFs of GeoTIFF frames as the networks see them, named by the frames, in a new
+    folder in `parent`; and the cube of exactly these frames, in this order, with these `dates`
+    (calendar dates, in time order).
+
+    Each frame's files are linked under their uploaded names into a folder of its own
+    (`frame_1`, `frame_2`, ... in the given order): the app stores uploads of identical bytes
+    (two all-NaN dates) in one folder and others each in a folder of its own, while `open_cube`
+    takes band files as one date when they share a folder and a name stem. RGB are
+    `default_rgb`'s: the cube's `rgb_bands`, else the bands named as red, green and blue, else
+    the first three. Raises ValueError (one line) for GeoTIFFs whose units cannot be known.
+    """
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="geotiff-", dir=parent))
-    scattered = len({Path(path).parent for path in files}) == len(files) > 1  # as the app stores uploads: each in a folder of its own
-    cube = open_cube(_side_by_side(files, folder / "uploads") if scattered else [Path(path) for path in files])
+    for number, frame in enumerate(frames, start=1):
+        (folder / f"frame_{number}").mkdir()
+        for path in frame.files:
+            (folder / f"frame_{number}" / path.name).symlink_to(path.resolve())
+    with _in_user_words(within=folder):
+        cube = open_cube([folder / f"frame_{number}" for number in range(1, len(frames) + 1)], dates=list(dates))
     units = units_from_metadata(cube.attrs, cube.dtype)
     if units is None:
-        raise ValueError(f"{describe_unknown(cube.dtype)}. The app takes the units only from the files (GeoTIFF scales and offsets); for others use the command line")
+        raise ValueError(
+            f"frames {_listed([frame.name for frame in frames])}: {cube.dtype} values with no scale in the files (GeoTIFF scale and "
+            "offset tags), so their reflectance cannot be known. The app reads TIFFs that are georeferenced or not 8-bit as "
+            "satellite data, with the units the files state; save pictures as 8-bit PNG, JPEG or TIFF, or as 16-bit PNG "
+            "(scaled to 8 bits), or use the command line, which takes --scale and --offset"
+        )
     names = [str(name) for name in cube["band"].values]
     if len(names) < 3:
         raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named red/green/blue or B04/B03/B02, or the first three)")
     rgb = [names.index(name) for name in default_rgb(cube)]
-    rgb_units, gain, rendered = units.of_bands(rgb), model_gain(model), []
-
-    def render(values: np.ndarray, nodata: float | None, name: str) -> None:
-        values = values.astype(np.float64)
+    rgb_units, gain, nodata = units.of_bands(rgb), model_gain(model), cube.rio.nodata
+    rendered = []
+    for index, frame in enumerate(frames):
+        values = cube.isel(time=index, band=rgb).values.astype(np.float64)
         if nodata is not None and not np.isnan(nodata):
             values[values == nodata] = np.nan
-        target = folder / name
+        target = folder / f"{frame.stem}.tif"
         Image.fromarray(render_rgb(np.moveaxis(rgb_units.to_reflectance(values), 0, -1), gain)).save(target, format="TIFF")
-        rendered.append(str(target))
-
-    if len(files) == cube.sizes["time"]:  # one file per date: it keeps its name for the app's order list
-        for path in files:
-            with rasterio.open(path) as source:
-                render(source.read([index + 1 for index in rgb]), source.nodata, Path(path).name)
-    else:  # one file per band and date: a frame per date, named by the date (the app reads dates from names)
-        for index, stem in enumerate(date_stems(cube["time"].values)):
-            render(cube.isel(time=index, band=rgb).values, cube.rio.nodata, f"{stem}.tif")
+        rendered.append(target)
     return rendered, cube.assign_attrs({RGB_ATTR: ",".join(names[index] for index in rgb)})
 
 
-def _side_by_side(files: list[str], folder: Path) -> list[Path]:
-    """Links to the uploads in one folder: the app stores each upload in a folder of its own, and
-    `open_cube` takes band files as one date when they share a folder and a name stem."""
-    folder.mkdir()
-    links = []
-    for path in files:
-        link = folder / Path(path).name
-        if link.exists():
-            raise ValueError(f"two uploaded files are named {link.name!r}; rename one")
-        link.symlink_to(Path(path).resolve())
-        links.append(link)
-    return links
+@contextmanager
+def _in_user_words(prefix: str = "", within: Path | None = None) -> Iterator[None]:
+    """ValueErrors that name uploads without a server path (`within/frame_3/x.tif` is `frame_3/x.tif`),
+    and give a missing date the page's remedy."""
+    try:
+        yield
+    except ValueError as error:
+        message = str(error) if within is None else str(error).replace(f"{within}/", "")
+        message = re.sub(r"; pass dates= \(command line: --dates\), one per acquisition$", "; type one date per frame in the Dates box", message)
+        raise ValueError(prefix + message) from None
 
 
 def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, archive: str | Path) -> list[str]:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geo.uploads import add_geotiffs_to_zip, render_geotiff_uploads
-from ..io.decode import load_frames
+from ..geo.uploads import add_geotiffs_to_zip, render_geotiff_frames
+from ..io.decode import load_frames, parse_dates
 from ..io.outputs import build_report, output_names
 from ..pipeline import ClearVision, CloudRemovalOutput
 from .housekeeping import release_heap
@@ -91,21 +91,25 @@ def process(
     """(summary in Markdown, the run's files, warnings) for one request; ValueError for bad input.
 
     GeoTIFF uploads run as the 8-bit RGB the networks see, and their cloud-free GeoTIFFs (every
-    band, in the input's units) join the zip. `fill_threshold`: see `ModelRunner.with_fill_threshold`.
+    band, in the input's units; the same frames, order and dates) join the zip. `fill_threshold`: see `ModelRunner.with_fill_threshold`.
     """
     started = time.perf_counter()
     model = runner.with_fill_threshold(fill_threshold)
-    files, cube = render_geotiff_uploads(model, files, results_dir)
-    paths = order_frames(files, order)
-    stems = [path.stem for path in paths]
+    frames = order_frames(files, order)
+    stems = [frame.stem for frame in frames]
     output_names(stems)  # refuses two frames whose outputs would share a name
+    date_list, date_note = dates_for(dates, frames)
+    parse_dates(date_list, len(frames))  # the library's check, before any GeoTIFF is read whole
+    if frames[0].kind == "picture":
+        paths, cube = [frame.files[0] for frame in frames], None
+    else:  # the cube of exactly these frames, in this order, with these dates
+        paths, cube = render_geotiff_frames(model, frames, date_list, results_dir)
     check_size(paths)  # before decoding: what the app cannot do in reasonable time is refused from the headers
-    date_list, date_note = dates_for(dates, paths)
     images = load_frames(paths)
     result = runner.run(images, date_list, progress, model)
     device = model.device.type
     report = build_report(result, stems, date_list, device=device)
-    files_out = write_run(result, images, [path.name for path in paths], report, results_dir / uuid.uuid4().hex)
+    files_out = write_run(result, images, [frame.name for frame in frames], report, results_dir / uuid.uuid4().hex)
     height, width = images.shape[1:3]
     summary = [
         f"**Done in {time.perf_counter() - started:.1f} s** on {device}: {len(paths)} frames of "
@@ -115,5 +119,5 @@ def process(
     ]
     if cube is not None:
         add_geotiffs_to_zip(model, cube, files_out.archive)
-        summary.append("The zip also holds the cloud-free and mask GeoTIFFs of every date (`geotiff/`: all bands, in the input's units).")
+        summary.append("The zip also holds the cloud-free and mask GeoTIFFs of these frames and dates (`geotiff/`: all bands, in the input's units).")
     return "\n\n".join(summary), files_out, list(result.warnings)

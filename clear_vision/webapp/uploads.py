@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..geo.uploads import Frame, stated_dates, upload_frames
 from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, image_size, in_frame_order, natural_key, split_dates
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "sort_uploads",
     "frame_order_list",
     "order_frames",
+    "in_time_order",
     "check_size",
     "dates_for",
     "example_sequences",
@@ -43,35 +45,45 @@ def sort_uploads(files: list[str] | None) -> tuple[list[str] | None, str]:
 
 
 def frame_order_list(files: list[str] | None) -> str:
-    """The order list shown after an upload: uploaded file names in frame order, one per line."""
-    return "\n".join(in_frame_order(Path(f).name for f in files or []))
+    """The order list shown after an upload: one line per frame, in frame order. A frame is an
+    uploaded file, or for GeoTIFFs with one file per band and date, the part of the names a
+    date's band files share. Uploads it cannot take yet (two of one name, pictures with
+    GeoTIFFs) are listed by file name: the run names the problem."""
+    try:
+        names = [frame.name for frame in in_time_order(upload_frames(files))]
+    except ValueError:
+        names = in_frame_order(Path(f).name for f in files or [])
+    return "\n".join(names)
 
 
-def order_frames(files: list[str] | None, order: str) -> list[Path]:
-    """Uploaded files in the order the user asked for (blank order = `in_frame_order`).
+def order_frames(files: list[str] | None, order: str) -> list[Frame]:
+    """The uploaded frames in the order the user asked for (blank order = `in_time_order`).
 
+    A line names a frame (see `frame_order_list`); a band file's name stands for its date.
     Raises ValueError naming the problem: no files, a name uploaded twice, an unknown or
     repeated name in the order list, or a frame count outside the app's range. File types are
     checked by the upload component, file contents by the library.
     """
-    paths = [Path(f) for f in files or []]
-    if not paths:
+    frames = upload_frames(files)
+    if not frames:
         raise ValueError(f"no frames uploaded: add {APP_MIN_FRAMES} to {APP_MAX_FRAMES} images of one place, or click an example")
-    by_name: dict[str, Path] = {}
-    for path in paths:
-        if path.name in by_name:
-            raise ValueError(f"two uploaded files are named {path.name!r}; rename one so the order is clear")
-        by_name[path.name] = path
+    by_name = {path.name: frame for frame in frames if frame.kind == "bands" for path in frame.files}
+    by_name.update((frame.name, frame) for frame in frames)
     names = [line.strip() for line in (order or "").splitlines() if line.strip()]
     if not names:
-        chosen = in_frame_order(paths)
+        chosen = in_time_order(frames)
     else:
-        for index, name in enumerate(names):
+        chosen = []
+        for name in names:
             if name not in by_name:
-                raise ValueError(f"frame order: {name!r} is not one of the uploaded files; list uploaded file names, one per line")
-            if name in names[:index]:
-                raise ValueError(f"frame order: {name!r} is listed twice; list each frame once")
-        chosen = [by_name[name] for name in names]
+                raise ValueError(
+                    f"frame order: {name!r} is not one of the uploaded files; list {_line_kind(frames)}, one per line "
+                    "(empty the list to run every frame in time order)"
+                )
+            if by_name[name] in chosen:
+                again = "" if name == by_name[name].name else f" (the date of {by_name[name].name})"
+                raise ValueError(f"frame order: {name!r}{again} is listed twice; list each frame once")
+            chosen.append(by_name[name])
     if not APP_MIN_FRAMES <= len(chosen) <= APP_MAX_FRAMES:
         raise ValueError(
             f"got {len(chosen)} frame(s); this app takes {APP_MIN_FRAMES} to {APP_MAX_FRAMES} frames of one place "
@@ -79,6 +91,28 @@ def order_frames(files: list[str] | None, order: str) -> list[Path]:
             + ("; a new upload adds to the frames already there: clear them (the x of the frames box) first" if len(chosen) > APP_MAX_FRAMES else "")
         )
     return chosen
+
+
+def in_time_order(frames: list[Frame]) -> list[Frame]:
+    """Frames in `in_frame_order` of their names, then GeoTIFFs in order of the dates their files
+    state (tags may date files whose names carry none); as named when a date cannot be read:
+    the run names the problem, or takes typed dates."""
+    by_name = {frame.name: frame for frame in frames}
+    ordered = [by_name[name] for name in in_frame_order(by_name)]
+    if not ordered or ordered[0].kind == "picture":
+        return ordered
+    try:
+        dates = stated_dates(ordered)
+    except ValueError:
+        return ordered
+    return [frame for _, frame in sorted(zip(dates, ordered), key=lambda pair: pair[0])]
+
+
+def _line_kind(frames: list[Frame]) -> str:
+    """What a line of the order list names, for these uploads."""
+    if frames[0].kind == "bands":
+        return "dates by the part of their band files' names they share (like 20230602_S30_T15SWD), or by a band file's name"
+    return "uploaded file names"
 
 
 def check_size(paths: list[Path]) -> None:
@@ -97,19 +131,31 @@ def check_size(paths: list[Path]) -> None:
         )
 
 
-def dates_for(text: str, paths: list[Path]) -> tuple[list[str] | None, str]:
+def dates_for(text: str, frames: list[Frame]) -> tuple[list[str] | None, str]:
     """Dates to pass to the library and a note saying where they came from.
 
-    Typed dates win; else dates found in every file name; else None (equally spaced frames).
-    The library validates the values themselves.
+    Typed dates win; else the dates GeoTIFFs state (a date tag, else the file name); else dates found in every frame's name; else None (equally spaced frames). Dates
+    the user did not type must run forward in the chosen order, and the message says where
+    they came from; the library validates typed ones.
     """
     typed = split_dates(text)
     if typed:
         return typed, "dates as typed"
-    found = dates_from_names(paths)
-    if found:
-        return [str(date) for date in found], "dates read from file names"
-    return None, "no dates: frames taken as 5 days apart"
+    if frames[0].kind != "picture":
+        found, note = stated_dates(frames), "dates read from the GeoTIFFs (date tags, else file names)"
+    else:
+        in_names = dates_from_names([frame.name for frame in frames])
+        if not in_names:
+            return None, "no dates: frames taken as 5 days apart"
+        found, note = [str(date) for date in in_names], "dates read from file names"
+    for index in range(1, len(found)):
+        if found[index] < found[index - 1]:  # ISO dates sort as text
+            raise ValueError(
+                f"frame order: the {note} are not in time order: {frames[index - 1].name} ({found[index - 1]}) is listed before "
+                f"{frames[index].name} ({found[index]}); the model takes frames in time order. Keep the dated frames in time "
+                "order (empty the order list to restore it), or type one date per frame, in the listed order, in the Dates box"
+            )
+    return found, note
 
 
 def example_sequences(folder: Path) -> dict[str, list[str]]:
