@@ -68,6 +68,8 @@ def test_a_higher_fill_threshold_replaces_less_and_a_bad_one_is_refused(runner: 
     default_summary, default_files, _ = process(runner, paths, "", "", tmp_path / "results", no_progress)
     covered = [json_cover(files.archive), json_cover(default_files.archive)]
     assert "fill threshold 0.4" in summary and "fill threshold" not in default_summary and covered[0] < covered[1]
+    reports = [json.loads(zipfile.ZipFile(run.archive).read("report.json")) for run in (files, default_files)]
+    assert [(report["fill_threshold"], report["dates_source"]) for report in reports] == [(0.4, "dates read from file names"), (0.2, "dates read from file names")]
     assert runner.with_fill_threshold(None) is runner.model and runner.with_fill_threshold(0.4).detector is runner.model.detector
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"fill threshold: .* is not a probability in \(0, 1\]"):
