@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -262,3 +263,23 @@ def test_a_flipped_cube_gives_the_north_up_results_in_its_own_orientation(model,
     assert all(result.indexes[dim].equals(flipped.indexes[dim]) for dim in ("y", "x")) and result["clear"].rio.transform() == flipped.rio.transform()
     for name in ("clear", "mask", "probability"):
         assert np.array_equal(result[name].isel(flips).values, north_up[name].values), name
+
+
+def test_times_with_a_time_zone_are_read_as_naive_utc(model):
+    """STAC tooling gives tz-aware times: numpy could not read their dtype (a raw TypeError)."""
+    cube = synthetic_cube(steps=4, height=64, width=64)
+    reference = remove_cube(model, cube, chunks=64)
+    utc = pd.DatetimeIndex(cube["time"].values).tz_localize("UTC")
+    for times in (utc, utc.tz_convert("Europe/Bucharest")):  # 03:00 in Bucharest is midnight UTC
+        result = remove_cube(model, cube.assign_coords(time=times), chunks=64)
+        assert np.array_equal(result["time"].values, reference["time"].values) and result["mask"].equals(reference["mask"])
+
+
+def test_iso_string_and_cftime_times_are_read_as_open_cube_reads_them(model):
+    cube = synthetic_cube(steps=4, height=64, width=64)
+    reference = remove_cube(model, cube, chunks=64)
+    for times in (["2021-06-01", "2021-06-06", "2021-06-11", "2021-06-16"], xr.date_range("2021-06-01", periods=4, freq="5D", calendar="noleap", use_cftime=True)):
+        result = remove_cube(model, cube.assign_coords(time=times), chunks=64)
+        assert np.array_equal(result["time"].values, reference["time"].values) and result["mask"].equals(reference["mask"])
+    with pytest.raises(ValueError, match=r"cube: needs a 'time' coordinate of dates .*, found a time coordinate of values like 'June'; open_cube\(..., dates="):
+        remove_cube(model, cube.assign_coords(time=["June", "July", "August", "May"]), chunks=64)

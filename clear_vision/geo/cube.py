@@ -33,7 +33,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from ..io.decode import DateLike, date_in_name, natural_key
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -584,18 +584,13 @@ def _finish(cube: xr.DataArray, dates: Sequence[DateLike] | None, units: Units |
             cube = cube.assign_coords(time=pd.to_datetime([str(date) for date in dates], format="ISO8601"))
         except ValueError:
             raise ValueError(f"dates: {list(dates)!r} are not all ISO dates like 2021-05-10") from None
-    if "time" in cube.coords and not np.issubdtype(cube["time"].dtype, np.datetime64):
-        try:  # ISO strings, or cftime dates of a model calendar ("noleap")
-            cube = cube.assign_coords(time=pd.to_datetime([str(value) for value in cube["time"].values], format="ISO8601"))
-        except ValueError:
-            pass
-    if "time" not in cube.coords or not np.issubdtype(cube["time"].dtype, np.datetime64):
-        found = f"a time coordinate of values like {str(cube['time'].values[0])!r}" if "time" in cube.coords else "no time coordinate"
+    times = acquisition_times(cube)
+    if times is None:
         raise ValueError(
-            f"dates: no acquisition dates found ({found}; GeoTIFFs give them as tags ACQUISITION_DATE/TIFFTAG_DATETIME or in the "
+            f"dates: no acquisition dates found ({describe_time(cube)}; GeoTIFFs give them as tags ACQUISITION_DATE/TIFFTAG_DATETIME or in the "
             "file name, netCDF and zarr as a datetime 'time' coordinate); pass dates= (command line: --dates), one per acquisition"
         )
-    cube = cube.sortby("time")
+    cube = cube.assign_coords(time=times).sortby("time")
     if cube.chunks is not None:  # every chunk holds all dates and bands of its area
         cube = cube.chunk({"time": -1, "band": -1})
     cube = with_units(cube, units)
@@ -604,6 +599,26 @@ def _finish(cube: xr.DataArray, dates: Sequence[DateLike] | None, units: Units |
         cube = cube.rio.write_nodata(nodata, encoded=False)
     cube.name = cube.name or "reflectance"
     return cube
+
+
+def acquisition_times(cube: xr.DataArray) -> pd.DatetimeIndex | None:
+    """A cube's time coordinate as naive UTC datetimes, as the pipeline and the outputs' dates take
+    them: times with a time zone (STAC tooling gives UTC) converted, ISO strings and cftime dates of
+    a model calendar ("noleap") read; None where there are no times."""
+    if "time" not in cube.coords:
+        return None
+    index = cube.get_index("time")
+    if isinstance(index, pd.DatetimeIndex):
+        return index.tz_convert(None) if index.tz is not None else index
+    try:
+        return pd.to_datetime([str(value) for value in cube["time"].values], format="ISO8601", utc=True).tz_convert(None)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def describe_time(cube: xr.DataArray) -> str:
+    """What a cube has in place of acquisition times, for a message."""
+    return f"a time coordinate of values like {str(cube['time'].values[0])!r}" if "time" in cube.coords else "no time coordinate"
 
 
 def _attr(value: float | tuple[float, ...]) -> float | list[float]:

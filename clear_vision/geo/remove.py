@@ -27,7 +27,7 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, RGB_ATTR, class_bands, cube_rgb, cube_units, north_up_flips, with_units
+from .cube import DIMS, RGB_ATTR, acquisition_times, describe_time, class_bands, cube_rgb, cube_units, north_up_flips, with_units
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def remove_cube(
     chunks: int | None = None,
 ) -> xr.Dataset:
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
-    units, rgb, rgb_index = _check_cube(cube, rgb)
+    cube, units, rgb, rgb_index = _check_cube(cube, rgb)
     chunk = check_chunk(chunks)
     flips = north_up_flips(cube)  # processed north-up: the networks are not flip invariant (sun and shadow geometry)
     cube = cube.isel(flips)
@@ -139,8 +139,9 @@ def check_chunk(chunks: int | None) -> int:
     return chunk
 
 
-def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, tuple[str, ...], list[int]]:
-    """The cube's units, its red, green and blue band names (found by name when `rgb` is None) and their indices."""
+def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, Units, tuple[str, ...], list[int]]:
+    """The cube with naive UTC times (`acquisition_times`, as `open_cube` reads them), its units,
+    its red, green and blue band names (found by name when `rgb` is None) and their indices."""
     if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
         got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
         raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
@@ -154,8 +155,13 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, t
         )
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"cube: {height}x{width} pixels is too small; at least {MIN_SIDE}x{MIN_SIDE}")
-    if "time" not in cube.coords or not np.issubdtype(cube["time"].dtype, np.datetime64):
-        raise ValueError("cube: needs a datetime 'time' coordinate (open_cube(..., dates=[...]) sets one)")
+    times = acquisition_times(cube)
+    if times is None:
+        raise ValueError(
+            f"cube: needs a 'time' coordinate of dates (datetimes, ISO strings or cftime dates), found {describe_time(cube)}; "
+            "open_cube(..., dates=[...]) or cube.assign_coords(time=[...]) sets one"
+        )
+    cube = cube.assign_coords(time=times)
     if np.any(np.diff(cube["time"].values).astype(np.int64) < 0):
         raise ValueError("cube: dates must be in time order; use cube.sortby('time')")
     names = [str(name) for name in cube["band"].values]
@@ -180,7 +186,7 @@ def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[Units, t
     units = cube_units(cube)  # per-band values taken by band name, or refused here: inside a Dask task a mismatch is a broadcast error
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
-    return units, rgb, [names.index(name) for name in rgb]
+    return cube, units, rgb, [names.index(name) for name in rgb]
 
 
 def _remove_block(
