@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"seconds uploads and results are kept, 1 to {options.MAX_CACHE_AGE} (default: one hour)")
     args = parser.parse_args(argv)
     try:
+        server.check_can_listen(args.host, args.port)
         housekeeping.private_temp_dir(TEMP_DIR)
         model = ClearVision.load(device=args.device)
     except (PermissionError, ValueError, WeightsError) as error:
@@ -157,9 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=MODEL_CONCURRENCY)
     housekeeping.start_pruning(TEMP_DIR, RESULTS_DIR, args.cache_age)
     server.install()
-    _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=f"{MAX_FILE_MB}mb",
-                                          allowed_paths=[str(EXAMPLES_DIR)], state_session_capacity=SESSION_CAPACITY, css=CSS,
-                                          prevent_thread_lock=True, quiet=True)
+    try:
+        _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=f"{MAX_FILE_MB}mb",
+                                              allowed_paths=[str(EXAMPLES_DIR)], state_session_capacity=SESSION_CAPACITY, css=CSS,
+                                              prevent_thread_lock=True, quiet=True)
+    except OSError:  # the port was taken while the model loaded
+        print(f"error: port {args.port} is in use on {args.host}; pick another with --port", file=sys.stderr)
+        return 2
     print(f"Clear Vision is running at {local_url} (model on {model.device.type})", flush=True)
     if args.share:
         print(f"Public share link: {share_url}" if share_url else "--share: no public link could be created (no internet access, or "

@@ -380,6 +380,15 @@ def test_nan_cache_age_stops_the_app_with_one_line() -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_port_in_use_stops_the_app_with_one_line_before_the_model_loads(app_url: str) -> None:
+    port = int(app_url.rstrip("/").rsplit(":", 1)[1])
+    done = run_app("--port", str(port))
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1] == (
+        f"error: port {port} is in use on 127.0.0.1 (another server, or this app already running); pick another with --port"
+    ), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
 def test_temp_folder_of_another_user_is_refused(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign"
     foreign.mkdir()

@@ -121,3 +121,16 @@ def test_install_makes_the_guarded_protocol_uvicorns_default() -> None:
         assert 64 <= guard.GuardedH11Protocol.max_connections <= 500
     finally:
         HTTP_PROTOCOLS["auto"] = before
+
+
+def test_a_port_in_use_or_a_foreign_host_is_named_in_one_line() -> None:
+    """`app.py --port N` on a busy port once loaded the model, then died with Gradio's traceback."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ValueError, match=rf"^port {port} is in use on 127.0.0.1 \(another server, or this app already running\); pick another with --port$"):
+            guard.check_can_listen("127.0.0.1", port)
+    guard.check_can_listen("127.0.0.1", port)  # free again
+    with pytest.raises(ValueError, match=r"^--host no-such-host.invalid: not an address of this machine"):
+        guard.check_can_listen("no-such-host.invalid", port)

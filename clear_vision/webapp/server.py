@@ -15,7 +15,9 @@ fail with "Too many open files". `GuardedH11Protocol` is uvicorn's h11 protocol 
 from __future__ import annotations
 
 import asyncio
+import errno
 import resource
+import socket
 import time
 from typing import Any
 
@@ -23,7 +25,7 @@ import h11
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["GuardedH11Protocol", "install"]
+__all__ = ["GuardedH11Protocol", "install", "check_can_listen"]
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -111,3 +113,23 @@ def install() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     GuardedH11Protocol.max_connections = min(GuardedH11Protocol.max_connections, max(64, soft // 2))
     HTTP_PROTOCOLS["auto"] = f"{__name__}:GuardedH11Protocol"
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise ValueError (one line, in command-line words) unless a server can listen on host:port.
+
+    Checked before the model loads: Gradio finds out only at launch, after that load, and
+    answers with a traceback and advice for Python callers.
+    """
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise ValueError(f"--host {host}: not an address of this machine ({error.strerror}); give an IP address such as 127.0.0.1 or 0.0.0.0") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port left in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ValueError(f"port {port} is in use on {host} (another server, or this app already running); pick another with --port") from None
+            raise ValueError(f"cannot listen on {host} port {port} ({error.strerror}); check --host and --port") from None
