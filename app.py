@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost only)")
     parser.add_argument("--port", type=options.port, default=7860, help="TCP port, 1 to 65535 (default 7860)")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public share link (needs internet)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
+    parser.add_argument("--device", type=options.device, metavar="{cpu,cuda}", help="cpu or cuda (default: cuda when available, else cpu)")
     parser.add_argument("--cache-age", type=options.cache_age, default=3600.0,
                         help=f"seconds uploads and results are kept, 1 to {options.MAX_CACHE_AGE} (default: one hour)")
     args = parser.parse_args(argv)

@@ -1,12 +1,13 @@
-"""The app's numeric options: finite and in range, or a message naming the value and the range."""
+"""The app's options: finite and in range (a device that is there), or a message naming the value and what is accepted."""
 
 from __future__ import annotations
 
 import argparse
 
 import pytest
+import torch
 
-from clear_vision.webapp.options import MAX_CACHE_AGE, cache_age, port
+from clear_vision.webapp.options import MAX_CACHE_AGE, cache_age, device, port
 
 
 def test_good_values_pass() -> None:
@@ -28,3 +29,16 @@ def test_bad_cache_ages_are_refused(text: str, message: str) -> None:
 def test_bad_ports_are_refused(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         port(text)
+
+
+def test_devices_are_checked_in_command_line_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--device cuda` without a GPU once said "use 'cpu' or None (automatic)": None is Python's."""
+    assert device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(argparse.ArgumentTypeError) as error:
+        device("cuda")
+    assert str(error.value) == "cuda: no CUDA GPU is available on this machine; give cpu, or leave --device out (a GPU when there is one, else the CPU)"
+    with pytest.raises(argparse.ArgumentTypeError, match="'gpu' is not a device; give cpu or cuda, or leave --device out"):
+        device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device("cuda") == "cuda"

@@ -1,4 +1,4 @@
-"""Checked numeric options of `app.py`: each is finite and in range, or argparse says which and why.
+"""Checked options of `app.py`: each is finite and in range (or usable here), or argparse says which and why.
 
 `--cache-age nan` once passed a `> 0` check and killed the pruning thread at start-up.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["MAX_CACHE_AGE", "cache_age", "port"]
+import torch
+
+__all__ = ["MAX_CACHE_AGE", "cache_age", "port", "device"]
 
 MAX_CACHE_AGE = 7 * 24 * 3600  # a week: results are for downloading now, not for storage
 
@@ -33,3 +35,12 @@ def port(text: str) -> int:
     if not 1 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"{number} is out of range: ports are 1 to 65535")
     return number
+
+
+def device(text: str) -> str:
+    """cpu, or cuda where a CUDA GPU is available; the library's message would offer Python's None."""
+    if text not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; give cpu or cuda, or leave --device out (a GPU when there is one, else the CPU)")
+    if text == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("cuda: no CUDA GPU is available on this machine; give cpu, or leave --device out (a GPU when there is one, else the CPU)")
+    return text
