@@ -63,6 +63,7 @@ _LANDSAT_TM_RGB = (re.compile(r"^L[TE]0[4-7]_", re.IGNORECASE), ("B3", "B2", "B1
 UNITS_BANDS_ATTR = "units_bands"
 _UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR)
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
+_RESULT_MASK = re.compile(r"^mask_(.+)$")  # write_cube's COGs: clear_<date>.tif and mask_<date>.tif
 _DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time"}
 
 
@@ -236,7 +237,14 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
             files.extend(_archived_rasters(path))
         else:
             raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, .SAFE folders, .zip or .tar products, one .nc file, one .zarr store")
-    return sorted(files, key=lambda item: [natural_key(part) for part in item.parts])
+    return sorted(_without_result_masks(files), key=lambda item: [natural_key(part) for part in item.parts])
+
+
+def _without_result_masks(files: list[Path]) -> list[Path]:
+    """The files less the masks of `write_cube`'s COG outputs (mask_<date>.tif beside
+    clear_<date>.tif): its output folder opens as the cloud-free cube."""
+    given = set(files)
+    return [path for path in files if not ((mask := _RESULT_MASK.match(path.name)) and path.with_name(f"clear_{mask.group(1)}") in given)]
 
 
 def _archive_members(archive: Path) -> list[str]:
