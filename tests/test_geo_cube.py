@@ -17,7 +17,7 @@ from rasterio.transform import from_origin
 from clear_vision import ClearVision
 from clear_vision.geo.cube import DIMS, class_bands, cube_rgb, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
-from geo_data import DATA, NRT, landsat_product, nrt_dn, restate_dates, safe_product, write_geotiffs
+from geo_data import DATA, NRT, landsat_product, nrt_dn, per_band_units_netcdf, restate_dates, safe_product, write_geotiffs
 
 HLS = DATA / "s2_timeseries" / "hls_missouri"
 ONCLOUDN = DATA / "cloud_masks" / "oncloudn" / "chip_id_1"
@@ -339,3 +339,15 @@ def test_dates_written_with_underscores_in_geotiff_names_are_read(tmp_path):
         path.rename(path.with_name(f"scene_{day[:4]}_{day[4:6]}_{day[6:]}.tif"))
     cube = open_cube(tmp_path / "dn")
     assert list(cube["time"].dt.strftime("%Y%m%d").values) == [path.stem.split("_")[1] for path in write_geotiffs(tmp_path / "again")]
+
+
+def test_bands_and_dates_as_one_string_or_any_iterable(tmp_path):
+    """A string was taken letter by letter (bands B, 4, ','...), a generator of dates raised a raw TypeError."""
+    path = per_band_units_netcdf(tmp_path / "packed.nc", size=32)
+    assert list(open_cube(path, bands="B08, B04,B03")["band"].values) == ["B08", "B04", "B03"]
+    assert list(open_cube(path, bands=(name for name in ("B02", "B03")))["band"].values) == ["B02", "B03"]
+    days = ["2021-07-01", "2021-07-06", "2021-07-11", "2021-07-16"]
+    for dates in ((day for day in days), ",".join(days), " ".join(days)):
+        assert list(open_cube(path, dates=dates)["time"].dt.strftime("%Y-%m-%d").values) == days
+    with pytest.raises(ValueError, match=r"dates: 5 is not a list; give a list or other iterable, or one string separated by commas"):
+        open_cube(path, dates=5)

@@ -18,7 +18,7 @@ import tarfile
 import warnings
 import xml.etree.ElementTree as ElementTree
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from os import PathLike
 from pathlib import Path
@@ -30,7 +30,7 @@ import rioxarray
 import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning
 
-from ..io.decode import DateLike, date_in_name, natural_key
+from ..io.decode import DateLike, date_in_name, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
 __all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
@@ -85,10 +85,10 @@ def is_cube_source(path: str | PathLike) -> bool:
 
 def open_cube(
     source: SourceLike,
-    dates: Sequence[DateLike] | None = None,
+    dates: Iterable[DateLike] | str | None = None,
     chunks: Chunks = None,
     *,
-    bands: Sequence[str] | None = None,
+    bands: Iterable[str] | str | None = None,
     scale: float | Sequence[float] | None = None,
     offset: float | Sequence[float] | None = None,
 ) -> xr.DataArray:
@@ -97,12 +97,15 @@ def open_cube(
     Args:
         source: a folder of GeoTIFFs, a list of GeoTIFF files (or of folders, .zip files of
             Sentinel-2 .SAFE products, .tar files of Landsat products), a `.nc` file or a `.zarr` store.
-        dates: one date per acquisition (time order of the files), overriding dates in tags or names.
+        dates: one date per acquisition (time order of the files), overriding dates in tags or names;
+            any iterable, or one string separated by commas or spaces as on the command line.
         chunks: spatial chunk size in pixels for a lazy, Dask-backed cube; None reads it into memory.
-        bands: the bands (netCDF/zarr variables) to keep, in this order; default all.
-        scale, offset: reflectance = value * scale + offset, where the file does not say it; one
+        bands: the bands (netCDF/zarr variables) to keep, in this order; default all; any iterable,
+            or one string such as "B04,B03,B02".
+        scale, offset: reflectance = value * scale + offset, overriding what the files say; one
             number for all bands or one per band.
     """
+    dates, bands = _listed("dates", dates), _listed("bands", bands)
     if chunks is not None and (not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 32):
         raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels >= 32, or None")
     paths = [Path(item) for item in ([source] if isinstance(source, (str, PathLike)) else source)]
@@ -123,6 +126,19 @@ def open_cube(
         if np.ndim(value) and len(value) != cube.sizes["band"]:
             raise ValueError(f"{name}: {len(value)} values for {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}); give one number, or one per band")
     return _finish(cube, dates, units)
+
+
+def _listed(name: str, given: Iterable | str | None) -> list | None:
+    """`dates=` or `bands=` as a list: a string split as the command line and `rgb=` split it
+    (a string is iterable letter by letter), any other iterable listed (a generator has no len)."""
+    if given is None:
+        return None
+    if isinstance(given, str):
+        return split_dates(given) or []
+    try:
+        return list(given)
+    except TypeError:
+        raise ValueError(f"{name}: {given!r} is not a list; give a list or other iterable, or one string separated by commas") from None
 
 
 # How files name the red, green and blue bands: in words, or by number as Sentinel-2, Landsat 8/9
@@ -532,7 +548,7 @@ def _check_same_grid(arrays: list[xr.DataArray], names: list[Path]) -> None:
 # ---- netCDF and zarr -----------------------------------------------------------------------
 
 
-def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tuple[xr.DataArray, Units | None]:
+def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[xr.DataArray, Units | None]:
     options = {"mask_and_scale": False, "decode_coords": "all", "chunks": {} if chunks else None}
     try:
         dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
@@ -548,7 +564,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: Sequence[str] | None) -> tu
         layers = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == {"time", "y", "x"}]
         if not layers:
             raise ValueError(f"source: {path.name} has no variable with dims (time, y, x) or (time, band, y, x); found {', '.join(dataset.data_vars) or 'none'}")
-        chosen = list(bands) if bands is not None else layers
+        chosen = bands if bands is not None else layers
         unknown = [name for name in chosen if name not in layers]
         if unknown or not chosen:
             raise ValueError(f"bands: {', '.join(unknown) or 'none'} not in {path.name}; its (time, y, x) variables are {', '.join(layers)}")
@@ -583,7 +599,7 @@ def _crs_of_dataset(cube: xr.DataArray, dataset: xr.Dataset, geographic: bool) -
 # ---- common --------------------------------------------------------------------------------
 
 
-def _finish(cube: xr.DataArray, dates: Sequence[DateLike] | None, units: Units | None) -> xr.DataArray:
+def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | None) -> xr.DataArray:
     """Dates, time order, units and nodata in one place, whatever the source."""
     if dates is not None:
         if len(dates) != cube.sizes["time"]:
