@@ -10,7 +10,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import NO_DATA, remove_cube
+from clear_vision.geo.remove import NO_DATA, check_chunk, remove_cube
 from geo_data import per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
@@ -283,3 +283,15 @@ def test_iso_string_and_cftime_times_are_read_as_open_cube_reads_them(model):
         assert np.array_equal(result["time"].values, reference["time"].values) and result["mask"].equals(reference["mask"])
     with pytest.raises(ValueError, match=r"cube: needs a 'time' coordinate of dates .*, found a time coordinate of values like 'June'; open_cube\(..., dates="):
         remove_cube(model, cube.assign_coords(time=["June", "July", "August", "May"]), chunks=64)
+
+
+def test_chunk_sizes_computed_with_numpy_are_taken_and_true_is_not_a_size(model, tmp_path):
+    cube = synthetic_cube(steps=4, height=64, width=64)
+    assert remove_cube(model, cube, chunks=np.int64(64))["mask"].equals(remove_cube(model, cube, chunks=64)["mask"])
+    assert check_chunk(np.int32(100)) == 100 and type(check_chunk(np.uint16(100))) is int
+    with pytest.raises(ValueError, match=r"chunks: True is not a chunk size; give a whole number of pixels in \[64, "):
+        check_chunk(True)
+    lazy = open_cube(per_band_units_netcdf(tmp_path / "packed.nc"), chunks=np.int64(32))
+    assert lazy.chunks is not None and lazy.chunksizes["x"][0] == 32
+    with pytest.raises(ValueError, match=r"chunks: np.float64\(32.0\) is not a chunk size; give a whole number of pixels >= 32"):
+        open_cube(tmp_path / "packed.nc", chunks=np.float64(32))

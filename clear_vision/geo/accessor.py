@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import xarray as xr
 
+from .cube import Chunks
 from .remove import remove_cube
 
 if TYPE_CHECKING:
@@ -31,6 +32,6 @@ class ClearVisionAccessor:
     def __init__(self, cube: xr.DataArray) -> None:
         self._cube = cube
 
-    def remove(self, model: "ClearVision | None" = None, *, rgb: Sequence[str] | None = None, chunks: int | None = None) -> xr.Dataset:
+    def remove(self, model: "ClearVision | None" = None, *, rgb: Sequence[str] | None = None, chunks: Chunks = None) -> xr.Dataset:
         """Remove clouds with `model` (default: the shipped weights); see `ClearVision.remove_cube`."""
         return remove_cube(model or _default_model(), self._cube, rgb=rgb, chunks=chunks)

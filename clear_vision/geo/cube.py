@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import numbers
 import os
 import re
 import tarfile
@@ -33,7 +34,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from ..io.decode import DateLike, date_in_name, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -41,7 +42,7 @@ RASTER_SUFFIXES = (*TIFF_SUFFIXES, ".jp2")  # JPEG 2000: the band files of Senti
 CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
 ARCHIVE_SUFFIXES = (".zip", ".tar")  # products as delivered: Sentinel-2 .SAFE.zip, Landsat .tar
 SourceLike = str | PathLike | Sequence[str | PathLike]
-Chunks = int | None
+Chunks = int | np.integer | None  # numpy integers too: sizes computed with numpy (min(512, cube.sizes['x']))
 
 # A single-band file is one band of a date when its name ends in a band name, or in a band name
 # and its resolution, as Sentinel-2 products name them (T34TET_20220615T093039_B04_10m).
@@ -106,8 +107,11 @@ def open_cube(
             number for all bands or one per band.
     """
     dates, bands = _listed("dates", dates), _listed("bands", bands)
-    if chunks is not None and (not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 32):
-        raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels >= 32, or None")
+    if chunks is not None:
+        size = whole_number(chunks)
+        if size is None or size < 32:
+            raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels >= 32, or None")
+        chunks = size
     paths = [Path(item) for item in ([source] if isinstance(source, (str, PathLike)) else source)]
     if not paths:
         raise ValueError("source: no files given; give a folder, GeoTIFF files, a .nc file or a .zarr store")
@@ -126,6 +130,11 @@ def open_cube(
         if np.ndim(value) and len(value) != cube.sizes["band"]:
             raise ValueError(f"{name}: {len(value)} values for {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}); give one number, or one per band")
     return _finish(cube, dates, units)
+
+
+def whole_number(value: object) -> int | None:
+    """`value` as an int where it is a whole number (any numbers.Integral: numpy integers too), else None; True is not a size."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
 
 
 def _listed(name: str, given: Iterable | str | None) -> list | None:

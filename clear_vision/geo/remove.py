@@ -27,7 +27,7 @@ import xarray as xr
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, RGB_ATTR, acquisition_times, describe_time, class_bands, cube_rgb, cube_units, north_up_flips, with_units
+from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_units
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def remove_cube(
     cube: xr.DataArray,
     *,
     rgb: Sequence[str] | None = None,
-    chunks: int | None = None,
+    chunks: Chunks = None,
 ) -> xr.Dataset:
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
     cube, units, rgb, rgb_index = _check_cube(cube, rgb)
@@ -131,10 +131,10 @@ def remove_cube(
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
-def check_chunk(chunks: int | None) -> int:
+def check_chunk(chunks: Chunks) -> int:
     """The spatial chunk `remove_cube` works in: None gives the default; refused outside what one chunk with its halo may hold."""
-    chunk = DEFAULT_CHUNK_PX if chunks is None else chunks
-    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
+    chunk = whole_number(DEFAULT_CHUNK_PX if chunks is None else chunks)
+    if chunk is None or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
         raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or None ({DEFAULT_CHUNK_PX})")
     return chunk
 
