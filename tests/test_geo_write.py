@@ -239,3 +239,12 @@ def test_cogs_of_a_south_up_result_are_north_up(tmp_path, result):
         with rasterio.open(tmp_path / "out" / f"{kind}_2019-06-26.tif") as written:
             assert written.transform == result["clear"].rio.transform() and written.transform.e < 0
             assert np.array_equal(written.read(), result[kind].values[2].reshape(written.count, *written.shape))
+
+
+def test_float_cogs_without_a_nodata_value_are_tagged_nan(tmp_path):
+    cube = synthetic_cube(steps=4, height=64, width=64)
+    reflectance = (cube.where(cube != 0) * 1e-4).astype(np.float32).drop_attrs()  # no nodata tag: NaN marks no data
+    result = ClearVision.load(device="cpu").remove_cube(reflectance, chunks=64)
+    write_cube(result, tmp_path / "out")
+    with rasterio.open(tmp_path / "out" / "clear_2021-06-16.tif") as clear:
+        assert np.isnan(clear.nodata)

@@ -261,6 +261,8 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
     bands, height, width = layer.shape
     clear = result["clear"]
     nodata = NO_DATA if kind == "mask" else clear.rio.nodata
+    if nodata is None and np.issubdtype(layer.dtype, np.floating):
+        nodata = np.nan  # a cube's NaN is no data (remove_cube reads it so): the tag says it to GIS tools
     profile = {
         "driver": "GTiff", "width": width, "height": height, "count": bands, "dtype": layer.dtype.name,
         "crs": clear.rio.crs, "transform": clear.rio.transform(), "nodata": nodata,
