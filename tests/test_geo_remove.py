@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -295,3 +299,12 @@ def test_chunk_sizes_computed_with_numpy_are_taken_and_true_is_not_a_size(model,
     assert lazy.chunks is not None and lazy.chunksizes["x"][0] == 32
     with pytest.raises(ValueError, match=r"chunks: np.float64\(32.0\) is not a chunk size; give a whole number of pixels >= 32"):
         open_cube(tmp_path / "packed.nc", chunks=np.float64(32))
+
+
+def test_the_accessor_is_registered_by_clear_vision_geo_and_clear_vision_alone_stays_light():
+    """As README.md says: `import clear_vision` imports no xarray or Dask, `import clear_vision.geo` registers cube.clear_vision."""
+    script = (
+        "import sys, clear_vision; assert not {'xarray', 'dask'} & set(sys.modules), sorted({'xarray', 'dask'} & set(sys.modules)); "
+        "import clear_vision.geo, xarray; assert hasattr(xarray.DataArray, 'clear_vision')"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parent.parent)
