@@ -114,7 +114,7 @@ def test_order_list_chooses_and_orders_frames(client: Client, example_sequences:
     _, archive = remove_clouds(client, shuffled, order="\n".join(chosen))
 
     assert [entry["input"] for entry in read_archive(archive)[0]["frames"]] == [Path(name).stem for name in chosen]
-    with pytest.raises(AppError, match="dates: must be in time order"):
+    with pytest.raises(AppError, match="frame order: the dates read from file names are not in time order: frame_09_2019-08-05.png"):
         remove_clouds(client, paths, order="\n".join(reversed(chosen)))
 
 

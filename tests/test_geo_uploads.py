@@ -173,7 +173,7 @@ def test_the_app_takes_geotiffs_and_zips_the_cloud_free_geotiffs(app_url, tmp_pa
     paths = write_geotiffs(tmp_path / "up")
     client = Client(app_url, verbose=False, download_files=str(tmp_path / "downloads"))
     summary, archive = client.predict([handle_file(str(path)) for path in paths], api_name="/remove_clouds")
-    assert "GeoTIFFs of every date" in summary
+    assert "GeoTIFFs of these frames and dates" in summary
     with zipfile.ZipFile(archive) as stored:
         names = stored.namelist()
         assert "S2_20190616_clear.png" in names and "geotiff/clear_2019-06-16.tif" in names and "geotiff/mask_2019-07-31.tif" in names
