@@ -469,6 +469,16 @@ def test_mode_la_is_converted():
     assert np.array_equal(decoded[0, ..., 0], decoded[0, ..., 2]) and decoded[0].any()
 
 
+def test_empty_and_damaged_files_are_named_in_a_users_words(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    whole = save(tmp_path / "cut.png", frames_array()[0]).read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"^frame 1 \(empty.png\): empty file \(0 bytes\)$"):
+        load_frames([tmp_path / "empty.png", tmp_path / "empty.png"])
+    with pytest.raises(ValueError, match=r"cut.png\): not a readable PNG, JPEG or TIFF image \(damaged, cut short, or of another format\)$"):
+        load_frames([tmp_path / "cut.png", tmp_path / "cut.png"])
+
+
 def test_image_size_reads_headers_only(tmp_path):
     import tifffile
 

@@ -273,8 +273,15 @@ def image_size(path: str | PathLike, label: str | None = None) -> tuple[int, int
             return image.size[1], image.size[0]
     except ValueError:
         raise
-    except Exception as error:  # PIL and tifffile raise many types for corrupt/truncated files
-        raise ValueError(f"{label}: not a readable PNG, JPEG or TIFF image ({type(error).__name__})") from None
+    except Exception:  # PIL and tifffile raise many types for corrupt/truncated files
+        raise _unreadable(path, label) from None
+
+
+def _unreadable(path: Path, label: str) -> ValueError:
+    """What is wrong with a file no image reader takes, in a user's words (not a reader's exception)."""
+    if path.stat().st_size == 0:
+        return ValueError(f"{label}: empty file (0 bytes)")
+    return ValueError(f"{label}: not a readable PNG, JPEG or TIFF image (damaged, cut short, or of another format)")
 
 
 def _is_tiff(path: Path) -> bool:
@@ -292,8 +299,8 @@ def _read_image_file(path: Path, label: str) -> np.ndarray:
         else:
             with Image.open(path) as image:
                 image.load()
-    except Exception as error:  # PIL and tifffile raise many types for corrupt/truncated files
-        raise ValueError(f"{label}: not a readable PNG, JPEG or TIFF image ({type(error).__name__})") from None
+    except Exception:  # PIL and tifffile raise many types for corrupt/truncated files
+        raise _unreadable(path, label) from None
     if not tiff:
         return _pil_to_array(image, label)
     if np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):

@@ -120,9 +120,6 @@ def check_size(paths: list[Path]) -> None:
 
     Ten 4096x4096 PNGs are under 8 MB as files but would take 9 GB and many minutes to process.
     """
-    for index, path in enumerate(paths, start=1):
-        if path.is_file() and path.stat().st_size == 0:  # the library would call it unreadable, naming a Python exception
-            raise ValueError(f"frame {index} ({path.name}): empty file (0 bytes); upload the image again, or leave it out")
     sizes = [image_size(path, f"frame {index} ({path.name})") for index, path in enumerate(paths, start=1)]
     total = sum(height * width for height, width in sizes)
     if total > APP_MAX_PIXELS:
