@@ -357,6 +357,14 @@ def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsy
     assert (out / "clear_vision.nc").is_file() and json.loads((out / "report.json").read_text())["format"] == "netcdf"
 
 
+def test_an_error_while_the_chunks_run_is_a_line_of_its_own(tmp_path, capsys):
+    """It followed the progress bar on its line, and the bar was drawn again after it."""
+    write_geotiffs(tmp_path / "dn")
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--offset", "-0.1", "--chunk", "64"]) == 2  # DN read as reflectance
+    lines = capsys.readouterr().err.splitlines()  # splits at the bar's carriage returns too
+    assert lines[-1].startswith("error: cube: values reach"), lines[-3:]
+
+
 def test_cube_options_on_pictures_are_refused_not_ignored(frame_dir, tmp_path, capsys):
     command = ["remove", str(frame_dir), "--out", str(tmp_path / "out")]
     assert main([*command, "--format", "zarr", "--scale", "0.0001", "--workers", "2"]) == 2

@@ -34,7 +34,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from ..io.decode import DateLike, date_in_name, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "band_parts", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -318,7 +318,7 @@ def find_rasters(folder: Path) -> list[Path]:
     return found
 
 
-def _band_parts(path: Path) -> tuple[str, str] | None:
+def band_parts(path: Path) -> tuple[str, str] | None:
     """(the scene's part of the name, the band) of a band file's name, or None if it names no band."""
     parts = path.stem.split("_")
     if len(parts) > 1 and _RESOLUTION.match(parts[-1]):
@@ -392,11 +392,11 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[U
                     pixel_sizes[path] = handle.res
         except rasterio.RasterioIOError as error:
             raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
-    band_files = [path for path in files if headers[path][0] == 1 and _band_parts(path)]
+    band_files = [path for path in files if headers[path][0] == 1 and band_parts(path)]
     if band_files:  # one file per band and date; other single-band files (labels, masks) are not bands
         scenes: dict[tuple[Path, str], dict[str, Path]] = {}
         for path in band_files:  # a date: files named alike in one folder (a .SAFE's R10m, R20m and R60m count as one)
-            prefix, band = _band_parts(path)
+            prefix, band = band_parts(path)
             folder = path.parent.parent if _RESOLUTION_FOLDER.match(path.parent.name) else path.parent
             scene = scenes.setdefault((folder, prefix), {})
             scene[band] = _finer(scene[band], path, pixel_sizes) if band in scene else path

@@ -25,9 +25,9 @@ import xarray as xr
 from PIL import Image
 from rasterio.errors import NotGeoreferencedWarning
 
-from .cube import RGB_ATTR, _band_parts, default_rgb, is_cube_source, open_cube
+from .cube import RGB_ATTR, band_parts, cube_units, default_rgb, is_cube_source, open_cube
 from .remove import model_gain
-from .units import render_rgb, units_from_metadata
+from .units import render_rgb
 from .write import write_cube
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def upload_frames(files: Sequence[str] | None) -> list[Frame]:
             f"frames: {len(geotiffs)} GeoTIFF(s) of reflectance or digital numbers came with {len(pictures)} picture(s) "
             f"({_listed(pictures)}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
         )
-    bands = {path: _band_parts(path) for path in paths if _single_band(path)}
+    bands = {path: band_parts(path) for path in paths if _single_band(path)}
     if not any(bands.values()):
         return [Frame(path.name, (path,), "geotiff") for path in paths]
     others = [path.name for path in paths if not bands.get(path)]
@@ -136,7 +136,7 @@ def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: 
             (folder / f"frame_{number}" / path.name).symlink_to(path.resolve())
     with _in_user_words(within=folder):
         cube = open_cube([folder / f"frame_{number}" for number in range(1, len(frames) + 1)], dates=list(dates))
-    units = units_from_metadata(cube.attrs, cube.dtype)
+    units = cube_units(cube)
     if units is None:
         raise ValueError(
             f"frames {_listed([frame.name for frame in frames])}: {cube.dtype} values with no scale in the files (GeoTIFF scale and "

@@ -82,31 +82,31 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     """
     result = _checked_result(result)
     names = cube_file_names(result["time"].values, format)
-    if format in ("zarr", "netcdf"):
-        path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
-        shares, bar = _write_zarr(result, path, progress)
-        if format == "netcdf":
-            stored = xr.open_zarr(path, mask_and_scale=False)
-            stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
-            shutil.rmtree(path)
-    else:
-        result = _north_up(result)
-        temporary, layers = [], []
-        for index, stem in enumerate(date_stems(result["time"].values)):
-            for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
-                path = folder / f".{kind}_{stem}.tmp.tif"
-                _create_geotiff(path, layer, result, index, kind)
-                temporary.append((path, folder / f"{kind}_{stem}.tif", kind))
-                layers.append((da.asarray(layer.data), _Windows(path), _file_lock(path)))
-        passes, bar = _passes_with_progress(layers[0][0], progress)
-        for rows, cols, chunks in passes:
-            _compute(*[da.store(data[:, rows, cols], target, lock=lock, regions=(slice(None), rows, cols), compute=False) for data, target, lock in layers])
-            bar.update(chunks)
-        shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
-        for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
-            rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
-            source.unlink()
-    bar.close()
+    # closed on failure too, so that an error is printed on a line of its own, not after the bar
+    with tqdm(unit="chunk", desc="chunks", disable=not progress, file=sys.stderr) as bar:
+        if format in ("zarr", "netcdf"):
+            path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
+            shares = _write_zarr(result, path, bar)
+            if format == "netcdf":
+                stored = xr.open_zarr(path, mask_and_scale=False)
+                stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
+                shutil.rmtree(path)
+        else:
+            result = _north_up(result)
+            temporary, layers = [], []
+            for index, stem in enumerate(date_stems(result["time"].values)):
+                for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
+                    path = folder / f".{kind}_{stem}.tmp.tif"
+                    _create_geotiff(path, layer, result, index, kind)
+                    temporary.append((path, folder / f"{kind}_{stem}.tif", kind))
+                    layers.append((da.asarray(layer.data), _Windows(path), _file_lock(path)))
+            for rows, cols, chunks in _passes_counted(layers[0][0], bar):
+                _compute(*[da.store(data[:, rows, cols], target, lock=lock, regions=(slice(None), rows, cols), compute=False) for data, target, lock in layers])
+                bar.update(chunks)
+            shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
+            for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
+                rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
+                source.unlink()
     report = _report(result, names, shares, format)
     (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
@@ -126,8 +126,8 @@ def _checked_result(result: Any) -> xr.Dataset:
     return result.assign(clear=with_units(result["clear"], cube_units(result["clear"])))
 
 
-def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, tqdm]:
-    """The result as one zarr store; (the mask shares per date (see `_report`), the progress bar)."""
+def _write_zarr(result: xr.Dataset, path: Path, bar: tqdm) -> np.ndarray:
+    """The result as one zarr store, counted on `bar`; the mask shares per date (see `_report`)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
     # xarray writes the metadata and coordinates; the three variables go in one `da.store` per
     # pass, so each chunk's pipeline runs once for all of them
@@ -135,8 +135,7 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndar
     group = zarr.open_group(path, mode="r+", zarr_format=2)
     variables = list(uniform.data_vars)
     encoded = [da.asarray(xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data) for name in variables]  # as to_zarr encodes them
-    passes, bar = _passes_with_progress(encoded[0], progress)
-    for rows, cols, chunks in passes:
+    for rows, cols, chunks in _passes_counted(encoded[0], bar):
         sources = [data[..., rows, cols] for data in encoded]
         within = [(slice(None),) * (data.ndim - 2) + (rows, cols) for data in encoded]
         _compute(da.store(sources, [group[name] for name in variables], regions=within, lock=False, compute=False))
@@ -146,7 +145,7 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndar
     # second time on a distributed cluster, which optimises each collection's graph apart
     written = xr.open_zarr(path, mask_and_scale=False)["mask"]
     shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
-    return shares, bar
+    return shares
 
 
 def _north_up(result: xr.Dataset) -> xr.Dataset:
@@ -184,10 +183,11 @@ def _passes(chunks: tuple[tuple[int, ...], tuple[int, ...]], blocks: int) -> lis
     ]
 
 
-def _passes_with_progress(data: da.Array, progress: bool) -> tuple[list[_Pass], tqdm]:
-    """The passes over `data`'s (y, x) chunk grid, and a progress bar over its chunks (to stderr when asked)."""
+def _passes_counted(data: da.Array, bar: tqdm) -> list[_Pass]:
+    """The passes over `data`'s (y, x) chunk grid; `bar` set to count its chunks."""
     passes = _passes(data.chunks[-2:], _BLOCKS_PER_THREAD * _threads())
-    return passes, tqdm(total=sum(done.chunks for done in passes), unit="chunk", desc="chunks", disable=not progress, file=sys.stderr)
+    bar.reset(total=sum(done.chunks for done in passes))
+    return passes
 
 
 def _mask_shares(path: Path) -> tuple[float, float]:
