@@ -233,6 +233,7 @@ def test_day_numbers_are_day_of_year_or_days_since_a_start():
         (np.array([[1, 2], [3, 4]]), "expected a list of 2 dates, got ndarray"),
         (["2021-05-10", 130], "do not mix"),
         (["2021-05-10"], "got 1 dates for 2 frames"),
+        ([1560643200, 1561075200], r"1560643200..1561075200 span 1,184 years; they are days, not seconds \(Unix timestamps\)"),  # 5 days in seconds
         ("2021-05-10", "expected a list"),
     ],
 )

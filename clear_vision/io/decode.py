@@ -50,6 +50,7 @@ _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cam
 DARK_BELOW = 32  # of 255: frames all darker than this get a note (clouds are bright in any rendering)
 DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
+MAX_DAY_NUMBER_SPAN = 100 * DAYS_PER_YEAR  # longer: seconds or milliseconds taken for days
 
 FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
 PathT = TypeVar("PathT", str, Path)
@@ -429,6 +430,12 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
         where = int(np.argmax(steps < 0))
         wrap = " (day numbers start a new year on going down only when all lie in 1..366, as day-of-year)" if kinds == {"number"} else ""
         raise ValueError(f"dates: must be in time order (non-decreasing), but date {where + 2} comes before date {where + 1} (counting from 1){wrap}")
+    span = numbers[-1] - numbers[0]
+    if kinds == {"number"} and span > MAX_DAY_NUMBER_SPAN:
+        raise ValueError(
+            f"dates: day numbers {numbers[0]:.0f}..{numbers[-1]:.0f} span {span / DAYS_PER_YEAR:,.0f} years; they are days, "
+            "not seconds (Unix timestamps): give dates (2021-05-10) or days since a start"
+        )
     return (numbers - numbers[0]).astype(np.float32)
 
 
