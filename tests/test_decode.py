@@ -470,6 +470,12 @@ def test_mode_la_is_converted():
     assert np.array_equal(decoded[0, ..., 0], decoded[0, ..., 2]) and decoded[0].any()
 
 
+def test_a_stack_of_grayscale_frames_given_as_one_image_says_how_to_give_it():
+    with pytest.raises(ValueError, match=r"got shape \(4, 40, 48\), read as 48 bands; .* a stack of grayscale frames goes as a list of \(H,W\) arrays"):
+        load_images([np.zeros((4, 40, 48), np.uint8)], max_images=1)
+    assert load_frames(list(np.zeros((4, 40, 48), np.uint8))).shape == (4, 40, 48, 3)
+
+
 def test_empty_and_damaged_files_are_named_in_a_users_words(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     whole = save(tmp_path / "cut.png", frames_array()[0]).read_bytes()

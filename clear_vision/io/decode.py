@@ -366,7 +366,8 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
         raise ValueError(f"{label}: expected an (H,W,3) RGB image, got shape {array.shape}")
     if array.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(
-            f"{label}: expected an (H,W,3) RGB image, got {array.shape[-1]} bands (shape {array.shape}); accepted: {_BANDS}"
+            f"{label}: expected an (H,W,3) RGB image, got shape {array.shape}, read as {array.shape[-1]} bands; accepted: {_BANDS}, "
+            "channels last (or 3 first); a stack of grayscale frames goes as a list of (H,W) arrays"
         )
     if array.shape[-1] in (1, 2):  # grayscale (+ alpha): replicate the gray band
         array = np.repeat(array[..., :1], 3, axis=-1)
