@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from clear_vision.io.decode import date_in_name
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
 Page, expect = sync_api.Page, sync_api.expect
 
@@ -78,7 +80,7 @@ def test_shuffled_upload_is_listed_in_natural_order_and_runs(page: Page, example
     page.locator("#run").click()
     expect_results(page, len(paths))
     captions = page.locator("#masks .caption-label").all_inner_texts()
-    assert [re.sub(r"^\d+\. \d+% cloud · ", "", caption) for caption in captions] == names
+    assert [re.sub(r"^\d+\. (.+) · \d+%$", r"\1", caption) for caption in captions] == [str(date_in_name(name)) for name in names]
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
