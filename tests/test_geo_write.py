@@ -128,6 +128,16 @@ def test_mask_reads_back_with_xarray_defaults_as_uint8_with_its_no_data_class(tm
         assert "_FillValue" not in mask.encoding and mask.attrs["flag_meanings"] == "clear cloud shadow no_data"
 
 
+@pytest.mark.parametrize("format", ["zarr", "netcdf"])
+def test_gdal_reads_the_crs_and_transform_of_zarr_and_netcdf_outputs(tmp_path, cube, result, format):
+    """QGIS and gdalinfo read a variable's CRS from its grid_mapping attribute: without one they saw none."""
+    write_cube(result, tmp_path / "out", format=format)
+    where = f'ZARR:"{tmp_path}/out/clear_vision.zarr":/' if format == "zarr" else f"netcdf:{tmp_path}/out/clear_vision.nc:"
+    for variable in ("clear", "mask"):
+        with rasterio.open(where + variable) as stored:
+            assert stored.crs == cube.rio.crs and stored.transform.almost_equals(cube.rio.transform()), (variable, stored.crs, stored.transform)
+
+
 def test_anything_but_remove_cubes_dataset_is_refused_naming_what_is_missing(tmp_path, result):
     with pytest.raises(ValueError, match=r"^result: got the DataArray 'clear'; give the Dataset that remove_cube returns, with clear, mask, probability$"):
         write_cube(result["clear"], tmp_path / "out")

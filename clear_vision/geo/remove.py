@@ -282,4 +282,5 @@ def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: 
     dataset = xr.Dataset({"clear": clear, "mask": mask, "probability": probability}).drop_encoding()
     dataset["mask"].encoding["_FillValue"] = None  # nor one a store would add by default (zarr: 0, the clear class)
     dataset.attrs = {RGB_ATTR: ",".join(map(str, rgb)), "gain": gain, "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal"}
-    return dataset
+    # every variable names its grid mapping (CF), or GDAL tools (QGIS, gdalinfo) see no CRS in a zarr or netCDF written from it
+    return dataset.rio.write_crs(cube.rio.crs).rio.write_coordinate_system() if cube.rio.crs is not None else dataset
