@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -234,6 +235,7 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         except (OSError, TimeoutError, ValueError) as error:
             raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {error}); give tcp://HOST:PORT of a running dask scheduler") from None
         _check_imports(client, args.scheduler)
+        _check_workers_see(client, args.staged.path, args.scheduler)
     stack.push(partial(_quiet_when_interrupted, client if args.workers else None))  # unwinds before the client closes
     _say(f"dask: {len(client.scheduler_info().get('workers', {}))} workers at {client.scheduler.address}")
 
@@ -251,6 +253,17 @@ def _handshake(address: str, seconds: float) -> None:
         await comm.close()
 
     asyncio.run(open_and_close())
+
+
+def _check_workers_see(client: Any, folder: Path, address: str) -> None:
+    """Workers write their chunks straight into the staging folder in --out's parent: one that does
+    not see it there wrote into its own filesystem (a zarr came out empty, the run said it was done)."""
+    blind = sorted(worker for worker, writable in client.run(os.access, str(folder), os.W_OK).items() if not writable)
+    if blind:
+        raise ValueError(
+            f"--scheduler: {len(blind)} worker(s) at {address} cannot write to {folder.parent} ({', '.join(blind[:3])}); "
+            "--out must be on a filesystem every worker sees at the same path, writable by them"
+        )
 
 
 def _quiet_when_interrupted(local_client: Any, kind: type[BaseException] | None, *_: object) -> bool:

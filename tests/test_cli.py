@@ -379,6 +379,34 @@ def test_a_netcdf_or_zarr_cube_is_given_alone(frame_dir, tmp_path, capsys):
     assert "cube.nc: a netCDF file or zarr store is a whole cube: give it alone (got 2 inputs)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_a_running_scheduler_gives_the_outputs_of_this_process(tmp_path, capsys):
+    import distributed
+
+    from clear_vision.geo.cluster import local_cluster
+
+    write_geotiffs(tmp_path / "dn")
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "here"), "--chunk", "64"]) == 0
+    with local_cluster(2) as cluster, distributed.Client(cluster):
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "there"), "--chunk", "64", "--scheduler", cluster.scheduler_address]) == 0
+    assert "dask: 2 workers at tcp://" in capsys.readouterr().err
+    for name in ("clear_2019-06-21.tif", "mask_2019-07-01.tif"):
+        with rasterio.open(tmp_path / "here" / name) as here, rasterio.open(tmp_path / "there" / name) as there:
+            assert np.array_equal(here.read(), there.read())
+
+
+def test_workers_that_cannot_write_the_output_folder_are_named(tmp_path):
+    """A worker on another machine, without --out's filesystem, wrote its chunks into its own (a zarr came out empty)."""
+    import distributed
+
+    from clear_vision.geo.cluster import local_cluster
+
+    with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        cli._check_workers_see(client, tmp_path, "tcp://here")  # seen and writable: nothing to say
+        with pytest.raises(ValueError, match=r"--scheduler: 1 worker\(s\) at tcp://here cannot write to .*; --out must be on a filesystem every worker sees"):
+            cli._check_workers_see(client, tmp_path / "not-on-this-machine", "tcp://here")
+
+
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     write_geotiffs(tmp_path / "dn")
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2

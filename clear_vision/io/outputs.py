@@ -114,7 +114,7 @@ class StagedFolder:
         self.committed = False
         try:
             self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.partial-", dir=self.out_dir.parent))
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.partial-", dir=self.out_dir.parent)).absolute()  # as Dask workers elsewhere must find it
             umask = os.umask(0o022)
             os.umask(umask)
             os.chmod(self.path, 0o777 & ~umask)  # an ordinary folder once in place, not mkdtemp's 0700
