@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing.util
+import socket
 import time
+import warnings
 
 import pytest
 
@@ -50,3 +52,21 @@ def test_silenced_workers_log_nothing_of_distributed():
         assert list(client.run(_logger_level).values()) != [logging.CRITICAL + 1]
         client.run(silence_worker_logs)
         assert list(client.run(_logger_level).values()) == [logging.CRITICAL + 1]
+
+
+def test_a_cluster_does_not_need_port_8787():
+    """Another cluster (or any server) on distributed's default dashboard port made it warn in three lines."""
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("", 8787))
+            holder.listen()
+        except OSError:
+            pass  # already taken by something else: as good
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with local_cluster(1):
+                pass
+    finally:
+        holder.close()
+    assert not [str(warning.message) for warning in caught if "already in use" in str(warning.message)]

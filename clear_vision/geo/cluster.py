@@ -36,12 +36,13 @@ def _patient_nanny() -> type:
 
 
 def local_cluster(n_workers: int, **options: Any) -> Any:
-    """`distributed.LocalCluster` of `n_workers` single-threaded worker processes (no dashboard)."""
+    """`distributed.LocalCluster` of `n_workers` single-threaded worker processes. Its HTTP server (and
+    dashboard) take a free port: on 8787, taken by any other cluster, distributed warned in three lines."""
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
         return LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, dashboard_address=None, worker_class=_patient_nanny(), **options
+            n_workers=n_workers, threads_per_worker=1, dashboard_address=":0", worker_class=_patient_nanny(), **options
         )
 
 
