@@ -308,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {error}")
     except OSError as error:  # disk full, permissions, vanished folders: after the checks, one line
         _say(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
+    except Exception as error:  # noqa: BLE001 (only distributed's own: a scheduler or worker lost mid-run)
+        if not type(error).__module__.startswith("distributed."):
+            raise
+        cause = (str(error).splitlines() or [""])[0]
+        _say(f"error: dask: the cluster stopped or failed during the run ({type(error).__name__}: {cause}); nothing was written to {args.out}")
     except KeyboardInterrupt as stop:
         if args.staged is not None and args.staged.committed:
             _say(f"interrupted: the outputs were already complete in {args.staged.out_dir}")

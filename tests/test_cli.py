@@ -395,6 +395,26 @@ def test_a_running_scheduler_gives_the_outputs_of_this_process(tmp_path, capsys)
             assert np.array_equal(here.read(), there.read())
 
 
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_run_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    import threading
+
+    from clear_vision.geo.cluster import local_cluster
+
+    synthetic_cube(8, 512, 512).to_dataset().to_zarr(tmp_path / "cube.zarr")  # 16 chunks of seconds each, on 1 worker
+    cluster = local_cluster(1)
+    stop = threading.Timer(12, cluster.close)  # the model is loaded and chunks are running by then
+    try:
+        stop.start()
+        code = main(["remove", str(tmp_path / "cube.zarr"), "--out", str(tmp_path / "out"), "--chunk", "128", "--scheduler", cluster.scheduler_address])
+    finally:
+        stop.join()
+        cluster.close()
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and err[-1].startswith("error: dask: the cluster stopped or failed during the run ("), err[-3:]
+    assert err[-1].endswith(f"nothing was written to {tmp_path / 'out'}") and not (tmp_path / "out").exists()
+
+
 def test_workers_that_cannot_write_the_output_folder_are_named(tmp_path):
     """A worker on another machine, without --out's filesystem, wrote its chunks into its own (a zarr came out empty)."""
     import distributed
