@@ -171,7 +171,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     from .geo.remove import check_chunk
 
     started = time.perf_counter()
-    chunk = check_chunk(args.chunk)
+    chunk = check_chunk(args.chunk, option="--chunk")
     stores = [item for item in args.inputs if Path(item).suffix.lower() in (".nc", ".zarr")]
     if stores and len(args.inputs) > 1:
         raise ValueError(f"{Path(stores[0]).name}: a netCDF file or zarr store is a whole cube: give it alone (got {len(args.inputs)} inputs), one per run")

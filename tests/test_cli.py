@@ -340,7 +340,8 @@ def test_too_few_bands_and_bad_chunks_get_the_library_s_one_line(tmp_path, capsy
     assert "taking the first three" not in err and "error: cube: 2 band(s) (B04, B03); the networks need red, green and blue" in err
     for chunk in ("0", "33", "5000"):
         assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--chunk", chunk]) == 2
-        assert f"error: chunks: {chunk} is not a chunk size; give a whole number of pixels in [64, " in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"error: --chunk: {chunk} is not a chunk size; give a whole number of pixels in [64, " in err and "or leave it out (512)" in err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn", "two"]
 
 

@@ -131,11 +131,13 @@ def remove_cube(
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
-def check_chunk(chunks: Chunks) -> int:
-    """The spatial chunk `remove_cube` works in: None gives the default; refused outside what one chunk with its halo may hold."""
+def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
+    """The spatial chunk `remove_cube` works in: None gives the default; refused outside what one chunk
+    with its halo may hold, in the words of where it was given (`option`: the command line's --chunk)."""
     chunk = whole_number(DEFAULT_CHUNK_PX if chunks is None else chunks)
     if chunk is None or not 64 <= chunk <= int(MAX_PIXELS**0.5) - 2 * HALO_PX:
-        raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or None ({DEFAULT_CHUNK_PX})")
+        default = f"None ({DEFAULT_CHUNK_PX})" if option == "chunks" else f"leave it out ({DEFAULT_CHUNK_PX})"
+        raise ValueError(f"{option}: {chunks!r} is not a chunk size; give a whole number of pixels in [64, {int(MAX_PIXELS**0.5) - 2 * HALO_PX}], or {default}")
     return chunk
 
 
