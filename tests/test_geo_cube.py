@@ -17,7 +17,7 @@ from rasterio.transform import from_origin
 from clear_vision import ClearVision
 from clear_vision.geo.cube import DIMS, class_bands, cube_rgb, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
 from clear_vision.geo.units import Units
-from geo_data import DATA, NRT, landsat_product, nrt_dn, per_band_units_netcdf, restate_dates, safe_product, write_geotiffs
+from geo_data import DATA, NRT, landsat_product, nrt_dn, per_band_units_netcdf, restate_dates, safe_product, synthetic_cube, write_geotiffs
 
 HLS = DATA / "s2_timeseries" / "hls_missouri"
 ONCLOUDN = DATA / "cloud_masks" / "oncloudn" / "chip_id_1"
@@ -351,3 +351,9 @@ def test_bands_and_dates_as_one_string_or_any_iterable(tmp_path):
         assert list(open_cube(path, dates=dates)["time"].dt.strftime("%Y-%m-%d").values) == days
     with pytest.raises(ValueError, match=r"dates: 5 is not a list; give a list or other iterable, or one string separated by commas"):
         open_cube(path, dates=5)
+
+
+def test_bands_on_a_cube_stored_as_one_variable_say_what_it_holds(tmp_path):
+    synthetic_cube(3, 64, 64).to_dataset().to_zarr(tmp_path / "cube.zarr")
+    with pytest.raises(ValueError, match=r"bands: cube.zarr holds its bands \(B04, B03, B02, B08\) in one \(time, band, y, x\) variable, reflectance"):
+        open_cube(tmp_path / "cube.zarr", bands=["B99"])

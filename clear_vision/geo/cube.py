@@ -571,6 +571,12 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
         units = cube_units(cube)
     else:
         layers = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == {"time", "y", "x"}]
+        if not layers and stacked:  # bands= picks variables; these bands are values of one variable's band axis
+            present = ", ".join(map(str, dataset[stacked[0]]["band"].values)) if "band" in dataset[stacked[0]].coords else "unnamed"
+            raise ValueError(
+                f"bands: {path.name} holds its bands ({present}) in one (time, band, y, x) variable, {stacked[0]}, and bands= picks "
+                "(time, y, x) variables: leave bands out (command line: --bands), and choose bands with rgb= or cube.sel(band=[...])"
+            )
         if not layers:
             raise ValueError(f"source: {path.name} has no variable with dims (time, y, x) or (time, band, y, x); found {', '.join(dataset.data_vars) or 'none'}")
         chosen = bands if bands is not None else layers
