@@ -93,7 +93,7 @@ def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp
     write_cube(result, out, format="zarr")
     (out / "notes.txt").write_text("mine")
     before = (out / "report.json").read_text()
-    with pytest.raises(FileExistsError, match=r"to replace them use --overwrite \(in Python, overwrite=True\)"):
+    with pytest.raises(FileExistsError, match=r"--overwrite \(in Python, overwrite=True\) replaces the earlier run.s outputs as a whole"):
         write_cube(result, out, format="zarr")
     assert (out / "report.json").read_text() == before
     write_cube(result, out, format="zarr", overwrite=True)

@@ -92,7 +92,10 @@ def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> Path
         raise FileExistsError(f"{out_dir} is a mount point; outputs are swapped in by renaming their folder, so give a folder inside it")
     existing = [name for name in names if (out_dir / name).exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{out_dir} already has {', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''}; to replace them use --overwrite (in Python, overwrite=True)")
+        raise FileExistsError(
+            f"{out_dir} already has {', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''}; --overwrite (in Python, overwrite=True) "
+            "replaces the earlier run's outputs as a whole (all that its report.json lists), other files stay"
+        )
     return out_dir
 
 
