@@ -99,7 +99,9 @@ def test_edited_order_is_what_runs(page: Page, example_sequences: dict[str, list
 
     expect_results(page, len(chosen))
     expect(page.locator("#summary")).to_contain_text("dates as typed")
-    assert [text.rsplit(" · ", 1)[-1] for text in page.locator("#masks .caption-label").all_inner_texts()] == chosen
+    assert [re.sub(r"^\d+\. ", "", text) for text in page.locator("#clear .caption-label").all_inner_texts()] == chosen
+    assert [re.sub(r"^\d+\. (.+) · \d+%$", r"\1", text) for text in page.locator("#masks .caption-label").all_inner_texts()] == [
+        "2021-05-10", "2021-05-15", "2021-05-20", "2021-05-25"]
 
 
 def test_band_files_upload_and_run_untouched(page: Page, tmp_path: Path) -> None:

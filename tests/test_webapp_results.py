@@ -33,8 +33,8 @@ def test_files_hold_the_run(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path
     files = write_run(result, images, [f"{stem}.jpg" for stem in stems], report, tmp_path / "request")
 
     assert files.shown == 1
-    assert [caption for _, caption in files.clears] == ["1. 2021-05-10", "2. 2021-05-15", "3. 2021-05-20"]  # short enough not to be cut
-    assert files.overlays[1][1] == "2. 2021-05-15 · 50%"
+    assert [caption for _, caption in files.clears] == [f"{i + 1}. {stem}.jpg" for i, stem in enumerate(stems)]
+    assert files.overlays[1][1] == "2. 2021-05-15 · 50%"  # short enough not to be cut
     undated = write_run(result, images, [f"{stem}.jpg" for stem in stems], build_report(result, stems), tmp_path / "undated")
     assert undated.overlays[1][1] == f"2. {stems[1]}.jpg · 50%"
     for index in range(3):

@@ -63,9 +63,9 @@ def write_run(result: CloudRemovalOutput, images: np.ndarray, names: list[str], 
             archive.writestr(entry["mask"], _png(result.masks[index].astype(np.uint8) * 255))
             (folder / f"{stem}_clouds.png").write_bytes(_png(overlay_mask(images[index], result.masks[index])))
             (folder / f"{stem}_input.png").write_bytes(_png(images[index]))
-            label = f"{index + 1}. {entry['date'] or name}"  # the date, where known, fits the gallery's short captions
-            overlays.append((str(folder / f"{stem}_clouds.png"), f"{label} · {result.cloud_cover[index]:.0%}"))
-            clears.append((str(folder / entry["clear_image"]), label))
+            when = f"{index + 1}. {entry['date'] or name} · {result.cloud_cover[index]:.0%}"  # short: the gallery cuts captions
+            overlays.append((str(folder / f"{stem}_clouds.png"), when))
+            clears.append((str(folder / entry["clear_image"]), f"{index + 1}. {name}"))
             before.append(str(folder / f"{stem}_input.png"))
         archive.writestr(REPORT_NAME, json.dumps(report, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     return RunFiles(tuple(overlays), tuple(clears), tuple(before), str(folder / ARCHIVE_NAME), int(result.cloud_cover.argmax()))
