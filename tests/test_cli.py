@@ -416,6 +416,27 @@ def test_a_scheduler_lost_mid_run_is_one_line_and_nothing_is_written(tmp_path, c
     assert err[-1].endswith(f"nothing was written to {tmp_path / 'out'}") and not (tmp_path / "out").exists()
 
 
+def test_workers_that_trim_memory_after_every_array_get_a_note(capsys):
+    """distributed's own nanny sets MALLOC_TRIM_THRESHOLD_; the project's local cluster does not."""
+    import distributed
+
+    from clear_vision.geo.cluster import local_cluster
+
+    with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        cli._note_trimming_workers(client)
+    assert "MALLOC_TRIM_THRESHOLD_" not in capsys.readouterr().err
+    previous = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    try:  # last: distributed's nanny also leaves the variable in this process's environment, for later workers to inherit
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+            cli._note_trimming_workers(client)
+    finally:
+        if previous is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        else:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = previous
+    assert "note: 1 worker(s) have MALLOC_TRIM_THRESHOLD_=65536 (set by dask's nanny)" in capsys.readouterr().err
+
+
 def test_workers_that_cannot_write_the_output_folder_are_named(tmp_path):
     """A worker on another machine, without --out's filesystem, wrote its chunks into its own (a zarr came out empty)."""
     import distributed
