@@ -426,15 +426,19 @@ def test_workers_that_trim_memory_after_every_array_get_a_note(capsys):
         cli._note_trimming_workers(client)
     assert "MALLOC_TRIM_THRESHOLD_" not in capsys.readouterr().err
     previous = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    try:  # last: distributed's nanny also leaves the variable in this process's environment, for later workers to inherit
+    try:
         with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
             cli._note_trimming_workers(client)
+        assert "note: 1 worker(s) have MALLOC_TRIM_THRESHOLD_=65536 (set by dask's nanny)" in capsys.readouterr().err
+        assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == "65536"  # distributed's nanny left it in this process
+        with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+            cli._note_trimming_workers(client)  # whose workers must not inherit it
+        assert "MALLOC_TRIM_THRESHOLD_" not in capsys.readouterr().err and os.environ.get("MALLOC_TRIM_THRESHOLD_") == "65536"
     finally:
         if previous is None:
             os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
         else:
             os.environ["MALLOC_TRIM_THRESHOLD_"] = previous
-    assert "note: 1 worker(s) have MALLOC_TRIM_THRESHOLD_=65536 (set by dask's nanny)" in capsys.readouterr().err
 
 
 def test_workers_that_cannot_write_the_output_folder_are_named(tmp_path):

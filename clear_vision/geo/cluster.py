@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = ["local_cluster", "silence_worker_logs", "WORKER_ENVIRON", "WORKER_EXI
 # 19 s without it (15 s in this process, on a busy machine). Workers here keep glibc's defaults
 # and the one-thread settings; their memory stays bounded by the chunk size.
 WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
 
 
 # distributed's nanny gives its worker process 4 s to exit, then kills it with a warning. A worker
@@ -40,10 +42,17 @@ def local_cluster(n_workers: int, **options: Any) -> Any:
     dashboard) take a free port: on 8787, taken by any other cluster, distributed warned in three lines."""
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
-        return LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, dashboard_address=":0", worker_class=_patient_nanny(), **options
-        )
+    # a distributed cluster started earlier in this process leaves its nanny's MALLOC_TRIM_THRESHOLD_ in
+    # os.environ, which workers spawned now would inherit: kept out while they start
+    inherited = os.environ.pop(_TRIM, None)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+            return LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, dashboard_address=":0", worker_class=_patient_nanny(), **options
+            )
+    finally:
+        if inherited is not None:
+            os.environ[_TRIM] = inherited
 
 
 def silence_worker_logs() -> None:
