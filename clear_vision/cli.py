@@ -172,9 +172,6 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
 
     started = time.perf_counter()
     chunk = check_chunk(args.chunk, option="--chunk")
-    stores = [item for item in args.inputs if Path(item).suffix.lower() in (".nc", ".zarr")]
-    if stores and len(args.inputs) > 1:
-        raise ValueError(f"{Path(stores[0]).name}: a netCDF file or zarr store is a whole cube: give it alone (got {len(args.inputs)} inputs), one per run")
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     bands = split_dates(args.bands)  # the same comma, semicolon or space splitting
     cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)

@@ -34,12 +34,13 @@ from rasterio.errors import NotGeoreferencedWarning
 from ..io.decode import DateLike, date_in_name, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
-__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "band_parts", "CUBE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
+__all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "band_parts", "CUBE_SUFFIXES", "STORE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
 
 DIMS = ("time", "band", "y", "x")
 TIFF_SUFFIXES = (".tif", ".tiff")
 RASTER_SUFFIXES = (*TIFF_SUFFIXES, ".jp2")  # JPEG 2000: the band files of Sentinel-2 .SAFE products
-CUBE_SUFFIXES = (*TIFF_SUFFIXES, ".nc", ".zarr")
+STORE_SUFFIXES = (".nc", ".zarr")  # one file or store that holds a whole cube
+CUBE_SUFFIXES = (*TIFF_SUFFIXES, *STORE_SUFFIXES)
 ARCHIVE_SUFFIXES = (".zip", ".tar")  # products as delivered: Sentinel-2 .SAFE.zip, Landsat .tar
 SourceLike = str | PathLike | Sequence[str | PathLike]
 Chunks = int | np.integer | None  # numpy integers too: sizes computed with numpy (min(512, cube.sizes['x']))
@@ -72,7 +73,7 @@ def is_cube_source(path: str | PathLike) -> bool:
     """True for what `open_cube` reads and the PNG path cannot: netCDF, zarr, JPEG 2000, georeferenced or non-8-bit TIFFs."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".nc", ".zarr", ".jp2"):
+    if suffix in (*STORE_SUFFIXES, ".jp2"):
         return True
     if suffix not in TIFF_SUFFIXES or not path.is_file():
         return False
@@ -115,10 +116,13 @@ def open_cube(
     paths = [Path(item) for item in ([source] if isinstance(source, (str, PathLike)) else source)]
     if not paths:
         raise ValueError("source: no files given; give a folder, GeoTIFF files, a .nc file or a .zarr store")
+    stores = [path for path in paths if path.suffix.lower() in STORE_SUFFIXES]
+    if stores and len(paths) > 1:
+        raise ValueError(f"{stores[0].name}: a netCDF file or zarr store is a whole cube: give it alone (got {len(paths)} inputs), one per run")
     for path in paths:
         if not path.exists():
             raise ValueError(f"source: {path}: no such file or folder")
-    if len(paths) == 1 and paths[0].suffix.lower() in (".nc", ".zarr"):
+    if stores:
         cube, file_units = _open_dataset(paths[0], chunks, bands)
     else:
         if bands is not None:
