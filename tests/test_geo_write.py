@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import dask
 import dask.array as da
@@ -14,10 +15,11 @@ from dask.callbacks import Callback
 from hypothesis import given
 from hypothesis import strategies as st
 
+import clear_vision.geo.write as write
 from clear_vision import ClearVision
 from clear_vision.geo.cube import cube_units, open_cube
 from clear_vision.geo.units import Units
-from clear_vision.geo.write import _passes, cube_file_names, write_cube
+from clear_vision.geo.write import _passes, cube_file_names, write_cube, write_cube_into
 from geo_data import per_band_units_netcdf, synthetic_cube, write_geotiffs
 
 
@@ -146,6 +148,17 @@ def test_anything_but_remove_cubes_dataset_is_refused_naming_what_is_missing(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_result_is_checked_once_by_write_cube_and_by_write_cube_into_alone(tmp_path, monkeypatch, result):
+    calls = []
+    original = write._checked_result
+    monkeypatch.setattr(write, "_checked_result", lambda result: calls.append(1) or original(result))
+    write_cube(result, tmp_path / "out", format="zarr")
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match=r"^result: got the DataArray 'clear'; give the Dataset that remove_cube returns"):
+        write_cube_into(result["clear"], tmp_path, "zarr")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
 def test_a_failure_while_computing_leaves_nothing(tmp_path):
     """A cube of digital numbers mislabelled as reflectance fails inside the chunks, mid-write."""
     bad = synthetic_cube(steps=3, height=64, width=64).astype(np.float32)
@@ -191,6 +204,59 @@ def test_every_chunk_is_computed_once_per_write_on_a_local_cluster(tmp_path, mon
             lazy = model.remove_cube(cube, chunks=64)
             write_cube(lazy, tmp_path / format, format=format)
             assert len(open(log).read()) == lazy["clear"].data.numblocks[2] * lazy["clear"].data.numblocks[3], format
+
+
+def _eight_chunks(monkeypatch) -> tuple[xr.Dataset, list[int]]:
+    """A lazy result of 2 x 4 chunks of 64 px (a second to write), and the number of chunks computed so far."""
+    import clear_vision.geo.remove as remove
+
+    computed = []
+    original = remove._remove_block
+    monkeypatch.setattr(remove, "_remove_block", lambda block, **options: computed.append(1) or original(block, **options))
+    cube = synthetic_cube(steps=3, height=128, width=256).chunk({"y": 64, "x": 64})
+    return ClearVision.load(device="cpu", method="linear").remove_cube(cube, chunks=64), computed
+
+
+def _bar_updates(monkeypatch, computed: list[int]) -> list[tuple[int, int]]:
+    """Each update of write_cube's progress bar: its step and how many chunks were computed by then."""
+    updates = []
+
+    class Recorded(write.tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            updates.append((n, len(computed)))
+            return super().update(n)
+
+    monkeypatch.setattr(write, "tqdm", Recorded)
+    return updates
+
+
+def _bar_draws(err: str) -> list[str]:
+    return [line for line in re.split(r"[\r\n]+", err) if line.startswith("chunks:")]
+
+
+@pytest.mark.parametrize("format", ["cog", "zarr", "netcdf"])
+def test_the_progress_bar_counts_each_chunk_as_it_is_stored_from_a_first_draw_with_the_total(tmp_path, monkeypatch, capsys, format):
+    """It moved once per pass (8 chunks at a time on 2 cores, minutes apart on a big cube), and was
+    first drawn without a total ('chunks: 0chunk [00:00, ?chunk/s]')."""
+    result, computed = _eight_chunks(monkeypatch)
+    updates = _bar_updates(monkeypatch, computed)
+    with dask.config.set(scheduler="threads", num_workers=1):  # passes of 4 chunks
+        write_cube(result, tmp_path / "out", format=format, progress=True)
+    assert [step for step, _ in updates] == [1] * 8, updates
+    assert updates[0][1] < 4, updates  # counted before the pass's last chunk is computed
+    draws = _bar_draws(capsys.readouterr().err)
+    assert " 0/8 [" in draws[0] and " 8/8 [" in draws[-1], draws
+
+
+def test_the_progress_bar_counts_each_chunk_as_it_is_stored_on_a_distributed_client(tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    result, _ = _eight_chunks(monkeypatch)
+    updates = _bar_updates(monkeypatch, [])  # the chunks are computed on copies of the graph: not counted here
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, distributed.Client(cluster):
+        write_cube(result, tmp_path / "out", format="cog", progress=True)  # passes of 4 chunks
+    assert [step for step, _ in updates] == [1] * 8, updates
+    draws = _bar_draws(capsys.readouterr().err)
+    assert " 0/8 [" in draws[0] and " 8/8 [" in draws[-1], draws
 
 
 @given(rows=st.lists(st.integers(1, 5), min_size=1, max_size=12), cols=st.lists(st.integers(1, 5), min_size=1, max_size=30), blocks=st.integers(1, 16))

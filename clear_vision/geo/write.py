@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
@@ -29,6 +30,8 @@ import rasterio
 import rasterio.shutil
 import xarray as xr
 import zarr
+from dask.callbacks import Callback
+from dask.core import flatten
 from rasterio.windows import Window
 from tqdm import tqdm
 
@@ -68,7 +71,7 @@ def write_cube(result: xr.Dataset, out_dir: str | Path, format: Format = "cog", 
     result = _checked_result(result)
     names = cube_file_names(result["time"].values, format)
     with StagedFolder(out_dir, names, overwrite) as staged:
-        write_cube_into(result, staged.path, format, progress=progress)
+        _write_checked(result, staged.path, format, progress)
         return staged.commit()
 
 
@@ -80,33 +83,33 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
     ahead, so a worker's memory grew with the cube's width (3.0 GB per worker at 4096 px
     against 1.5 GB at 1024); a pass holds a fixed number of chunks whatever the cube's size.
     """
-    result = _checked_result(result)
+    return _write_checked(_checked_result(result), folder, format, progress)
+
+
+def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: bool) -> dict[str, Any]:
+    """`write_cube_into` for a result that `_checked_result` returned (`write_cube` checks it before staging)."""
     names = cube_file_names(result["time"].values, format)
-    # closed on failure too, so that an error is printed on a line of its own, not after the bar
-    with tqdm(unit="chunk", desc="chunks", disable=not progress, file=sys.stderr) as bar:
-        if format in ("zarr", "netcdf"):
-            path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
-            shares = _write_zarr(result, path, bar)
-            if format == "netcdf":
-                stored = xr.open_zarr(path, mask_and_scale=False)
-                stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
-                shutil.rmtree(path)
-        else:
-            result = _north_up(result)
-            temporary, layers = [], []
-            for index, stem in enumerate(date_stems(result["time"].values)):
-                for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
-                    path = folder / f".{kind}_{stem}.tmp.tif"
-                    _create_geotiff(path, layer, result, index, kind)
-                    temporary.append((path, folder / f"{kind}_{stem}.tif", kind))
-                    layers.append((da.asarray(layer.data), _Windows(path), _file_lock(path)))
-            for rows, cols, chunks in _passes_counted(layers[0][0], bar):
-                _compute(*[da.store(data[:, rows, cols], target, lock=lock, regions=(slice(None), rows, cols), compute=False) for data, target, lock in layers])
-                bar.update(chunks)
-            shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
-            for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
-                rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
-                source.unlink()
+    if format in ("zarr", "netcdf"):
+        path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
+        shares = _write_zarr(result, path, progress)
+        if format == "netcdf":
+            stored = xr.open_zarr(path, mask_and_scale=False)
+            stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
+            shutil.rmtree(path)
+    else:
+        result = _north_up(result)
+        temporary, layers = [], []
+        for index, stem in enumerate(date_stems(result["time"].values)):
+            for kind, layer in (("clear", result["clear"][index]), ("mask", result["mask"][index].expand_dims("band"))):
+                path = folder / f".{kind}_{stem}.tmp.tif"
+                _create_geotiff(path, layer, result, index, kind)
+                temporary.append((path, folder / f"{kind}_{stem}.tif", kind))
+                layers.append(_Layer(da.asarray(layer.data), _Windows(path), _file_lock(path)))
+        _store_in_passes(layers, progress)
+        shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
+        for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
+            rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
+            source.unlink()
     report = _report(result, names, shares, format)
     (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
@@ -126,20 +129,15 @@ def _checked_result(result: Any) -> xr.Dataset:
     return result.assign(clear=with_units(result["clear"], cube_units(result["clear"])))
 
 
-def _write_zarr(result: xr.Dataset, path: Path, bar: tqdm) -> np.ndarray:
-    """The result as one zarr store, counted on `bar`; the mask shares per date (see `_report`)."""
+def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> np.ndarray:
+    """The result as one zarr store; the mask shares per date (see `_report`)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
-    # xarray writes the metadata and coordinates; the three variables go in one `da.store` per
-    # pass, so each chunk's pipeline runs once for all of them
+    # xarray writes the metadata and coordinates; the three variables are stored together in
+    # each pass, so each chunk's pipeline runs once for all of them
     uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
     group = zarr.open_group(path, mode="r+", zarr_format=2)
-    variables = list(uniform.data_vars)
-    encoded = [da.asarray(xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data) for name in variables]  # as to_zarr encodes them
-    for rows, cols, chunks in _passes_counted(encoded[0], bar):
-        sources = [data[..., rows, cols] for data in encoded]
-        within = [(slice(None),) * (data.ndim - 2) + (rows, cols) for data in encoded]
-        _compute(da.store(sources, [group[name] for name in variables], regions=within, lock=False, compute=False))
-        bar.update(chunks)
+    encoded = {name: da.asarray(xr.conventions.encode_cf_variable(uniform[name].variable, name=name).data) for name in uniform.data_vars}  # as to_zarr encodes them
+    _store_in_passes([_Layer(data, group[name], False) for name, data in encoded.items()], progress)
     zarr.consolidate_metadata(path, zarr_format=2)
     # the cover from the written mask: a cover computed in the same call ran every chunk a
     # second time on a distributed cluster, which optimises each collection's graph apart
@@ -183,11 +181,26 @@ def _passes(chunks: tuple[tuple[int, ...], tuple[int, ...]], blocks: int) -> lis
     ]
 
 
-def _passes_counted(data: da.Array, bar: tqdm) -> list[_Pass]:
-    """The passes over `data`'s (y, x) chunk grid; `bar` set to count its chunks."""
-    passes = _passes(data.chunks[-2:], _BLOCKS_PER_THREAD * _threads())
-    bar.reset(total=sum(done.chunks for done in passes))
-    return passes
+class _Layer(NamedTuple):
+    """An array and where it goes: a GeoTIFF's windows or a zarr array, written under `lock` (False: none needed)."""
+
+    data: da.Array
+    target: Any
+    lock: Any
+
+
+def _store_in_passes(layers: list[_Layer], progress: bool) -> None:
+    """Store the layers, which share one (y, x) chunk grid, in passes of one `compute` each (see
+    `write_cube_into`); the progress bar counts a (y, x) chunk, all its dates, bands and layers."""
+    passes = _passes(layers[0].data.chunks[-2:], _BLOCKS_PER_THREAD * _threads())
+    # closed on failure too, so that an error is printed on a line of its own, not after the bar
+    with tqdm(total=sum(done.chunks for done in passes), unit="chunk", desc="chunks", disable=not progress, file=sys.stderr) as bar:
+        for rows, cols, _ in passes:
+            stores = []
+            for data, target, lock in layers:
+                region = (slice(None),) * (data.ndim - 2) + (rows, cols)
+                stores.append(da.store(data[region], target, lock=lock, regions=region, compute=False))
+            _compute(stores, bar)
 
 
 def _mask_shares(path: Path) -> tuple[float, float]:
@@ -210,13 +223,31 @@ def date_stems(times: Sequence[np.datetime64]) -> list[str]:
     return stems
 
 
-def _compute(*tasks: Any) -> None:
-    """Run the stores on the active scheduler: the distributed client if there is one, else dask's default."""
+def _compute(stores: list[da.Array], bar: tqdm) -> None:
+    """Run one pass's stores on the active scheduler: the distributed client if there is one, else
+    dask's default. `bar` counts each (y, x) chunk as the last of its blocks is stored, not once
+    the pass is done (a pass of minutes left the bar still)."""
+    keys = {key for store in stores for key in flatten(store.__dask_keys__())}  # (name, ..., y, x); a store given twice runs once
+    left, names = Counter(key[-2:] for key in keys), {key[0] for key in keys}
+
+    def stored(key: Any) -> None:
+        if isinstance(key, tuple) and key[0] in names:
+            left[key[-2:]] -= 1
+            if not left[key[-2:]]:
+                bar.update()
+
+    # persisted, not computed: the blocks' keys are then the graph's outputs, which no
+    # optimisation fuses away (with one block, compute fused it into its finalize task)
     client = _client()
-    if client is not None:
-        client.gather(client.compute(list(tasks)))
-    else:
-        dask.compute(*tasks)
+    if client is None:
+        with Callback(posttask=lambda key, *_: stored(key)):  # called on this thread, as each task ends
+            dask.persist(*stores)
+        return
+    from distributed import as_completed, futures_of
+
+    for future in as_completed(futures_of(client.persist(stores))):  # one graph per pass
+        future.result()  # raises a chunk's error
+        stored(future.key)
 
 
 def _threads() -> int:
