@@ -25,6 +25,18 @@ def test_per_band_units_apply_along_the_band_axis():
     assert np.array_equal(units.from_reflectance(reflectance, np.int16), values)
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 7), (3, 2, 5, 7)])
+def test_reflectance_is_the_float64_result_rounded_once(shape):
+    """Block by block in place, as one float64 expression rounded to float32 once (NaN kept)."""
+    units = Units((1e-4, 2.75e-5), (-0.1, -0.2))
+    digital = np.random.default_rng(0).integers(0, 65536, shape).astype(np.uint16)
+    expected = (digital.astype(np.float64) * np.reshape(units.scale, (-1, 1, 1)) + np.reshape(units.offset, (-1, 1, 1))).astype(np.float32)
+    assert np.array_equal(units.to_reflectance(digital), expected)
+    floats = expected.copy()
+    floats[..., 0, 0, 0] = np.nan
+    assert np.array_equal(Units().to_reflectance(floats), floats, equal_nan=True)
+
+
 @pytest.mark.parametrize(
     "metadata, dtype, expected",
     [
@@ -54,6 +66,14 @@ def test_explicit_scale_wins_and_bad_values_are_named():
 
 def test_digital_numbers_taken_as_reflectance_are_refused():
     check_magnitude(np.array([0.02, 0.3, 1.4, np.nan], np.float32), Units())
+    outliers = np.full(1000, 0.2, np.float32)
+    outliers[:9] = 3000.0  # under 1 %: a few hot pixels in reflectance are not digital numbers
+    check_magnitude(outliers, Units())
+    outliers[9] = np.inf  # nor is an infinite value
+    check_magnitude(outliers, Units())
+    outliers[10:20] = 3000.0
+    with pytest.raises(ValueError, match=r"values reach 3000, which is not reflectance"):
+        check_magnitude(outliers, Units())
     with pytest.raises(ValueError, match=r"values reach 3000, which is not reflectance .*scale=0\.0001"):
         check_magnitude(np.array([200.0, 3000.0] * 50, np.float32), Units())
     with pytest.raises(ValueError, match=r"with scale=0.0001,0.0001,1, offset=0;"):  # one scale per band

@@ -58,9 +58,20 @@ class Units:
         return np.reshape(self.scale, shape), np.reshape(self.offset, shape)
 
     def to_reflectance(self, values: np.ndarray) -> np.ndarray:
-        """Stored values (...,B,H,W) -> float32 reflectance (NaN stays NaN)."""
+        """Stored values (...,B,H,W) -> float32 reflectance (NaN stays NaN).
+
+        Computed in float64 (exact for any integer band) one (B,H,W) block at a time and in
+        place: whole-array temporaries made a 10x4x640x640 chunk take 0.3..0.8 s, this 0.05 s.
+        """
         scale, offset = self._per_band(values)
-        return (values.astype(np.float64) * scale + offset).astype(np.float32)
+        reflectance = np.empty(values.shape, np.float32)
+        blocks = values.reshape(-1, *values.shape[-3:])
+        for block, out in zip(blocks, reflectance.reshape(blocks.shape)):
+            exact = block.astype(np.float64)
+            exact *= scale
+            exact += offset
+            out[...] = exact
+        return reflectance
 
     def from_reflectance(self, reflectance: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """float reflectance (...,B,H,W) -> stored values of `dtype`, rounded and clipped for integer types."""
@@ -128,11 +139,15 @@ def describe_unknown(dtype: np.dtype) -> str:
 
 
 def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
-    """Refuse reflectance far above 1: the values are digital numbers with an unstated scale."""
-    finite = reflectance[np.isfinite(reflectance)]
-    if finite.size and float(np.percentile(finite, 99)) > MAX_REFLECTANCE:
+    """Refuse reflectance far above 1 on over 1 % of the pixels with data: the values are digital
+    numbers with an unstated scale (a few bright outliers are not). Counted, not a percentile:
+    sorting a chunk's values took 0.2 s of every chunk."""
+    finite = np.isfinite(reflectance)  # NaN is no data
+    above = np.count_nonzero((reflectance > MAX_REFLECTANCE) & finite)
+    if above and above > 0.01 * np.count_nonzero(finite):
+        reached = float(reflectance[finite].max())
         raise ValueError(
-            f"cube: values reach {float(finite.max()):.4g}, which is not reflectance (0..~1.5) with scale={_listed(units.scale)}, offset={_listed(units.offset)}; {HOW_TO_FIX}"
+            f"cube: values reach {reached:.4g}, which is not reflectance (0..~1.5) with scale={_listed(units.scale)}, offset={_listed(units.offset)}; {HOW_TO_FIX}"
         )
 
 
