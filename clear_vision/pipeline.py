@@ -49,6 +49,9 @@ _DETECT_PIXELS = 10 * 128 * 128 * 8  # frame pixels per detector call: bounds me
 # Frames are detected with a reflected margin: at a bare border the network sees only its own
 # zero padding, and clear corners reached cloud probabilities of 0.3..0.4 (0.1..0.2 with it).
 _DETECT_MARGIN_PX = 16
+# Detector tiles up to this size: a chunk with its halo and margin (672 px) in 2x2 tiles, not 3x3
+# of 256 px (`run_tiled`); about 15 % faster on a CPU, 0.1 GB more at the peak of a chunk.
+_DETECT_TILE_PX = 352
 _DETECT_BLOCK_FRAMES = 256  # `detect` on more frames (a scene's tiles) goes block by block
 
 
@@ -437,7 +440,7 @@ class ClearVision:
             inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)
             inputs = spread_into_no_data(inputs, no_data[batch])
             padded = F.pad(inputs, (_DETECT_MARGIN_PX,) * 4, mode="reflect")
-            logits = run_tiled(self._detector_logits, padded, self.detector.size_multiple)[..., margin, margin]
+            logits = run_tiled(self._detector_logits, padded, self.detector.size_multiple, tile=_DETECT_TILE_PX)[..., margin, margin]
             logits[:, 1] += self.config.shadow_logit_offset  # shadow probabilities on the cloud's scale
             probability = torch.sigmoid(logits).cpu().numpy()
             cloud[batch], shadow[batch] = probability[:, 0], probability[:, 1]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from clear_vision.tiling import HALO_PX, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows
+from clear_vision.tiling import HALO_PX, _tiles, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows
 
 
 def test_padding_crops_back_to_the_input_size():
@@ -24,6 +26,23 @@ def test_tiles_blend_to_the_untiled_result():
     x = torch.rand(2, 3, 300, 520)
     result = run_tiled(lambda tile: tile.mean(dim=1, keepdim=True) + tile, x, multiple=8, tile=128, overlap=32)
     assert torch.allclose(result, x.mean(dim=1, keepdim=True) + x, atol=1e-5)
+
+
+def test_tiles_are_as_few_as_fit_and_no_larger_than_they_need_to_be():
+    seen = []
+
+    def record(tile: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(tile.shape[-2:]))
+        return tile
+
+    x = torch.rand(1, 1, 672, 640)  # a 512-pixel chunk with its halo (and the detector's margin)
+    assert torch.allclose(run_tiled(record, x, multiple=16, tile=352, overlap=32), x)
+    assert seen == [(352, 336)] * 4  # 2x2, not 3x3 tiles of 256 px stepped from the start
+    for length in range(257, 1400, 37):  # every length: covered, neighbours overlap enough, sizes kept
+        size, starts = _tiles(length, 256, 32, 16)
+        assert size <= 256 and size % 16 == 0 and starts[0] == 0 and starts[-1] + size == length
+        assert all(following - previous <= size - 32 for previous, following in zip(starts, starts[1:]))
+        assert len(starts) == math.ceil((length - 32) / (256 - 32))
 
 
 def test_temporal_windows_own_every_frame_once():
