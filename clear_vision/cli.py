@@ -152,7 +152,7 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     model = _load_model(args)
     _say(f"processing {len(paths)} frames on {model.device.type}")
     result = model.run(paths, dates=dates, progress=lambda fraction, step: _say(f"  {fraction:4.0%} {step}"))
-    report = build_report(result, stems, dates, device=model.device.type)
+    report = build_report(result, stems, dates, device=model.device.type, fill_threshold=model.config.fill_threshold)
     for name, content in render_files(result, report).items():
         (staged.path / name).write_bytes(content)
     written = staged.commit()

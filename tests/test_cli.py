@@ -77,7 +77,9 @@ def test_fill_threshold_sets_how_much_is_replaced_and_a_bad_one_is_refused(frame
     covers = {}
     for threshold in ("0.05", "0.99"):
         assert main(["remove", str(frame_dir), "--out", str(tmp_path / threshold), "--fill-threshold", threshold]) == 0
-        covers[threshold] = [entry["cloud_cover"] for entry in json.loads((tmp_path / threshold / "report.json").read_text())["frames"]]
+        report = json.loads((tmp_path / threshold / "report.json").read_text())
+        covers[threshold] = [entry["cloud_cover"] for entry in report["frames"]]
+        assert report["fill_threshold"] == float(threshold)  # the report says how to run it again
     assert all(low >= high for low, high in zip(covers["0.05"], covers["0.99"])) and covers["0.05"] != covers["0.99"]
     for bad in ("0", "1.5", "often"):
         with pytest.raises(SystemExit) as refused:

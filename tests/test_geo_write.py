@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import clear_vision.geo.write as write
 from clear_vision import ClearVision
+from clear_vision.config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.geo.cube import cube_units, open_cube
 from clear_vision.geo.units import Units
 from clear_vision.geo.write import _passes, cube_file_names, write_cube, write_cube_into
@@ -51,7 +52,8 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["dates"][0] == "2019-06-16" and len(report["cloud_cover"]) == 8 and report["scale_factor"] == 1e-4
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4) and max(report["no_data"]) > 0
-    assert "linear" in report["fill_method"]
+    assert "linear" in report["fill_method"] and report["method"] == "learned"
+    assert report["fill_threshold"] == ClearVisionConfig.load(DEFAULT_WEIGHTS_DIR).fill_threshold  # how to run it again
 
 
 def test_a_band_selection_of_a_result_is_written_with_its_own_bands_units(tmp_path):

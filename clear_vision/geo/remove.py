@@ -127,7 +127,7 @@ def remove_cube(
         name="clear-vision-remove",
     )
     packed = da.overlap.trim_internal(packed, depth, boundary="none")
-    result = _to_dataset(with_units(cube, units), packed, rgb, model_gain(model)).isel(flips)  # back in the input's orientation
+    result = _to_dataset(with_units(cube, units), packed, rgb, model).isel(flips)  # back in the input's orientation
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
 
 
@@ -264,7 +264,9 @@ def _classical_values(filler: Callable, values: np.ndarray, masks: np.ndarray, d
     return np.moveaxis(filled, 1, 0)[:, replace]
 
 
-def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: float) -> xr.Dataset:
+def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], model: "ClearVision") -> xr.Dataset:
+    """The result Dataset; its attrs say how it was made (rgb bands, gain, stage 2's method, the
+    fill threshold), enough to run it again the same way."""
     bands = cube.sizes["band"]
     plane_coords = {name: coord for name, coord in cube.coords.items() if "band" not in coord.dims}
     clear = xr.DataArray(packed[:, :bands].astype(cube.dtype), dims=DIMS, coords=cube.coords, attrs=dict(cube.attrs), name="clear")
@@ -283,6 +285,9 @@ def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], gain: 
     # without the source's storage encoding (a zarr v2 store's compressor on the coordinates): the result is written anew, anywhere
     dataset = xr.Dataset({"clear": clear, "mask": mask, "probability": probability}).drop_encoding()
     dataset["mask"].encoding["_FillValue"] = None  # nor one a store would add by default (zarr: 0, the clear class)
-    dataset.attrs = {RGB_ATTR: ",".join(map(str, rgb)), "gain": gain, "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal"}
+    dataset.attrs = {
+        RGB_ATTR: ",".join(map(str, rgb)), "gain": model_gain(model), "method": model.method, "fill_threshold": model.config.fill_threshold,
+        "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal",
+    }
     # every variable names its grid mapping (CF), or GDAL tools (QGIS, gdalinfo) see no CRS in a zarr or netCDF written from it
     return dataset.rio.write_crs(cube.rio.crs).rio.write_coordinate_system() if cube.rio.crs is not None else dataset

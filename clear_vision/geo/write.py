@@ -330,5 +330,7 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Fo
         "add_offset": clear.attrs.get("add_offset"),
         "crs": None if clear.rio.crs is None else clear.rio.crs.to_string(),
         "mask_classes": {str(value): name for value, name in MASK_CLASSES.items()},
+        "method": result.attrs.get("method"),
+        "fill_threshold": result.attrs.get("fill_threshold"),
         "fill_method": result.attrs.get("fill_method"),
     }

@@ -193,8 +193,11 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def build_report(result: CloudRemovalOutput, stems: Sequence[str], dates: Sequence[str] | None = None, device: str = "cpu") -> dict:
-    """What report.json holds: per-frame cloud cover and files, timing, method, warnings."""
+def build_report(
+    result: CloudRemovalOutput, stems: Sequence[str], dates: Sequence[str] | None = None, device: str = "cpu", fill_threshold: float | None = None
+) -> dict:
+    """What report.json holds: per-frame cloud cover and files, timing, method, the fill threshold
+    `run` used (None for `fill`, given masks), warnings."""
     names = output_names(stems)
     return {
         "frames": [
@@ -210,6 +213,7 @@ def build_report(result: CloudRemovalOutput, stems: Sequence[str], dates: Sequen
         ],
         "seconds": round(result.seconds, 3),
         "method": result.method,
+        "fill_threshold": fill_threshold,
         "device": device,
         "warnings": list(result.warnings),
     }
