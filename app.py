@@ -9,6 +9,7 @@ writing results and keeping the temp folder are in `clear_vision.webapp`.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -26,12 +27,25 @@ from clear_vision.io.decode import IMAGE_SUFFIXES  # noqa: E402
 from clear_vision.webapp import housekeeping, options, server  # noqa: E402
 from clear_vision.webapp.results import RunFiles  # noqa: E402
 from clear_vision.webapp.runs import ModelRunner, process  # noqa: E402
-from clear_vision.webapp.uploads import APP_MAX_FRAMES, APP_MAX_PIXELS, APP_MIN_FRAMES, TRAINED_FRAMES, example_sequences, frame_order_list, sort_uploads  # noqa: E402
+from clear_vision.webapp.uploads import (  # noqa: E402
+    APP_MAX_FILE_MB,
+    APP_MAX_FRAMES,
+    APP_MAX_PIXELS,
+    APP_MIN_FRAMES,
+    TRAINED_FRAMES,
+    example_sequences,
+    frame_order_list,
+    sort_uploads,
+)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
 RESULTS_DIR = TEMP_DIR / "results"  # one sub-folder per request, so requests never share files
-MAX_FILE_MB = 20
+# Gradio refuses a whole drop, before sending it, when one file is over its limit: that limit is
+# kept well above the app's own (APP_MAX_FILE_MB, checked once uploaded: the page leaves out just
+# that file and names it), and still bounds what one upload writes to disk.
+GRADIO_MAX_FILE_MB = 10 * APP_MAX_FILE_MB
+FILL_THRESHOLDS = (0.05, 0.95)  # the fill threshold slider's range, which the API takes too
 QUEUE_SIZE = 32  # requests waiting beyond this are told "Queue is full"
 MODEL_CONCURRENCY = 1  # runs at once: one run already uses every CPU core (or the GPU)
 SESSION_CAPACITY = 1000  # sessions whose state (the frame slider's files) Gradio keeps, oldest dropped first
@@ -43,7 +57,7 @@ INTRO = f"""
 # Clear Vision: cloud removal for satellite image time series
 
 Upload {APP_MIN_FRAMES} to {APP_MAX_FRAMES} RGB frames of the **same place on different dates**
-(PNG, JPEG or TIFF, all the same size, at most {MAX_FILE_MB} MB each and {APP_MAX_PIXELS / 1e6:.1f} megapixels per run in all,
+(PNG, JPEG or TIFF, all the same size, at most {APP_MAX_FILE_MB} MB each and {APP_MAX_PIXELS / 1e6:.1f} megapixels per run in all,
 e.g. {APP_MAX_FRAMES} frames of 1024x1024), or click an example. GeoTIFFs of reflectance (one file per date, or one per
 band and date as HLS names them) are read with the units and dates their files state, and come back as GeoTIFFs too.
 Clear Vision finds clouds and their shadows in every frame and fills them in from the dates
@@ -55,6 +69,20 @@ the model weigh nearby frames more: they are read from the file names, or type t
 """
 
 
+def outside(label: str, value: object, low: float, high: float) -> str | None:
+    """Why `value` is not a setting of the slider `label` (a number from low to high), or None if it is.
+
+    The handlers check their sliders' values with this, as sent: Gradio's own check answers a value
+    typed in the box (sent at each keystroke; the box clamps only when left) or sent through the
+    API with "Value 99 is greater than maximum value 9." and a traceback in the server log.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return f"{label}: {value!r} is not a number; its range is {low:g} to {high:g}"
+    if not low <= value <= high:
+        return f"{label}: {value:g} is outside its range, {low:g} to {high:g}"
+    return None
+
+
 def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
     """The whole page; handlers are closures over the one model runner and keep no state of their own."""
     sequences = example_sequences(EXAMPLES_DIR)
@@ -62,7 +90,12 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
 
     def remove_clouds(frames: list[str] | None, dates: str = "", order: str = "", fill_threshold: float | None = None,
                       progress: gr.Progress = gr.Progress()) -> tuple:
-        """Remove clouds from 2 to 10 frames of one place; returns a summary and a zip of cloud-free PNGs, masks and report.json."""
+        """Remove clouds from 2 to 10 frames of one place; returns a summary and a zip of cloud-free PNGs, masks and report.json.
+
+        `fill_threshold`: within the slider's range; None (an API caller's) keeps the calibrated default.
+        """
+        if fill_threshold is not None and (problem := outside("Fill threshold", fill_threshold, *FILL_THRESHOLDS)):
+            raise gr.Error(f"{problem} (default {model.config.fill_threshold:g}, calibrated on places the detector never saw)", print_exception=False)
         try:
             summary, files, warnings = process(runner, frames, dates, order, RESULTS_DIR, lambda f, step: progress(f, desc=step), fill_threshold)
         except ValueError as error:
@@ -81,15 +114,33 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         failed run or a new upload, nothing on it may pass for the new frames' results."""
         return message, None, None, [], [], gr.Slider(value=1, interactive=False), None
 
-    def compare(frame: float, files: RunFiles | None) -> tuple[str, str] | None:
-        """Before/after pair for the frame the slider points at (1-based)."""
-        pair = None if files is None else files.pair(int(frame) - 1)
-        if pair is not None and not Path(pair[1]).is_file():
+    def compare(frame: float | None, files: RunFiles | None) -> tuple:
+        """Before/after pair for the frame the slider points at (1-based), and the slider's value where
+        it changes: a number typed past the first or last frame shows that frame, and a note says so.
+        An emptied box (a number being typed) changes nothing."""
+        if files is None:
+            return None, gr.skip()
+        if not isinstance(frame, (int, float)) or not math.isfinite(frame):
+            return gr.skip(), gr.skip()
+        index = files.nearest(int(frame) - 1)
+        pair = files.pair(index)
+        if not Path(pair[1]).is_file():
             raise gr.Error("these results have expired; run again", print_exception=False)
-        return pair
+        problem = outside("Frame to compare", frame, 1, len(files.before))
+        if problem is None:
+            return pair, gr.skip()
+        gr.Warning(f"{problem}; showing frame {index + 1}")
+        return pair, index + 1
+
+    def left_out(notes: list[str]) -> None:
+        """Warn of the uploads `sort_uploads` left out as too large: in a queued event of its own, as
+        only queued events show warnings and the upload's list must fill at once."""
+        for note in notes:
+            gr.Warning(f"Not added: {note}")
 
     with gr.Blocks(title="Clear Vision", delete_cache=(min(cache_age, 3600), cache_age)) as demo:
         run_files = gr.State(None, time_to_live=cache_age)
+        not_added = gr.State([])  # notes on the last upload's files left out as too large
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
@@ -101,10 +152,13 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
                 dates = gr.Textbox(label="Dates (optional)", value="", placeholder="2021-05-10, 2021-05-15, ...", elem_id="dates",
                                    info="One per frame in the order above, separated by commas, semicolons or spaces, e.g. 2021-05-10, 2021-05-15. "
                                         "Empty: read from file names.")
-                fill_threshold = gr.Slider(0.05, 0.95, value=model.config.fill_threshold, step=0.05, label="Fill threshold", elem_id="fill_threshold",
+                fill_threshold = gr.Slider(*FILL_THRESHOLDS, value=model.config.fill_threshold, step=0.05, label="Fill threshold", elem_id="fill_threshold",
                                            info=f"Stage 1 probability from which pixels are replaced (default {model.config.fill_threshold:g}, calibrated "
                                                 "on places the detector never saw). Raise it, say to 0.4, to keep more of your clear ground as it "
                                                 "is, at the cost of missing more thin cloud and shadow.")
+                # Handed to remove_clouds as sent, which checks it (`outside`). On this instance, which no event
+                # replaces: a gr.Slider subclass would make Gradio write a stub, app.pyi, beside this file.
+                fill_threshold.preprocess = lambda value: value
                 run = gr.Button("Remove clouds", variant="primary", elem_id="run")
                 examples = gr.Examples(examples=[[paths, ""] for paths in sequences.values()], example_labels=list(sequences),
                                        inputs=[frames, dates], label="Examples: real Sentinel-2 sequences (one click loads and runs)",
@@ -121,7 +175,8 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
 
         # The API (/remove_clouds) returns the summary and the zip; the page then shows the galleries from the same files.
         ran, shown = [summary, download, run_files], [overlay_gallery, clear_gallery, frame_choice, before_after]
-        frames.upload(sort_uploads, frames, [frames, order], queue=False, api_visibility="private")
+        frames.upload(sort_uploads, frames, [frames, order, not_added], queue=False, api_visibility="private").then(
+            left_out, not_added, None, show_progress="hidden", api_visibility="private")
         frames.upload(lambda: cleared(NO_RESULTS), None, ran + shown, queue=False, api_visibility="private")
         for removal in (frames.delete, frames.clear):
             removal(frame_order_list, frames, order, queue=False, api_visibility="private")
@@ -133,7 +188,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
             started.success(show, run_files, shown, queue=False, api_visibility="private")
             started.failure(lambda: cleared(FAILED), None, ran + shown, queue=False, api_visibility="private")
         for moved in (frame_choice.release, frame_choice.input):  # a drag, or a typed number / arrow keys
-            moved(compare, [frame_choice, run_files], before_after, api_visibility="private")
+            moved(compare, [frame_choice, run_files], [before_after, frame_choice], preprocess=False, api_visibility="private")  # the number as sent
     return demo
 
 
@@ -159,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     housekeeping.start_pruning(TEMP_DIR, RESULTS_DIR, args.cache_age)
     server.install()
     try:
-        _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=f"{MAX_FILE_MB}mb",
+        _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=f"{GRADIO_MAX_FILE_MB}mb",
                                               allowed_paths=[str(EXAMPLES_DIR)], state_session_capacity=SESSION_CAPACITY, css=CSS,
                                               prevent_thread_lock=True, quiet=True)
     except OSError:  # the port was taken while the model loaded

@@ -20,8 +20,9 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,22 @@ def test_the_fill_threshold_keeps_more_clear_ground_and_is_checked(client: Clien
         remove_clouds(client, paths, fill_threshold=1.5)
 
 
+def test_out_of_range_fill_thresholds_are_named_without_a_traceback(client: Client, app_url: str, example_sequences: dict[str, list[Path]]) -> None:
+    """Gradio's own check answered fill_threshold=2 with "Value 2 is greater than maximum value 0.95." and a
+    traceback in the server log, and None with an unreadable error; None is the default, as in the handler."""
+    paths = example_sequences["romania_2018_summer"][:3]
+    with no_traceback_logged(app_url):
+        for value, message in (
+            (2, "Fill threshold: 2 is outside its range, 0.05 to 0.95 (default 0.2, calibrated on places the detector never saw)"),
+            ("abc", "Fill threshold: 'abc' is not a number; its range is 0.05 to 0.95 (default 0.2, calibrated on places the detector never saw)"),
+        ):
+            with pytest.raises(AppError) as error:
+                remove_clouds(client, paths, fill_threshold=value)
+            assert str(error.value) == message
+        summary, _ = remove_clouds(client, paths, fill_threshold=None)
+    assert "Done in" in summary and "fill threshold" not in summary
+
+
 def test_typed_dates_are_used_and_checked(client: Client, example_sequences: dict[str, list[Path]]) -> None:
     paths = example_sequences["romania_2020_spring"]
     days = ", ".join(str(day) for day in range(100, 100 + 5 * len(paths), 5))
@@ -178,6 +195,16 @@ def test_bad_input_gives_a_clear_error(client: Client, bad_inputs: dict[str, lis
         remove_clouds(client, bad_inputs[case])
     assert message in str(error.value)
     assert "Traceback" not in str(error.value)
+
+
+def test_a_file_over_the_size_limit_is_named(client: Client, app_url: str, example_sequences: dict[str, list[Path]], tmp_path: Path) -> None:
+    """The app's limit was Gradio's, which gradio_client applied itself: a ValueError naming no limit the app states."""
+    big = tmp_path / "frame_04_2018-08-01.png"
+    with open(big, "wb") as file:
+        file.truncate(21 * 2**20)
+    with no_traceback_logged(app_url), pytest.raises(AppError) as error:
+        remove_clouds(client, [*example_sequences["romania_2018_summer"][:3], big])
+    assert str(error.value) == "frame_04_2018-08-01.png is 21.0 MB; this app takes files of at most 20 MB each (crop or compress it, or use the command line)"
 
 
 def test_huge_frames_are_refused_before_any_work(client: Client, app_url: str, tmp_path: Path) -> None:
@@ -357,6 +384,16 @@ def test_requests_are_served_while_slow_clients_hang(
     assert "Done in" in summary and zipfile.ZipFile(archive).testzip() is None
     server_connections = [c for c in psutil.Process(_pid_listening(app_url)).net_connections() if c.status == "ESTABLISHED"]
     assert len(server_connections) <= 520, f"{len(server_connections)} connections held open by the server"
+
+
+@contextmanager
+def no_traceback_logged(app_url: str) -> Iterator[None]:
+    """Fail if the app server at `app_url` logs a traceback meanwhile (AppServer sends its stdout and stderr to a file)."""
+    log = Path(os.readlink(f"/proc/{_pid_listening(app_url)}/fd/1"))
+    start = log.stat().st_size
+    yield
+    added = log.read_bytes()[start:].decode(errors="replace")
+    assert "Traceback" not in added, f"the server logged:\n{added[-3000:]}"
 
 
 def _pid_listening(url: str) -> int:

@@ -134,6 +134,24 @@ def test_one_frame_shows_a_red_error(page: Page, example_sequences: dict[str, li
     expect(page.locator("#clear img")).to_have_count(0)
 
 
+def test_a_file_over_the_size_limit_is_left_out_of_a_drop_and_named(page: Page, example_sequences: dict[str, list[Path]], tmp_path: Path) -> None:
+    """Gradio's limit, once the app's, refused the whole drop ("File(s) exceed the maximum allowed size of 20.0 Mb")
+    and listed none of its files; the app's keeps the others and names that one, its size and the limit."""
+    paths = example_sequences["romania_2018_summer"][:3]
+    big = tmp_path / "frame_04_2018-08-01.png"
+    with open(big, "wb") as file:
+        file.truncate(21 * 2**20)
+    page.locator("#frames input[type=file]").set_input_files([*map(str, paths), str(big)])
+
+    expect(page.locator("#order textarea")).to_have_value("\n".join(path.name for path in paths), timeout=30_000)
+    expect(page.locator('[data-testid="toast-body"].warning [data-testid="toast-text"]')).to_have_text(
+        "Not added: frame_04_2018-08-01.png is 21.0 MB; this app takes files of at most 20 MB each (crop or compress it, or use the command line)"
+    )
+    expect(page.locator("#frames td.filename")).to_have_count(len(paths))
+    page.locator("#run").click()
+    expect_results(page, len(paths))
+
+
 def test_example_click_loads_and_runs(page: Page, example_sequences: dict[str, list[Path]]) -> None:
     paths = example_sequences["romania_2020_spring"]
 
@@ -142,6 +160,27 @@ def test_example_click_loads_and_runs(page: Page, example_sequences: dict[str, l
     expect(page.locator("#order textarea")).to_have_value("\n".join(p.name for p in paths), timeout=30_000)
     expect_results(page, len(paths))
     expect(page.locator("#summary")).to_contain_text("dates read from file names")
+
+
+def test_a_frame_number_typed_past_the_last_frame_shows_that_frame_with_a_note(
+    page: Page, app_url: str, example_sequences: dict[str, list[Path]]
+) -> None:
+    """Gradio's own range check answered a typed 99 with "Value 99 is greater than maximum value 9." and a traceback in
+    the server log (again when the box was left), which then showed 9 beside the frame shown before."""
+    from test_app import no_traceback_logged
+
+    paths = example_sequences["romania_2020_spring"]
+    page.get_by_role("button", name=f"Romania 2020 spring ({len(paths)} frames)").click()
+    expect_results(page, len(paths))
+    number = page.locator("#frame_choice input[type=number]")
+    with no_traceback_logged(app_url):
+        number.fill("99")
+        number.press("Enter")
+        expect(page.locator('[data-testid="toast-body"].warning [data-testid="toast-text"]')).to_have_text(
+            f"Frame to compare: 99 is outside its range, 1 to {len(paths)}; showing frame {len(paths)}", timeout=30_000
+        )
+        expect(number).to_have_value(str(len(paths)))
+        expect(page.locator("#compare img").first).to_have_attribute("src", re.compile(rf"/{paths[-1].stem}_input\.png$"))
 
 
 def test_typed_frame_number_compares_and_nothing_stale_stays_after_an_upload_or_a_failed_run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,21 @@ def write_band_files(folder: Path, empty_dates: tuple[int, ...] = (), steps: int
                 target.scales = (1e-4,)
             paths.append(path)
     return paths
+
+
+def test_one_date_geotiffs_are_sorted_from_one_header_read_each(tmp_path, monkeypatch):
+    """upload_frames read every file twice: to tell GeoTIFFs from pictures, then for its band count, which only band files need."""
+    paths = write_geotiffs(tmp_path / "up", hole=False)[:3]
+    opened = Counter()
+    real_open = rasterio.open
+
+    def counting_open(path, *args, **kwargs):
+        opened[Path(path).name] += 1
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counting_open)
+    assert {frame.kind for frame in upload_frames([str(path) for path in paths])} == {"geotiff"}
+    assert set(opened) == {path.name for path in paths} and max(opened.values()) == 1, opened
 
 
 def test_uploads_that_cannot_make_one_series_are_named(tmp_path):

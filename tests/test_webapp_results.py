@@ -63,3 +63,4 @@ def test_pairs_for_the_frame_slider_are_clamped(run: tuple[CloudRemovalOutput, n
     files = write_run(result, images, ["a.png", "b.png", "c.png"], build_report(result, ["a", "b", "c"]), tmp_path / "r")
     assert files.pair(1) == (files.before[1], files.clears[1][0])
     assert files.pair(-3) == files.pair(0) and files.pair(99) == files.pair(2)
+    assert [files.nearest(index) for index in (-3, 1, 99)] == [0, 1, 2]

@@ -6,10 +6,12 @@ import hashlib
 import json
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from geo_data import write_geotiffs
 from PIL import Image
 from test_geo_uploads import write_band_files
@@ -103,7 +105,7 @@ def geotiff_names(archive: str) -> tuple[list[str], list[str | None], list[str]]
 
 def test_band_files_run_with_the_order_list_their_upload_filled(runner: ModelRunner, tmp_path: Path) -> None:
     """The order list once held the band file names, which the run then refused."""
-    files, order = sort_uploads(as_uploaded(write_band_files(tmp_path / "bands", steps=3), tmp_path / "uploads"))
+    files, order, _ = sort_uploads(as_uploaded(write_band_files(tmp_path / "bands", steps=3), tmp_path / "uploads"))
     assert order.splitlines() == ["20190616_S30_T35TLK", "20190621_S30_T35TLK", "20190626_S30_T35TLK"]
     summary, run_files, _ = process(runner, files, "", order, tmp_path / "results", no_progress)
     assert "3 frames of 100x100 px" in summary and "dates read from the GeoTIFFs" in summary
@@ -121,9 +123,28 @@ def test_band_files_of_identical_bytes_in_one_upload_folder_run_as_their_dates(r
     assert geotiff_names(run_files.archive)[2] == ["2019-06-16", "2019-06-21", "2019-06-26", "2019-07-01", "2019-07-06"]
 
 
+def test_a_blank_order_list_reads_no_geotiff_more_often_than_a_filled_one(runner: ModelRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the API's blank order list, a request read each date's stated date twice: to put the frames in time order, then to date the run."""
+    files, order, _ = sort_uploads(as_uploaded(write_geotiffs(tmp_path / "multi", hole=False)[:3], tmp_path / "uploads"))
+    opened: Counter[str] = Counter()
+    real_open = rasterio.open
+
+    def counting_open(path: object, *args: object, **kwargs: object) -> object:
+        opened[Path(str(path)).name] += 1
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counting_open)
+    per_file = []
+    for listed in ("", order):
+        opened.clear()
+        process(runner, files, "", listed, tmp_path / "results", no_progress)
+        per_file.append({Path(file).name: opened[Path(file).name] for file in files})
+    assert per_file[0] == per_file[1], f"opens per file, blank order list: {per_file[0]}; filled: {per_file[1]}"
+
+
 def test_geotiff_outputs_follow_the_chosen_frames_order_and_dates(runner: ModelRunner, tmp_path: Path) -> None:
     """A frame left out of the order list once stayed in geotiff/ (and filled the others); typed dates changed only the PNGs."""
-    files, order = sort_uploads(as_uploaded(write_geotiffs(tmp_path / "multi", hole=False)[:5], tmp_path / "uploads"))
+    files, order, _ = sort_uploads(as_uploaded(write_geotiffs(tmp_path / "multi", hole=False)[:5], tmp_path / "uploads"))
     names = order.splitlines()
     chosen = [names[3], names[0], names[2]]
     typed = "2022-01-01, 2022-01-11, 2022-01-21"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from PIL import Image
 
 from clear_vision.geo.uploads import upload_frames
 from clear_vision.webapp.uploads import (
+    APP_MAX_FILE_MB,
     APP_MAX_FRAMES,
     APP_MAX_PIXELS,
     check_size,
@@ -27,10 +29,10 @@ def uploads(*names: str) -> list[str]:
 
 def test_uploads_are_sorted_naturally_with_their_order_list() -> None:
     files = uploads("frame_10.png", "frame_2.png", "frame_1.png")
-    ordered, order = sort_uploads(files)
-    assert [Path(f).name for f in ordered] == ["frame_1.png", "frame_2.png", "frame_10.png"]
+    ordered, order, left_out = sort_uploads(files)
+    assert [Path(f).name for f in ordered] == ["frame_1.png", "frame_2.png", "frame_10.png"] and left_out == []
     assert order == "frame_1.png\nframe_2.png\nframe_10.png" == frame_order_list(files)
-    assert sort_uploads(None) == (None, "") and frame_order_list([]) == ""
+    assert sort_uploads(None) == (None, "", []) and frame_order_list([]) == ""
     dated = uploads("S2B_MSIL2A_20190616T093039.png", "S2A_MSIL2A_20190621T093041.png", "S2A_MSIL2A_20190611T093041.png")
     assert frame_order_list(dated).splitlines() == ["S2A_MSIL2A_20190611T093041.png", "S2B_MSIL2A_20190616T093039.png", "S2A_MSIL2A_20190621T093041.png"]
     assert [path.name for path in order_frames(dated, "")] == frame_order_list(dated).splitlines()  # the dates read from them run forward
@@ -93,6 +95,18 @@ def test_runs_over_the_pixel_budget_are_refused_from_headers(tmp_path: Path) -> 
     with pytest.raises(ValueError, match=r"10 frames of up to 4096x4096 px are 167,772,160 pixels; this app takes at most 10,485,760 pixels"):
         check_size(huge)
     assert APP_MAX_PIXELS == 10 * 1024 * 1024
+
+
+def test_a_file_over_the_size_limit_is_left_out_of_an_upload_and_refused_by_a_run(tmp_path: Path) -> None:
+    """Gradio's limit once refused a whole drop for one such file; the app's keeps the others and names it, its size and the limit."""
+    fits = [str(blank_png(tmp_path / f"frame_{index}.png", 64, 64)) for index in (1, 2)]
+    big = tmp_path / "frame_3.png"
+    with open(big, "wb") as file:
+        file.truncate(APP_MAX_FILE_MB * 2**20 + 1)
+    note = "frame_3.png is 20.1 MB; this app takes files of at most 20 MB each (crop or compress it, or use the command line)"
+    assert sort_uploads([str(big), *fits]) == (fits, "frame_1.png\nframe_2.png", [note])
+    with pytest.raises(ValueError, match=rf"^{re.escape(note)}$"):
+        order_frames([*fits, str(big)], "")
 
 
 def test_unreadable_upload_is_named_before_decoding(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -54,6 +55,14 @@ class Frame:
         """The name its outputs are named after."""
         return self.name if self.kind == "bands" else Path(self.name).stem
 
+    @cached_property
+    def stated_date(self) -> str:
+        """A GeoTIFF frame's acquisition date (YYYY-MM-DD) as its files state it: a date tag, else the
+        file name (a date's band files state one date: its first file is read). Read once: a request
+        orders its frames by these dates and then dates the run with them."""
+        cube = open_cube([self.files[0]], chunks=_INSPECT_CHUNK_PX)  # headers only
+        return str(np.datetime_as_string(cube["time"].values[0], unit="D"))
+
 
 def upload_frames(files: Sequence[str] | None) -> list[Frame]:
     """The uploads as frames, in upload order; band files of one date make one frame.
@@ -76,10 +85,11 @@ def upload_frames(files: Sequence[str] | None) -> list[Frame]:
             f"frames: {len(geotiffs)} GeoTIFF(s) of reflectance or digital numbers came with {len(pictures)} picture(s) "
             f"({_listed(pictures)}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
         )
-    bands = {path: band_parts(path) for path in paths if _single_band(path)}
-    if not any(bands.values()):
+    # A band file: named as one, and of one band (its header is read only when the name says band).
+    bands = {path: parts for path in paths if (parts := band_parts(path)) and _single_band(path)}
+    if not bands:
         return [Frame(path.name, (path,), "geotiff") for path in paths]
-    others = [path.name for path in paths if not bands.get(path)]
+    others = [path.name for path in paths if path not in bands]
     if others:
         raise ValueError(
             f"frames: {_listed(others)} {'is not a band file' if len(others) == 1 else 'are not band files'} (one band, the name ending in it, "
@@ -106,13 +116,11 @@ def _listed(names: Sequence[str]) -> str:
 
 
 def stated_dates(frames: Sequence[Frame]) -> list[str]:
-    """Each GeoTIFF frame's acquisition date (YYYY-MM-DD) as its files state it: a date tag, else
-    the file name (a date's band files state one date: its first file is read)."""
+    """Each GeoTIFF frame's `Frame.stated_date`; a ValueError names the frame by its place in `frames`."""
     dates = []
     for number, frame in enumerate(frames, start=1):
         with _in_user_words(f"frame {number} ({frame.name}): "):
-            cube = open_cube([frame.files[0]], chunks=_INSPECT_CHUNK_PX)  # headers only
-        dates.append(str(np.datetime_as_string(cube["time"].values[0], unit="D")))
+            dates.append(frame.stated_date)
     return dates
 
 

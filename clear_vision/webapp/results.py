@@ -34,9 +34,13 @@ class RunFiles:
     archive: str  # zip of the cloud-free PNGs, masks and report.json
     shown: int  # index of the frame compared first: the cloudiest
 
+    def nearest(self, index: int) -> int:
+        """The index of the frame nearest `index` that there is: the frame slider's box takes any number."""
+        return min(max(index, 0), len(self.before) - 1)
+
     def pair(self, index: int) -> tuple[str, str]:
-        """(input, cloud-free) images of frame `index`, clamped to the frames there are."""
-        index = min(max(index, 0), len(self.before) - 1)
+        """(input, cloud-free) images of frame `index`, clamped to the frames there are (`nearest`)."""
+        index = self.nearest(index)
         return self.before[index], self.clears[index][0]
 
 

@@ -7,6 +7,8 @@ before it decodes a single pixel.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..geo.uploads import Frame, stated_dates, upload_frames
@@ -16,7 +18,9 @@ __all__ = [
     "APP_MIN_FRAMES",
     "APP_MAX_FRAMES",
     "APP_MAX_PIXELS",
+    "APP_MAX_FILE_MB",
     "TRAINED_FRAMES",
+    "too_large",
     "sort_uploads",
     "frame_order_list",
     "order_frames",
@@ -31,17 +35,37 @@ APP_MAX_FRAMES = 10  # one temporal window of the model; longer series belong to
 # Pixels per run, all frames together: 10 frames of 1024x1024 take about 40 s on 2 CPU cores and
 # keep the server under 3 GB; beyond that a shared server stops being responsive.
 APP_MAX_PIXELS = 10 * 1024 * 1024
+APP_MAX_FILE_MB = 20  # per uploaded file (MiB, as Gradio counts them)
 TRAINED_FRAMES = "5 to 10"
 
 
-def sort_uploads(files: list[str] | None) -> tuple[list[str] | None, str]:
-    """The uploads and the order list, both in frame order (by the dates in the names, else natural
-    order); browsers send files in no particular order.
+def too_large(files: Sequence[str] | None) -> dict[str, str]:
+    """Uploads over APP_MAX_FILE_MB -> a note naming the file, its size and the limit.
 
-    One event sets both, so no second event can overwrite an order the user has started to edit.
+    Gradio refuses a whole drop when one file is over its own limit, so the app's limit is
+    checked here instead: the page leaves out just the files named, the API refuses the request.
     """
-    ordered = None if files is None else in_frame_order(files)
-    return ordered, frame_order_list(ordered)
+    notes = {}
+    for file in files or []:
+        path = Path(file)
+        size = path.stat().st_size if path.is_file() else 0  # a missing file is named by the readers
+        if size > APP_MAX_FILE_MB * 2**20:
+            megabytes = math.ceil(size * 10 / 2**20) / 10  # rounded up: never "20.0 MB" for a file over 20 MB
+            notes[file] = (f"{path.name} is {megabytes:.1f} MB; this app takes files of at most {APP_MAX_FILE_MB} MB each "
+                           "(crop or compress it, or use the command line)")
+    return notes
+
+
+def sort_uploads(files: list[str] | None) -> tuple[list[str] | None, str, list[str]]:
+    """The uploads and the order list, both in frame order (by the dates in the names, else natural
+    order; browsers send files in no particular order), and `too_large`'s note on each file left
+    out as over APP_MAX_FILE_MB: the rest of the drop is kept.
+
+    One event sets them all, so no second event can overwrite an order the user has started to edit.
+    """
+    refused = too_large(files)
+    ordered = None if files is None else in_frame_order(file for file in files if file not in refused)
+    return ordered, frame_order_list(ordered), list(refused.values())
 
 
 def frame_order_list(files: list[str] | None) -> str:
@@ -60,10 +84,13 @@ def order_frames(files: list[str] | None, order: str) -> list[Frame]:
     """The uploaded frames in the order the user asked for (blank order = `in_time_order`).
 
     A line names a frame (see `frame_order_list`); a band file's name stands for its date.
-    Raises ValueError naming the problem: no files, a name uploaded twice, an unknown or
-    repeated name in the order list, or a frame count outside the app's range. File types are
-    checked by the upload component, file contents by the library.
+    Raises ValueError naming the problem: a file over APP_MAX_FILE_MB, no files, a name uploaded
+    twice, an unknown or repeated name in the order list, or a frame count outside the app's range.
+    File types are checked by the upload component, file contents by the library.
     """
+    refused = too_large(files)
+    if refused:
+        raise ValueError("; ".join(refused.values()))
     frames = upload_frames(files)
     if not frames:
         raise ValueError(f"no frames uploaded: add {APP_MIN_FRAMES} to {APP_MAX_FRAMES} images of one place, or click an example")
