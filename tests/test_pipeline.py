@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -346,3 +347,14 @@ def test_large_scenes_run_chunk_by_chunk_and_agree_with_one_pass(model):
     assert (model.detect(frames, shadow=True) == detected_masks(whole.probability, config.threshold, config.min_cloud_px)).mean() > 0.99
     filled = model.fill(frames, chunked.masks)
     assert np.array_equal(filled.frames[~chunked.masks], frames[~chunked.masks]) and filled.probability.dtype == np.float16
+
+
+def test_frames_replaced_whole_though_partly_detected_are_named_in_a_note(model):
+    """The bundled example's 2019-07-11 (37 % detected, hazy rest) and 2019-07-16 (62 %) come back
+    100 % masked: the note says which rule did it and how to keep such dates; given masks, no note."""
+    frames = sorted(EXAMPLE.glob("*.png"))
+    result = model.run(frames)
+    notes = [note for note in result.warnings if "replaced whole" in note]
+    assert len(notes) == 1 and re.match(r"frame\(s\) 6 \(\d+% detected\), 7 \(\d+% detected\) replaced whole", notes[0])
+    assert "fill threshold" in notes[0] and result.cloud_cover[5] == result.cloud_cover[6] == 1.0
+    assert not any("replaced whole" in note for note in model.fill(frames, result.masks).warnings)
