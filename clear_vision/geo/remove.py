@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..detection.masks import NO_DATA
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
@@ -36,8 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["remove_cube", "check_chunk", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
-MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", 255: "no data"}
-NO_DATA = 255
+MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", NO_DATA: "no data"}  # `mask_classes` values
 FILL_METHOD = (
     "RGB bands: Clear Vision's temporal-attention network on the 8-bit rendering "
     "uint8(clip(reflectance x gain, 0, 1) x 255 + 0.5), mapped back to reflectance (8-bit steps of 1/(255 x gain)); "
