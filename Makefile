@@ -1,13 +1,16 @@
 # Two commands: `make run` (set up and start the app) and `make test` (set up and run all tests).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+# The interpreter the venv is made from: python3.11 when it runs (the pins are for 3.11), else
+# python3; `make test BASE_PYTHON=/path/to/python3.11` picks another.
+BASE_PYTHON ?= $(shell python3.11 -c "" >/dev/null 2>&1 && echo python3.11 || echo python3)
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
 .PHONY: run test browser benchmark clean
 
 $(VENV)/.runtime: requirements.txt
-	test -x $(PYTHON) || python3 -m venv $(VENV)
+	test -x $(PYTHON) || $(BASE_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	touch $@
