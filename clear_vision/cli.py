@@ -267,10 +267,12 @@ def _check_workers_see(client: Any, folder: Path, address: str) -> None:
 def _note_trimming_workers(client: Any) -> None:
     """A note for workers that return freed memory to the system after every large array, as dask's
     nanny makes them (MALLOC_TRIM_THRESHOLD_=65536): chunks ran 2.4x slower there."""
-    trimming = {worker: value for worker, value in client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_").items() if value is not None}
+    from .geo.cluster import TRIM_VARIABLE
+
+    trimming = {worker: value for worker, value in client.run(os.getenv, TRIM_VARIABLE).items() if value is not None}
     if trimming:
         _say(
-            f"note: {len(trimming)} worker(s) have MALLOC_TRIM_THRESHOLD_={next(iter(trimming.values()))} (set by dask's nanny), which "
+            f"note: {len(trimming)} worker(s) have {TRIM_VARIABLE}={next(iter(trimming.values()))} (set by dask's nanny), which "
             "made chunks run about 2.4x slower; start workers with `dask worker --no-nanny`, or see README.md (Cubes on Dask)"
         )
 

@@ -359,7 +359,10 @@ class ClearVision:
             report(0.05, f"{len(windows)} chunks")
             output, replaced, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
             result = self._result(output, replaced, probability, classes, started)
-        return replace(result, warnings=(dark, *result.warnings)) if dark else result
+        # notes on the whole scene, made once here (not per chunk, whose notes the cube path drops)
+        whole = self._partly_detected_whole_frames_note(result.masks, result.probability, result.mask_class)
+        notes = (dark, *result.warnings, whole)
+        return replace(result, warnings=tuple(note for note in notes if note)) if dark or whole else result
 
     def process_chunk(
         self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress
@@ -399,9 +402,6 @@ class ClearVision:
             notes.append("every pixel is cloudy in every frame: no clear observation to fill from, input returned unchanged")
         elif cloudy_everywhere.any():
             notes.append(f"{int(cloudy_everywhere.sum())} pixel(s) are cloudy on every date and were left as they are")
-        whole = self._partly_detected_whole_frames_note(masks, probability, classes)
-        if whole:
-            notes.append(whole)
         return CloudRemovalOutput(
             frames=output,
             masks=masks,

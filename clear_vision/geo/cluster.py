@@ -9,14 +9,14 @@ from typing import Any
 
 import dask
 
-__all__ = ["local_cluster", "silence_worker_logs", "WORKER_ENVIRON", "WORKER_EXIT_S"]
+__all__ = ["local_cluster", "silence_worker_logs", "WORKER_ENVIRON", "TRIM_VARIABLE", "WORKER_EXIT_S"]
 
 # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker, which makes glibc map
 # and unmap every large temporary array: one 640x640x10 chunk took 45 s in such a worker and
 # 19 s without it (15 s in this process, on a busy machine). Workers here keep glibc's defaults
 # and the one-thread settings; their memory stays bounded by the chunk size.
 WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
-_TRIM = "MALLOC_TRIM_THRESHOLD_"
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"  # the nanny's setting; see WORKER_ENVIRON
 
 
 # distributed's nanny gives its worker process 4 s to exit, then kills it with a warning. A worker
@@ -44,7 +44,7 @@ def local_cluster(n_workers: int, **options: Any) -> Any:
 
     # a distributed cluster started earlier in this process leaves its nanny's MALLOC_TRIM_THRESHOLD_ in
     # os.environ, which workers spawned now would inherit: kept out while they start
-    inherited = os.environ.pop(_TRIM, None)
+    inherited = os.environ.pop(TRIM_VARIABLE, None)
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
             return LocalCluster(
@@ -52,7 +52,7 @@ def local_cluster(n_workers: int, **options: Any) -> Any:
             )
     finally:
         if inherited is not None:
-            os.environ[_TRIM] = inherited
+            os.environ[TRIM_VARIABLE] = inherited
 
 
 def silence_worker_logs() -> None:

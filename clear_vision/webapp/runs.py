@@ -108,8 +108,8 @@ def process(
     images = load_frames(paths)
     result = runner.run(images, date_list, progress, model)
     device = model.device.type
-    report = build_report(result, stems, date_list, device=device)
-    report.update(fill_threshold=model.config.fill_threshold, dates_source=date_note)  # enough to rerun it from the zip alone
+    report = build_report(result, stems, date_list, device=device, fill_threshold=model.config.fill_threshold)
+    report.update(dates_source=date_note)  # with the fill threshold, enough to rerun it from the zip alone
     files_out = write_run(result, images, [frame.name for frame in frames], report, results_dir / uuid.uuid4().hex)
     height, width = images.shape[1:3]
     summary = [
