@@ -245,7 +245,10 @@ def _compute(stores: list[da.Array], bar: tqdm) -> None:
         return
     from distributed import as_completed, futures_of
 
-    for future in as_completed(futures_of(client.persist(stores))):  # one graph per pass
+    # unoptimised: blockwise fusion names fused tasks alike in every pass (trim-getitem-...), and a
+    # fused key still being released from the last pass made the scheduler fail with a KeyError once
+    # in CI (cf. dask/dask#9888); the scheduler still runs only what the pass's stores need
+    for future in as_completed(futures_of(client.persist(stores, optimize_graph=False))):  # one graph per pass
         future.result()  # raises a chunk's error
         stored(future.key)
 
