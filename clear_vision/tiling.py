@@ -23,7 +23,8 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 CHUNK_PX = 512
 # Context each chunk sees of its neighbours: the tile overlap (32 px), the detector's reflected
-# margin (16 px) and the 2-pixel mask buffer fit inside it; a multiple of 16 keeps the networks'
+# margin (16 px), the 2-pixel mask buffer and half the whole-frame rules' neighbourhood
+# (detection.masks.NEIGHBOURHOOD_PX) fit inside it; a multiple of 16 keeps the networks'
 # stride-2 grids aligned with the scene's.
 HALO_PX = 64
 

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
-from clear_vision.detection.masks import detected_masks, drop_small, fill_masks, grow, mask_classes, mask_full_frames, mask_hazy_frames
+from clear_vision.detection.masks import (
+    NEIGHBOURHOOD_PX,
+    detected_masks,
+    drop_small,
+    fill_masks,
+    grow,
+    mask_classes,
+    mask_full_frames,
+    mask_hazy_frames,
+    neighbourhood_sums,
+)
+from clear_vision.tiling import HALO_PX, chunk_windows
 
 
 def test_single_bright_pixels_are_dropped_not_grown_into_squares():
@@ -111,3 +123,53 @@ def test_a_partly_masked_frame_whose_visible_rest_is_hazy_is_masked_whole():
     probability = np.where(_series_with_a_partly_masked_frame((0, 0, 0))[1], 0.9, 0.0).astype(np.float32)
     assert fill_masks(probability, 0.5, 0.2, 0, 0.6, 0, frames=hazy, days=days)[2].all()
     assert not fill_masks(probability, 0.5, 0.2, 0, 0.6, 0)[2, 10:].any()
+
+
+def test_neighbourhood_sums_are_the_square_around_each_pixel_shifted_inside_the_array():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, (2, 13, 30))
+    sums = neighbourhood_sums(values, size=8)
+    for row in range(13):
+        for col in range(30):
+            top, left = min(max(row - 4, 0), 13 - 8), min(max(col - 4, 0), 30 - 8)
+            assert np.array_equal(sums[:, row, col], values[:, top : top + 8, left : left + 8].sum(axis=(1, 2)))
+    assert np.array_equal(neighbourhood_sums(values, size=64), np.broadcast_to(values.sum(axis=(1, 2))[:, None, None], values.shape))  # smaller: whole
+    floats = rng.uniform(size=(1, 20, 20)).astype(np.float32)
+    assert neighbourhood_sums(floats, size=8).dtype == np.float64
+
+
+def test_on_a_larger_scene_the_whole_frame_rule_judges_each_pixels_neighbourhood():
+    masks = np.zeros((1, 256, 640), bool)
+    masks[0, :, :256] = np.random.default_rng(1).uniform(size=(256, 256)) < 0.9  # a mostly cloudy left part
+    whole = mask_full_frames(masks, 0.6)
+    assert whole[0, :, :200].all()  # its gaps are masked where they lie among clouds
+    assert not whole[0, :, 256 + NEIGHBOURHOOD_PX // 2 :].any()  # clear ground farther away stays
+    assert mask_full_frames(masks[:, :128, :128], 0.6)[0].all()  # a frame of the calibrated size: judged whole
+
+
+def _blobs(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.uniform(size=shape), (0, sigma, sigma, 0)[: len(shape)])
+    return (field - field.min()) / np.ptp(field)
+
+
+def test_fill_masks_of_a_scene_cut_into_chunks_with_their_halo_are_those_of_the_whole_scene():
+    """The whole-frame rules look no farther than tiling.HALO_PX: chunks agree with the whole scene."""
+    assert 2 * HALO_PX >= NEIGHBOURHOOD_PX
+    rng = np.random.default_rng(2)
+    steps, height, width = 5, 300, 420
+    cloudier_left = np.linspace(1.8, 0.0, width)  # cloud cover that changes across the scene, and so from chunk to chunk
+    probability = (_blobs(rng, (steps, height, width), 6) * np.array([0.4, 1.0, 0.8, 0.6, 1.2])[:, None, None] * cloudier_left).astype(np.float32)
+    frames = (_blobs(rng, (steps, height, width, 3), 3) * 60 + 40).astype(np.uint8)
+    frames[1, :, :200] += np.array([8, 14, 30], np.uint8)  # a hazy part of a partly cloudy date
+    days = np.array([0.0, 10, 20, 35, 50])
+
+    def masks_of(window: tuple[slice, slice], min_pixels: int, buffer: int) -> np.ndarray:
+        return fill_masks(probability[(slice(None), *window)], 0.5, 0.2, min_pixels, 0.6, buffer, frames=frames[(slice(None), *window)], days=days)
+
+    for min_pixels, buffer, tolerance in ((0, 0, 0.0), (16, 2, 0.002)):  # specks and buffers cut at a halo's edge may differ a little
+        whole = masks_of((slice(None), slice(None)), min_pixels, buffer)
+        stitched = np.zeros_like(whole)
+        for window in chunk_windows(height, width, chunk=128):
+            stitched[(slice(None), *window.core)] = masks_of(window.read, min_pixels, buffer)[(slice(None), *window.trim)]
+        assert (stitched != whole).mean() <= tolerance, (min_pixels, buffer, (stitched != whole).mean())
+        assert 0.2 < whole.mean() < 0.9 and not whole[1].all()  # the rules had something to decide

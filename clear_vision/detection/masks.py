@@ -4,7 +4,9 @@ Detections smaller than `min_cloud_px` are dropped before anything grows them (a
 pixel must not become a 5x5 square). Only the masks that `run` fills get the buffer around every
 cloud and mask a mostly cloudy frame, or a partly cloudy one whose visible rest is hazy, whole
 (the filler's colour match and the other dates' fills would carry the haze); `detect` reports
-what was detected.
+what was detected. On a scene larger than NEIGHBOURHOOD_PX these whole-frame rules judge each
+pixel's neighbourhood instead of the whole frame, so that a scene cut into chunks gets the same
+masks wherever it is cut.
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..filling.classical import hazy_frames, interpolate_from_other_dates
+from ..filling.classical import interpolate_from_other_dates, looks_hazy
 
-__all__ = ["drop_small", "mask_full_frames", "mask_hazy_frames", "grow", "detected_masks", "fill_masks", "mask_classes"]
+__all__ = ["drop_small", "neighbourhood_sums", "mask_full_frames", "mask_hazy_frames", "grow", "detected_masks", "fill_masks", "mask_classes", "NEIGHBOURHOOD_PX"]
 
 NO_DATA = 255
 # A frame with at least this share masked whose visible rest is hazy is masked whole: the
 # detections are the evidence that the date is cloudy, the haze test that the rest is not ground.
 HAZY_MIN_SHARE = 0.05
+# The whole-frame rules were calibrated on 128 px frames. A larger scene is judged, pixel by
+# pixel, on the 128 px square around it (shifted inwards at the scene's edges): judged whole,
+# a 512 px chunk masked a mostly cloudy date in chunk-sized blocks and left its haze in the
+# next chunk, where the other dates' fills then copied it. Chunks share tiling.HALO_PX (at
+# least half of this) with their neighbours, so every chunk sees its pixels' whole squares.
+NEIGHBOURHOOD_PX = 128
 
 
 def drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
@@ -38,44 +46,57 @@ def drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
     return kept
 
 
+def neighbourhood_sums(values: np.ndarray, size: int = NEIGHBOURHOOD_PX) -> np.ndarray:
+    """Sums over each pixel's `size` x `size` square in the last two axes (int64, or float64 for floats).
+
+    The square is centred on the pixel and shifted inwards at the array's edges; along an axis
+    no longer than `size` it is the whole axis, so a frame that small is summed whole.
+    """
+    sums = values.astype(np.float64 if values.dtype.kind == "f" else np.int64)
+    for axis in (-2, -1):
+        length = sums.shape[axis]
+        width = min(size, length)
+        starts = np.clip(np.arange(length) - width // 2, 0, length - width)
+        cumulative = np.cumsum(sums, axis=axis)
+        cumulative = np.concatenate([np.zeros_like(np.take(cumulative, [0], axis=axis)), cumulative], axis=axis)
+        sums = np.take(cumulative, starts + width, axis=axis) - np.take(cumulative, starts, axis=axis)
+    return sums
+
+
 def mask_full_frames(masks: np.ndarray, full_cover: float, no_data: np.ndarray | None = None) -> np.ndarray:
-    """Frames whose masked fraction of the pixels with data reaches `full_cover` become fully masked.
+    """Frames whose masked fraction of the pixels with data reaches `full_cover` become fully masked;
+    on a larger scene, the pixels whose neighbourhood (`neighbourhood_sums`) is that covered.
 
     A frame that is mostly outside the swath is not cloudy: only its pixels with data count.
     """
     with_data = np.ones_like(masks) if no_data is None else ~no_data
-    data_pixels = with_data.sum(axis=(1, 2))
-    covered = (masks & with_data).sum(axis=(1, 2)) >= full_cover * data_pixels
-    if covered.any():
-        masks = masks.copy()
-        masks[covered] = True
-    return masks
+    covered = neighbourhood_sums(masks & with_data) >= full_cover * neighbourhood_sums(with_data)
+    return masks | covered
 
 
 @torch.inference_mode()
 def mask_hazy_frames(masks: np.ndarray, frames: np.ndarray, days: np.ndarray, min_share: float = HAZY_MIN_SHARE) -> np.ndarray:
-    """Partly masked frames whose visible rest is hazy are masked whole. (T,H,W) masks, (T,H,W,3) uint8 frames.
+    """Partly masked frames whose visible rest is hazy are masked whole (on a larger scene, the pixels
+    whose neighbourhood is: `neighbourhood_sums`). (T,H,W) masks, (T,H,W,3) uint8 frames.
 
     The detector was trained to ignore a date's overall brightness (gain, season), so thin haze
     over a whole frame can stay unmasked around the clouds it finds: the frame then shows a dark
     filled hole in its haze, and its hazy pixels are copied into the other dates' fills. The
-    test is the fillers' (`hazy_frames`: the visible pixels bluer than the other dates predict
+    test is the fillers' (`looks_hazy`: the visible pixels bluer than the other dates predict
     there). On the training sites' real series (detectors that never saw them) it picked 6 of 39
     partly masked frames, whose visible rest the labels call 56 % bad against 11 % for the others.
     """
-    share = masks.mean(axis=(1, 2))
+    share = neighbourhood_sums(masks) / neighbourhood_sums(np.ones_like(masks[:1]))
     candidates = (share >= min_share) & (share < 1)
     if not candidates.any():
         return masks
     images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None].float() / 255
     hidden = torch.from_numpy(masks)[None, :, None]
     estimate, known = interpolate_from_other_dates(images, hidden, torch.as_tensor(days, dtype=torch.float32)[None])
-    hazy = hazy_frames(images, hidden, estimate, known).view(-1).numpy() & candidates
-    if not hazy.any():
-        return masks
-    masks = masks.copy()
-    masks[hazy] = True
-    return masks
+    fit = ((~hidden) & known)[0, :, 0].numpy()  # (T,H,W): the clear pixels the other dates predict
+    blue_red = (images - estimate)[0, :, [2, 0]].numpy()  # (T,2,H,W)
+    rise = neighbourhood_sums(np.where(fit[:, None], blue_red, 0.0)) / np.maximum(neighbourhood_sums(fit), 1)[:, None]
+    return masks | (looks_hazy(rise[:, 0], rise[:, 1]) & candidates)
 
 
 def grow(masks: np.ndarray, pixels: int) -> np.ndarray:

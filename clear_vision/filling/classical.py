@@ -7,8 +7,9 @@ frames (B,T,C,H,W) float in [0,1], masks (B,T,1,H,W) bool (True = replace), days
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -18,6 +19,7 @@ __all__ = [
     "interpolate_from_other_dates",
     "whittaker_smooth",
     "hazy_frames",
+    "looks_hazy",
     "affine_estimate",
     "colour_matrix_estimate",
     "colour_matched_fill",
@@ -31,6 +33,7 @@ __all__ = [
     "whittaker_fill",
 ]
 
+ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 ClassicalMethod = Literal["linear", "nearest", "affine", "whittaker", "blend"]
 _MIN_FIT_PIXELS = 64  # fewer clear pixels than this: the affine fit falls back to plain linear
 # A frame whose clear part is under this share keeps the plain linear fill. A few clear pixels
@@ -199,11 +202,17 @@ def _fit_pixels(masks: torch.Tensor, known: torch.Tensor, dtype: torch.dtype) ->
     return fit_weight, count, count >= max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * masks.shape[-1] * masks.shape[-2])
 
 
+def looks_hazy(blue_rise: ArrayLike, red_rise: ArrayLike) -> ArrayLike:
+    """The haze test on clear pixels' mean rise over what the other dates predict (arrays or tensors):
+    brighter in blue by HAZE_BLUE_RISE, and no less in blue than in red."""
+    return (blue_rise > HAZE_BLUE_RISE) & (blue_rise >= red_rise)
+
+
 def hazy_frames(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """(B,T,1,1,1) bool: frames whose clear pixels are brighter in blue than the other dates predict, and no less in blue than in red."""
+    """(B,T,1,1,1) bool: frames whose clear pixels look hazy (`looks_hazy`) against the other dates' estimate."""
     weight, count, _ = _fit_pixels(masks, known, frames.dtype)
     rise = (weight * (frames - estimate)).sum(dim=(-2, -1), keepdim=True) / count.clamp_min(1)
-    return (rise[:, :, 2:3] > HAZE_BLUE_RISE) & (rise[:, :, 2:3] >= rise[:, :, 0:1])
+    return looks_hazy(rise[:, :, 2:3], rise[:, :, 0:1])
 
 
 # The blend's colour match (the learned filler's base) fits a 3x3 colour matrix and an offset,
