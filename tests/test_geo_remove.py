@@ -208,6 +208,16 @@ def test_a_class_band_takes_the_class_of_a_clear_date_never_a_blend(model):
     assert "nearest" in result["clear"].attrs["fill_method"] and result["clear"].dtype == cube.dtype
 
 
+def test_a_class_band_whose_clear_class_is_the_nodata_value_is_not_no_data(model, dn_cube, dn_result):
+    """A Sentinel Hub export: B04, B03, B02, B08 and CLM (0 clear, 1 cloud) in one file with nodata 0.
+    The file's nodata speaks of the measurements; CLM 0 is the clear class, not a missing pixel."""
+    clm = xr.zeros_like(dn_cube.isel(band=[0])).assign_coords(band=["CLM"])
+    clm.values[:, :, :64] = 1
+    cube = xr.concat([dn_cube, clm], dim="band").assign_attrs(dn_cube.attrs).rio.write_nodata(0, encoded=False)
+    mask = model.remove_cube(cube)["mask"].values
+    assert np.array_equal(mask == NO_DATA, dn_result["mask"].values == NO_DATA)  # only the reflectance hole
+
+
 def test_a_cube_smaller_than_the_halo_runs(model):
     """52x46 px (the openEO test cube's size) once failed: Dask cannot overlap 64 px on a 52-px axis."""
     cube = synthetic_cube(steps=4, height=52, width=46)

@@ -196,9 +196,13 @@ def _remove_block(
 ) -> np.ndarray:
     """One chunk with its halo: (T,B,h,w) input -> (T,B+2,h,w): clear bands, mask class, probability."""
     steps, bands, height, width = block.shape
-    missing = np.isnan(block).any(axis=1) if np.issubdtype(block.dtype, np.floating) else np.zeros((steps, height, width), bool)
-    if nodata is not None:
-        missing |= (block == nodata).any(axis=1)
+    measured = [band for band in range(bands) if band not in class_index]
+    missing = np.zeros((steps, height, width), bool)
+    for band in measured:  # a class band's values are classes: 0 is "clear" in a cloud mask, whatever the file's nodata
+        values = block[:, band]
+        missing |= np.isnan(values) if np.issubdtype(block.dtype, np.floating) else False
+        if nodata is not None:
+            missing |= values == nodata
     reflectance = units.to_reflectance(block)
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
@@ -209,7 +213,6 @@ def _remove_block(
         result = handle.get().process_chunk(frames, dates)
         masks = result.masks
         replace = masks & ~result.unfilled
-        measured = [band for band in range(bands) if band not in class_index]
         values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, measured, gain, replace)
         classes_filled = _nearest_values(block[:, class_index], masks, dates, replace)
     clear = block.copy()
