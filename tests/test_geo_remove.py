@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +217,15 @@ def test_a_class_band_whose_clear_class_is_the_nodata_value_is_not_no_data(model
     cube = xr.concat([dn_cube, clm], dim="band").assign_attrs(dn_cube.attrs).rio.write_nodata(0, encoded=False)
     mask = model.remove_cube(cube)["mask"].values
     assert np.array_equal(mask == NO_DATA, dn_result["mask"].values == NO_DATA)  # only the reflectance hole
+
+
+def test_sentinel2_numbers_offset_by_1000_without_an_offset_are_warned_about(model, dn_cube):
+    offset = dn_cube.copy(data=np.where(dn_cube.values > 0, dn_cube.values + 1000, 0).astype(np.uint16))
+    with pytest.warns(UserWarning, match=r"processing baseline 04\.00 .* give offset=-0\.1"):
+        model.remove_cube(offset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the same numbers without the offset: no warning
+        model.remove_cube(dn_cube.isel(time=slice(0, 3)))
 
 
 def test_a_cube_smaller_than_the_halo_runs(model):

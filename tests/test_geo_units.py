@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clear_vision.geo.units import Units, check_magnitude, render_rgb, units_from_metadata
+from clear_vision.geo.units import Units, check_magnitude, render_rgb, suspect_missing_offset, units_from_metadata
 from preprocess.rgb import render_rgb as training_render_rgb
 
 
@@ -48,6 +48,7 @@ def test_reflectance_is_the_float64_result_rounded_once(shape):
         ({"BOA_QUANTIFICATION_VALUE": "10000", "BOA_ADD_OFFSET": "-1000"}, np.uint16, Units(1e-4, -0.1)),
         ({"BOA_QUANTIFICATION_VALUE": "10000", "PROCESSING_BASELINE": "04.00"}, np.uint16, Units(1e-4, -0.1)),
         ({"BOA_QUANTIFICATION_VALUE": "10000", "PROCESSING_BASELINE": "02.14"}, np.uint16, Units(1e-4, 0.0)),
+        ({"BOA_QUANTIFICATION_VALUE": "10000", "BOA_ADD_OFFSET_B2": "-1000", "BOA_ADD_OFFSET_B4": "-1000"}, np.uint16, Units(1e-4, -0.1)),  # GDAL's per-band names
     ],
 )
 def test_units_come_from_the_metadata_or_stay_unknown(metadata, dtype, expected):
@@ -90,3 +91,20 @@ def test_rendering_is_the_training_rendering():
 def test_units_of_some_bands():
     assert Units((1e-4, 2e-4, 3e-4), 0.5).of_bands([2, 0]) == Units((3e-4, 1e-4), 0.5)
     assert Units(1e-4, -0.1).of_bands([1]) == Units(1e-4, -0.1)
+
+
+def test_per_band_offsets_that_differ_are_refused_with_their_names():
+    with pytest.raises(ValueError, match=r"different offsets \(BOA_ADD_OFFSET_B2=-1000, BOA_ADD_OFFSET_B4=0\)"):
+        units_from_metadata({"BOA_QUANTIFICATION_VALUE": "10000", "BOA_ADD_OFFSET_B2": "-1000", "BOA_ADD_OFFSET_B4": "0"}, np.dtype(np.uint16))
+
+
+def test_sentinel2_numbers_that_never_go_under_1000_suggest_the_forgotten_offset():
+    rng = np.random.default_rng(0)
+    numbers = rng.integers(150, 3000, (4, 3, 64, 64)).astype(np.uint16)  # reflectance x 10000: dark pixels under 0.1
+    numbers[0, :, :8] = 0  # no data
+    assert suspect_missing_offset(numbers, Units(1e-4, 0.0)) is None
+    offset_numbers = numbers + np.where(numbers > 0, 1000, 0).astype(np.uint16)  # baseline 04.00: + 1000
+    assert "give offset=-0.1" in suspect_missing_offset(offset_numbers, Units(1e-4, 0.0))
+    assert suspect_missing_offset(offset_numbers, Units(1e-4, -0.1)) is None  # the offset is known
+    assert suspect_missing_offset(offset_numbers, Units(2.75e-5, -0.2)) is None  # not Sentinel-2's convention
+    assert suspect_missing_offset(offset_numbers.astype(np.float32) * 1e-4, Units()) is None  # reflectance

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import pickle
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_units
-from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb
+from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, suspect_missing_offset
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
@@ -101,6 +102,10 @@ def remove_cube(
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
     cube, units, rgb, rgb_index = _check_cube(cube, rgb)
     chunk = check_chunk(chunks)
+    corner = cube.isel(band=rgb_index, y=slice(0, chunk), x=slice(0, chunk))  # one chunk's worth, read now: cheap on any cube
+    note = suspect_missing_offset(np.asarray(corner.values), units)
+    if note:
+        warnings.warn(note, stacklevel=3)
     flips = north_up_flips(cube)  # processed north-up: the networks are not flip invariant (sun and shadow geometry)
     cube = cube.isel(flips)
     steps, bands, height, width = cube.shape

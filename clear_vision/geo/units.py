@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Units", "units_from_metadata", "describe_unknown", "check_magnitude", "render_rgb", "DEFAULT_GAIN", "MAX_REFLECTANCE", "HOW_TO_FIX"]
+__all__ = ["Units", "units_from_metadata", "suspect_missing_offset", "describe_unknown", "check_magnitude", "render_rgb", "DEFAULT_GAIN", "MAX_REFLECTANCE", "HOW_TO_FIX"]
 
 # The networks were trained on uint8(clip(reflectance * gain, 0, 1) * 255 + 0.5) with this gain
 # (preprocess/rgb.py BENCHMARK_GAIN); a model bundle that states its own gain overrides it.
@@ -116,11 +116,43 @@ def units_from_metadata(
     quantification = _number(metadata, "BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE")
     if isinstance(quantification, float):
         add = _number(metadata, "BOA_ADD_OFFSET")
+        if add is None:
+            add = _one_band_offset(metadata)
         baseline = _number(metadata, "PROCESSING_BASELINE")
         if add is None:
             add = -1000.0 if isinstance(baseline, float) and baseline >= 4.0 else 0.0
         return Units(1.0 / quantification, tuple(np.divide(add, quantification)) if isinstance(add, tuple) else add / quantification)
     return None if integer else Units()
+
+
+def _one_band_offset(metadata: Mapping) -> float | None:
+    """The offset GDAL's Sentinel-2 reader states per band (BOA_ADD_OFFSET_B1.., all -1000 in
+    practice): one value for every band, or refused (which band is which is not known here)."""
+    stated = {key: _number(metadata, key) for key in metadata if str(key).upper().startswith("BOA_ADD_OFFSET_")}
+    values = set(stated.values()) - {None}
+    if len(values) > 1:
+        raise ValueError(f"metadata: the bands state different offsets ({', '.join(f'{key}={value:g}' for key, value in sorted(stated.items()))}); {HOW_TO_FIX}")
+    return values.pop() if values else None
+
+
+def suspect_missing_offset(rgb: np.ndarray, units: Units) -> str | None:
+    """A warning when Sentinel-2 digital numbers look offset by +1000 that the units do not remove.
+
+    Products of processing baseline 04.00 on store reflectance x 10000 + 1000, so none of their
+    red, green or blue values lies under 1000, while clear ground has dark pixels (water,
+    shadow, forest in blue) far below 0.1 reflectance. Given scale 0.0001 and no offset, such a
+    cube reads 0.1 too bright everywhere, and every date looks hazy. `rgb`: (T,3,H,W) stored values.
+    """
+    if not np.issubdtype(rgb.dtype, np.integer) or not np.allclose(units.scale, 1e-4) or np.any(np.asarray(units.offset) != 0):
+        return None
+    valid = rgb[rgb > 0]  # 0 is the products' no data
+    if valid.size < 1000 or valid.min() < 1000:
+        return None
+    return (
+        f"cube: no red, green or blue value lies under 1000 (the least is {int(valid.min())}), read with scale 0.0001 and no offset: "
+        "Sentinel-2 L2A of processing baseline 04.00 or later (from January 2022) stores reflectance x 10000 + 1000; "
+        "if these are such products, give offset=-0.1 (command line: --offset -0.1), or every date reads 0.1 too bright"
+    )
 
 
 def _given(name: str, value: float | Sequence[float] | None, default: float) -> float | tuple[float, ...]:
