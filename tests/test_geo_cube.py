@@ -357,3 +357,24 @@ def test_bands_on_a_cube_stored_as_one_variable_say_what_it_holds(tmp_path):
     synthetic_cube(3, 64, 64).to_dataset().to_zarr(tmp_path / "cube.zarr")
     with pytest.raises(ValueError, match=r"bands: cube.zarr holds its bands \(B04, B03, B02, B08\) in one \(time, band, y, x\) variable, reflectance"):
         open_cube(tmp_path / "cube.zarr", bands=["B99"])
+
+
+def test_dates_given_pair_with_the_files_in_the_order_given(tmp_path):
+    """A list of files out of name order, with dates= in that order: each date keeps its own file's pixels (the files were sorted by name first)."""
+    paths = _renamed_without_dates(tmp_path)
+    days = [f"2021-06-{day:02d}" for day in range(1, 9)]
+    order = [3, 0, 7, 1, 5, 2, 6, 4]
+    cube = open_cube([paths[index] for index in order], dates=[days[index] for index in order])
+    assert list(cube["time"].dt.strftime("%Y-%m-%d").values) == days
+    for index, path in enumerate(paths):
+        with rasterio.open(path) as source:
+            assert np.array_equal(cube.sel(time=days[index]).values, source.read()), path.name
+    shuffled_folders = []  # folders given as a list: their order counts, each one's files in name order
+    for index in order[:3]:
+        folder = tmp_path / f"folder_{index}"
+        folder.mkdir()
+        shuffled_folders.append(paths[index].rename(folder / paths[index].name).parent)
+    cube = open_cube(shuffled_folders, dates=[days[index] for index in order[:3]])
+    for index in order[:3]:
+        with rasterio.open(next((tmp_path / f"folder_{index}").iterdir())) as source:
+            assert np.array_equal(cube.sel(time=days[index]).values, source.read())

@@ -99,8 +99,10 @@ def open_cube(
     Args:
         source: a folder of GeoTIFFs, a list of GeoTIFF files (or of folders, .zip files of
             Sentinel-2 .SAFE products, .tar files of Landsat products), a `.nc` file or a `.zarr` store.
-        dates: one date per acquisition (time order of the files), overriding dates in tags or names;
-            any iterable, or one string separated by commas or spaces as on the command line.
+        dates: one date per acquisition, overriding dates in tags or names, in the order the sources
+            are given (a folder's files in natural order of their names; band files of one date
+            count once, where the first of them comes); the cube is then sorted by date. Any
+            iterable, or one string separated by commas or spaces as on the command line.
         chunks: spatial chunk size in pixels for a lazy, Dask-backed cube; None reads it into memory.
         bands: the bands (netCDF/zarr variables) to keep, in this order; default all; any iterable,
             or one string such as "B04,B03,B02".
@@ -253,20 +255,28 @@ def north_up_flips(cube: xr.DataArray | xr.Dataset) -> dict[str, slice]:
 
 
 def _tiff_files(paths: list[Path]) -> list[Path]:
+    """The raster files of the sources in the order given, a folder's or archive's own files in
+    natural order of their paths: `dates=` pairs with the acquisitions in this order, so files a
+    user listed are never re-sorted."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             found = find_rasters(path)
             if not found:
                 raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files")
-            files.extend(found)
+            files.extend(sorted(found, key=_path_order))
         elif path.suffix.lower() in RASTER_SUFFIXES:
             files.append(path)
         elif path.suffix.lower() in ARCHIVE_SUFFIXES:
-            files.extend(_archived_rasters(path))
+            files.extend(sorted(_archived_rasters(path), key=_path_order))
         else:
             raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, .SAFE folders, .zip or .tar products, one .nc file, one .zarr store")
-    return sorted(_without_result_masks(files), key=lambda item: [natural_key(part) for part in item.parts])
+    return _without_result_masks(files)
+
+
+def _path_order(path: Path) -> list:
+    """Natural order of a path, folder by folder (date_2 before date_10)."""
+    return [natural_key(part) for part in path.parts]
 
 
 def _without_result_masks(files: list[Path]) -> list[Path]:
@@ -622,7 +632,7 @@ def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | Non
     """Dates, time order, units and nodata in one place, whatever the source."""
     if dates is not None:
         if len(dates) != cube.sizes["time"]:
-            raise ValueError(f"dates: got {len(dates)} dates for {cube.sizes['time']} acquisitions; give one per date, in time order of the files")
+            raise ValueError(f"dates: got {len(dates)} dates for {cube.sizes['time']} acquisitions; give one per acquisition, in the order the files are given")
         try:
             cube = cube.assign_coords(time=pd.to_datetime([str(date) for date in dates], format="ISO8601"))
         except ValueError:
