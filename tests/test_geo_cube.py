@@ -378,3 +378,32 @@ def test_dates_given_pair_with_the_files_in_the_order_given(tmp_path):
     for index in order[:3]:
         with rasterio.open(next((tmp_path / f"folder_{index}").iterdir())) as source:
             assert np.array_equal(cube.sel(time=days[index]).values, source.read())
+
+
+def test_hls_names_as_lp_daac_delivers_them_give_dates_and_bands(tmp_path):
+    """HLS.S30.T15SWD.2023153T165849.v2.0.B04.tif: year, day of year and time; the band last. L30
+    numbers its bands as Landsat 8 does (B05 near infrared), so they are named as their S30
+    counterparts (B8A); Fmask and the angle layers are not bands."""
+    rng = np.random.default_rng(0)
+    acquisitions = {("S30", "2023153T165849"): ("B02", "B03", "B04", "B8A", "Fmask", "SZA"), ("L30", "2023153T170512"): ("B02", "B03", "B04", "B05", "Fmask"),
+                    ("S30", "2023158T165851"): ("B02", "B03", "B04", "B8A", "Fmask", "SZA")}
+    written = {}
+    for (sensor, when), bands in acquisitions.items():
+        for band in bands:
+            written[sensor, when, band] = rng.integers(1, 4000, (40, 40)).astype(np.uint16)
+            _band_file(tmp_path / f"HLS.{sensor}.T15SWD.{when}.v2.0.{band}.tif", written[sensor, when, band], 30)
+    cube = open_cube(tmp_path, scale=1e-4)
+    assert cube.shape == (3, 4, 40, 40) and list(cube["band"].values) == ["B02", "B03", "B04", "B8A"]
+    assert list(cube["time"].dt.strftime("%Y-%m-%dT%H:%M:%S").values) == ["2023-06-02T16:58:49", "2023-06-02T17:05:12", "2023-06-07T16:58:51"]
+    assert np.array_equal(cube.sel(band="B8A").values[1], written["L30", "2023153T170512", "B05"]) and default_rgb(cube) == ("B04", "B03", "B02")
+
+
+def test_year_and_day_of_year_dates_are_read_only_as_a_part_of_the_name_of_their_own(tmp_path):
+    for path in write_geotiffs(tmp_path / "dn"):
+        path.rename(path.with_name(f"S2_{pd.Timestamp(path.stem[3:]):%Y%j}.tif"))
+    cube = open_cube(tmp_path / "dn")
+    assert list(cube["time"].dt.strftime("%Y-%m-%d").values) == [str(day)[:10] for day in nrt_dn()["time"].values]
+    for index, path in enumerate(sorted((tmp_path / "dn").iterdir())):  # digits run on from a letter, or no day of that year: no date
+        path.rename(path.with_name(f"id{path.stem[3:]}.tif" if index % 2 else f"S2_2019{366 + index}.tif"))
+    with pytest.raises(ValueError, match="no acquisition dates found"):
+        open_cube(tmp_path / "dn")

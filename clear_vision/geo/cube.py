@@ -50,6 +50,17 @@ Chunks = int | np.integer | None  # numpy integers too: sizes computed with nump
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|COASTAL|PAN)$", re.IGNORECASE)
 _RESOLUTION = re.compile(r"^\d+m$", re.IGNORECASE)
 _RESOLUTION_FOLDER = re.compile(r"^R\d+m$", re.IGNORECASE)  # a .SAFE product's IMG_DATA/R10m, R20m, R60m
+# HLS v2.0 as LP DAAC names its files: HLS.S30.T15SWD.2023153T165849.v2.0.B04.tif (product, tile,
+# year + day of year + time, version, band). L30 (Landsat 8/9) numbers its bands as Landsat does and
+# S30 as Sentinel-2, alike only for B01..B04: L30's other bands take the names of their S30
+# counterparts (HLS user guide), so a series of both has one set of bands and S30's B05 (red edge)
+# never meets L30's B05 (near infrared). Fmask and the angle layers (SZA, VAA...) are not bands.
+_HLS_NAME = re.compile(r"^HLS\.([LS]30)\.T\w{5}\.\d{7}T\d{6}\.v\d+\.\d+\.(\w+)$", re.IGNORECASE)
+_HLS_BAND = re.compile(r"^B(?:\d{2}|8A)$", re.IGNORECASE)
+_HLS_L30_AS_S30 = {"B05": "B8A", "B06": "B11", "B07": "B12", "B09": "B10", "B10": "TIRS1", "B11": "TIRS2"}
+# A year and day of year (2017226, HLS's 2023153T165849) is a date only as a part of a name of its
+# own, between separators: seven digits in a longer run may be anything (an id, a count).
+_DAY_OF_YEAR = re.compile(r"(?:^|(?<=[-_. ]))((?:19|20)\d{2})(\d{3})(?:T(\d{6}))?(?=$|[-_. ])")
 # Tags that state when the scene was acquired, most specific first (TIFFTAG_DATETIME is often
 # the time the file was written, so it comes last, after a date in the file name).
 _DATE_TAGS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE")
@@ -334,6 +345,12 @@ def find_rasters(folder: Path) -> list[Path]:
 
 def band_parts(path: Path) -> tuple[str, str] | None:
     """(the scene's part of the name, the band) of a band file's name, or None if it names no band."""
+    hls = _HLS_NAME.match(path.stem)
+    if hls:
+        sensor, band = hls.group(1).upper(), hls.group(2).upper()
+        if not _HLS_BAND.match(band):
+            return None
+        return path.stem[: hls.start(2) - 1], _HLS_L30_AS_S30.get(band, band) if sensor == "L30" else band
     parts = path.stem.split("_")
     if len(parts) > 1 and _RESOLUTION.match(parts[-1]):
         parts = parts[:-1]
@@ -386,11 +403,31 @@ def _leaves(document: object) -> list[tuple[str, str]]:
     return [pair for key, value in document.items() for pair in (_leaves(value) if isinstance(value, dict) else [(key, str(value))])]
 
 
-def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | None:
+def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | dt.datetime | None:
     """A scene's date: an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
-    candidates = [tags.get(key) for key in _DATE_TAGS] + [files[0].stem, files[0].parent.name, tags.get("TIFFTAG_DATETIME")]
-    found = (date_in_name(text.replace(":", "-").replace("/", "-")) for text in candidates if text)  # tags write 2019:06:16 or 2019/06/16 too
-    return next((date for date in found if date is not None), None)
+    names = [files[0].stem, files[0].parent.name]
+    candidates = [tags.get(key) for key in _DATE_TAGS] + names + [tags.get("TIFFTAG_DATETIME")]
+    for text in filter(None, candidates):
+        date = date_in_name(text.replace(":", "-").replace("/", "-"))  # tags write 2019:06:16 or 2019/06/16 too
+        if date is None and text in names:
+            date = _day_of_year(text)
+        if date is not None:
+            return date
+    return None
+
+
+def _day_of_year(name: str) -> dt.datetime | None:
+    """The one year + day of year (2017226, with its time in HLS's 2023153T165849) a name holds as
+    a part of its own; None for none, two, or a day the year does not have (2023366)."""
+    found = set()
+    for year, day, time in _DAY_OF_YEAR.findall(name):
+        try:
+            when = dt.datetime.strptime(f"{year}{day}{time}", "%Y%j%H%M%S" if time else "%Y%j")
+        except ValueError:
+            continue
+        if when.year == int(year):  # strptime takes day 366 of 2023 for 2024-01-01
+            found.add(when)
+    return found.pop() if len(found) == 1 else None
 
 
 def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[Units | None], list[str]]:
@@ -417,7 +454,9 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[U
         band_names = sorted(next(iter(scenes.values())), key=natural_key)
         for (folder, prefix), scene in scenes.items():
             if sorted(scene, key=natural_key) != band_names:
-                raise ValueError(f"source: {folder / prefix or folder} has bands {', '.join(sorted(scene, key=natural_key))}, others have {', '.join(band_names)}; every date needs the same bands")
+                renamed = any((hls := _HLS_NAME.match(path.stem)) and hls.group(1).upper() == "L30" for path in band_files)
+                hint = f" (HLS L30 bands are named as their S30 counterparts: {', '.join(f'{key} as {value}' for key, value in _HLS_L30_AS_S30.items())})" if renamed else ""
+                raise ValueError(f"source: {folder / prefix or folder} has bands {', '.join(sorted(scene, key=natural_key))}, others have {', '.join(band_names)}; every date needs the same bands{hint}")
         groups = [[scene[name] for name in band_names] for scene in scenes.values()]
     else:
         groups = [[path] for path in files]
