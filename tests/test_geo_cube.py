@@ -91,7 +91,7 @@ def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), dates=["2021-01-01"]), "got 1 dates for 8 acquisitions"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), chunks=8), r"chunks: 8 is not a chunk size"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), bands=["B04"]), "bands: only for netCDF and zarr"),
-        (lambda tmp: open_cube(_renamed_without_dates(tmp)), r"no acquisition dates found \(no time coordinate; GeoTIFFs give them"),
+        (lambda tmp: open_cube(_renamed_without_dates(tmp)), r"no acquisition dates found for 8 of 8 acquisitions \(e.g. scene_a.tif: "),
         (lambda tmp: open_cube(_mixed_grids(tmp)), "every date must share one grid"),
     ],
 )
@@ -405,5 +405,40 @@ def test_year_and_day_of_year_dates_are_read_only_as_a_part_of_the_name_of_their
     assert list(cube["time"].dt.strftime("%Y-%m-%d").values) == [str(day)[:10] for day in nrt_dn()["time"].values]
     for index, path in enumerate(sorted((tmp_path / "dn").iterdir())):  # digits run on from a letter, or no day of that year: no date
         path.rename(path.with_name(f"id{path.stem[3:]}.tif" if index % 2 else f"S2_2019{366 + index}.tif"))
-    with pytest.raises(ValueError, match="no acquisition dates found"):
+    with pytest.raises(ValueError, match="no acquisition dates found for 8 of 8"):
+        open_cube(tmp_path / "dn")
+
+
+def test_files_that_give_one_date_are_refused_naming_them(tmp_path):
+    """Every file stamped with its export time (TIFFTAG_DATETIME), or a date copied under another name, made a cube of repeated dates."""
+    paths = _renamed_without_dates(tmp_path)
+    for path in paths:
+        with rasterio.open(path, "r+") as target:
+            target.update_tags(TIFFTAG_DATETIME="2024:03:01 09:00:00")
+    with pytest.raises(ValueError, match=r"dates: d/scene_a.tif, d/scene_b.tif, d/scene_c.tif and 5 more all give 2024-03-01 \(from tag TIFFTAG_DATETIME.*give dates= \(command line: --dates\)"):
+        open_cube(tmp_path / "d")
+    assert open_cube(tmp_path / "d", dates=[f"2021-06-{day:02d}" for day in range(1, 9)]).sizes["time"] == 8  # dates= is the way out
+    folder = tmp_path / "named"
+    for path in write_geotiffs(folder)[:3]:
+        shutil.copy(path, path.with_name(f"{path.stem}_copy.tif"))
+        break
+    with pytest.raises(ValueError, match=r"dates: named/S2_20190616.tif, named/S2_20190616_copy.tif all give 2019-06-16 \(from their names\)"):
+        open_cube(folder)
+
+
+def test_the_same_file_given_twice_is_refused(tmp_path):
+    paths = write_geotiffs(tmp_path / "dn")
+    with pytest.raises(ValueError, match=r"source: dn/S2_20190621.tif is given twice .*; give each file once"):
+        open_cube([tmp_path / "dn", paths[1]])
+    with pytest.raises(ValueError, match=r"is given twice"):
+        open_cube([paths[0], paths[1], paths[0]], dates=["2021-06-01", "2021-06-02", "2021-06-03"])
+
+
+def test_names_without_a_date_we_read_are_shown_with_the_patterns_read(tmp_path):
+    """The message named no file and no pattern, and said no dates were found where only some were missing."""
+    paths = write_geotiffs(tmp_path / "dn")
+    for index, path in enumerate(paths[:2]):
+        day = pd.Timestamp(path.stem[3:])
+        path.rename(path.with_name(f"patch_12_{day:%Y_%m_%d}.tif" if index else f"{day:%d-%m-%Y}.tif"))
+    with pytest.raises(ValueError, match=r"no acquisition dates found for 2 of 8 acquisitions \(e.g. 16-06-2019.tif: file and folder names are read for 2021-05-10, 20210510 or 2021_05_10 \(standing alone.*; pass dates= \(command line: --dates\), one per acquisition$"):
         open_cube(tmp_path / "dn")

@@ -140,7 +140,7 @@ def open_cube(
     else:
         if bands is not None:
             raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given")
-        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks)
+        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None)
         cube, file_units = (cube, None) if (scale, offset) != (None, None) else _one_unit(cube, date_units, labels)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
     for name, value in (("scale", scale), ("offset", offset)):
@@ -282,6 +282,12 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
             files.extend(sorted(_archived_rasters(path), key=_path_order))
         else:
             raise ValueError(f"source: {path.name} is not a GeoTIFF; accepted: a folder or list of .tif (or .jp2) files, .SAFE folders, .zip or .tar products, one .nc file, one .zarr store")
+    seen: dict[str, Path] = {}
+    for path in files:  # a folder and a file in it, or one file listed twice: refused, since dates= pairs by position
+        key = str(path) if _in_archive(path) else os.path.realpath(path)
+        if key in seen:
+            raise ValueError(f"source: {_label(path)} is given twice ({seen[key]} and {path}); give each file once")
+        seen[key] = path
     return _without_result_masks(files)
 
 
@@ -403,16 +409,65 @@ def _leaves(document: object) -> list[tuple[str, str]]:
     return [pair for key, value in document.items() for pair in (_leaves(value) if isinstance(value, dict) else [(key, str(value))])]
 
 
-def _scene_date(files: list[Path], tags: dict[str, str]) -> dt.date | dt.datetime | None:
-    """A scene's date: an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
-    names = [files[0].stem, files[0].parent.name]
-    candidates = [tags.get(key) for key in _DATE_TAGS] + names + [tags.get("TIFFTAG_DATETIME")]
-    for text in filter(None, candidates):
+def _scene_date(files: list[Path], tags: dict[str, str]) -> tuple[dt.date | dt.datetime | None, str]:
+    """A scene's date and where it was read: an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
+    names = {files[0].stem: "names", files[0].parent.name: "folders' names"}
+    candidates = [(f"tag {key}", tags.get(key)) for key in _DATE_TAGS] + [(f"their {where}", name) for name, where in names.items()]
+    candidates.append(("tag TIFFTAG_DATETIME, often the time a file was written", tags.get("TIFFTAG_DATETIME")))
+    for source, text in candidates:
+        if not text:
+            continue
         date = date_in_name(text.replace(":", "-").replace("/", "-"))  # tags write 2019:06:16 or 2019/06/16 too
         if date is None and text in names:
             date = _day_of_year(text)
         if date is not None:
-            return date
+            return date, source
+    return None, ""
+
+
+# The satellite or HLS product a name states: two satellites may image a place on one day
+# (Landsat and Sentinel-2 in HLS, Sentinel-2A and 2B), one satellite once at a time.
+_SENSOR = re.compile(r"^(?:[LS]30|S2[A-D]|L[COTEM]0\d)$", re.IGNORECASE)
+_DATE_PATTERNS = (
+    "file and folder names are read for 2021-05-10, 20210510 or 2021_05_10 (standing alone: tile_3_2021_05_10 is a chain of numbers; "
+    "10-05-2021, day first, is not read), or a year and day of year between separators (S2_2021130.tif, HLS's 2021130T104021); "
+    f"tags for {', '.join(_DATE_TAGS)} or TIFFTAG_DATETIME"
+)
+
+
+def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.datetime | None, str]]) -> None:
+    """Refuse the dates read from the files (`_scene_date`, one per scene, by its first file) where
+    they cannot make a series: some missing, or one time given by several scenes of one satellite
+    (all stamped with their export time in TIFFTAG_DATETIME, a date copied under another name)."""
+    undated = [path for path, (date, _) in zip(firsts, found) if date is None]
+    if undated:
+        raise ValueError(  # the app puts its own remedy in place of the words from "; pass dates=" on (geo.uploads)
+            f"dates: no acquisition dates found for {len(undated)} of {len(firsts)} acquisitions (e.g. {undated[0].name}: {_DATE_PATTERNS}); "
+            "pass dates= (command line: --dates), one per acquisition"
+        )
+    scenes: dict[pd.Timestamp, list[tuple[Path, str]]] = {}
+    for path, (date, source) in zip(firsts, found):
+        scenes.setdefault(pd.Timestamp(date), []).append((path, source))
+    for when, alike in scenes.items():
+        sensors = [_sensor(path) for path, _ in alike]
+        if len(alike) > 1 and (None in sensors or len(set(sensors)) < len(sensors)):
+            labels = [_label(path) for path, _ in alike]
+            listed = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+            sources = " / ".join(dict.fromkeys(source for _, source in alike))
+            day = str(when.date()) if when == when.normalize() else str(when)
+            raise ValueError(
+                f"dates: {listed} all give {day} (from {sources}); one date holds two acquisitions only from two satellites the names state "
+                "(HLS S30 and L30, S2A and S2B): give dates= (command line: --dates), one per acquisition in the order the files are given, "
+                "put each file's own date in its name (2021-05-10), or leave out a file given twice under two names"
+            )
+
+
+def _sensor(path: Path) -> str | None:
+    """The satellite (S2A, LC08) or HLS product (S30, L30) a file's name or a folder above it names, else None."""
+    for part in reversed(path.parts):
+        token = next((token for token in re.split(r"[-_. ]", part) if _SENSOR.match(token)), None)
+        if token:
+            return token.upper()
     return None
 
 
@@ -430,9 +485,10 @@ def _day_of_year(name: str) -> dt.datetime | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[Units | None], list[str]]:
+def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> tuple[xr.DataArray, list[Units | None], list[str]]:
     """Group the files into scenes (one per date), check they share one grid, stack them; with
-    each date's units and a label (its first file) in the stacking order."""
+    each date's units and a label (its first file) in the stacking order. The dates the files
+    give are checked (`_check_scene_dates`) unless the caller gives its own (check_dates=False)."""
     headers, pixel_sizes = {}, {}
     for path in files:
         try:
@@ -462,14 +518,16 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[U
         groups = [[path] for path in files]
         count, descriptions = headers[files[0]][:2]
         band_names = [name or f"band_{index + 1}" for index, name in enumerate(descriptions)]
-    arrays, found_dates, units = [], [], []
+    found = [_scene_date(group, headers[group[0]][2]) for group in groups]
+    if check_dates:
+        _check_scene_dates([group[0] for group in groups], found)
+    arrays, units = [], []
     for group in groups:
         count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
             raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
         parts = _on_finest_grid([_read_tiff(path, chunks) for path in group], group)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
-        found_dates.append(_scene_date(group, tags))
         if band_files:
             stated = [_landsat_units(path) or (headers[path][3][0], headers[path][4][0]) for path in group]
             scales, offsets = [scale for scale, _ in stated], [offset for _, offset in stated]
@@ -478,8 +536,8 @@ def _open_tiffs(files: list[Path], chunks: Chunks) -> tuple[xr.DataArray, list[U
     _check_same_grid(arrays, [group[0] for group in groups])
     cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
     cube.attrs = {key: value for key, value in cube.attrs.items() if key in ("_FillValue", "AREA_OR_POINT")}
-    if all(found_dates):
-        cube = cube.assign_coords(time=pd.to_datetime(found_dates))
+    if all(date for date, _ in found):
+        cube = cube.assign_coords(time=pd.to_datetime([date for date, _ in found]))
     if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups) and set(_LANDSAT_TM_RGB[1]) <= set(band_names):
         cube.attrs[RGB_ATTR] = ",".join(_LANDSAT_TM_RGB[1])
     return cube, units, [_label(group[0]) for group in groups]
