@@ -9,10 +9,13 @@ PORT ?= 7860
 
 .PHONY: run test browser benchmark clean
 
-$(VENV)/.runtime: requirements.txt
+# The project itself goes in editable (no dependencies: the pins above are the ones to use),
+# so the venv has the `clear-vision` command too; setuptools' notice about editable installs is silenced.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PYTHON) || $(BASE_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
+	PYTHONWARNINGS=ignore $(PYTHON) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
     remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, in time order of the dates in their names (all must have one), else natural sort of the names; or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")
-    remove.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
+    remove.add_argument("-o", "--out", required=True, type=Path, help="output folder (created if missing)")
     remove.add_argument("--dates", help="acquisition dates, one per frame, separated by commas (2021-05-10,...; frames also take day-of-year numbers); default: dates in the files (tags, names), else 5 days apart for frames")
     remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
     remove.add_argument("--method", default="learned", choices=get_args(Method), help="stage 2 filler (default: learned; the others are the classical rows of the evaluation)")
@@ -198,6 +198,8 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()
     _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(report['dates'], report['cloud_cover'], report['no_data']))}")
+    for warning in report["warnings"]:
+        _say(f"warning: {warning}")
     _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
 

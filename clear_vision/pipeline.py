@@ -170,6 +170,13 @@ class ClearVision:
         self._fast_filler = self.filler.inference_copy() if self.filler is not None else None
         self.training_records: dict[str, dict] = {}  # per role, what the weights file said about its training
 
+    def __repr__(self) -> str:
+        arithmetic = "bfloat16" if self.bfloat16 else "float32"
+        return (
+            f"ClearVision(method={self.method!r}, device={str(self.device)!r}, precision={self.precision!r} ({arithmetic} here), "
+            f"threshold={self.config.threshold:g}, fill_threshold={self.config.fill_threshold:g})"
+        )
+
     def __setstate__(self, state: dict) -> None:
         """Unpickled (once per Dask worker), a CUDA pipeline loads the solvers as `__init__` does."""
         self.__dict__.update(state)
@@ -428,7 +435,8 @@ class ClearVision:
         listed = ", ".join(f"{index + 1} ({detected[index]:.0%} detected)" for index in partly)
         return (
             f"frame(s) {listed} replaced whole: a frame {self.config.full_cover:.0%} or more detected, or partly detected "
-            "with a hazy rest, is taken as cloudy all over; a higher fill threshold (say 0.4) keeps more of such frames"
+            "with a hazy rest, is taken as cloudy all over (on frames over 128 px, each 128 px square around a pixel is judged); "
+            f"a higher fill threshold (now {self.config.fill_threshold:g}) keeps more of such frames"
         )
 
     @torch.inference_mode()

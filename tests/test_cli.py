@@ -55,7 +55,7 @@ def test_remove_writes_frames_masks_and_report(frame_dir, tmp_path, capsys):
 
 def test_library_warnings_are_one_line(frame_dir, tmp_path, capsys):
     (frame_dir / "frame_1.png").rename(frame_dir / "frame_2019-06-11.png")  # one name with a date, two without
-    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "out")]) == 0
+    assert main(["remove", str(frame_dir), "-o", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "warning: dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of frame_2.png, frame_10.png;" in err
     assert "UserWarning" not in err and "warnings.warn" not in err
@@ -315,6 +315,7 @@ def test_a_date_without_any_observation_is_reported_as_no_data(tmp_path, capsys)
     # the date with a hole (1.6 % no data): its cover among the pixels with data, then its no data
     hole = (report["cloud_cover"][3] - report["no_data"][3]) / (1 - report["no_data"][3])
     assert f"2019-07-01 {hole:.0%} (2% no data)," in err and report["no_data"][3] == 0.016
+    assert "2019-07-06" not in report["warnings"][0] and f"warning: {report['warnings'][0]}" in err  # dates masked whole, not the empty one
 
 
 def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(tmp_path, capsys):

@@ -54,6 +54,8 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4) and max(report["no_data"]) > 0
     assert "linear" in report["fill_method"] and report["method"] == "learned"
     assert report["fill_threshold"] == ClearVisionConfig.load(DEFAULT_WEIGHTS_DIR).fill_threshold  # how to run it again
+    whole = [date for date, masked, no_data in zip(report["dates"], report["cloud_cover"], report["no_data"]) if masked == 1 and no_data < 1]
+    assert whole and len(report["warnings"]) == 1 and f"date(s) {', '.join(whole)} masked whole" in report["warnings"][0]  # explained
 
 
 def test_a_band_selection_of_a_result_is_written_with_its_own_bands_units(tmp_path):

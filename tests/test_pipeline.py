@@ -130,6 +130,9 @@ def test_classical_methods_and_bad_method(model):
         assert result.method == method and np.array_equal(result.frames[~masks], frames[~masks])
     with pytest.raises(ValueError, match="not one of learned, linear, nearest, affine"):
         ClearVision.load(method="cubic")
+    assert repr(ClearVision.load(method="linear", precision="float32")) == (
+        "ClearVision(method='linear', device='cpu', precision='float32' (float32 here), threshold=0.5, fill_threshold=0.2)"
+    )
 
 
 def test_device_selection():
@@ -356,5 +359,5 @@ def test_frames_replaced_whole_though_partly_detected_are_named_in_a_note(model)
     result = model.run(frames)
     notes = [note for note in result.warnings if "replaced whole" in note]
     assert len(notes) == 1 and re.match(r"frame\(s\) 6 \(\d+% detected\), 7 \(\d+% detected\) replaced whole", notes[0])
-    assert "fill threshold" in notes[0] and result.cloud_cover[5] == result.cloud_cover[6] == 1.0
+    assert "fill threshold (now 0.2)" in notes[0] and result.cloud_cover[5] == result.cloud_cover[6] == 1.0
     assert not any("replaced whole" in note for note in model.fill(frames, result.masks).warnings)

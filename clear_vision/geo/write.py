@@ -336,4 +336,20 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Fo
         "method": result.attrs.get("method"),
         "fill_threshold": result.attrs.get("fill_threshold"),
         "fill_method": result.attrs.get("fill_method"),
+        "warnings": [note] if (note := _whole_dates_note(result, shares)) else [],
     }
+
+
+def _whole_dates_note(result: xr.Dataset, shares: np.ndarray) -> str | None:
+    """A note on the dates masked whole: partly clear ones among them are the whole-frame rules' doing,
+    which a user reading "100 %" for a date that looks half clear cannot guess (`run`'s frames get a
+    sharper note, with each frame's detected share, from the probabilities a cube's writer does not keep)."""
+    whole = [str(np.datetime_as_string(np.datetime64(value, "D"))) for value, (masked, no_data) in zip(result["time"].values, shares) if masked >= 1 and no_data < 1]
+    if not whole:
+        return None
+    threshold = result.attrs.get("fill_threshold")
+    return (
+        f"date(s) {', '.join(whole)} masked whole: besides overcast dates, the whole-frame rules mask a date mostly detected as cloud, "
+        "or partly detected with a hazy rest, all over (on scenes over 128 px, each 128 px square around a pixel is judged), so such a date "
+        f"may look partly clear; a higher fill threshold{f' (now {threshold:g})' if threshold is not None else ''} keeps more of them"
+    )
