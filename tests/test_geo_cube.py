@@ -12,7 +12,7 @@ import pytest
 import rasterio
 import xarray as xr
 from PIL import Image
-from rasterio.transform import from_origin
+from rasterio.transform import Affine, from_origin
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import DIMS, class_bands, cube_rgb, cube_units, default_rgb, is_cube_source, open_cube, recognised_rgb
@@ -92,7 +92,7 @@ def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), chunks=8), r"chunks: 8 is not a chunk size"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), bands=["B04"]), "bands: only for netCDF and zarr"),
         (lambda tmp: open_cube(_renamed_without_dates(tmp)), r"no acquisition dates found for 8 of 8 acquisitions \(e.g. scene_a.tif: "),
-        (lambda tmp: open_cube(_mixed_grids(tmp)), "every date must share one grid"),
+        (lambda tmp: open_cube(_mixed_grids(tmp)), "every date must share one CRS"),
     ],
 )
 def test_bad_sources_get_one_line_naming_the_problem(tmp_path, make, message):
@@ -442,3 +442,54 @@ def test_names_without_a_date_we_read_are_shown_with_the_patterns_read(tmp_path)
         path.rename(path.with_name(f"patch_12_{day:%Y_%m_%d}.tif" if index else f"{day:%d-%m-%Y}.tif"))
     with pytest.raises(ValueError, match=r"no acquisition dates found for 2 of 8 acquisitions \(e.g. 16-06-2019.tif: file and folder names are read for 2021-05-10, 20210510 or 2021_05_10 \(standing alone.*; pass dates= \(command line: --dates\), one per acquisition$"):
         open_cube(tmp_path / "dn")
+
+
+def _moved_date(tmp: Path, index: int, **profile: object) -> list[Path]:
+    """`write_geotiffs` with date `index` rewritten in another CRS, size or transform."""
+    paths = write_geotiffs(tmp / "d")
+    with rasterio.open(paths[index]) as source:
+        data, stated, descriptions, scales = source.read(), {**source.profile, **profile}, source.descriptions, source.scales
+    with rasterio.open(paths[index], "w", **stated) as target:
+        target.write(data[:, : stated["height"], : stated["width"]])
+        target.descriptions, target.scales = descriptions, scales
+    return paths
+
+
+def test_a_date_on_another_grid_is_named_by_what_differs(tmp_path):
+    """A date in another CRS (reprojected: another size too) was reported as a size mismatch."""
+    with pytest.raises(ValueError, match=r"source: d/S2_20190626.tif is in EPSG:32634, d/S2_20190616.tif in EPSG:3035; every date must share one CRS: "
+                                         r"reproject S2_20190626.tif onto S2_20190616.tif's grid"):
+        open_cube(_moved_date(tmp_path, 2, crs="EPSG:32634", width=90, height=95))
+
+
+def test_grids_equal_but_for_float_noise_are_one_grid(tmp_path):
+    """An origin 1e-7 m off (10 m pixels) is the same grid: the first file's is kept; a thousandth of a pixel is not."""
+    paths = write_geotiffs(tmp_path / "d")
+    with rasterio.open(paths[0]) as first:
+        transform = first.transform
+    _moved_date(tmp_path / "noise", 1, transform=transform * Affine.translation(1e-8, 0))
+    cube = open_cube(tmp_path / "noise" / "d")
+    assert cube.rio.transform() == transform and cube.sizes["time"] == 8
+    _moved_date(tmp_path / "off", 1, transform=transform * Affine.translation(1e-3, 0))
+    with pytest.raises(ValueError, match=r"d/S2_20190621.tif has transform \(10.0, 0.0, .*every date must share one grid"):
+        open_cube(tmp_path / "off" / "d")
+
+
+def test_an_xarray_object_as_source_is_told_where_it_goes(tmp_path):
+    cube = synthetic_cube(2, 32, 32)
+    for given in (cube, cube.to_dataset(name="reflectance")):
+        with pytest.raises(ValueError, match=r"source: open_cube reads files .*got an xarray.(DataArray|Dataset).*remove_cube\(cube\) or cube.clear_vision.remove\(\)"):
+            open_cube(given)
+    with pytest.raises(ValueError, match=r"source: open_cube reads files .*got int"):
+        open_cube(5)
+
+
+def test_the_openeo_netcdf_layout_with_a_bands_dimension(tmp_path):
+    """openEO's client saves a cube as one variable of dims (t, bands, y, x) beside a `crs` grid mapping variable."""
+    cube = synthetic_cube(3, 40, 40)
+    dataset = cube.rename(time="t", band="bands").to_dataset(name="openeo")
+    dataset["crs"] = xr.DataArray(np.int32(0), attrs={"crs_wkt": cube.rio.crs.to_wkt()})
+    dataset.drop_vars("spatial_ref").to_netcdf(tmp_path / "openeo.nc")
+    opened = open_cube(tmp_path / "openeo.nc", scale=1e-4)
+    assert opened.dims == DIMS and list(opened["band"].values) == ["B04", "B03", "B02", "B08"] and opened.rio.crs == cube.rio.crs
+    assert np.array_equal(opened.values, cube.values)

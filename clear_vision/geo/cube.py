@@ -30,6 +30,7 @@ import rasterio
 import rioxarray
 import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.transform import Affine
 
 from ..io.decode import DateLike, date_in_name, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
@@ -77,7 +78,8 @@ UNITS_BANDS_ATTR = "units_bands"
 _UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR)
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
 _RESULT_MASK = re.compile(r"^mask_(.+)$")  # write_cube's COGs: clear_<date>.tif and mask_<date>.tif
-_DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time"}
+# Other names of the cube's dims: openEO's client writes (t, bands, y, x).
+_DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time", "bands": "band"}
 
 
 def is_cube_source(path: str | PathLike) -> bool:
@@ -126,7 +128,7 @@ def open_cube(
         if size is None or size < 32:
             raise ValueError(f"chunks: {chunks!r} is not a chunk size; give a whole number of pixels >= 32, or None")
         chunks = size
-    paths = [Path(item) for item in ([source] if isinstance(source, (str, PathLike)) else source)]
+    paths = _source_paths(source)
     if not paths:
         raise ValueError("source: no files given; give a folder, GeoTIFF files, a .nc file or a .zarr store")
     stores = [path for path in paths if path.suffix.lower() in STORE_SUFFIXES]
@@ -147,6 +149,26 @@ def open_cube(
         if np.ndim(value) and len(value) != cube.sizes["band"]:
             raise ValueError(f"{name}: {len(value)} values for {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}); give one number, or one per band")
     return _finish(cube, dates, units)
+
+
+_SOURCES = "a folder, GeoTIFF or JPEG 2000 files, .SAFE folders, .zip or .tar products, a .nc file or a .zarr store: a path or a list of paths"
+
+
+def _source_paths(source: object) -> list[Path]:
+    """`source` as paths; anything else refused saying what is read, and where a cube already in memory goes."""
+    if isinstance(source, (str, PathLike)):
+        return [Path(source)]
+    if isinstance(source, (xr.DataArray, xr.Dataset)):
+        raise ValueError(
+            f"source: open_cube reads files ({_SOURCES}), got an xarray.{type(source).__name__}. A cube in memory needs no reading: give it to "
+            "ClearVision.remove_cube(cube) or cube.clear_vision.remove() (after import clear_vision.geo) as a DataArray of dims (time, band, y, x) "
+            "with datetime times, band names and its units in the attrs scale_factor / add_offset; a Dataset of band variables becomes one "
+            'with dataset[["B04", "B03", "B02"]].to_dataarray("band").transpose("time", "band", "y", "x")'
+        )
+    items = list(source) if isinstance(source, Iterable) and not isinstance(source, (bytes, dict)) else None
+    if items is None or not all(isinstance(item, (str, PathLike)) for item in items):
+        raise ValueError(f"source: open_cube reads files ({_SOURCES}), got {type(source).__name__}")
+    return [Path(item) for item in items]
 
 
 def whole_number(value: object) -> int | None:
@@ -651,18 +673,43 @@ def _label(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
+# Grids this close (at every corner, in pixels) are one grid: float noise in an origin written by
+# other software (501360.0000001) is no other grid. The cube takes the first file's.
+_GRID_TOLERANCE_PX = 1e-6
+
+
 def _check_same_grid(arrays: list[xr.DataArray], names: list[Path]) -> None:
-    first = arrays[0]
+    """Every date on the first one's grid: CRS first (another CRS comes with another size, which
+    named the wrong cause), then size, transform (within `_GRID_TOLERANCE_PX`) and data type."""
+    first, label = arrays[0], _label(names[0])
     for array, name in zip(arrays[1:], names[1:]):
+        if array.rio.crs != first.rio.crs:
+            raise ValueError(
+                f"source: {_label(name)} is in {_crs_name(array.rio.crs)}, {label} in {_crs_name(first.rio.crs)}; every date must share one CRS: "
+                f"reproject {name.name} onto {names[0].name}'s grid (rioxarray's reproject_match, or gdalwarp)"
+            )
         for what, mine, theirs, fix in (
             ("size", array.shape[-2:], first.shape[-2:], "every date must share one grid (reproject first)"),
-            ("CRS", array.rio.crs, first.rio.crs, "every date must share one grid (reproject first)"),
             ("transform", array.rio.transform(), first.rio.transform(), "every date must share one grid (reproject first)"),
             ("data type", array.dtype, first.dtype, "every date must be stored alike (convert the files to one data type)"),
         ):
-            if mine != theirs:
+            if mine != theirs and not (what == "transform" and _same_grid(mine, theirs, first.shape[-2:])):
                 mine, theirs = (tuple(value)[:6] if what == "transform" else value for value in (mine, theirs))  # an Affine prints on 3 lines
-                raise ValueError(f"source: {_label(name)} has {what} {mine}, {_label(names[0])} has {theirs}; {fix}")
+                raise ValueError(f"source: {_label(name)} has {what} {mine}, {label} has {theirs}; {fix}")
+
+
+def _same_grid(transform: Affine, other: Affine, shape: tuple[int, int]) -> bool:
+    """True where the two transforms put every corner of a `shape` (rows, columns) image within `_GRID_TOLERANCE_PX` pixels of each other."""
+    rows, columns = shape
+    corners = [(0, 0), (columns, 0), (0, rows), (columns, rows)]
+    apart = max(np.hypot(*np.subtract(transform @ corner, other @ corner)) for corner in corners)
+    pixel = min(np.hypot(transform.a, transform.d), np.hypot(transform.b, transform.e))
+    return bool(apart <= _GRID_TOLERANCE_PX * pixel)
+
+
+def _crs_name(crs: rasterio.crs.CRS | None) -> str:
+    """A CRS as people write it (EPSG:32631), its WKT where it has no code; "no CRS" for none."""
+    return "no CRS" if crs is None else crs.to_string()
 
 
 # ---- netCDF and zarr -----------------------------------------------------------------------
@@ -674,7 +721,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
         dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
-    renamed = {old: new for old, new in _DIM_RENAMES.items() if old in dataset.dims}
+    renamed = {old: new for old, new in _DIM_RENAMES.items() if old in dataset.dims and new not in dataset.dims}
     dataset = dataset.rename(renamed)
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
     if bands is None and stacked:  # already a cube, e.g. written by write_cube
