@@ -493,3 +493,20 @@ def test_the_openeo_netcdf_layout_with_a_bands_dimension(tmp_path):
     opened = open_cube(tmp_path / "openeo.nc", scale=1e-4)
     assert opened.dims == DIMS and list(opened["band"].values) == ["B04", "B03", "B02", "B08"] and opened.rio.crs == cube.rio.crs
     assert np.array_equal(opened.values, cube.values)
+
+
+def test_landsat_7_without_its_blue_band_is_refused_rather_than_near_infrared_taken_as_red(tmp_path):
+    """LE07 products of SR_B2..SR_B4 only: B4 (near infrared), B3, B2 were taken as red, green, blue."""
+    rng = np.random.default_rng(0)
+    for day in ("20210615", "20210701"):
+        landsat_product(tmp_path / "le07", "LE07", day, rng)
+    for path in (tmp_path / "le07").rglob("*_SR_B1.TIF"):
+        path.unlink()
+    cube = open_cube(tmp_path / "le07")
+    assert list(cube["band"].values) == ["B2", "B3", "B4", "B5", "B6", "B7"]
+    for rgb in (cube_rgb, default_rgb):
+        with pytest.raises(ValueError, match=r"cube: its rgb_bands attr names B3, B2, B1 as red, green and blue .* but B1 \(blue\) is not among its bands \(B2, B3, B4, B5, B6, B7\)"):
+            rgb(cube)
+    landsat_product(tmp_path / "le07", "LC08", "20210707", rng)  # Landsat 8 numbers blue B2: no one set of bands with Landsat 7
+    with pytest.raises(ValueError, match=r"source: .*LE07_.* and .*LC08_.* number their bands differently"):
+        open_cube(tmp_path / "le07")

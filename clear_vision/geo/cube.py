@@ -221,10 +221,20 @@ def class_bands(names: Sequence[str]) -> list[int]:
 
 def cube_rgb(cube: xr.DataArray) -> tuple[str, ...] | None:
     """The red, green and blue bands: as the cube's `rgb_bands` attr names them (`open_cube` sets
-    it for Landsat 4..7 products, whose B4 is near infrared), else by name (`recognised_rgb`), else None."""
+    it for Landsat 4..7 products, whose B4 is near infrared), else by name (`recognised_rgb`), else None.
+    An attr naming three bands of which some are missing is refused: the names alone would pick wrong bands."""
     names = [str(name) for name in cube["band"].values]
     stated = tuple(str(cube.attrs.get(RGB_ATTR, "")).split(","))
-    return stated if all(name in names for name in stated) and len(stated) == 3 else recognised_rgb(names)
+    if len(stated) != 3:
+        return recognised_rgb(names)
+    missing = [f"{name} ({colour})" for name, colour in zip(stated, ("red", "green", "blue")) if name not in names]
+    if missing:  # the names would mislead: Landsat 7's B4 is near infrared
+        raise ValueError(
+            f"cube: its {RGB_ATTR} attr names {', '.join(stated)} as red, green and blue (Landsat 4, 5 and 7 number blue B1, near infrared B4), "
+            f"but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not among its bands ({', '.join(names)}); add the band "
+            "(a Landsat product's SR_B1 file), or give rgb=(red, green, blue) (command line: --rgb)"
+        )
+    return stated
 
 
 def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
@@ -523,6 +533,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> 
             raise ValueError(f"source: {path.name} is not a readable GeoTIFF ({error})") from None
     band_files = [path for path in files if headers[path][0] == 1 and band_parts(path)]
     if band_files:  # one file per band and date; other single-band files (labels, masks) are not bands
+        _check_landsat_numbering(band_files)
         scenes: dict[tuple[Path, str], dict[str, Path]] = {}
         for path in band_files:  # a date: files named alike in one folder (a .SAFE's R10m, R20m and R60m count as one)
             prefix, band = band_parts(path)
@@ -560,9 +571,21 @@ def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> 
     cube.attrs = {key: value for key, value in cube.attrs.items() if key in ("_FillValue", "AREA_OR_POINT")}
     if all(date for date, _ in found):
         cube = cube.assign_coords(time=pd.to_datetime([date for date, _ in found]))
-    if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups) and set(_LANDSAT_TM_RGB[1]) <= set(band_names):
+    if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups):  # stated even without B1: `cube_rgb` then names it missing
         cube.attrs[RGB_ATTR] = ",".join(_LANDSAT_TM_RGB[1])
     return cube, units, [_label(group[0]) for group in groups]
+
+
+def _check_landsat_numbering(band_files: list[Path]) -> None:
+    """Refuse Landsat 4, 5, 7 band files beside Landsat 8, 9 ones: their B1..B7 are other bands (blue is B1 on one, B2 on the other)."""
+    landsat = [path for path in band_files if _LANDSAT_ID.match(path.name)]
+    older = next((path for path in landsat if _LANDSAT_TM_RGB[0].match(path.name)), None)
+    newer = next((path for path in landsat if not _LANDSAT_TM_RGB[0].match(path.name)), None)
+    if older is not None and newer is not None:
+        raise ValueError(
+            f"source: {_label(older)} and {_label(newer)} number their bands differently (Landsat 4, 5 and 7: blue B1, near infrared B4; "
+            "Landsat 8 and 9: blue B2, near infrared B5), so they make no one set of bands; open each sensor's products as a cube of its own"
+        )
 
 
 def _one_unit(cube: xr.DataArray, date_units: list[Units | None], labels: list[str]) -> tuple[xr.DataArray, Units | None]:
