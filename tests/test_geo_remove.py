@@ -249,6 +249,18 @@ def test_black_pixels_no_tag_declares_are_no_data_not_cloud(model, dn_cube, dn_r
     assert np.mean(mask[:, outside] == dn_result["mask"].values[:, outside]) > 0.99
 
 
+def test_an_untagged_float_fill_value_left_unfilled_comes_back_as_the_nan_the_output_declares(model, tmp_path):
+    """-9999 without a nodata tag reads as no data (it renders black); where no date can fill it, the
+    output holds NaN, the nodata its files declare, not a -9999 that nothing declares."""
+    cube = open_cube(write_geotiffs(tmp_path / "refl", reflectance=True)).rio.write_nodata(None, encoded=False)
+    cube = cube.copy(data=cube.values.copy())
+    cube.values[:, :, 10:20, 10:20] = -9999.0  # on every date: nothing to fill from
+    result = model.remove_cube(cube)
+    clear, mask = result["clear"].values, result["mask"].values
+    assert (mask[:, 10:20, 10:20] == NO_DATA).all() and np.isnan(clear[:, :, 10:20, 10:20]).all()
+    assert not (clear == -9999.0).any()  # write_cube tags NaN as the nodata of float outputs without one
+
+
 def test_a_result_written_by_xarray_itself_keeps_the_mask_classes(model, tmp_path, dn_cube):
     """`.to_zarr` / `.to_netcdf` of the result, not write_cube: no storage encoding of the input's
     zarr v2 store travels along, and the no-data class stays 255 in a uint8 mask."""

@@ -328,3 +328,13 @@ def test_float_cogs_without_a_nodata_value_are_tagged_nan(tmp_path):
     write_cube(result, tmp_path / "out")
     with rasterio.open(tmp_path / "out" / "clear_2021-06-16.tif") as clear:
         assert np.isnan(clear.nodata)
+
+
+def test_a_result_without_crs_is_written_with_a_warning_that_says_how_to_give_one(tmp_path, result):
+    bare = result.copy()
+    for name in bare.data_vars:
+        bare[name] = bare[name].drop_vars("spatial_ref", errors="ignore")
+    bare = bare.drop_vars("spatial_ref", errors="ignore")
+    assert bare["clear"].rio.crs is None
+    with pytest.warns(UserWarning, match=r"no CRS, so the outputs are not georeferenced .*rio\.write_crs"):
+        write_cube(bare, tmp_path / "out", format="zarr")

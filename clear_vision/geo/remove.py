@@ -225,6 +225,9 @@ def _remove_block(
         clear[:, band][replace] = units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0]
     for position, band in enumerate(class_index):  # class bands: stored values, copied
         clear[:, band][replace] = classes_filled[position]
+    if nodata is None and np.issubdtype(block.dtype, np.floating):  # written with NaN as nodata: no data left unfilled says so too
+        for band in measured:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
+            clear[:, band][missing & ~replace] = np.nan
     detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     kind = 1 if detected is None else np.where(detected == 2, 2, 1)
     classes = np.where(masks, kind, 0).astype(np.uint8)

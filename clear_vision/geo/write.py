@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 import sys
 import threading
 from collections import Counter
@@ -88,6 +89,11 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
 
 def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: bool) -> dict[str, Any]:
     """`write_cube_into` for a result that `_checked_result` returned (`write_cube` checks it before staging)."""
+    if result["clear"].rio.crs is None:  # a cube built by hand often loses spatial_ref on the way
+        warnings.warn(
+            "write_cube: the cube has no CRS, so the outputs are not georeferenced (in Python, give the cube one before remove_cube: cube.rio.write_crs('EPSG:32633'))",
+            stacklevel=3,
+        )
     names = cube_file_names(result["time"].values, format)
     if format in ("zarr", "netcdf"):
         path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
