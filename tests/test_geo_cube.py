@@ -510,3 +510,41 @@ def test_landsat_7_without_its_blue_band_is_refused_rather_than_near_infrared_ta
     landsat_product(tmp_path / "le07", "LC08", "20210707", rng)  # Landsat 8 numbers blue B2: no one set of bands with Landsat 7
     with pytest.raises(ValueError, match=r"source: .*LE07_.* and .*LC08_.* number their bands differently"):
         open_cube(tmp_path / "le07")
+
+
+def test_files_left_out_of_a_cube_are_named_in_a_warning(tmp_path):
+    """Earth Search items: rededge1.tif was no band and vanished silently, as did any file not named as a band; class layers (SCL, Fmask, QA) stay skipped quietly."""
+    rng = np.random.default_rng(0)
+    for day in ("20220615", "20220620"):
+        item = tmp_path / f"S2A_34TET_{day}_0_L2A"
+        item.mkdir()
+        for band in ("blue", "green", "red", "nir", "scl", "aot"):
+            _band_file(item / f"{band}.tif", rng.integers(1, 4000, (40, 40)).astype(np.uint16), 10)
+        _band_file(item / "rededge1.tif", rng.integers(1, 4000, (20, 20)).astype(np.uint16), 20)
+    with pytest.warns(UserWarning, match=r"source: left out 2 files that are no band files \(aot; e.g. S2A_34TET_20220615_0_L2A/aot.tif\)") as caught:
+        cube = open_cube(tmp_path, scale=1e-4)
+    assert not [warning for warning in caught if "scl" in str(warning.message)]
+    assert list(cube["band"].values) == ["BLUE", "GREEN", "NIR", "RED", "REDEDGE1"] and default_rgb(cube) == ("RED", "GREEN", "BLUE")
+
+
+def _with_nodata_special_value(product: Path) -> None:
+    """Add the special values Copernicus products state (NODATA 0, SATURATED 65535) to a product's MTD_MSIL2A.xml."""
+    metadata = product / "MTD_MSIL2A.xml"
+    special = "".join(f"<Special_Values><SPECIAL_VALUE_TEXT>{text}</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>{index}</SPECIAL_VALUE_INDEX></Special_Values>"
+                      for text, index in (("NODATA", 0), ("SATURATED", 65535)))
+    metadata.write_text(metadata.read_text().replace("<Product_Image_Characteristics>", "<Product_Image_Characteristics>" + special))
+
+
+def test_safe_products_give_their_nodata_special_value(tmp_path):
+    """JPEG 2000 band files state no nodata; the product's metadata does, so the outputs carry it."""
+    rng = np.random.default_rng(0)
+    for folder in ("plain", "stated"):
+        for day in ("20220615", "20220620"):
+            safe_product(tmp_path / folder, day, rng)
+    assert open_cube(tmp_path / "plain").rio.nodata is None  # products that state none: none
+    for product in (tmp_path / "stated").glob("*.SAFE"):
+        _with_nodata_special_value(product)
+    with pytest.warns(UserWarning, match=r"left out 8 files that are no band files \(AOT, TCI; ") as caught:  # SCL quietly: a class layer
+        cube = open_cube(tmp_path / "stated")
+    assert not [warning for warning in caught if "SCL" in str(warning.message)]
+    assert cube.rio.nodata == 0 and cube.rio.nodata.dtype == np.uint16

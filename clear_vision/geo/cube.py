@@ -48,7 +48,7 @@ Chunks = int | np.integer | None  # numpy integers too: sizes computed with nump
 
 # A single-band file is one band of a date when its name ends in a band name, or in a band name
 # and its resolution, as Sentinel-2 products name them (T34TET_20220615T093039_B04_10m).
-_BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|COASTAL|PAN)$", re.IGNORECASE)
+_BAND_NAME = re.compile(r"^(B\d{1,2}A?|NIR\d*|RED|GREEN|BLUE|SWIR\d*|RE\d|REDEDGE\d|COASTAL|PAN)$", re.IGNORECASE)  # Earth Search: rededge1, swir16
 _RESOLUTION = re.compile(r"^\d+m$", re.IGNORECASE)
 _RESOLUTION_FOLDER = re.compile(r"^R\d+m$", re.IGNORECASE)  # a .SAFE product's IMG_DATA/R10m, R20m, R60m
 # HLS v2.0 as LP DAAC names its files: HLS.S30.T15SWD.2023153T165849.v2.0.B04.tif (product, tile,
@@ -534,6 +534,7 @@ def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> 
     band_files = [path for path in files if headers[path][0] == 1 and band_parts(path)]
     if band_files:  # one file per band and date; other single-band files (labels, masks) are not bands
         _check_landsat_numbering(band_files)
+        _warn_left_out([path for path in files if path not in set(band_files)])
         scenes: dict[tuple[Path, str], dict[str, Path]] = {}
         for path in band_files:  # a date: files named alike in one folder (a .SAFE's R10m, R20m and R60m count as one)
             prefix, band = band_parts(path)
@@ -569,11 +570,36 @@ def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> 
     _check_same_grid(arrays, [group[0] for group in groups])
     cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
     cube.attrs = {key: value for key, value in cube.attrs.items() if key in ("_FillValue", "AREA_OR_POINT")}
+    stated_nodata = {_safe_metadata(group[0]).get(_SAFE_NODATA) for group in groups}
+    if "_FillValue" not in cube.attrs and len(stated_nodata) == 1 and None not in stated_nodata:
+        cube.attrs["_FillValue"] = cube.dtype.type(float(stated_nodata.pop()))
     if all(date for date, _ in found):
         cube = cube.assign_coords(time=pd.to_datetime([date for date, _ in found]))
     if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups):  # stated even without B1: `cube_rgb` then names it missing
         cube.attrs[RGB_ATTR] = ",".join(_LANDSAT_TM_RGB[1])
     return cube, units, [_label(group[0]) for group in groups]
+
+
+def _warn_left_out(files: list[Path]) -> None:
+    """Name the files a cube of band files leaves out, so none vanishes unseen; class and quality
+    layers (SCL, Fmask, QA_PIXEL: `class_bands`) are skipped by design and quietly."""
+    left = [path for path in files if not class_bands([_layer_name(path)])]
+    if not left:
+        return
+    layers = dict.fromkeys(_layer_name(path) for path in left)
+    listed = ", ".join(list(layers)[:5]) + (f" and {len(layers) - 5} more" if len(layers) > 5 else "")
+    warnings.warn(
+        f"source: left out {len(left)} file{'s' * (len(left) > 1)} that are no band files ({listed}; e.g. {_label(left[0])}); "
+        "a band file holds one band and its name ends in it (B04, B8A, SR_B4, red, nir, swir16), or in it and its resolution (B04_10m)",
+        stacklevel=4,
+    )
+
+
+def _layer_name(path: Path) -> str:
+    """What a file holds as its name says: the last part of it, less a resolution (AOT of T34TET_..._AOT_10m, SZA of an HLS name)."""
+    hls = _HLS_NAME.match(path.stem)
+    parts = [hls.group(2)] if hls else path.stem.split("_")
+    return parts[-2] if len(parts) > 1 and _RESOLUTION.match(parts[-1]) else parts[-1]
 
 
 def _check_landsat_numbering(band_files: list[Path]) -> None:
@@ -622,14 +648,17 @@ _SAFE_UNITS = {"BOA_QUANTIFICATION_VALUE": "BOA_QUANTIFICATION_VALUE", "QUANTIFI
                "BOA_ADD_OFFSET": "BOA_ADD_OFFSET", "RADIO_ADD_OFFSET": "BOA_ADD_OFFSET", "PROCESSING_BASELINE": "PROCESSING_BASELINE"}
 
 
+_SAFE_NODATA = "NODATA"  # the key of the product's no-data value: its Special_Values NODATA (0), which its JPEG 2000 files do not state
+
+
 def _safe_metadata(path: Path) -> dict[str, str]:
-    """The units a file's .SAFE product states (MTD_MSIL2A.xml / MTD_MSIL1C.xml), {} outside one."""
+    """The units and no-data value a file's .SAFE product states (MTD_MSIL2A.xml / MTD_MSIL1C.xml), {} outside one."""
     product = next((folder for folder in path.parents if folder.name.upper().endswith(".SAFE")), None)
-    return _product_units(product) if product is not None else {}
+    return _product_metadata(product) if product is not None else {}
 
 
 @cache
-def _product_units(product: Path) -> dict[str, str]:
+def _product_metadata(product: Path) -> dict[str, str]:
     found: dict[str, set[str]] = {}
     for name in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml"):
         text = _read_product_file(product / name)
@@ -637,12 +666,22 @@ def _product_units(product: Path) -> dict[str, str]:
             continue
         try:
             for element in ElementTree.fromstring(text).iter():
-                key = _SAFE_UNITS.get(element.tag.rsplit("}", 1)[-1])
+                tag = _local_tag(element)
+                key = _SAFE_UNITS.get(tag)
                 if key and element.text and element.text.strip():
                     found.setdefault(key, set()).add(element.text.strip())
+                if tag == "Special_Values":  # <SPECIAL_VALUE_TEXT>NODATA</...><SPECIAL_VALUE_INDEX>0</...>
+                    values = {_local_tag(child): (child.text or "").strip() for child in element}
+                    if values.get("SPECIAL_VALUE_TEXT") == _SAFE_NODATA and values.get("SPECIAL_VALUE_INDEX"):
+                        found.setdefault(_SAFE_NODATA, set()).add(values["SPECIAL_VALUE_INDEX"])
         except ElementTree.ParseError as error:
             raise ValueError(f"source: {product.name}/{name} is not readable XML ({error})") from None
     return {key: next(iter(values)) for key, values in found.items() if len(values) == 1}  # one value for every band
+
+
+def _local_tag(element: ElementTree.Element) -> str:
+    """An XML element's name without its namespace."""
+    return element.tag.rsplit("}", 1)[-1]
 
 
 def _read_product_file(path: Path) -> bytes | None:
