@@ -1,7 +1,8 @@
 """Open georeferenced reflectance as one cube: an xarray.DataArray with dims (time, band, y, x).
 
 Sources: a folder or list of GeoTIFFs (one multi-band file per date, or one single-band file per
-band and date named like `20230602_S30_T15SWD_B04.tif` or `chip_1/B04.tif`), Sentinel-2 `.SAFE`
+band and date named like `20230602_S30_T15SWD_B04.tif`, `HLS.S30.T15SWD.2023153T165849.v2.0.B04.tif`
+or `chip_1/B04.tif`), Sentinel-2 `.SAFE`
 products (their JPEG 2000 band files; unzipped or as the .zip Copernicus delivers), Landsat
 Collection 2 products (band files and MTL metadata, unpacked or the .tar USGS delivers), a netCDF
 file or a zarr store. CRS, transform and nodata come through rioxarray; units are in the attrs
@@ -483,8 +484,7 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
     for when, alike in scenes.items():
         sensors = [_sensor(path) for path, _ in alike]
         if len(alike) > 1 and (None in sensors or len(set(sensors)) < len(sensors)):
-            labels = [_label(path) for path, _ in alike]
-            listed = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+            listed = _some([_label(path) for path, _ in alike])
             sources = " / ".join(dict.fromkeys(source for _, source in alike))
             day = str(when.date()) if when == when.normalize() else str(when)
             raise ValueError(
@@ -586,8 +586,7 @@ def _warn_left_out(files: list[Path]) -> None:
     left = [path for path in files if not class_bands([_layer_name(path)])]
     if not left:
         return
-    layers = dict.fromkeys(_layer_name(path) for path in left)
-    listed = ", ".join(list(layers)[:5]) + (f" and {len(layers) - 5} more" if len(layers) > 5 else "")
+    listed = _some(list(dict.fromkeys(_layer_name(path) for path in left)), shown=5)
     warnings.warn(
         f"source: left out {len(left)} file{'s' * (len(left) > 1)} that are no band files ({listed}; e.g. {_label(left[0])}); "
         "a band file holds one band and its name ends in it (B04, B8A, SR_B4, red, nir, swir16), or in it and its resolution (B04_10m)",
@@ -622,8 +621,7 @@ def _one_unit(cube: xr.DataArray, date_units: list[Units | None], labels: list[s
         return cube, date_units[0]
     unstated = [label for label, item in zip(labels, date_units) if item is None]
     if unstated:
-        listed = ", ".join(unstated[:3]) + (f" and {len(unstated) - 3} more" if len(unstated) > 3 else "")
-        raise ValueError(f"cube: {listed} state no scale_factor but other dates do, so the dates cannot be read alike; {HOW_TO_FIX}")
+        raise ValueError(f"cube: {_some(unstated)} state no scale_factor but other dates do, so the dates cannot be read alike; {HOW_TO_FIX}")
     scale = xr.DataArray(np.array([np.broadcast_to(item.scale, cube.sizes["band"]) for item in date_units]), dims=("time", "band"))
     offset = xr.DataArray(np.array([np.broadcast_to(item.offset, cube.sizes["band"]) for item in date_units]), dims=("time", "band"))
     nodata = cube.attrs.get("_FillValue")
@@ -728,6 +726,11 @@ def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.Dat
             raise ValueError(f"source: {_label(path)} has pixels of {step[0]:g} x {step[1]:g}, finer in one direction than {_label(paths[finest])}'s; resample first")
         placed.append(band.sel(y=fine["y"], x=fine["x"], method="nearest").assign_coords(y=fine["y"], x=fine["x"]))
     return placed
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """The first names of a list and how many more, for a one-line message."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _label(path: Path) -> str:
