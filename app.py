@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from clear_vision.webapp import QUIET_GRADIO
@@ -50,7 +53,8 @@ QUEUE_SIZE = 32  # requests waiting beyond this are told "Queue is full"
 MODEL_CONCURRENCY = 1  # runs at once: one run already uses every CPU core (or the GPU)
 SESSION_CAPACITY = 1000  # sessions whose state (the frame slider's files) Gradio keeps, oldest dropped first
 NO_RESULTS = "Results appear here."  # the results view before a run, and after a new upload
-FAILED = "The run stopped with an error (the message at the top of the page); nothing below is left from earlier runs."
+FAILED = "**The run stopped:** {message}\n\nNothing below is left from earlier runs."
+UNEXPECTED = "an unexpected error (the server log has the details)"  # a failure the app did not word itself
 CREDIT = "Example sequences: contains modified Copernicus Sentinel data, via the nrt package (EUPL-1.2)."
 CSS = "#masks .grid-wrap, #clear .grid-wrap { min-height: 0; }"  # galleries shrink to their thumbnails
 INTRO = f"""
@@ -83,23 +87,76 @@ def outside(label: str, value: object, low: float, high: float) -> str | None:
     return None
 
 
-def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
-    """The whole page; handlers are closures over the one model runner and keep no state of their own."""
+def markdown_text(text: str) -> str:
+    """`text` shown as written in Markdown: file names like `a_*b*.png` must not turn into emphasis or links."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
+
+
+class LastErrors:
+    """Why each session's last run stopped, until its page puts it into the summary.
+
+    Gradio's `.failure` event gets no error: the message is kept here by session, the oldest
+    dropped first (API callers never ask for theirs), so it can outlive the toast that fades.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self._messages, self._lock = capacity, OrderedDict[str, str](), threading.Lock()
+
+    def error(self, message: str, request: gr.Request | None) -> gr.Error:
+        """The red message to raise, kept for `request`'s session."""
+        if request is not None and request.session_hash:
+            with self._lock:
+                self._messages[request.session_hash] = message
+                while len(self._messages) > self.capacity:
+                    self._messages.popitem(last=False)
+        return gr.Error(message, print_exception=False)
+
+    def pop(self, request: gr.Request | None) -> str | None:
+        with self._lock:
+            return self._messages.pop(request.session_hash, None) if request is not None and request.session_hash else None
+
+
+def keep_example_copies(examples: gr.Examples, component: gr.components.Component) -> set[str]:
+    """Exempt the temp-folder copies of the example files from Gradio's cache sweep, for the life of the server.
+
+    Gradio copies example files once, at start-up, and hands out those same copies at every click.
+    It exempts them from `delete_cache` only for components that show examples as files, not for
+    gr.File (listed by name): after --cache-age every example click failed with "file not found".
+    Returns the paths kept.
+    """
+    kept = {
+        item["path"]
+        for example in examples.non_none_processed_examples.values()
+        for value in example
+        for item in (value if isinstance(value, list) else [value])
+        if isinstance(item, dict) and item.get("path")
+    }
+    component.keep_in_cache.update(kept)
+    return kept
+
+
+def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS_DIR) -> gr.Blocks:
+    """The whole page; handlers are closures over the one model runner and keep no state of their own.
+
+    `results_dir`: where runs write their files (one sub-folder each), inside the temp folder.
+    """
     sequences = example_sequences(EXAMPLES_DIR)
     runner = ModelRunner(model, warm_up=next(iter(sequences.values()), ()))
 
+    last_errors = LastErrors(SESSION_CAPACITY)
+
     def remove_clouds(frames: list[str] | None, dates: str = "", order: str = "", fill_threshold: float | None = None,
-                      progress: gr.Progress = gr.Progress()) -> tuple:
+                      progress: gr.Progress = gr.Progress(), request: gr.Request | None = None) -> tuple:
         """Remove clouds from 2 to 10 frames of one place; returns a summary and a zip of cloud-free PNGs, masks and report.json.
 
         `fill_threshold`: within the slider's range; None (an API caller's) keeps the calibrated default.
         """
         if fill_threshold is not None and (problem := outside("Fill threshold", fill_threshold, *FILL_THRESHOLDS)):
-            raise gr.Error(f"{problem} (default {model.config.fill_threshold:g}, calibrated on places the detector never saw)", print_exception=False)
+            raise last_errors.error(f"{problem} (default {model.config.fill_threshold:g}, calibrated on places the detector never saw)", request)
         try:
-            summary, files, warnings = process(runner, frames, dates, order, RESULTS_DIR, lambda f, step: progress(f, desc=step), fill_threshold)
+            summary, files, warnings = process(runner, frames, dates, order, results_dir, lambda f, step: progress(f, desc=step), fill_threshold)
         except ValueError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise last_errors.error(str(error), request) from None
         for warning in warnings:
             gr.Warning(warning)
         return summary, files.archive, files
@@ -113,6 +170,11 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
         """The results view emptied (summary, download, run files, galleries, slider, pair): after a
         failed run or a new upload, nothing on it may pass for the new frames' results."""
         return message, None, None, [], [], gr.Slider(value=1, interactive=False), None
+
+    def failed(request: gr.Request | None = None) -> tuple:
+        """The results view emptied after a failed run, its summary saying why: the toast fades."""
+        message = last_errors.pop(request)
+        return cleared(FAILED.format(message=UNEXPECTED if message is None else markdown_text(message)))
 
     def compare(frame: float | None, files: RunFiles | None) -> tuple:
         """Before/after pair for the frame the slider points at (1-based), and the slider's value where
@@ -163,6 +225,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
                 examples = gr.Examples(examples=[[paths, ""] for paths in sequences.values()], example_labels=list(sequences),
                                        inputs=[frames, dates], label="Examples: real Sentinel-2 sequences (one click loads and runs)",
                                        elem_id="examples", cache_examples=False)
+                keep_example_copies(examples, frames)
                 gr.Markdown(CREDIT, elem_id="credit")
             with gr.Column(scale=3, min_width=360):
                 summary = gr.Markdown(NO_RESULTS, label="summary", elem_id="summary")
@@ -186,7 +249,7 @@ def build_demo(model: ClearVision, cache_age: float) -> gr.Blocks:
                 remove_clouds, [frames, dates, order, fill_threshold], ran, concurrency_id="model", api_visibility="private"),
         ):
             started.success(show, run_files, shown, queue=False, api_visibility="private")
-            started.failure(lambda: cleared(FAILED), None, ran + shown, queue=False, api_visibility="private")
+            started.failure(failed, None, ran + shown, queue=False, api_visibility="private")
         for moved in (frame_choice.release, frame_choice.input):  # a drag, or a typed number / arrow keys
             moved(compare, [frame_choice, run_files], [before_after, frame_choice], preprocess=False, api_visibility="private")  # the number as sent
     return demo

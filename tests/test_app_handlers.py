@@ -1,0 +1,82 @@
+"""The page's handlers in `app.build_demo`, called in-process with the real model (no server, no browser).
+
+What the page does when time passes (the cache age), when a run fails, and with what a drop
+of files holds: fast checks of the Python side of what a user sees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clear_vision import ClearVision
+
+CACHE_AGE = 30.0
+
+
+@pytest.fixture(scope="module")
+def temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The app's temp folder (GRADIO_TEMP_DIR) for this module: Gradio reads it when a component is made."""
+    folder = tmp_path_factory.mktemp("gradio")
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = before
+
+
+@pytest.fixture(scope="module")
+def demo(temp_dir: Path) -> Any:
+    import app
+
+    return app.build_demo(ClearVision.load(device="cpu"), CACHE_AGE, results_dir=temp_dir / "results")
+
+
+def handler(demo: Any, name: str) -> Callable[..., Any]:
+    """The page's function called `name` (each is bound to one or more events)."""
+    for block_function in demo.fns.values():
+        if getattr(block_function.fn, "__name__", None) == name:
+            return block_function.fn
+    raise LookupError(f"no handler named {name}")
+
+
+def example_paths(demo: Any, index: int = 0) -> list[str]:
+    """The files a click on example `index` puts into the frames box."""
+    dataset = next(block for block in demo.blocks.values() if type(block).__name__ == "Dataset")
+    update = handler(demo, "load_example")(dataset.preprocess(index))
+    value = update[0] if isinstance(update, list) else update
+    return [item["path"] for item in value["value"]]
+
+
+def test_example_files_outlive_the_cache_age(demo: Any) -> None:
+    """Gradio copies example files into the temp folder once, at start; its cache sweep must spare them."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    paths = example_paths(demo)
+    assert paths and all(Path(path).is_file() for path in paths)
+
+    delete_files_created_by_app(demo, 0)  # Gradio's delete_cache sweep, every file past its age
+
+    assert [path for path in paths if not Path(path).is_file()] == []
+    assert example_paths(demo) == paths
+
+
+def test_a_failed_run_keeps_its_message_in_the_summary(demo: Any, example_sequences: dict[str, list[Path]]) -> None:
+    """The red toast fades after ~10 s: the summary must say what went wrong, not point at the toast."""
+    import gradio as gr
+
+    request = gr.Request(session_hash="one-frame")
+    with pytest.raises(gr.Error) as raised:
+        handler(demo, "remove_clouds")([str(example_sequences["romania_2018_summer"][0])], "", "", None, request=request)
+    assert "got 1 frame(s)" in raised.value.message
+
+    summary = handler(demo, "failed")(request)[0]
+
+    assert "got 1 frame(s); this app takes 2 to 10 frames" in summary and "top of the page" not in summary
+    assert "nothing" in handler(demo, "failed")(gr.Request(session_hash="another"))[0].lower()  # no message kept: still says it stopped
