@@ -424,6 +424,11 @@ def test_files_that_give_one_date_are_refused_naming_them(tmp_path):
         break
     with pytest.raises(ValueError, match=r"dates: named/S2_20190616.tif, named/S2_20190616_copy.tif all give 2019-06-16 \(from their names\)"):
         open_cube(folder)
+    outputs = tmp_path / "outputs"  # write_cube names a day's second acquisition clear_<date>_2.tif: its outputs reopen
+    outputs.mkdir()
+    for path, name in zip(write_geotiffs(tmp_path / "more")[:3], ("clear_2019-06-16", "clear_2019-06-16_2", "clear_2019-06-21")):
+        shutil.copy(path, outputs / f"{name}.tif")
+    assert list(open_cube(outputs)["time"].dt.strftime("%Y-%m-%d").values) == ["2019-06-16", "2019-06-16", "2019-06-21"]
 
 
 def test_the_same_file_given_twice_is_refused(tmp_path):

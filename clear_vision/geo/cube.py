@@ -79,6 +79,7 @@ UNITS_BANDS_ATTR = "units_bands"
 _UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR)
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
 _RESULT_MASK = re.compile(r"^mask_(.+)$")  # write_cube's COGs: clear_<date>.tif and mask_<date>.tif
+_RESULT_CLEAR = re.compile(r"^clear_\d{4}-\d{2}-\d{2}(?:_(\d+))?$")  # a day's second acquisition is clear_<date>_2.tif
 # Other names of the cube's dims: openEO's client writes (t, bands, y, x).
 _DIM_RENAMES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x", "t": "time", "timestamp": "time", "bands": "band"}
 
@@ -482,7 +483,7 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
     for path, (date, source) in zip(firsts, found):
         scenes.setdefault(pd.Timestamp(date), []).append((path, source))
     for when, alike in scenes.items():
-        sensors = [_sensor(path) for path, _ in alike]
+        sensors = [_told_apart(path) for path, _ in alike]
         if len(alike) > 1 and (None in sensors or len(set(sensors)) < len(sensors)):
             listed = _some([_label(path) for path, _ in alike])
             sources = " / ".join(dict.fromkeys(source for _, source in alike))
@@ -494,8 +495,13 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
             )
 
 
-def _sensor(path: Path) -> str | None:
-    """The satellite (S2A, LC08) or HLS product (S30, L30) a file's name or a folder above it names, else None."""
+def _told_apart(path: Path) -> str | None:
+    """What tells a scene from others of its date: the satellite (S2A, LC08) or HLS product (S30, L30)
+    its name or a folder above it names, or write_cube's number of a day's acquisition
+    (clear_2023-06-02_2.tif: its outputs reopen as a cube); else None."""
+    result = _RESULT_CLEAR.match(path.stem)
+    if result:
+        return f"acquisition {result.group(1) or 1} of the day"
     for part in reversed(path.parts):
         token = next((token for token in re.split(r"[-_. ]", part) if _SENSOR.match(token)), None)
         if token:
