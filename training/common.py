@@ -103,7 +103,8 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
             kind = lambda text: text.lower() in ("1", "true", "yes")  # noqa: E731
         else:
             kind = type(default)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default, help=f"default: {shown}")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     args = vars(parser.parse_args(argv))
     resume = args.pop("resume")
