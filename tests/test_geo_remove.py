@@ -156,16 +156,18 @@ def _models_loaded() -> int:
 
 
 def test_no_seams_at_chunk_borders(model):
-    """Chunked and one-chunk results differ (the fillers fit each chunk's frames), but not more along chunk borders."""
-    cube = synthetic_cube(steps=4, height=256, width=512)
+    """Chunked and one-chunk results: the same masks (the whole-frame rules judge each pixel's 128 px
+    square, which the halo holds), fills that differ (the fillers fit each tile's frames) but not
+    more along chunk borders. 320 px wide, the one-chunk run is one detector tile: no seams of its own."""
+    cube = synthetic_cube(steps=4, height=256, width=320)
     chunked, whole = remove_cube(model, cube, chunks=128), remove_cube(model, cube, chunks=512)
-    border = np.zeros((256, 512), bool)
+    border = np.zeros((256, 320), bool)
     border[120:136, :] = True
-    for edge in (128, 256, 384):
+    for edge in (128, 256):
         border[:, edge - 8 : edge + 8] = True
     changed = (chunked["mask"].values != whole["mask"].values).mean(axis=0)
     difference = np.abs(chunked["clear"].values.astype(np.float64) - whole["clear"].values).mean(axis=(0, 1))
-    assert changed[border].mean() <= 2 * changed[~border].mean() + 0.01, (changed[border].mean(), changed[~border].mean())
+    assert changed.mean() <= 0.005 and changed[border].mean() <= 0.01, (changed.mean(), changed[border].mean())  # judged per chunk: 6.4 %
     assert difference[border].mean() <= 2 * difference[~border].mean() + 1.0, (difference[border].mean(), difference[~border].mean())
 
 
