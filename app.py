@@ -36,6 +36,7 @@ from clear_vision.webapp.uploads import (  # noqa: E402
     APP_MAX_PIXELS,
     APP_MIN_FRAMES,
     TRAINED_FRAMES,
+    check_still_there,
     example_sequences,
     frame_order_list,
     sort_uploads,
@@ -52,6 +53,7 @@ FILL_THRESHOLDS = (0.05, 0.95)  # the fill threshold slider's range, which the A
 QUEUE_SIZE = 32  # requests waiting beyond this are told "Queue is full"
 MODEL_CONCURRENCY = 1  # runs at once: one run already uses every CPU core (or the GPU)
 SESSION_CAPACITY = 1000  # sessions whose state (the frame slider's files) Gradio keeps, oldest dropped first
+EXPIRY_CHECK_SECONDS = 10.0  # how often a page showing results asks whether they are due to expire
 NO_RESULTS = "Results appear here."  # the results view before a run, and after a new upload
 FAILED = "**The run stopped:** {message}\n\nNothing below is left from earlier runs."
 UNEXPECTED = "an unexpected error (the server log has the details)"  # a failure the app did not word itself
@@ -141,6 +143,10 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
     `results_dir`: where runs write their files (one sub-folder each), inside the temp folder.
     """
     sequences = example_sequences(EXAMPLES_DIR)
+    kept = housekeeping.kept_for(cache_age)
+    expired = (f"These results have expired: this app keeps results for {kept} after a run. Run again to get them back "
+               "(upload the frames again if the run says they have expired too).")
+    expiry_check = min(EXPIRY_CHECK_SECONDS, cache_age / 4)  # the view goes before its files can
     runner = ModelRunner(model, warm_up=next(iter(sequences.values()), ()))
 
     last_errors = LastErrors(SESSION_CAPACITY)
@@ -154,6 +160,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
         if fill_threshold is not None and (problem := outside("Fill threshold", fill_threshold, *FILL_THRESHOLDS)):
             raise last_errors.error(f"{problem} (default {model.config.fill_threshold:g}, calibrated on places the detector never saw)", request)
         try:
+            check_still_there(frames, kept)
             summary, files, warnings = process(runner, frames, dates, order, results_dir, lambda f, step: progress(f, desc=step), fill_threshold)
         except ValueError as error:
             raise last_errors.error(str(error), request) from None
@@ -164,12 +171,19 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
     def show(files: RunFiles) -> tuple:
         """Galleries, the frame slider and the first before/after pair: the page's view of a finished run."""
         slider = gr.Slider(maximum=len(files.before), value=files.shown + 1, interactive=True)
-        return list(files.overlays), list(files.clears), slider, files.pair(files.shown)
+        return list(files.overlays), list(files.clears), slider, files.pair(files.shown), gr.Timer(active=True)
 
     def cleared(message: str) -> tuple:
-        """The results view emptied (summary, download, run files, galleries, slider, pair): after a
-        failed run or a new upload, nothing on it may pass for the new frames' results."""
-        return message, None, None, [], [], gr.Slider(value=1, interactive=False), None
+        """The results view emptied (summary, download, run files, galleries, slider, pair, expiry timer
+        stopped): after a failed run, a new upload or expiry, nothing on it may pass for results."""
+        return message, None, None, [], [], gr.Slider(value=1, interactive=False), None, gr.Timer(active=False)
+
+    def expire(files: RunFiles | None) -> tuple:
+        """The view emptied with a note once its files are due to be pruned (checked while results
+        show): the zip link would answer 403 and the frame slider would show nothing."""
+        if files is not None and files.seconds_left(cache_age) > expiry_check:
+            return tuple(gr.skip() for _ in range(8))
+        return cleared(expired)
 
     def failed(request: gr.Request | None = None) -> tuple:
         """The results view emptied after a failed run, its summary saying why: the toast fades."""
@@ -180,29 +194,40 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
         """Before/after pair for the frame the slider points at (1-based), and the slider's value where
         it changes: a number typed past the first or last frame shows that frame, and a note says so.
         An emptied box (a number being typed) changes nothing."""
-        if files is None:
-            return None, gr.skip()
+        if files is None:  # the slider is live only while results show: Gradio dropped them at the cache age
+            raise gr.Error(expired, print_exception=False)
         if not isinstance(frame, (int, float)) or not math.isfinite(frame):
             return gr.skip(), gr.skip()
         index = files.nearest(int(frame) - 1)
         pair = files.pair(index)
         if not Path(pair[1]).is_file():
-            raise gr.Error("these results have expired; run again", print_exception=False)
+            raise gr.Error(expired, print_exception=False)
         problem = outside("Frame to compare", frame, 1, len(files.before))
         if problem is None:
             return pair, gr.skip()
         gr.Warning(f"{problem}; showing frame {index + 1}")
         return pair, index + 1
 
-    def left_out(notes: list[str]) -> None:
-        """Warn of the uploads `sort_uploads` left out as too large: in a queued event of its own, as
-        only queued events show warnings and the upload's list must fill at once."""
+    def uploaded(files: list[str] | None, before: list[str]) -> tuple:
+        """`sort_uploads` of the frames box after a drop (Gradio adds it to `before`, the files there
+        until now): the files, the order list, the notes, and the files for the next drop's `before`."""
+        ordered, order_list, notes = sort_uploads(files, before)
+        return ordered, order_list, notes, ordered or []
+
+    def listing(files: list[str] | None) -> tuple:
+        """The order list and the next drop's `before`, after files were removed or an example loaded."""
+        return frame_order_list(files), files or []
+
+    def notify(notes: list[str]) -> None:
+        """Warn of what `sort_uploads` noted: in a queued event of its own, as only queued events
+        show warnings and the upload's list must fill at once."""
         for note in notes:
-            gr.Warning(f"Not added: {note}")
+            gr.Warning(note)
 
     with gr.Blocks(title="Clear Vision", delete_cache=(min(cache_age, 3600), cache_age)) as demo:
         run_files = gr.State(None, time_to_live=cache_age)
-        not_added = gr.State([])  # notes on the last upload's files left out as too large
+        not_added = gr.State([])  # notes on the last upload: files left out, too many frames
+        listed = gr.State([])  # the files in the frames box, to tell a drop from what was there
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
@@ -235,21 +260,25 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
                 before_after = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath", max_height=380, format="png",
                                               elem_id="compare")
                 download = gr.File(label="All results: cloud-free PNGs, masks and report.json", interactive=False, elem_id="download")
+                expiry = gr.Timer(expiry_check, active=False)  # runs while results show
 
         # The API (/remove_clouds) returns the summary and the zip; the page then shows the galleries from the same files.
-        ran, shown = [summary, download, run_files], [overlay_gallery, clear_gallery, frame_choice, before_after]
-        frames.upload(sort_uploads, frames, [frames, order, not_added], queue=False, api_visibility="private").then(
-            left_out, not_added, None, show_progress="hidden", api_visibility="private")
-        frames.upload(lambda: cleared(NO_RESULTS), None, ran + shown, queue=False, api_visibility="private")
+        ran, shown = [summary, download, run_files], [overlay_gallery, clear_gallery, frame_choice, before_after, expiry]
+        frames.upload(uploaded, [frames, listed], [frames, order, not_added, listed], queue=False, api_visibility="private").then(
+            notify, not_added, None, show_progress="hidden", api_visibility="private")
+        # A new drop, emptying the box or an example: the results view no longer shows these frames' results.
+        for changed in (frames.upload, frames.clear, examples.load_input_event.then):
+            changed(lambda: cleared(NO_RESULTS), None, ran + shown, queue=False, api_visibility="private")
         for removal in (frames.delete, frames.clear):
-            removal(frame_order_list, frames, order, queue=False, api_visibility="private")
+            removal(listing, frames, [order, listed], queue=False, api_visibility="private")
         for started in (
             run.click(remove_clouds, [frames, dates, order, fill_threshold], ran, api_name="remove_clouds", concurrency_id="model"),
-            examples.load_input_event.then(frame_order_list, frames, order, queue=False, api_visibility="private").then(
+            examples.load_input_event.then(listing, frames, [order, listed], queue=False, api_visibility="private").then(
                 remove_clouds, [frames, dates, order, fill_threshold], ran, concurrency_id="model", api_visibility="private"),
         ):
             started.success(show, run_files, shown, queue=False, api_visibility="private")
             started.failure(failed, None, ran + shown, queue=False, api_visibility="private")
+        expiry.tick(expire, run_files, ran + shown, queue=False, show_progress="hidden", api_visibility="private")
         for moved in (frame_choice.release, frame_choice.input):  # a drag, or a typed number / arrow keys
             moved(compare, [frame_choice, run_files], [before_after, frame_choice], preprocess=False, api_visibility="private")  # the number as sent
     return demo

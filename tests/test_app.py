@@ -184,7 +184,7 @@ def bad_inputs(example_sequences: dict[str, list[Path]], tmp_path_factory: pytes
     ("case", "message"),
     [
         ("one frame", "got 1 frame(s); this app takes 2 to 10 frames"),
-        ("eleven frames", "got 11 frame(s); this app takes 2 to 10 frames"),
+        ("eleven frames", "11 frames given; this app takes at most 10 (the model was trained on 5 to 10): delete 1 line(s) from the frame order list"),
         ("text file", "Invalid file type"),
         ("text named .png", "frame_99.png): not a readable PNG, JPEG or TIFF image"),
         ("mixed sizes", "all frames must share one size, got 64x64, 100x100"),

@@ -7,6 +7,8 @@ of files holds: fast checks of the Python side of what a user sees.
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,3 +82,37 @@ def test_a_failed_run_keeps_its_message_in_the_summary(demo: Any, example_sequen
 
     assert "got 1 frame(s); this app takes 2 to 10 frames" in summary and "top of the page" not in summary
     assert "nothing" in handler(demo, "failed")(gr.Request(session_hash="another"))[0].lower()  # no message kept: still says it stopped
+
+
+def uploaded(example_sequences: dict[str, list[Path]], folder: Path, count: int = 3) -> list[str]:
+    """`count` example frames copied as uploads of the page (which the test may then delete)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for path in example_sequences["romania_2018_summer"][:count]:
+        shutil.copy(path, folder / path.name)
+        paths.append(str(folder / path.name))
+    return paths
+
+
+def test_expired_results_and_uploads_say_so_and_what_to_do(demo: Any, example_sequences: dict[str, list[Path]], tmp_path: Path) -> None:
+    import gradio as gr
+
+    paths = uploaded(example_sequences, tmp_path / "up")
+    summary, archive, files = handler(demo, "remove_clouds")(paths, "", "", None)
+    expire, compare = handler(demo, "expire"), handler(demo, "compare")
+    assert "Done in" in summary and expire(files)[0] == gr.skip()  # fresh results stay on the page
+
+    long_ago = time.time() - CACHE_AGE  # as old as housekeeping lets results get
+    os.utime(Path(archive).parent, (long_ago, long_ago))
+    view = expire(files)
+    assert "These results have expired: this app keeps results for 30 s after a run. Run again" in view[0]
+    assert view[1:3] == (None, None) and view[-1].active is False  # no zip link left to answer 403; the check stops
+    assert "have expired" in expire(None)[0]  # Gradio dropped the session's results at the cache age
+    with pytest.raises(gr.Error, match="These results have expired"):
+        compare(2, None)  # the frame slider, moved after Gradio dropped them
+
+    for path in paths:
+        Path(path).unlink()  # Gradio's cache sweep, at the cache age
+    with pytest.raises(gr.Error, match=r"the uploaded frames have expired \(frame_01_2018-07-01.png, .*\): this app keeps uploads for 30 s\. "
+                                       r"Clear the frames \(the x of the frames box\) and upload them again"):
+        handler(demo, "remove_clouds")(paths, "", "", None)

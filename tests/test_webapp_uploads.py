@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from geo_data import write_geotiffs
 from PIL import Image
 
 from clear_vision.geo.uploads import upload_frames
@@ -52,7 +53,7 @@ def test_order_list_chooses_and_orders() -> None:
         (uploads("a.png", "b.png"), "a.png\nz.png", "frame order: 'z.png' is not one of the uploaded files"),
         (uploads("a.png", "b.png"), "a.png\na.png", "frame order: 'a.png' is listed twice"),
         (uploads("a.png", "b.png"), "a.png", r"got 1 frame\(s\); this app takes 2 to 10 frames of one place \(the model was trained on 5 to 10\)"),
-        (uploads(*(f"{i}.png" for i in range(APP_MAX_FRAMES + 1))), "", "got 11 frame"),
+        (uploads(*(f"{i}.png" for i in range(APP_MAX_FRAMES + 1))), "", r"^11 frames given; this app takes at most 10 \(the model was trained on 5 to 10\): delete 1 line\(s\) from the frame order list to leave those frames out, or give fewer files$"),
     ],
 )
 def test_bad_orders_are_named(files: list[str], order: str, message: str) -> None:
@@ -104,7 +105,7 @@ def test_a_file_over_the_size_limit_is_left_out_of_an_upload_and_refused_by_a_ru
     with open(big, "wb") as file:
         file.truncate(APP_MAX_FILE_MB * 2**20 + 1)
     note = "frame_3.png is 20.1 MB; this app takes files of at most 20 MB each (crop or compress it, or use the command line)"
-    assert sort_uploads([str(big), *fits]) == (fits, "frame_1.png\nframe_2.png", [note])
+    assert sort_uploads([str(big), *fits]) == (fits, "frame_1.png\nframe_2.png", [f"Not added: {note}"])
     with pytest.raises(ValueError, match=rf"^{re.escape(note)}$"):
         order_frames([*fits, str(big)], "")
 
@@ -133,3 +134,59 @@ def test_example_sequences_are_labelled_folders(tmp_path: Path) -> None:
     assert list(sequences) == ["Romania 2020 spring (2 frames)"]
     assert [Path(p).name for p in sequences["Romania 2020 spring (2 frames)"]] == ["frame_2.png", "frame_10.png"]
     assert example_sequences(tmp_path / "missing") == {}
+
+
+def test_a_damaged_geotiff_among_geotiffs_is_named_as_damaged(tmp_path: Path) -> None:
+    """Not as "a picture" mixed with GeoTIFFs: the library cannot open it, so cannot tell what it is."""
+    paths = write_geotiffs(tmp_path / "geo")[:3]
+    damaged = paths[2].with_name("S2_20990101.tif")
+    damaged.write_bytes(paths[2].read_bytes()[: paths[2].stat().st_size // 3])
+    files = [str(path) for path in (*paths[:2], damaged)]
+
+    with pytest.raises(ValueError) as refused:
+        order_frames(files, "")
+
+    assert str(refused.value) == ("S2_20990101.tif: not a readable PNG, JPEG or TIFF image (damaged, cut short, or of another format); "
+                                  "remove it (the x on its row in the frames box) or upload a good copy")
+    assert frame_order_list(files).splitlines() == [*(path.name for path in paths[:2]), "S2_20990101.tif"]  # listed, to remove
+
+
+def dropped(folder: Path, names: list[str], width: int = 8) -> list[str]:
+    """Files as Gradio stores a drop: each in a folder of its own, under its own name."""
+    paths = []
+    for index, name in enumerate(names):
+        (folder / str(index)).mkdir(parents=True)
+        paths.append(str(blank_png(folder / str(index) / name, width, 8)))
+    return paths
+
+
+def test_a_drop_of_files_already_there_is_added_once_and_a_different_file_of_their_name_is_left_out(tmp_path: Path) -> None:
+    """Gradio adds a drop to the files in the box: the same files dropped again once failed the run
+    with "two uploaded files are named ...", and another file of a name there was refused only by the run."""
+    there = dropped(tmp_path / "first", ["frame_1.png", "frame_2.png", "frame_3.png"])
+    again = dropped(tmp_path / "again", ["frame_1.png", "frame_2.png"])
+    other = dropped(tmp_path / "other", ["frame_3.png"], width=16)
+
+    files, order, notes = sort_uploads([*there, *again, *other], before=there)
+
+    assert files == there and order == "frame_1.png\nframe_2.png\nframe_3.png"
+    assert notes == [
+        "frame_1.png was already in the frames box: kept once",
+        "frame_2.png was already in the frames box: kept once",
+        "Not added: frame_3.png: a different file of that name is already in the frames box; rename one so the order is clear",
+    ]
+
+
+def test_too_many_frames_are_named_with_the_fix_and_whether_a_drop_added_to_frames_there(tmp_path: Path) -> None:
+    names = [f"frame_{index}.png" for index in range(1, 13)]
+    files = dropped(tmp_path, names)
+    too_many = ("12 frames given; this app takes at most 10 (the model was trained on 5 to 10): "
+                "delete 2 line(s) from the frame order list to leave those frames out, or give fewer files")
+
+    assert sort_uploads(files)[2] == [too_many]  # one drop of 12: nothing was added to
+    assert sort_uploads(files, before=files[:8])[2] == [
+        f"this drop added 4 file(s) to the 8 already in the frames box: {too_many} (or clear the frames box with its x and upload again)"
+    ]
+    with pytest.raises(ValueError, match=rf"^{re.escape(too_many)}$"):
+        order_frames(files, "")
+    assert len(order_frames(files, "\n".join(names[:10]))) == 10  # deleting two lines is the fix

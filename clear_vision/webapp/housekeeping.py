@@ -17,11 +17,20 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["UPLOAD_IDLE_SECONDS", "private_temp_dir", "prune_temp_dir", "start_pruning", "release_heap"]
+__all__ = ["UPLOAD_IDLE_SECONDS", "kept_for", "private_temp_dir", "prune_temp_dir", "start_pruning", "release_heap"]
 
 # An upload whose file has not grown for this long is abandoned: the server closes a request
 # body that stalls for 30 s (see `server`), so a live upload always writes more often.
 UPLOAD_IDLE_SECONDS = 120.0
+
+
+def kept_for(seconds: float) -> str:
+    """How long the app keeps uploads and results (--cache-age), in the words its messages use: "1 hour", "90 s"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return f"{seconds:g} s"
 
 
 def private_temp_dir(folder: Path) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,15 @@ class RunFiles:
     def nearest(self, index: int) -> int:
         """The index of the frame nearest `index` that there is: the frame slider's box takes any number."""
         return min(max(index, 0), len(self.before) - 1)
+
+    def seconds_left(self, cache_age: float) -> float:
+        """Seconds until housekeeping may delete these files (0 once gone): it prunes a run's folder
+        `cache_age` seconds after the folder was last written, as `prune_temp_dir` measures it."""
+        try:
+            written = Path(self.archive).parent.stat().st_mtime
+        except OSError:
+            return 0.0
+        return max(0.0, written + cache_age - time.time())
 
     def pair(self, index: int) -> tuple[str, str]:
         """(input, cloud-free) images of frame `index`, clamped to the frames there are (`nearest`)."""

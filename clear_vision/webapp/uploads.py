@@ -7,6 +7,7 @@ before it decodes a single pixel.
 
 from __future__ import annotations
 
+import filecmp
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "APP_MAX_FILE_MB",
     "TRAINED_FRAMES",
     "too_large",
+    "check_still_there",
     "sort_uploads",
     "frame_order_list",
     "order_frames",
@@ -56,16 +58,82 @@ def too_large(files: Sequence[str] | None) -> dict[str, str]:
     return notes
 
 
-def sort_uploads(files: list[str] | None) -> tuple[list[str] | None, str, list[str]]:
-    """The uploads and the order list, both in frame order (by the dates in the names, else natural
-    order; browsers send files in no particular order), and `too_large`'s note on each file left
-    out as over APP_MAX_FILE_MB: the rest of the drop is kept.
+def check_still_there(files: Sequence[str] | None, kept_for: str) -> None:
+    """Refuse uploads the server has deleted since (they outlived the cache age), saying so and what to do.
 
-    One event sets them all, so no second event can overwrite an order the user has started to edit.
+    The page still lists them; the readers would say "frame 1 (...): file not found".
     """
+    gone = [Path(file).name for file in files or [] if not Path(file).is_file()]
+    if gone:
+        listed = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+        raise ValueError(
+            f"the uploaded frames have expired ({listed}): this app keeps uploads for {kept_for}. "
+            "Clear the frames (the x of the frames box) and upload them again"
+        )
+
+
+def sort_uploads(files: list[str] | None, before: Sequence[str] = ()) -> tuple[list[str] | None, str, list[str]]:
+    """The uploads and the order list, both in frame order (by the dates in the names, else natural
+    order; browsers send files in no particular order), and a note on each file left out and on a
+    drop that makes too many frames. `before`: the files the frames box held before this drop
+    (Gradio adds a drop to them).
+
+    Left out, the rest of the drop kept: files over APP_MAX_FILE_MB (`too_large`); a file dropped
+    again (same name, same bytes), once; a file named as one already there but with other
+    contents (the run would refuse both: which is which?). One event sets them all, so no second
+    event can overwrite an order the user has started to edit.
+    """
+    if files is None:
+        return None, "", []
     refused = too_large(files)
-    ordered = None if files is None else in_frame_order(file for file in files if file not in refused)
-    return ordered, frame_order_list(ordered), list(refused.values())
+    notes = [f"Not added: {note}" for note in refused.values()]
+    kept: dict[str, str] = {}  # name -> file
+    for file in sorted(files, key=lambda file: file not in before):  # those already there first: the drop is what repeats
+        name = Path(file).name
+        if file in refused:
+            continue
+        if name not in kept:
+            kept[name] = file
+        elif file == kept[name] or filecmp.cmp(file, kept[name], shallow=False):
+            notes.append(f"{name} was already in the frames box: kept once")
+        else:
+            notes.append(f"Not added: {name}: a different file of that name is already in the frames box; rename one so the order is clear")
+    ordered = in_frame_order(kept.values())
+    order = frame_order_list(ordered)
+    if (count := len(order.splitlines())) > APP_MAX_FRAMES:
+        there = sum(file in before for file in ordered)
+        notes.append(
+            (f"this drop added {len(ordered) - there} file(s) to the {there} already in the frames box: " if there else "")
+            + too_many(count)
+            + (" (or clear the frames box with its x and upload again)" if there else "")
+        )
+    return ordered, order, notes
+
+
+def too_many(count: int) -> str:
+    """What is wrong with `count` frames, over APP_MAX_FRAMES, and how to leave some out."""
+    return (
+        f"{count} frames given; this app takes at most {APP_MAX_FRAMES} (the model was trained on {TRAINED_FRAMES}): "
+        f"delete {count - APP_MAX_FRAMES} line(s) from the frame order list to leave those frames out, or give fewer files"
+    )
+
+
+def frames_of(files: Sequence[str] | None) -> list[Frame]:
+    """`upload_frames`, naming a damaged file as such.
+
+    The library takes a TIFF it cannot open for a picture, so a damaged GeoTIFF among GeoTIFFs was
+    refused as "a picture" mixed with GeoTIFFs; the header check used for every picture names it.
+    """
+    try:
+        return upload_frames(files)
+    except ValueError:
+        for file in files or []:
+            try:
+                if Path(file).is_file():  # a missing one is named by `check_still_there` or the readers
+                    image_size(file)
+            except ValueError as error:
+                raise ValueError(f"{error}; remove it (the x on its row in the frames box) or upload a good copy") from None
+        raise
 
 
 def frame_order_list(files: list[str] | None) -> str:
@@ -74,7 +142,7 @@ def frame_order_list(files: list[str] | None) -> str:
     date's band files share. Uploads it cannot take yet (two of one name, pictures with
     GeoTIFFs) are listed by file name: the run names the problem."""
     try:
-        names = [frame.name for frame in in_time_order(upload_frames(files))]
+        names = [frame.name for frame in in_time_order(frames_of(files))]
     except ValueError:
         names = in_frame_order(Path(f).name for f in files or [])
     return "\n".join(names)
@@ -91,7 +159,7 @@ def order_frames(files: list[str] | None, order: str) -> list[Frame]:
     refused = too_large(files)
     if refused:
         raise ValueError("; ".join(refused.values()))
-    frames = upload_frames(files)
+    frames = frames_of(files)
     if not frames:
         raise ValueError(f"no frames uploaded: add {APP_MIN_FRAMES} to {APP_MAX_FRAMES} images of one place, or click an example")
     by_name = {path.name: frame for frame in frames if frame.kind == "bands" for path in frame.files}
@@ -111,11 +179,12 @@ def order_frames(files: list[str] | None, order: str) -> list[Frame]:
                 again = "" if name == by_name[name].name else f" (the date of {by_name[name].name})"
                 raise ValueError(f"frame order: {name!r}{again} is listed twice; list each frame once")
             chosen.append(by_name[name])
-    if not APP_MIN_FRAMES <= len(chosen) <= APP_MAX_FRAMES:
+    if len(chosen) > APP_MAX_FRAMES:
+        raise ValueError(too_many(len(chosen)))
+    if len(chosen) < APP_MIN_FRAMES:
         raise ValueError(
             f"got {len(chosen)} frame(s); this app takes {APP_MIN_FRAMES} to {APP_MAX_FRAMES} frames of one place "
             f"(the model was trained on {TRAINED_FRAMES})"
-            + ("; a new upload adds to the frames already there: clear them (the x of the frames box) first" if len(chosen) > APP_MAX_FRAMES else "")
         )
     return chosen
 
