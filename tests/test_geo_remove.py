@@ -112,7 +112,13 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
     with pytest.raises(ValueError, match=r"cube: 2 band\(s\) \(B04, B03\); the networks need red, green and blue"):
         model.remove_cube(dn_cube.isel(band=[0, 1]))
     with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):
-        model.remove_cube(dn_cube.transpose("time", "y", "x", "band"))
+        model.remove_cube(dn_cube.rename(y="row"))
+
+
+def test_dims_in_another_order_or_named_as_openeo_names_them_are_taken(model, dn_cube, dn_result):
+    """openEO's client gives (t, bands, y, x); xarray users may hold (time, y, x, band)."""
+    for cube in (dn_cube.transpose("time", "y", "x", "band"), dn_cube.rename(time="t", band="bands")):
+        assert np.array_equal(model.remove_cube(cube)["mask"].values, dn_result["mask"].values)
 
 
 def test_eager_threads_and_synchronous_give_the_same_numbers(model):

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from os import PathLike
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ STORE_SUFFIXES = (".nc", ".zarr")  # one file or store that holds a whole cube
 CUBE_SUFFIXES = (*TIFF_SUFFIXES, *STORE_SUFFIXES)
 ARCHIVE_SUFFIXES = (".zip", ".tar")  # products as delivered: Sentinel-2 .SAFE.zip, Landsat .tar
 SourceLike = str | PathLike | Sequence[str | PathLike]
+XarrayObject = TypeVar("XarrayObject", xr.DataArray, xr.Dataset)
 Chunks = int | np.integer | None  # numpy integers too: sizes computed with numpy (min(512, cube.sizes['x']))
 
 # A single-band file is one band of a date when its name ends in a band name, or in a band name
@@ -786,14 +788,20 @@ def _crs_name(crs: rasterio.crs.CRS | None) -> str:
 # ---- netCDF and zarr -----------------------------------------------------------------------
 
 
+def with_standard_dims(data: XarrayObject) -> XarrayObject:
+    """`lat`/`lon`, `t`/`timestamp` and `bands` (as netCDF files and openEO's client name them) renamed
+    to the cube's `y`/`x`, `time` and `band`; names already standard stay."""
+    return data.rename({old: new for old, new in _DIM_RENAMES.items() if old in data.dims and new not in data.dims})
+
+
 def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[xr.DataArray, Units | None]:
     options = {"mask_and_scale": False, "decode_coords": "all", "chunks": {} if chunks else None}
     try:
         dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
-    renamed = {old: new for old, new in _DIM_RENAMES.items() if old in dataset.dims and new not in dataset.dims}
-    dataset = dataset.rename(renamed)
+    geographic = bool({"lat", "latitude", "lon", "longitude"} & set(dataset.dims)) and not {"y", "x"} & set(dataset.dims)  # degrees, unless x/y exist too
+    dataset = with_standard_dims(dataset)
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
     if bands is None and stacked:  # already a cube, e.g. written by write_cube
         cube = dataset[stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"].transpose(*DIMS)
@@ -827,7 +835,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
     if cube.rio.crs is None:
-        cube = _crs_of_dataset(cube, dataset, geographic=bool({"lat", "latitude", "lon", "longitude"} & set(renamed)))
+        cube = _crs_of_dataset(cube, dataset, geographic=geographic)
     return cube, units
 
 

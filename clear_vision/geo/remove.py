@@ -29,7 +29,7 @@ from ..detection.masks import NO_DATA
 from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
-from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_units
+from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_standard_dims, with_units
 from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, suspect_missing_offset
 
 if TYPE_CHECKING:
@@ -149,6 +149,9 @@ def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
 def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, Units, tuple[str, ...], list[int]]:
     """The cube with naive UTC times (`acquisition_times`, as `open_cube` reads them), its units,
     its red, green and blue band names (found by name when `rgb` is None) and their indices."""
+    if isinstance(cube, xr.DataArray):  # openEO's client gives (t, bands, y, x)
+        cube = with_standard_dims(cube)
+        cube = cube.transpose(*DIMS) if set(cube.dims) == set(DIMS) else cube
     if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
         got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
         raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
