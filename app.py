@@ -192,20 +192,24 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
 
     def compare(frame: float | None, files: RunFiles | None) -> tuple:
         """Before/after pair for the frame the slider points at (1-based), and the slider's value where
-        it changes: a number typed past the first or last frame shows that frame, and a note says so.
+        it changes: a number typed past the first or last frame shows that frame, one between frames
+        the nearest, and a note says so.
         An emptied box (a number being typed) changes nothing."""
         if files is None:  # the slider is live only while results show: Gradio dropped them at the cache age
             raise gr.Error(expired, print_exception=False)
         if not isinstance(frame, (int, float)) or not math.isfinite(frame):
             return gr.skip(), gr.skip()
-        index = files.nearest(int(frame) - 1)
+        whole = math.floor(frame + 0.5)  # 2.5 is frame 3, as a person rounds
+        index = files.nearest(whole - 1)
         pair = files.pair(index)
         if not Path(pair[1]).is_file():
             raise gr.Error(expired, print_exception=False)
-        problem = outside("Frame to compare", frame, 1, len(files.before))
-        if problem is None:
+        problems = [f"Frame to compare: {frame:g} is not a whole frame number"] if whole != frame else []
+        if problem := outside("Frame to compare", frame, 1, len(files.before)):
+            problems.append(problem.removeprefix("Frame to compare: ") if problems else problem)
+        if not problems:
             return pair, gr.skip()
-        gr.Warning(f"{problem}; showing frame {index + 1}")
+        gr.Warning(f"{'; '.join(problems)}; showing frame {index + 1}")
         return pair, index + 1
 
     def uploaded(files: list[str] | None, before: list[str]) -> tuple:

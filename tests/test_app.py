@@ -187,7 +187,7 @@ def bad_inputs(example_sequences: dict[str, list[Path]], tmp_path_factory: pytes
         ("eleven frames", "11 frames given; this app takes at most 10 (the model was trained on 5 to 10): delete 1 line(s) from the frame order list"),
         ("text file", "Invalid file type"),
         ("text named .png", "frame_99.png): not a readable PNG, JPEG or TIFF image"),
-        ("mixed sizes", "all frames must share one size, got 64x64, 100x100"),
+        ("mixed sizes", "all frames must share one size: most are 100x100 px, but not frame_00_small.png (64x64)"),
     ],
 )
 def test_bad_input_gives_a_clear_error(client: Client, bad_inputs: dict[str, list[Path]], case: str, message: str) -> None:
@@ -413,7 +413,7 @@ def run_app(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_nan_cache_age_stops_the_app_with_one_line() -> None:
     """`--cache-age nan` once passed the check and killed the pruning thread; every option's range is in test_webapp_options."""
     done = run_app("--cache-age", "nan")
-    assert done.returncode == 2 and "argument --cache-age: 'nan' is out of range: give seconds from 1 to 604800" in done.stderr
+    assert done.returncode == 2 and "argument --cache-age: 'nan' is not a number: give seconds from 1 to 604800" in done.stderr
     assert "Traceback" not in done.stderr
 
 

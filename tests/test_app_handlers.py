@@ -116,3 +116,16 @@ def test_expired_results_and_uploads_say_so_and_what_to_do(demo: Any, example_se
     with pytest.raises(gr.Error, match=r"the uploaded frames have expired \(frame_01_2018-07-01.png, .*\): this app keeps uploads for 30 s\. "
                                        r"Clear the frames \(the x of the frames box\) and upload them again"):
         handler(demo, "remove_clouds")(paths, "", "", None)
+
+
+def test_a_frame_number_between_frames_is_rounded_with_a_note(demo: Any, example_sequences: dict[str, list[Path]], tmp_path: Path) -> None:
+    """2.5 typed in "Frame to compare" once showed frame 2 silently (truncated); out of range already had a note."""
+    import gradio as gr
+
+    _, _, files = handler(demo, "remove_clouds")(uploaded(example_sequences, tmp_path), "", "", None)
+    compare = handler(demo, "compare")
+    with pytest.warns(UserWarning, match=r"^Frame to compare: 2\.5 is not a whole frame number; showing frame 3$"):
+        assert compare(2.5, files) == (files.pair(2), 3)
+    with pytest.warns(UserWarning, match=r"^Frame to compare: 7\.4 is not a whole frame number; 7\.4 is outside its range, 1 to 3; showing frame 3$"):
+        assert compare(7.4, files) == (files.pair(2), 3)
+    assert compare(2, files) == (files.pair(1), gr.skip())

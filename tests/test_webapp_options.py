@@ -17,7 +17,7 @@ def test_good_values_pass() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("nan", "'nan' is out of range"), ("inf", "'inf' is out of range"), ("-5", "out of range: give seconds from 1"),
+    [("nan", "'nan' is not a number: give seconds from 1 to 604800"), ("inf", "'inf' is out of range"), ("-5", "out of range: give seconds from 1"),
      ("0", "out of range"), ("1e300", "out of range"), ("soon", "'soon' is not a number of seconds")],
 )
 def test_bad_cache_ages_are_refused(text: str, message: str) -> None:

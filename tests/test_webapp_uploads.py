@@ -190,3 +190,14 @@ def test_too_many_frames_are_named_with_the_fix_and_whether_a_drop_added_to_fram
     with pytest.raises(ValueError, match=rf"^{re.escape(too_many)}$"):
         order_frames(files, "")
     assert len(order_frames(files, "\n".join(names[:10]))) == 10  # deleting two lines is the fix
+
+
+def test_frames_of_another_size_are_named(tmp_path: Path) -> None:
+    """The library's message lists the sizes only ("got 64x64, 100x100"): which of ten frames is odd?"""
+    paths = [blank_png(tmp_path / f"frame_{index}.png", 64, 48) for index in range(1, 5)]
+    paths[2] = blank_png(tmp_path / "frame_3.png", 100, 100)
+    with pytest.raises(ValueError, match=re.escape(
+        "all frames must share one size: most are 64x48 px, but not frame_3.png (100x100); crop or resize those to match, "
+        "or leave them out (delete their lines from the frame order list)"
+    )):
+        check_size(paths)

@@ -21,7 +21,9 @@ def cache_age(text: str) -> float:
         seconds = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or not 1 <= seconds <= MAX_CACHE_AGE:
+    if math.isnan(seconds):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give seconds from 1 to {MAX_CACHE_AGE} (a week)")
+    if not 1 <= seconds <= MAX_CACHE_AGE:
         raise argparse.ArgumentTypeError(f"{text!r} is out of range: give seconds from 1 to {MAX_CACHE_AGE} (a week)")
     return seconds
 

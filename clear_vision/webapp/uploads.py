@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -217,6 +218,14 @@ def check_size(paths: list[Path]) -> None:
     Ten 4096x4096 PNGs are under 8 MB as files but would take 9 GB and many minutes to process.
     """
     sizes = [image_size(path, f"frame {index} ({path.name})") for index, path in enumerate(paths, start=1)]
+    if len(set(sizes)) > 1:  # the library's message gives the sizes, not which frames are odd
+        height, width = Counter(sizes).most_common(1)[0][0]
+        odd = [f"{path.name} ({w}x{h})" for path, (h, w) in zip(paths, sizes) if (h, w) != (height, width)]
+        raise ValueError(
+            f"all frames must share one size: most are {width}x{height} px, but not {', '.join(odd[:5])}"
+            f"{f' and {len(odd) - 5} more' if len(odd) > 5 else ''}; crop or resize those to match, or leave them out "
+            "(delete their lines from the frame order list)"
+        )
     total = sum(height * width for height, width in sizes)
     if total > APP_MAX_PIXELS:
         height, width = max(sizes, key=lambda size: size[0] * size[1])
