@@ -408,7 +408,8 @@ class ClearVision:
         if cloudy_everywhere.all():
             notes.append("every pixel is cloudy in every frame: no clear observation to fill from, input returned unchanged")
         elif cloudy_everywhere.any():
-            notes.append(f"{int(cloudy_everywhere.sum())} pixel(s) are cloudy on every date and were left as they are")
+            lacking = "are cloudy or have no data" if (classes[:, cloudy_everywhere] == NO_DATA).any() else "are cloudy"
+            notes.append(f"{int(cloudy_everywhere.sum())} pixel(s) {lacking} on every date and were left as they are")
         return CloudRemovalOutput(
             frames=output,
             masks=masks,
