@@ -124,7 +124,8 @@ def keep_example_copies(examples: gr.Examples, component: gr.components.Componen
     Gradio copies example files once, at start-up, and hands out those same copies at every click.
     It exempts them from `delete_cache` only for components that show examples as files, not for
     gr.File (listed by name): after --cache-age every example click failed with "file not found".
-    Returns the paths kept.
+    The copies keep the repository's mode (0644); kept, they are made the app's user's alone, as
+    everything else it writes there. Returns the paths kept.
     """
     kept = {
         item["path"]
@@ -134,6 +135,9 @@ def keep_example_copies(examples: gr.Examples, component: gr.components.Componen
         if isinstance(item, dict) and item.get("path")
     }
     component.keep_in_cache.update(kept)
+    for path in kept:
+        if Path(path).resolve().is_relative_to(TEMP_DIR.resolve()):  # never the repository's own files
+            os.chmod(path, 0o600)
     return kept
 
 
