@@ -55,11 +55,13 @@ def neighbourhood_sums(values: np.ndarray, size: int = NEIGHBOURHOOD_PX) -> np.n
     sums = values.astype(np.float64 if values.dtype.kind == "f" else np.int64)
     for axis in (-2, -1):
         length = sums.shape[axis]
-        width = min(size, length)
-        starts = np.clip(np.arange(length) - width // 2, 0, length - width)
+        if length <= size:  # the whole axis: one sum, shared (a view), without the running sums' cost
+            sums = np.broadcast_to(sums.sum(axis=axis, keepdims=True), sums.shape)
+            continue
+        starts = np.clip(np.arange(length) - size // 2, 0, length - size)
         cumulative = np.cumsum(sums, axis=axis)
         cumulative = np.concatenate([np.zeros_like(np.take(cumulative, [0], axis=axis)), cumulative], axis=axis)
-        sums = np.take(cumulative, starts + width, axis=axis) - np.take(cumulative, starts, axis=axis)
+        sums = np.take(cumulative, starts + size, axis=axis) - np.take(cumulative, starts, axis=axis)
     return sums
 
 
