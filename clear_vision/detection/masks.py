@@ -96,9 +96,9 @@ def mask_hazy_frames(masks: np.ndarray, frames: np.ndarray, days: np.ndarray, mi
     hidden = torch.from_numpy(masks)[None, :, None]
     estimate, known = interpolate_from_other_dates(images, hidden, torch.as_tensor(days, dtype=torch.float32)[None])
     fit = ((~hidden) & known)[0, :, 0].numpy()  # (T,H,W): the clear pixels the other dates predict
-    blue_red = (images - estimate)[0, :, [2, 0]].numpy()  # (T,2,H,W)
-    rise = neighbourhood_sums(np.where(fit[:, None], blue_red, 0.0)) / np.maximum(neighbourhood_sums(fit), 1)[:, None]
-    return masks | (looks_hazy(rise[:, 0], rise[:, 1]) & candidates)
+    count = np.maximum(neighbourhood_sums(fit), 1)
+    blue, red = (neighbourhood_sums(np.where(fit, (images[0, :, channel] - estimate[0, :, channel]).numpy(), 0.0)) / count for channel in (2, 0))
+    return masks | (looks_hazy(blue, red) & candidates)
 
 
 def grow(masks: np.ndarray, pixels: int) -> np.ndarray:
