@@ -52,16 +52,16 @@ def neighbourhood_sums(values: np.ndarray, size: int = NEIGHBOURHOOD_PX) -> np.n
     The square is centred on the pixel and shifted inwards at the array's edges; along an axis
     no longer than `size` it is the whole axis, so a frame that small is summed whole.
     """
-    sums = values.astype(np.float64 if values.dtype.kind == "f" else np.int64)
+    counts = values.dtype.kind != "f"
+    sums = values.astype(np.int64 if counts else np.float64)
     for axis in (-2, -1):
         length = sums.shape[axis]
-        if length <= size:  # the whole axis: one sum, shared (a view), without the running sums' cost
+        if length <= size:  # the whole axis: one sum, shared (a view), without the moving sum's cost
             sums = np.broadcast_to(sums.sum(axis=axis, keepdims=True), sums.shape)
             continue
-        starts = np.clip(np.arange(length) - size // 2, 0, length - size)
-        cumulative = np.cumsum(sums, axis=axis)
-        cumulative = np.concatenate([np.zeros_like(np.take(cumulative, [0], axis=axis)), cumulative], axis=axis)
-        sums = np.take(cumulative, starts + size, axis=axis) - np.take(cumulative, starts, axis=axis)
+        moving = ndimage.uniform_filter1d(sums.astype(np.float64), size, axis=axis, mode="constant") * size  # centred windows, all inside where used
+        moving = np.take(moving, np.clip(np.arange(length), size // 2, length - size + size // 2), axis=axis)  # edges: the first/last whole window
+        sums = np.rint(moving).astype(np.int64) if counts else moving
     return sums
 
 
@@ -71,8 +71,10 @@ def mask_full_frames(masks: np.ndarray, full_cover: float, no_data: np.ndarray |
 
     A frame that is mostly outside the swath is not cloudy: only its pixels with data count.
     """
-    with_data = np.ones_like(masks) if no_data is None else ~no_data
-    covered = neighbourhood_sums(masks & with_data) >= full_cover * neighbourhood_sums(with_data)
+    if no_data is None or not no_data.any():  # every pixel counts: one frame's square sizes serve all
+        covered = neighbourhood_sums(masks) >= full_cover * neighbourhood_sums(np.ones_like(masks[:1]))
+    else:
+        covered = neighbourhood_sums(masks & ~no_data) >= full_cover * neighbourhood_sums(~no_data)
     return masks | covered
 
 
@@ -95,10 +97,14 @@ def mask_hazy_frames(masks: np.ndarray, frames: np.ndarray, days: np.ndarray, mi
     images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None].float() / 255
     hidden = torch.from_numpy(masks)[None, :, None]
     estimate, known = interpolate_from_other_dates(images, hidden, torch.as_tensor(days, dtype=torch.float32)[None])
-    fit = ((~hidden) & known)[0, :, 0].numpy()  # (T,H,W): the clear pixels the other dates predict
+    judged = np.flatnonzero(candidates.any(axis=(1, 2)))  # clear dates have no candidate: skip their sums
+    fit = ((~hidden) & known)[0, :, 0].numpy()[judged]  # (N,H,W): the clear pixels the other dates predict
+    difference = (images - estimate)[0].numpy()
     count = np.maximum(neighbourhood_sums(fit), 1)
-    blue, red = (neighbourhood_sums(np.where(fit, (images[0, :, channel] - estimate[0, :, channel]).numpy(), 0.0)) / count for channel in (2, 0))
-    return masks | (looks_hazy(blue, red) & candidates)
+    blue, red = (neighbourhood_sums(np.where(fit, difference[judged, channel], 0.0)) / count for channel in (2, 0))
+    hazy = np.zeros_like(masks)
+    hazy[judged] = looks_hazy(blue, red) & candidates[judged]
+    return masks | hazy
 
 
 def grow(masks: np.ndarray, pixels: int) -> np.ndarray:
