@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
-from .detection.masks import NO_DATA, detected_masks, fill_masks, mask_classes
+from .detection.masks import NEIGHBOURHOOD_PX, NO_DATA, detected_masks, fill_masks, mask_classes
 from .detection.reference import NEIGHBOURS, detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
@@ -436,7 +436,7 @@ class ClearVision:
         listed = ", ".join(f"{index + 1} ({detected[index]:.0%} detected)" for index in partly)
         return (
             f"frame(s) {listed} replaced whole: a frame {self.config.full_cover:.0%} or more detected, or partly detected "
-            "with a hazy rest, is taken as cloudy all over (on frames over 128 px, each 128 px square around a pixel is judged); "
+            f"with a hazy rest, is taken as cloudy all over (on frames over {NEIGHBOURHOOD_PX} px, each {NEIGHBOURHOOD_PX} px square around a pixel is judged); "
             f"a higher fill threshold (now {self.config.fill_threshold:g}) keeps more of such frames"
         )
 

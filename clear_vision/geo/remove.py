@@ -205,12 +205,13 @@ def _remove_block(
     """One chunk with its halo: (T,B,h,w) input -> (T,B+2,h,w): clear bands, mask class, probability."""
     steps, bands, height, width = block.shape
     measured = [band for band in range(bands) if band not in class_index]
+    floating = np.issubdtype(block.dtype, np.floating)
     missing = np.zeros((steps, height, width), bool)
     for band in measured:  # a class band's values are classes: 0 is "clear" in a cloud mask, whatever the file's nodata
-        values = block[:, band]
-        missing |= np.isnan(values) if np.issubdtype(block.dtype, np.floating) else False
+        if floating:
+            missing |= np.isnan(block[:, band])
         if nodata is not None:
-            missing |= values == nodata
+            missing |= block[:, band] == nodata
     reflectance = units.to_reflectance(block)
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
@@ -228,7 +229,7 @@ def _remove_block(
         clear[:, band][replace] = units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0]
     for position, band in enumerate(class_index):  # class bands: stored values, copied
         clear[:, band][replace] = classes_filled[position]
-    if nodata is None and np.issubdtype(block.dtype, np.floating):  # written with NaN as nodata: no data left unfilled says so too
+    if nodata is None and floating:  # written with NaN as nodata: no data left unfilled says so too
         for band in measured:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
             clear[:, band][missing & ~replace] = np.nan
     detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud

@@ -16,9 +16,9 @@ import json
 import math
 import os
 import shutil
-import warnings
 import sys
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +36,7 @@ from dask.core import flatten
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from ..detection.masks import NEIGHBOURHOOD_PX
 from ..io.outputs import NETCDF_NAME, REPORT_NAME, ZARR_NAME, StagedFolder
 from .cube import RGB_ATTR, cube_units, north_up_flips, with_units
 from .remove import MASK_CLASSES, NO_DATA
@@ -356,6 +357,6 @@ def _whole_dates_note(result: xr.Dataset, shares: np.ndarray) -> str | None:
     threshold = result.attrs.get("fill_threshold")
     return (
         f"date(s) {', '.join(whole)} masked whole: besides overcast dates, the whole-frame rules mask a date mostly detected as cloud, "
-        "or partly detected with a hazy rest, all over (on scenes over 128 px, each 128 px square around a pixel is judged), so such a date "
+        f"or partly detected with a hazy rest, all over (on scenes over {NEIGHBOURHOOD_PX} px, each {NEIGHBOURHOOD_PX} px square around a pixel is judged), so such a date "
         f"may look partly clear; a higher fill threshold{f' (now {threshold:g})' if threshold is not None else ''} keeps more of them"
     )
