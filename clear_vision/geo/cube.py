@@ -34,7 +34,7 @@ import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 
-from ..io.decode import DateLike, date_in_name, natural_key, split_dates
+from ..io.decode import DateLike, date_in_name, first_names, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
 __all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "band_parts", "CUBE_SUFFIXES", "STORE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
@@ -487,7 +487,7 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
     for when, alike in scenes.items():
         sensors = [_told_apart(path) for path, _ in alike]
         if len(alike) > 1 and (None in sensors or len(set(sensors)) < len(sensors)):
-            listed = _some([_label(path) for path, _ in alike])
+            listed = first_names([_label(path) for path, _ in alike])
             sources = " / ".join(dict.fromkeys(source for _, source in alike))
             day = str(when.date()) if when == when.normalize() else str(when)
             raise ValueError(
@@ -594,7 +594,7 @@ def _warn_left_out(files: list[Path]) -> None:
     left = [path for path in files if not class_bands([_layer_name(path)])]
     if not left:
         return
-    listed = _some(list(dict.fromkeys(_layer_name(path) for path in left)), shown=5)
+    listed = first_names(list(dict.fromkeys(_layer_name(path) for path in left)), shown=5)
     warnings.warn(
         f"source: left out {len(left)} file{'s' * (len(left) > 1)} that are no band files ({listed}; e.g. {_label(left[0])}); "
         "a band file holds one band and its name ends in it (B04, B8A, SR_B4, red, nir, swir16), or in it and its resolution (B04_10m)",
@@ -629,7 +629,7 @@ def _one_unit(cube: xr.DataArray, date_units: list[Units | None], labels: list[s
         return cube, date_units[0]
     unstated = [label for label, item in zip(labels, date_units) if item is None]
     if unstated:
-        raise ValueError(f"cube: {_some(unstated)} state no scale_factor but other dates do, so the dates cannot be read alike; {HOW_TO_FIX}")
+        raise ValueError(f"cube: {first_names(unstated)} state no scale_factor but other dates do, so the dates cannot be read alike; {HOW_TO_FIX}")
     scale = xr.DataArray(np.array([np.broadcast_to(item.scale, cube.sizes["band"]) for item in date_units]), dims=("time", "band"))
     offset = xr.DataArray(np.array([np.broadcast_to(item.offset, cube.sizes["band"]) for item in date_units]), dims=("time", "band"))
     nodata = cube.attrs.get("_FillValue")
@@ -734,11 +734,6 @@ def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.Dat
             raise ValueError(f"source: {_label(path)} has pixels of {step[0]:g} x {step[1]:g}, finer in one direction than {_label(paths[finest])}'s; resample first")
         placed.append(band.sel(y=fine["y"], x=fine["x"], method="nearest").assign_coords(y=fine["y"], x=fine["x"]))
     return placed
-
-
-def _some(names: list[str], shown: int = 3) -> str:
-    """The first names of a list and how many more, for a one-line message."""
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _label(path: Path) -> str:

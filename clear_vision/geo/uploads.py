@@ -26,6 +26,7 @@ import xarray as xr
 from PIL import Image
 from rasterio.errors import NotGeoreferencedWarning
 
+from ..io.decode import first_names
 from .cube import RGB_ATTR, band_parts, cube_units, default_rgb, is_cube_source, open_cube
 from .remove import model_gain
 from .units import render_rgb
@@ -83,7 +84,7 @@ def upload_frames(files: Sequence[str] | None) -> list[Frame]:
         pictures = [path.name for path in paths if path not in geotiffs]
         raise ValueError(
             f"frames: {len(geotiffs)} GeoTIFF(s) of reflectance or digital numbers came with {len(pictures)} picture(s) "
-            f"({_listed(pictures)}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
+            f"({first_names(pictures)}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
         )
     # A band file: named as one, and of one band (its header is read only when the name says band).
     bands = {path: parts for path in paths if (parts := band_parts(path)) and _single_band(path)}
@@ -92,7 +93,7 @@ def upload_frames(files: Sequence[str] | None) -> list[Frame]:
     others = [path.name for path in paths if path not in bands]
     if others:
         raise ValueError(
-            f"frames: {_listed(others)} {'is not a band file' if len(others) == 1 else 'are not band files'} (one band, the name ending in it, "
+            f"frames: {first_names(others)} {'is not a band file' if len(others) == 1 else 'are not band files'} (one band, the name ending in it, "
             "like 20230602_S30_T15SWD_B04.tif) but came with band files; a run takes either one GeoTIFF per date or one per band and date"
         )
     dates: dict[str, dict[str, Path]] = {}
@@ -109,10 +110,6 @@ def _single_band(path: Path) -> bool:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(path) as source:
             return source.count == 1
-
-
-def _listed(names: Sequence[str]) -> str:
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def stated_dates(frames: Sequence[Frame]) -> list[str]:
@@ -147,7 +144,7 @@ def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: 
     units = cube_units(cube)
     if units is None:
         raise ValueError(
-            f"frames {_listed([frame.name for frame in frames])}: {cube.dtype} values with no scale in the files (GeoTIFF scale and "
+            f"frames {first_names([frame.name for frame in frames])}: {cube.dtype} values with no scale in the files (GeoTIFF scale and "
             "offset tags), so their reflectance cannot be known. The app reads TIFFs that are georeferenced or not 8-bit as "
             "satellite data, with the units the files state; save pictures as 8-bit PNG, JPEG or TIFF, or as 16-bit PNG "
             "(scaled to 8 bits), or use the command line, which takes --scale and --offset"

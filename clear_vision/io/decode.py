@@ -38,6 +38,7 @@ __all__ = [
     "in_frame_order",
     "dates_from_names",
     "date_in_name",
+    "first_names",
 ]
 
 MIN_FRAMES = 2
@@ -97,9 +98,8 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
         return dates
     undated = [Path(path).name for path, date in zip(paths, dates) if date is None]
     if len(undated) < len(dates):
-        listed = ", ".join(undated[:5]) + (f" and {len(undated) - 5} more" if len(undated) > 5 else "")
         warnings.warn(
-            f"dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of {listed}; "
+            f"dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of {first_names(undated, shown=5)}; "
             f"frames are taken as {DEFAULT_SPACING_DAYS:g} days apart; give the dates with --dates or dates=",
             stacklevel=2,
         )
@@ -492,3 +492,8 @@ def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) ->
     if np.issubdtype(array.dtype, np.number) and (np.isin(array, (0, 1)).all() or np.isin(array, (0, 255)).all()):
         return array.astype(bool)
     raise ValueError("masks: expected booleans (or 0/1, or 0/255 values), True = cloudy pixel to replace")
+
+
+def first_names(names: Sequence[str], shown: int = 3) -> str:
+    """The first `shown` names of a list and how many more, for a one-line message."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")

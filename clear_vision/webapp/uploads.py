@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..geo.uploads import Frame, stated_dates, upload_frames
-from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, image_size, in_frame_order, natural_key, split_dates
+from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, first_names, image_size, in_frame_order, natural_key, split_dates
 
 __all__ = [
     "APP_MIN_FRAMES",
@@ -66,9 +66,8 @@ def check_still_there(files: Sequence[str] | None, kept_for: str) -> None:
     """
     gone = [Path(file).name for file in files or [] if not Path(file).is_file()]
     if gone:
-        listed = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
         raise ValueError(
-            f"the uploaded frames have expired ({listed}): this app keeps uploads for {kept_for}. "
+            f"the uploaded frames have expired ({first_names(gone)}): this app keeps uploads for {kept_for}. "
             "Clear the frames (the x of the frames box) and upload them again"
         )
 
@@ -222,8 +221,8 @@ def check_size(paths: list[Path]) -> None:
         height, width = Counter(sizes).most_common(1)[0][0]
         odd = [f"{path.name} ({w}x{h})" for path, (h, w) in zip(paths, sizes) if (h, w) != (height, width)]
         raise ValueError(
-            f"all frames must share one size: most are {width}x{height} px, but not {', '.join(odd[:5])}"
-            f"{f' and {len(odd) - 5} more' if len(odd) > 5 else ''}; crop or resize those to match, or leave them out "
+            f"all frames must share one size: most are {width}x{height} px, but not {first_names(odd, shown=5)}"
+            "; crop or resize those to match, or leave them out "
             "(delete their lines from the frame order list)"
         )
     total = sum(height * width for height, width in sizes)
