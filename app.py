@@ -216,6 +216,19 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
         gr.Warning(f"{'; '.join(problems)}; showing frame {index + 1}")
         return pair, index + 1
 
+    def threshold_left(value: object) -> float | dict:
+        """The fill threshold box as left (its `release` carries the value before the box clamps it): a value
+        out of range is named with the range and what the box now holds, never clamped silently."""
+        low, high = FILL_THRESHOLDS
+        if not isinstance(value, (int, float)) or math.isnan(value):  # an emptied box, which would take the minimum
+            gr.Warning(f"Fill threshold: the box was left empty; its range is {low:g} to {high:g}; set to the default, {model.config.fill_threshold:g}")
+            return model.config.fill_threshold
+        if (problem := outside("Fill threshold", value, low, high)) is None:
+            return gr.skip()
+        now = min(max(value, low), high)  # what the box itself clamps to
+        gr.Warning(f"{problem}; set to {now:g}, the nearest in range")
+        return now
+
     def uploaded(files: list[str] | None, before: list[str]) -> tuple:
         """`sort_uploads` of the frames box after a drop (Gradio adds it to `before`, the files there
         until now): the files, the order list, the notes, and the files for the next drop's `before`."""
@@ -248,7 +261,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
                                    info="One per frame in the order above, separated by commas, semicolons or spaces, e.g. 2021-05-10, 2021-05-15. "
                                         "Empty: read from file names.")
                 fill_threshold = gr.Slider(*FILL_THRESHOLDS, value=model.config.fill_threshold, step=0.05, label="Fill threshold", elem_id="fill_threshold",
-                                           info=f"Stage 1 probability from which pixels are replaced (default {model.config.fill_threshold:g}, calibrated "
+                                           info=f"Stage 1 probability from which pixels are replaced, {FILL_THRESHOLDS[0]:g} to {FILL_THRESHOLDS[1]:g} (default {model.config.fill_threshold:g}, calibrated "
                                                 "on places the detector never saw). Raise it, say to 0.4, to keep more of your clear ground as it "
                                                 "is, at the cost of missing more thin cloud and shadow.")
                 # Handed to remove_clouds as sent, which checks it (`outside`). On this instance, which no event
@@ -287,6 +300,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
             started.success(show, run_files, shown, queue=False, api_visibility="private")
             started.failure(failed, None, ran + shown, queue=False, api_visibility="private")
         expiry.tick(expire, run_files, ran + shown, queue=False, show_progress="hidden", api_visibility="private")
+        fill_threshold.release(threshold_left, fill_threshold, fill_threshold, preprocess=False, show_progress="hidden", api_visibility="private")
         for moved in (frame_choice.release, frame_choice.input):  # a drag, or a typed number / arrow keys
             moved(compare, [frame_choice, run_files], [before_after, frame_choice], preprocess=False, api_visibility="private")  # the number as sent
     return demo
@@ -311,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # every file and folder the app writes is its user's alone
     demo = build_demo(model, args.cache_age)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=MODEL_CONCURRENCY)
-    housekeeping.start_pruning(TEMP_DIR, RESULTS_DIR, args.cache_age)
+    # What Gradio itself never deletes (the example copies): another app's sweep must spare it too.
+    registered = housekeeping.register_instance(TEMP_DIR, args.cache_age, keep=[path for block in demo.blocks.values() for path in getattr(block, "keep_in_cache", ())])
+    housekeeping.start_pruning(TEMP_DIR, RESULTS_DIR, args.cache_age)  # a first sweep now: what apps that were killed left
     server.install()
     try:
         _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=f"{GRADIO_MAX_FILE_MB}mb",
@@ -330,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         housekeeping.prune_temp_dir(TEMP_DIR, RESULTS_DIR, args.cache_age, upload_idle=0)  # no upload outlives the server
+        registered.unlink(missing_ok=True)  # this app's entry in the register; a killed app's goes at the next sweep of another
     return 0
 
 

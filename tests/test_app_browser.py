@@ -183,6 +183,24 @@ def test_a_frame_number_typed_past_the_last_frame_shows_that_frame_with_a_note(
         expect(page.locator("#compare img").first).to_have_attribute("src", re.compile(rf"/{paths[-1].stem}_input\.png$"))
 
 
+def test_a_fill_threshold_typed_past_its_maximum_is_named_with_its_range(page: Page, example_sequences: dict[str, list[Path]]) -> None:
+    """The box clamped a typed 2 to 0.95 silently when left, and the run then used 0.95; the range showed only as the slider's ends."""
+    expect(page.locator("#fill_threshold")).to_contain_text("Stage 1 probability from which pixels are replaced, 0.05 to 0.95 (default 0.2")
+    number = page.locator("#fill_threshold input[type=number]")
+    number.fill("2")
+    number.press("Tab")
+    expect(page.locator('[data-testid="toast-body"].warning [data-testid="toast-text"]')).to_have_text(
+        "Fill threshold: 2 is outside its range, 0.05 to 0.95; set to 0.95, the nearest in range", timeout=30_000
+    )
+    expect(number).to_have_value("0.95")
+    paths = example_sequences["romania_2018_summer"][:3]
+    page.locator("#frames input[type=file]").set_input_files([str(path) for path in paths])
+    expect(page.locator("#order textarea")).to_have_value("\n".join(path.name for path in paths), timeout=30_000)
+    page.locator("#run").click()
+    expect_results(page, len(paths))
+    expect(page.locator("#summary")).to_contain_text("fill threshold 0.95")
+
+
 def test_typed_frame_number_compares_and_nothing_stale_stays_after_an_upload_or_a_failed_run(
     page: Page, example_sequences: dict[str, list[Path]], tmp_path: Path
 ) -> None:

@@ -129,3 +129,19 @@ def test_a_frame_number_between_frames_is_rounded_with_a_note(demo: Any, example
     with pytest.warns(UserWarning, match=r"^Frame to compare: 7\.4 is not a whole frame number; 7\.4 is outside its range, 1 to 3; showing frame 3$"):
         assert compare(7.4, files) == (files.pair(2), 3)
     assert compare(2, files) == (files.pair(1), gr.skip())
+
+
+def test_a_fill_threshold_left_out_of_range_is_named_with_its_range(demo: Any) -> None:
+    """The box clamped a typed 2 to 0.95 when left, silently, and the range showed only as the slider's end labels."""
+    import gradio as gr
+
+    left = handler(demo, "threshold_left")
+    with pytest.warns(UserWarning, match=r"^Fill threshold: 2 is outside its range, 0\.05 to 0\.95; set to 0\.95, the nearest in range$"):
+        assert left(2) == 0.95
+    with pytest.warns(UserWarning, match=r"^Fill threshold: 0\.01 is outside its range, 0\.05 to 0\.95; set to 0\.05, the nearest in range$"):
+        assert left(0.01) == 0.05
+    with pytest.warns(UserWarning, match=r"^Fill threshold: the box was left empty; its range is 0\.05 to 0\.95; set to the default, 0\.2$"):
+        assert left(None) == 0.2  # the box itself would take the minimum
+    assert left(0.4) == left(0.95) == gr.skip()
+    slider = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "fill_threshold")
+    assert "pixels are replaced, 0.05 to 0.95 (default 0.2" in slider.info

@@ -1,15 +1,37 @@
-"""The app's temp folder: private (0700, owned), and pruned of old results, abandoned uploads and empty folders."""
+"""The app's temp folder: private (0700, owned), and pruned of old results, abandoned uploads, empty folders and what killed apps left."""
 
 from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from clear_vision.webapp.housekeeping import UPLOAD_IDLE_SECONDS, private_temp_dir, prune_temp_dir, release_heap, start_pruning
+from clear_vision.webapp.housekeeping import (
+    INSTANCES,
+    UPLOAD_IDLE_SECONDS,
+    live_instances,
+    private_temp_dir,
+    prune_temp_dir,
+    register_instance,
+    release_heap,
+    start_pruning,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+# Another app sharing the temp folder: registered with its cache age and the example copy it keeps, then waiting to be killed.
+OTHER_APP = """
+import sys, time
+from pathlib import Path
+from clear_vision.webapp.housekeeping import register_instance
+register_instance(Path(sys.argv[1]), float(sys.argv[2]), keep=sys.argv[3:])
+print("registered", flush=True)
+time.sleep(600)
+"""
 
 
 def mode(path: Path) -> int:
@@ -85,6 +107,40 @@ def test_abandoned_uploads_go_after_upload_idle_even_with_a_long_cache_age(temp_
     prune_temp_dir(temp_dir, temp_dir / "results", age=3600, upload_idle=60)
     assert not (temp_dir / "tmp_cut").exists() and not (temp_dir / "emptied").exists()
     assert (temp_dir / "tmp_live").exists() and (temp_dir / "results" / "old").exists()
+
+
+def test_what_a_killed_app_left_goes_and_what_a_running_one_keeps_stays(tmp_path: Path) -> None:
+    """Gradio removes only its own process's uploads, so those of an app that was killed (not shut down)
+    stayed for good. They go once older than every running app's cache age; while their app runs, its
+    uploads (kept for its cache age, here longer than this app's) and example copies (kept for its life) stay."""
+    root = tmp_path / "gradio"
+    upload, example, result = root / "a1" / "frame.png", root / "e5" / "frame_01.png", root / "results" / "old"
+    for path in (upload, example):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"png")
+    result.mkdir(parents=True)
+    age(upload, 100)
+    age(example, 30 * 86400)  # Gradio copies examples keeping the repository's file times
+    age(result, 100)
+    this_app = register_instance(root, 50, keep=[])
+    other = subprocess.Popen([sys.executable, "-c", OTHER_APP, str(root), "3600", str(example)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "registered\n"
+        prune_temp_dir(root, root / "results", age=50)
+        assert upload.exists() and example.exists() and result.exists()  # the other app keeps them
+        assert sorted(entry["cache_age"] for entry in live_instances(root)) == [50, 3600]
+    finally:
+        other.kill()  # as by `kill -9`: nothing of it runs at exit
+        other.wait()
+
+    prune_temp_dir(root, root / "results", age=50)
+
+    assert not upload.exists() and not example.exists() and not result.exists()
+    assert [entry["pid"] for entry in live_instances(root)] == [os.getpid()] and list((root / INSTANCES).iterdir()) == [this_app]
+    age(upload.parent, 100)
+    prune_temp_dir(root, root / "results", age=50)
+    assert not upload.parent.exists() and example.parent.exists()  # the emptied folder goes once it is old too
 
 
 def test_prune_of_a_missing_folder_is_quiet(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_band_files_run_with_the_order_list_their_upload_filled(runner: ModelRun
     files, order, _ = sort_uploads(as_uploaded(write_band_files(tmp_path / "bands", steps=3), tmp_path / "uploads"))
     assert order.splitlines() == ["20190616_S30_T35TLK", "20190621_S30_T35TLK", "20190626_S30_T35TLK"]
     summary, run_files, _ = process(runner, files, "", order, tmp_path / "results", no_progress)
-    assert "3 frames of 100x100 px" in summary and "dates read from the GeoTIFFs" in summary
+    assert "3 frames of 100x100 px" in summary and "dates read from file names" in summary
     assert [caption for _, caption in run_files.clears] == ["1. 20190616_S30_T35TLK", "2. 20190621_S30_T35TLK", "3. 20190626_S30_T35TLK"]
     tifs, dates, geotiff_dates = geotiff_names(run_files.archive)
     assert dates == geotiff_dates == ["2019-06-16", "2019-06-21", "2019-06-26"] and len(tifs) == 6
@@ -156,5 +156,5 @@ def test_geotiff_outputs_follow_the_chosen_frames_order_and_dates(runner: ModelR
     left_out = [names[0], names[2], names[4]]
     assert geotiff_names(process(runner, files, "", "\n".join(left_out), tmp_path / "results", no_progress)[1].archive)[2] == [
         "2019-06-16", "2019-06-26", "2019-07-06"]
-    with pytest.raises(ValueError, match=r"frame order: the dates read from the GeoTIFFs \(date tags, else file names\) are not in time order: S2_20190626.tif"):
+    with pytest.raises(ValueError, match=r"frame order: the dates read from file names are not in time order: S2_20190626.tif"):
         process(runner, files, "", "\n".join(chosen[1:][::-1]), tmp_path / "results", no_progress)

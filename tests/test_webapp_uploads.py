@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import rasterio
 from geo_data import write_geotiffs
 from PIL import Image
 
@@ -80,6 +81,32 @@ def test_dated_frames_moved_out_of_time_order_say_where_the_dates_came_from() ->
         "(empty the order list to restore it), or type one date per frame, in the listed order, in the Dates box"
     )
     assert dates_for("2021-06-01 2021-06-06", frames)[0] == ["2021-06-01", "2021-06-06"]  # typed dates put them in order
+
+
+def test_geotiff_dates_say_whether_tags_or_file_names_gave_them(tmp_path: Path) -> None:
+    """The note once said "date tags, else file names" for every GeoTIFF upload: not which gave the dates."""
+    named = write_geotiffs(tmp_path / "named", hole=False)[:3]
+    tagged = []
+    for number, path in enumerate(named, start=1):
+        copy = tmp_path / "tagged" / f"scene_{number}.tif"  # no date in the name: the tag gives it
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+        with rasterio.open(copy, "r+") as handle:
+            handle.update_tags(ACQUISITION_DATE=f"2020-01-0{number}")
+        tagged.append(copy)
+    retagged = tmp_path / "tagged" / named[2].name  # its name says 2019-06-26; its tag, which wins, 2020-02-01
+    retagged.write_bytes(named[2].read_bytes())
+    with rasterio.open(retagged, "r+") as handle:
+        handle.update_tags(ACQUISITION_DATE="2020-02-01")
+
+    def dates(paths: list[Path]) -> tuple[list[str] | None, str]:
+        return dates_for("", order_frames([str(path) for path in paths], ""))
+
+    assert dates(named) == (["2019-06-16", "2019-06-21", "2019-06-26"], "dates read from file names")
+    assert dates(tagged) == (["2020-01-01", "2020-01-02", "2020-01-03"], "dates read from the files' date tags")
+    assert dates([*named[:2], retagged]) == (["2019-06-16", "2019-06-21", "2020-02-01"],
+                                             "dates read from the date tags of S2_20190626.tif and from the other file names")
+    assert dates_for("2021-05-10 2021-05-15 2021-05-20", order_frames([str(path) for path in tagged], ""))[1] == "dates as typed"
 
 
 def blank_png(path: Path, width: int, height: int) -> Path:

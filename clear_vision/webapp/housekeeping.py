@@ -2,26 +2,37 @@
 
 Gradio's `delete_cache` removes the uploads and files it served, but not this app's result
 folders (the frame slider's files live only in session state), not the part-written file an
-aborted upload leaves in the folder's root, and not the emptied per-upload folders.
+aborted upload leaves in the folder's root, and not the emptied per-upload folders. It also
+removes only its own process's files: an app that was killed (not shut down) left its uploads
+for good. Apps sharing the folder enter themselves in a register (`register_instance`), so a
+sweep knows how long the running ones keep files and what they keep for their whole life.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
+import json
 import os
 import shutil
 import stat
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
-__all__ = ["UPLOAD_IDLE_SECONDS", "kept_for", "private_temp_dir", "prune_temp_dir", "start_pruning", "release_heap"]
+__all__ = ["UPLOAD_IDLE_SECONDS", "INSTANCES", "kept_for", "private_temp_dir", "register_instance", "live_instances", "prune_temp_dir",
+           "start_pruning", "release_heap"]
 
 # An upload whose file has not grown for this long is abandoned: the server closes a request
 # body that stalls for 30 s (see `server`), so a live upload always writes more often.
 UPLOAD_IDLE_SECONDS = 120.0
+INSTANCES = "instances"  # the temp folder's register of running apps: one locked entry each
+_REGISTERED: list[IO[str]] = []  # this process's entries, open (so locked) for its whole life
 
 
 def kept_for(seconds: float) -> str:
@@ -56,21 +67,71 @@ def private_temp_dir(folder: Path) -> Path:
     return folder
 
 
-def prune_temp_dir(temp_dir: Path, results_dir: Path, age: float, upload_idle: float = UPLOAD_IDLE_SECONDS) -> None:
-    """Delete result folders older than `age` seconds, abandoned uploads and empty upload folders.
+def register_instance(temp_dir: Path, age: float, keep: Iterable[str]) -> Path:
+    """Enter this process in `temp_dir`'s register of running apps; returns its entry.
 
+    The entry states the process's cache age and the files it keeps for its whole life (Gradio's
+    copies of the examples), and is locked (flock) while the process lives: the lock goes with the
+    process however it ends, killed too, and unlike a process id it is never taken over by
+    another process. It is locked before it appears under its name, so no sweep takes it for a dead one.
+    """
+    folder = temp_dir / INSTANCES
+    folder.mkdir(mode=0o700, exist_ok=True)
+    handle, staging = tempfile.mkstemp(suffix=".tmp", dir=folder)
+    entry = os.fdopen(handle, "w")
+    fcntl.flock(entry, fcntl.LOCK_EX)
+    json.dump({"pid": os.getpid(), "cache_age": age, "keep": sorted(map(os.path.abspath, keep))}, entry)
+    entry.flush()
+    _REGISTERED.append(entry)
+    named = Path(staging).with_suffix(".json")
+    os.replace(staging, named)
+    return named
+
+
+def live_instances(temp_dir: Path) -> list[dict]:
+    """The register's entries of the apps still running (this one's too); those of apps that
+    ended, however they ended, are removed."""
+    live = []
+    for path in (temp_dir / INSTANCES).glob("*.json"):
+        try:
+            with open(path) as entry:
+                try:
+                    fcntl.flock(entry, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:  # its app holds the lock: running
+                    live.append(json.load(entry))
+                    continue
+                path.unlink()
+        except (OSError, ValueError):  # removed meanwhile by another app's sweep, or unreadable
+            continue
+    return live
+
+
+def prune_temp_dir(temp_dir: Path, results_dir: Path, age: float, upload_idle: float = UPLOAD_IDLE_SECONDS) -> None:
+    """Delete result folders and uploads that no running app keeps any more, abandoned uploads and
+    empty upload folders.
+
+    Results and uploads go once older than `age` seconds and the cache age of every running app
+    sharing the folder (`live_instances`); files an app keeps for its life never do while it runs.
     Files in the temp folder's root are uploads being received (Gradio moves finished ones into a
     sub-folder): one not written to for `upload_idle` seconds (or `age`, if shorter) was cut off.
     """
-    now = time.time()
-    for folder in _entries_older_than(results_dir, now - age):
+    now, live = time.time(), live_instances(temp_dir)
+    cutoff = now - max([age, *(entry["cache_age"] for entry in live)])
+    keep = {path for entry in live for path in entry["keep"]}
+    for folder in _entries_older_than(results_dir, cutoff):
         shutil.rmtree(folder, ignore_errors=True)
+    uploads = [entry for entry in (temp_dir.iterdir() if temp_dir.is_dir() else ())
+               if entry.is_dir() and not entry.is_symlink() and entry not in (results_dir, temp_dir / INSTANCES)]
+    for folder in uploads:  # Gradio removes only its own process's files: this reaches those of apps that ended too
+        for file in _entries_older_than(folder, cutoff):
+            if not file.is_dir() and os.path.abspath(file) not in keep:
+                file.unlink(missing_ok=True)
     for entry in _entries_older_than(temp_dir, now - min(age, upload_idle)):
         try:
             if entry.is_file() and not entry.is_symlink():
                 entry.unlink()
-            elif entry.is_dir() and entry != results_dir:
-                entry.rmdir()  # only when empty: Gradio's own sweep removes the files
+            elif entry in uploads:
+                entry.rmdir()  # only when empty
         except OSError:  # not empty, or removed meanwhile by Gradio's sweep
             continue
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..geo.uploads import Frame, stated_dates, upload_frames
-from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, dates_from_names, first_names, image_size, in_frame_order, natural_key, split_dates
+from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, date_in_name, dates_from_names, first_names, image_size, in_frame_order, natural_key, split_dates
 
 __all__ = [
     "APP_MIN_FRAMES",
@@ -238,15 +238,17 @@ def check_size(paths: list[Path]) -> None:
 def dates_for(text: str, frames: list[Frame]) -> tuple[list[str] | None, str]:
     """Dates to pass to the library and a note saying where they came from.
 
-    Typed dates win; else the dates GeoTIFFs state (a date tag, else the file name); else dates found in every frame's name; else None (equally spaced frames). Dates
-    the user did not type must run forward in the chosen order, and the message says where
-    they came from; the library validates typed ones.
+    Typed dates win; else the dates GeoTIFFs state (a date tag, else the file name: the note says
+    which, `_stated_source`); else dates found in every frame's name; else None (equally spaced
+    frames). Dates the user did not type must run forward in the chosen order, and the message
+    says where they came from; the library validates typed ones.
     """
     typed = split_dates(text)
     if typed:
         return typed, "dates as typed"
     if frames[0].kind != "picture":
-        found, note = stated_dates(frames), "dates read from the GeoTIFFs (date tags, else file names)"
+        found = stated_dates(frames)
+        note = _stated_source(frames, found)
     else:
         in_names = dates_from_names([frame.name for frame in frames])
         if not in_names:
@@ -260,6 +262,21 @@ def dates_for(text: str, frames: list[Frame]) -> tuple[list[str] | None, str]:
                 "order (empty the order list to restore it), or type one date per frame, in the listed order, in the Dates box"
             )
     return found, note
+
+
+def _stated_source(frames: list[Frame], found: list[str]) -> str:
+    """Where GeoTIFF frames' `found` dates came from, for the summary and report.json: a user who
+    sees a wrong date must know whether to fix a tag or a name.
+
+    The library reads a date tag first, else the file name, and does not say which: a date the
+    name does not hold came from a tag; one it holds is the name's (a tag there states the same).
+    """
+    tagged = [frame.name for frame, date in zip(frames, found) if str(date_in_name(frame.files[0])) != date]
+    if not tagged:
+        return "dates read from file names"
+    if len(tagged) == len(frames):
+        return "dates read from the files' date tags"
+    return f"dates read from the date tags of {first_names(tagged)} and from the other file names"
 
 
 def example_sequences(folder: Path) -> dict[str, list[str]]:
