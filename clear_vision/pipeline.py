@@ -344,7 +344,8 @@ class ClearVision:
 
         A scene of one chunk (up to 575 px a side) runs whole. A larger one runs chunk by chunk
         with a halo (`tiling.chunk_windows`), as the cube path does, so the colour match and the
-        whole-frame rule see each chunk's frames; only the results are whole-scene arrays: the
+        whole-frame rule see each chunk's frames, and the fills of neighbouring chunks are blended
+        along their borders (`tiling.blend_borders`); only the results are whole-scene arrays: the
         cloud-free frames are written over the decoded input (`images`, ours), and the
         probability comes back as float16: float32 would make it the largest array of the result
         (670 MB for 10 frames of 4096x4096), and float16 resolves it to 0.0005.
@@ -364,7 +365,7 @@ class ClearVision:
                 report(0.05 + 0.95 * (index + 1) / len(windows), f"chunk {index + 1} of {len(windows)}")
 
             report(0.05, f"{len(windows)} chunks")
-            output, replaced, probability, classes = map_chunks(one, windows, len(images), done, into=images)  # images: load_frames' own copy
+            output, replaced, probability, classes = map_chunks(one, windows, len(images), done, into=images, blend_where=1)  # images: load_frames' own copy
             result = self._result(output, replaced, probability, classes, started)
         # notes on the whole scene, made once here (not per chunk, whose notes the cube path drops)
         whole = self._partly_detected_whole_frames_note(result.masks, result.probability, result.mask_class)

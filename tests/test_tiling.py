@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from clear_vision.tiling import HALO_PX, _tiles, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows
+from clear_vision.tiling import BLEND_PX, HALO_PX, _tiles, border_weights, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows
 
 
 def test_padding_crops_back_to_the_input_size():
@@ -87,3 +87,51 @@ def test_map_chunks_assembles_what_each_chunk_computes_on_its_halo_even_over_its
     assert np.array_equal(brightest, whole[0]) and np.array_equal(bright, whole[1]) and seen == list(range(len(windows))) == list(range(2 * 5))
     in_place, _ = map_chunks(chunk, windows, 2, into=scene)  # writes over what later chunks read
     assert in_place is scene and np.array_equal(in_place, whole[0]) and not np.array_equal(in_place, original)
+
+
+def test_border_weights_share_every_pixel_among_the_chunks_that_computed_it():
+    shape, total = (300, 700), np.zeros((300, 700))
+    for window in chunk_windows(*shape, 128):
+        weights = border_weights(window.core, window.read, shape)
+        total[window.read] += weights
+        reach = np.zeros(shape, bool)  # the core and BLEND_PX beyond it: inside the read window, with context to spare
+        reach[max(0, window.core[0].start - BLEND_PX) : window.core[0].stop + BLEND_PX, max(0, window.core[1].start - BLEND_PX) : window.core[1].stop + BLEND_PX] = True
+        assert (weights[~reach[window.read]] == 0).all() and BLEND_PX <= HALO_PX // 2
+        inner = border_weights(window.core, tuple(slice(part.start + BLEND_PX, part.stop - BLEND_PX) for part in window.core), shape)
+        assert (inner == 1).all()
+    assert np.allclose(total, 1)
+
+
+def shaded_fill(scene: np.ndarray, cloud: np.ndarray, core: tuple[slice, slice], read: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk filling its clouds with a shade of its own, as a colour match fitted per chunk does: 40 apart across a column border."""
+    shade = 60 + 40 * (core[1].start // 128) + 10 * (core[0].start // 128)
+    return np.where(cloud[:, read[0], read[1], None], np.uint8(shade), scene[:, read[0], read[1]]), cloud[:, read[0], read[1]].copy()
+
+
+def test_map_chunks_blends_fills_across_chunk_borders_where_both_chunks_filled():
+    scene = np.random.default_rng(1).integers(0, 50, (2, 300, 700, 3), dtype=np.uint8)
+    cloud = np.zeros((2, 300, 700), bool)
+    cloud[:, 40:260, 60:640] = True
+
+    def fill(window):
+        filled, valid = shaded_fill(scene, cloud, window.core, window.read)
+        if window.core == (slice(0, 128), slice(256, 384)):  # this chunk leaves a patch by its left border unfilled
+            local = (1, slice(40 - window.read[0].start, 100 - window.read[0].start), slice(200 - window.read[1].start, 300 - window.read[1].start))
+            filled[local], valid[local] = scene[1, 40:100, 200:300], False
+        return filled, valid
+
+    windows = chunk_windows(300, 700, 128)
+    cut, masks = map_chunks(fill, windows, 2)
+    blended, _ = map_chunks(fill, windows, 2, blend_where=1)
+    assert np.array_equal(blended[~masks], scene[~masks])  # only fills change
+    for axis in (0, 1):  # frame 0: steps between neighbouring filled pixels, down and across
+        both = (np.diff(masks[0].astype(int), axis=axis) == 0) & np.delete(masks[0], 0, axis=axis)
+        cut_steps, steps = (np.abs(np.diff(values[0].astype(int), axis=axis))[both] for values in (cut, blended))
+        assert cut_steps.max() == (10 if axis == 0 else 40) and steps.max() <= 1, (cut_steps.max(), steps.max())
+    far = np.ones((300, 700), bool)
+    for border in (128, 256, 384, 512):
+        far[:, border - BLEND_PX : border + BLEND_PX] = far[border - BLEND_PX : border + BLEND_PX] = False
+    assert np.array_equal(blended[:, far], cut[:, far])  # away from the borders each chunk's own fill
+    assert (blended[1, 40:96, 224:256] == 60 + 40).all()  # its neighbour did not fill these: its own shade alone
+    in_place, _ = map_chunks(fill, windows, 2, into=scene.copy(), blend_where=1)
+    assert np.array_equal(in_place, blended)
