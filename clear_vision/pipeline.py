@@ -344,11 +344,12 @@ class ClearVision:
 
         A scene of one chunk (up to 575 px a side) runs whole. A larger one runs chunk by chunk
         with a halo (`tiling.chunk_windows`), as the cube path does, so the colour match and the
-        whole-frame rule see each chunk's frames, and the fills of neighbouring chunks are blended
-        along their borders (`tiling.blend_borders`); only the results are whole-scene arrays: the
-        cloud-free frames are written over the decoded input (`images`, ours), and the
-        probability comes back as float16: float32 would make it the largest array of the result
-        (670 MB for 10 frames of 4096x4096), and float16 resolves it to 0.0005.
+        whole-frame rule see each chunk's frames; here (not on the cube path, see the README)
+        the fills of neighbouring chunks are blended along their borders (`tiling.blend_borders`).
+        Only the results are whole-scene arrays: the cloud-free frames are written over the
+        decoded input (`images`, ours), and the probability comes back as float16: float32
+        would make it the largest array of the result (670 MB for 10 frames of 4096x4096), and
+        float16 resolves it to 0.0005.
         """
         dark = dark_frames_note(images)  # before the chunks' results overwrite `images`
         windows = chunk_windows(*images.shape[1:3])
