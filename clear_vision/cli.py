@@ -25,10 +25,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, get_args
 
-from .io.decode import collect_image_paths, dates_from_names, split_dates
-from .io.outputs import StagedFolder, build_report, planned_files, render_files
-from .pipeline import ClearVision, Method
-from .weights import WeightsError
+try:  # torch loads here, for seconds: a Ctrl-C meanwhile ends the command like one during the work
+    from .io.decode import collect_image_paths, dates_from_names, split_dates
+    from .io.outputs import StagedFolder, build_report, planned_files, render_files
+    from .pipeline import ClearVision, Method
+    from .weights import WeightsError
+except KeyboardInterrupt:
+    sys.stderr.write("interrupted: nothing was written\n")
+    raise SystemExit(128 + signal.SIGINT) from None
 
 __all__ = ["main"]
 

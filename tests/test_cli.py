@@ -221,6 +221,23 @@ def test_ctrl_c_or_sigterm_during_the_work_writes_nothing_and_says_so(tmp_path, 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["frames"]
 
 
+def test_ctrl_c_while_torch_is_still_loading_is_one_line_too(tmp_path):
+    """The first seconds of a command are torch's import: a Ctrl-C there printed its traceback."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(2):
+        Image.fromarray(np.full((64, 64, 3), 60 * index, np.uint8)).save(frames / f"f{index}.png")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clear_vision", "remove", str(frames), "--out", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(0.5)  # Python is up, torch is not
+    process.send_signal(signal.SIGINT)
+    code, err = process.wait(timeout=60), process.stderr.read()
+    assert code == 130 and err.strip() == "interrupted: nothing was written", (code, err)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["frames"]
+
+
 @pytest.mark.slow
 def test_ctrl_c_on_local_workers_is_one_line_and_a_finished_run_ends_quietly(tmp_path):
     """distributed logs every cancelled gather and task, and kills a worker slow to exit, loudly."""
