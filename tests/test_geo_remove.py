@@ -15,7 +15,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import NO_DATA, check_chunk, remove_cube
+from clear_vision.geo.remove import NO_DATA, check_chunk, off_nodata, remove_cube
 from geo_data import per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
@@ -175,6 +175,15 @@ def test_no_seams_at_chunk_borders(model):
     difference = np.abs(chunked["clear"].values.astype(np.float64) - whole["clear"].values).mean(axis=(0, 1))
     assert changed.mean() <= 0.005 and changed[border].mean() <= 0.01, (changed.mean(), changed[border].mean())  # judged per chunk: 6.4 %
     assert difference[border].mean() <= 2 * difference[~border].mean() + 1.0, (difference[border].mean(), difference[~border].mean())
+
+
+def test_a_fill_never_takes_the_nodata_value():
+    """A dark fill rounded to DN 0 under nodata 0 reads as a hole in every GIS tool: it becomes the nearest other value."""
+    assert off_nodata(np.array([0, 5, 0], np.uint16), 0).tolist() == [1, 5, 1]
+    assert off_nodata(np.array([65535, 7], np.uint16), 65535).tolist() == [65534, 7]
+    floats = off_nodata(np.array([-9999.0, 0.5], np.float32), -9999.0)
+    assert floats[0] != -9999.0 and abs(floats[0] + 9999.0) < 1e-3 and floats[1] == 0.5
+    assert off_nodata(np.array([0, 3], np.int16), None).tolist() == [0, 3]
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, rende
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["remove_cube", "check_chunk", "chunk_grid", "model_gain", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", NO_DATA: "no data"}  # `mask_classes` values
@@ -226,7 +226,7 @@ def _remove_block(
         classes_filled = _nearest_values(block[:, class_index], masks, dates, replace)
     clear = block.copy()
     for band in measured:  # back to the stored units only where a pixel is replaced
-        clear[:, band][replace] = units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0]
+        clear[:, band][replace] = off_nodata(units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0], nodata)
     for position, band in enumerate(class_index):  # class bands: stored values, copied
         clear[:, band][replace] = classes_filled[position]
     if nodata is None and floating:  # written with NaN as nodata: no data left unfilled says so too
@@ -239,6 +239,19 @@ def _remove_block(
     packed = np.empty((steps, bands + 2, height, width), dtype=np.result_type(block.dtype, np.float32))
     packed[:, :bands], packed[:, bands], packed[:, bands + 1] = clear, classes, result.probability
     return packed
+
+
+def off_nodata(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Filled values with any that equal the file's nodata moved to the nearest other value: a
+    dark fill rounded to DN 0 under nodata 0 was a hole to every GIS tool (seen on a cube with
+    no-data edges on some dates: 4 of 20 million filled pixels)."""
+    if nodata is None or not (hit := values == nodata).any():
+        return values
+    if np.issubdtype(values.dtype, np.integer):
+        values[hit] = nodata + 1 if nodata < np.iinfo(values.dtype).max else nodata - 1
+    else:
+        values[hit] = np.nextafter(values.dtype.type(nodata), values.dtype.type(np.inf))
+    return values
 
 
 def _filled_values(
