@@ -124,14 +124,17 @@ def test_overwrite_replaces_the_previous_run_as_a_whole_and_a_failed_one_changes
 
 
 @pytest.mark.parametrize("format", ["zarr", "netcdf"])
-def test_mask_reads_back_with_xarray_defaults_as_uint8_with_its_no_data_class(tmp_path, result, format):
-    """255 is a class of the mask (no data), not a fill value: a _FillValue made it NaN and the mask float32."""
+def test_mask_and_crs_read_back_with_xarray_defaults(tmp_path, result, format):
+    """255 is a class of the mask (no data), not a fill value: a _FillValue made it NaN and the mask float32.
+    And the CRS: without a `coordinates` attribute the grid mapping came back as a data variable."""
     write_cube(result, tmp_path / "out", format=format)
     path = tmp_path / "out" / ("clear_vision.zarr" if format == "zarr" else "clear_vision.nc")
     with xr.open_zarr(path) if format == "zarr" else xr.open_dataset(path) as stored:
         mask = stored["mask"]
         assert mask.dtype == np.uint8 and np.array_equal(mask.values, result["mask"].values) and (mask.values == 255).any()
         assert "_FillValue" not in mask.encoding and mask.attrs["flag_meanings"] == "clear cloud shadow no_data"
+        assert list(stored.data_vars) == ["clear", "mask", "probability"]  # the grid mapping a coordinate, not a fourth variable
+        assert stored.rio.crs.to_epsg() == 3035 and all(stored[name].rio.crs.to_epsg() == 3035 for name in stored.data_vars)
 
 
 @pytest.mark.parametrize("format", ["zarr", "netcdf"])

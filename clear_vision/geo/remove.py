@@ -317,5 +317,12 @@ def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], model:
         RGB_ATTR: ",".join(map(str, rgb)), "gain": model_gain(model), "method": model.method, "fill_threshold": model.config.fill_threshold,
         "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal",
     }
-    # every variable names its grid mapping (CF), or GDAL tools (QGIS, gdalinfo) see no CRS in a zarr or netCDF written from it
-    return dataset.rio.write_crs(cube.rio.crs).rio.write_coordinate_system() if cube.rio.crs is not None else dataset
+    if cube.rio.crs is None:
+        return dataset
+    # every variable names its grid mapping (CF), or GDAL tools (QGIS, gdalinfo) see no CRS in a zarr or netCDF written from it;
+    # and lists it as a coordinate: xarray writes no `coordinates` for a 0-d one, and read back with
+    # its defaults the grid mapping was a data variable, the CRS lost (`rio.crs` None)
+    dataset = dataset.rio.write_crs(cube.rio.crs).rio.write_coordinate_system()
+    for name in dataset.data_vars:
+        dataset[name].encoding["coordinates"] = dataset.rio.grid_mapping
+    return dataset
