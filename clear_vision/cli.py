@@ -172,7 +172,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     """A georeferenced cube -> clear and mask COGs per date (or zarr) and report.json, in the input's units."""
     from .geo import cube_file_names, open_cube, write_cube_into
     from .geo.cube import cube_rgb
-    from .geo.remove import check_chunk
+    from .geo.remove import check_chunk, check_cube, chunk_grid
 
     started = time.perf_counter()
     chunk = check_chunk(args.chunk, option="--chunk")
@@ -188,17 +188,21 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     out_format = args.format or "cog"
     staged = stack.enter_context(StagedFolder(args.out, cube_file_names(cube["time"].values, out_format), args.overwrite))
     args.staged = staged
-    _say(f"cube: {cube.sizes['time']} dates x {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}) x {cube.sizes['y']}x{cube.sizes['x']} px, {cube.dtype}")
+    steps = cube.sizes["time"]
+    _say(f"cube: {steps} date{'s' if steps != 1 else ''} x {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}) x {cube.sizes['y']}x{cube.sizes['x']} px, {cube.dtype}")
+    names = [str(name) for name in cube["band"].values]
+    rgb = split_dates(args.rgb) or cube_rgb(cube)
+    if rgb is None and len(names) >= 3:  # fewer bands: check_cube says what it needs
+        rgb = names[:3]
+        _say(f"rgb: no band is named red/green/blue or B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")
+    check_cube(cube, rgb)  # dates, bands and units refused before the model's seconds of loading
     _start_dask(args, stack)
     _say(f"loading model ({args.method})")
     model = _load_model(args)
-    names = [str(name) for name in cube["band"].values]
-    rgb = split_dates(args.rgb) or cube_rgb(cube)
-    if rgb is None and len(names) >= 3:  # fewer bands: remove_cube says what it needs
-        rgb = names[:3]
-        _say(f"rgb: no band is named red/green/blue or B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")
     result = model.remove_cube(cube, rgb=rgb, chunks=chunk)
-    _say(f"processing in chunks of {chunk} px on {model.device.type}")
+    grid = (chunk_grid(cube.sizes["y"], chunk), chunk_grid(cube.sizes["x"], chunk))
+    pieces = f"in chunks of {chunk} px" if len(grid[0]) * len(grid[1]) > 1 else "in one chunk"
+    _say(f"processing {pieces} on {model.device.type}")
     report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()
     _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(report['dates'], report['cloud_cover'], report['no_data']))}")

@@ -129,6 +129,19 @@ def test_single_frame_is_refused(frame_dir, tmp_path, capsys):
     assert "needs 2 to" in capsys.readouterr().err
 
 
+def test_a_cube_it_cannot_take_is_refused_before_the_model_loads(tmp_path, capsys):
+    """One date, or digital numbers without a scale: said at once, not after the model's seconds of loading."""
+    write_geotiffs(tmp_path / "undated_scale", state_scale=False)
+    one = tmp_path / "one"
+    one.mkdir()
+    first = sorted(write_geotiffs(tmp_path / "all"))[0]
+    shutil.copy(first, one / first.name)
+    for folder, message in ((tmp_path / "undated_scale", "no scale_factor"), (one, "cube: 1 date;")):
+        assert main(["remove", str(folder), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "loading model" not in err and "1 dates" not in err, err
+
+
 # ---- output locations (checked before the work) and write failures: one line, exit 2 -------
 
 

@@ -35,7 +35,7 @@ from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, rende
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
 
-__all__ = ["remove_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "check_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", NO_DATA: "no data"}  # `mask_classes` values
@@ -100,7 +100,7 @@ def remove_cube(
     chunks: Chunks = None,
 ) -> xr.Dataset:
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
-    cube, units, rgb, rgb_index = _check_cube(cube, rgb)
+    cube, units, rgb, rgb_index = check_cube(cube, rgb)
     chunk = check_chunk(chunks)
     corner = cube.isel(band=rgb_index, y=slice(0, chunk), x=slice(0, chunk))  # one chunk's worth, read now: cheap on any cube
     note = suspect_missing_offset(np.asarray(corner.values), units)
@@ -146,7 +146,7 @@ def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
     return chunk
 
 
-def _check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, Units, tuple[str, ...], list[int]]:
+def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, Units, tuple[str, ...], list[int]]:
     """The cube with naive UTC times (`acquisition_times`, as `open_cube` reads them), its units,
     its red, green and blue band names (found by name when `rgb` is None) and their indices."""
     if isinstance(cube, xr.DataArray):  # openEO's client gives (t, bands, y, x)
