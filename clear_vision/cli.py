@@ -143,9 +143,10 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     started = time.perf_counter()
     given = [f"--{name}" for name in _CUBE_ONLY if getattr(args, name) is not None]
     if given:
+        dated = " (to use only some frames, pass those files)" if args.start or args.end else ""
         raise ValueError(
             f"{', '.join(given)}: options of georeferenced cubes (GeoTIFF, netCDF, zarr); these inputs are pictures "
-            "(PNG, JPEG, 8-bit TIFF), written as PNG: leave them out (to use only some frames, pass those files)"
+            f"(PNG, JPEG, 8-bit TIFF), written as PNG: leave them out{dated}"
         )
     paths = collect_image_paths(args.inputs)
     stems = [path.stem for path in paths]

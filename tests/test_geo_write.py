@@ -77,7 +77,7 @@ def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):
     assert back.dtype == np.uint16 and back.attrs["scale_factor"] == 1e-4 and back.rio.nodata == 0
     assert np.array_equal(back.values, result["clear"].values) and list(back["band"].values) == ["B04", "B03", "B02", "B08"]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["files"] == cube_file_names(cube["time"].values, "zarr")
+    assert report["files"] == cube_file_names(cube["time"].values, "zarr") and report["rgb_bands"] == "B04,B03,B02"
     assert np.allclose(report["cloud_cover"], (result["mask"].values != 0).mean(axis=(1, 2)), atol=1e-4)
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4)
 

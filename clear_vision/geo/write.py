@@ -335,6 +335,7 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Fo
         "files": names,
         "format": format,
         "bands": [str(name) for name in clear["band"].values],
+        "rgb_bands": result.attrs.get(RGB_ATTR),  # what the networks saw as red, green, blue: a plain B2,B3,B4 file taken in that order swaps red and blue
         "dtype": clear.dtype.name,
         "scale_factor": clear.attrs.get("scale_factor"),
         "add_offset": clear.attrs.get("add_offset"),
