@@ -235,10 +235,6 @@ def blend_borders(values: np.ndarray, valid: np.ndarray, core: tuple[slice, slic
     return values
 
 
-def _overlaps(first: tuple[slice, slice], second: tuple[slice, slice]) -> bool:
-    return all(a.start < b.stop and b.start < a.stop for a, b in zip(first, second))
-
-
 def map_chunks(
     fn: Callable[[Window], tuple[np.ndarray, ...]],
     windows: list[Window],
@@ -259,7 +255,7 @@ def map_chunks(
     bands the blend takes are kept meanwhile.
     """
     height, width = windows[-1].core[0].stop, windows[-1].core[1].stop
-    last_reader = [max(index for index, other in enumerate(windows) if _overlaps(other.read, window.core)) for window in windows]
+    last_reader = [max(index for index, other in enumerate(windows) if _intersection(other.read, window.core) is not None) for window in windows]
     cores = [window.core for window in windows]
     outputs: tuple[np.ndarray, ...] = ()
     held: dict[int, np.ndarray] = {}
