@@ -312,9 +312,11 @@ class ClearVision:
     ) -> CloudRemovalOutput:
         """Stage 2 only: replace the pixels where `masks` is True from the other dates."""
         started = time.perf_counter()
+        report = progress or _no_progress
+        report(0.0, "decoding")
         images = load_frames(frames)
         masks = validate_masks(masks, images.shape[:3])
-        return self._by_chunks(images, parse_dates(dates, len(images)), masks, started, progress or _no_progress)
+        return self._by_chunks(images, parse_dates(dates, len(images)), masks, started, report)
 
     def run(
         self,

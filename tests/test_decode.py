@@ -107,9 +107,20 @@ def test_too_many_frames():
         load_frames([np.zeros((32, 32, 3), np.uint8)] * (MAX_FRAMES + 1))
 
 
-def test_mixed_sizes_are_named():
-    with pytest.raises(ValueError, match="share one size, got 40x40, 48x48"):
-        load_frames([np.zeros((40, 40, 3), np.uint8), np.zeros((48, 48, 3), np.uint8)])
+def test_mixed_sizes_are_named_with_their_frames():
+    frames = [np.zeros((40, 40, 3), np.uint8)] * 5 + [np.zeros((48, 48, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"share one size, got 40x40 \(frames 1, 2, 3 and 2 more\), 48x48 \(frame 6\)"):
+        load_frames(frames)
+
+
+def test_a_folder_or_a_missing_file_is_named_with_what_to_give(tmp_path):
+    """A folder where a list of files belongs, given whole or as one frame, and a missing file, named with its path."""
+    with pytest.raises(ValueError, match=r"got the folder .*; give a list of the frames' files, e.g. sorted\(glob.glob\("):
+        load_frames(str(tmp_path))
+    with pytest.raises(ValueError, match=r"frame 1 \(.*\): .* is a folder; give its image files"):
+        load_frames([tmp_path, tmp_path])
+    with pytest.raises(ValueError, match=r"frame 2 \(b.png\): file not found: .*nowhere/b.png"):
+        load_frames([np.zeros((40, 40, 3), np.uint8), tmp_path / "nowhere" / "b.png"])
 
 
 def test_too_small_frames():

@@ -84,13 +84,22 @@ def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
     assert np.array_equal(back.values, cube.values)
 
 
+def _png_folder(tmp: Path) -> Path:
+    folder = tmp / "pngs"
+    folder.mkdir()
+    for day in (1, 2):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / f"2021-05-0{day}.png")
+    return folder
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
         (lambda tmp: open_cube(tmp / "missing"), "no such file or folder"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), dates=["2021-01-01"]), "got 1 dates for 8 acquisitions"),
         (lambda tmp: open_cube(write_geotiffs(tmp / "d"), chunks=8), r"chunks: 8 is not a chunk size"),
-        (lambda tmp: open_cube(write_geotiffs(tmp / "d"), bands=["B04"]), "bands: only for netCDF and zarr"),
+        (lambda tmp: open_cube(write_geotiffs(tmp / "d"), bands=["B04"]), r"bands: only for netCDF and zarr .* or afterwards: cube.sel\(band=\[...\]\)"),
+        (lambda tmp: open_cube(_png_folder(tmp)), r"holds no GeoTIFF .* files; PNG or JPEG frames are pictures, not a cube: give them to ClearVision.run"),
         (lambda tmp: open_cube(_renamed_without_dates(tmp)), r"no acquisition dates found for 8 of 8 acquisitions \(e.g. scene_a.tif: "),
         (lambda tmp: open_cube(_mixed_grids(tmp)), "every date must share one CRS"),
     ],

@@ -111,7 +111,7 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
         model.remove_cube(dn_cube.assign_coords(band=["B04", "B04", "B02", "B08"]), rgb=("B04", "B04", "B02"))
     with pytest.raises(ValueError, match=r"cube: 2 band\(s\) \(B04, B03\); the networks need red, green and blue"):
         model.remove_cube(dn_cube.isel(band=[0, 1]))
-    with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims"):
+    with pytest.raises(ValueError, match=r"expected an xarray.DataArray with dims .* \(lat/lon, t and bands are renamed so; .*got \('time', 'band', 'row', 'x'\); rename them"):
         model.remove_cube(dn_cube.rename(y="row"))
 
 
@@ -357,3 +357,10 @@ def test_the_accessor_is_registered_by_clear_vision_geo_and_clear_vision_alone_s
         "import clear_vision.geo, xarray; assert hasattr(xarray.DataArray, 'clear_vision')"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_the_accessor_on_a_dataset_says_what_it_takes():
+    """`ds.clear_vision.remove()` on a Dataset: refused in words (it was an AttributeError), before any model loads."""
+    cube = synthetic_cube(steps=3, height=64, width=64)
+    with pytest.raises(ValueError, match=r"cube: expected an xarray.DataArray with dims \('time', 'band', 'y', 'x'\).*got Dataset"):
+        cube.to_dataset(name="reflectance").clear_vision.remove()

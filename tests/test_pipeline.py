@@ -194,13 +194,29 @@ def test_cuda_first_fills_may_come_from_several_threads_at_once(made_by, tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_nearly_black_frames_get_a_note_naming_the_likely_cause(model):
-    """Sentinel-2 digital numbers as uint16 pictures come out 0 % cloud: the result must say why."""
+def test_run_and_fill_report_progress_from_0_to_1_in_order(model):
+    """The documented callback: fractions that never go back, from the decoding at 0 to "done" at 1."""
+    frames = scene()
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[2, 20:60, 20:60] = True
+    for call in (lambda report: model.run(frames, progress=report), lambda report: model.fill(frames, masks, progress=report)):
+        calls = []
+        call(lambda fraction, step: calls.append((fraction, step)))
+        fractions = [fraction for fraction, _ in calls]
+        assert calls[0] == (0.0, "decoding") and calls[-1] == (1.0, "done") and fractions == sorted(fractions), calls
+
+
+def test_dark_frames_get_a_note_naming_the_likely_cause(model):
+    """Sentinel-2 digital numbers as uint16 pictures, or plain reflectance as floats, miss clouds: the
+    result must say why, also when one bright cloud lights a pixel (the brightest alone kept it silent)."""
     frames = scene().astype(np.uint32)
     digital_numbers = (frames * 3333 // frames.max()).astype(np.uint16)  # DN up to 3333 (reflectance 0.33): 13 of 255 as a picture
+    digital_numbers[2, 40:70, 40:80] = 9500  # a bright cloud: 37 of 255
     notes = model.run(digital_numbers).warnings
-    assert any("nearly black (brightest value 13 of 255)" in note and "remove_cube" in note for note in notes), notes
-    assert not any("nearly black" in note for note in model.run(scene()).warnings)
+    assert any("frames are dark (typical pixel" in note and "brightest 37)" in note and "remove_cube" in note for note in notes), notes
+    reflectance = scene().astype(np.float32) / 255 * 0.15  # reflectance 0.02..0.08, as of forest, read as a picture over 0..1
+    assert any("clip(reflectance x 3" in note for note in model.run(reflectance).warnings)
+    assert not any("frames are dark" in note for note in model.run(scene()).warnings)
 
 
 def test_an_unpickled_pipeline_runs_as_the_original(model):

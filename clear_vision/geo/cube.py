@@ -145,7 +145,7 @@ def open_cube(
         cube, file_units = _open_dataset(paths[0], chunks, bands)
     else:
         if bands is not None:
-            raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given")
+            raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given, or afterwards: cube.sel(band=[...])")
         cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None)
         cube, file_units = (cube, None) if (scale, offset) != (None, None) else _one_unit(cube, date_units, labels)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
@@ -310,7 +310,9 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
         if path.is_dir():
             found = find_rasters(path)
             if not found:
-                raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files")
+                pictures = any(item.suffix.lower() in (".png", ".jpg", ".jpeg") for item in path.iterdir())
+                hint = "; PNG or JPEG frames are pictures, not a cube: give them to ClearVision.run (or the command line)" if pictures else ""
+                raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files{hint}")
             files.extend(sorted(found, key=_path_order))
         elif path.suffix.lower() in RASTER_SUFFIXES:
             files.append(path)

@@ -154,7 +154,10 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
         cube = cube.transpose(*DIMS) if set(cube.dims) == set(DIMS) else cube
     if not isinstance(cube, xr.DataArray) or tuple(cube.dims) != DIMS:
         got = tuple(cube.dims) if isinstance(cube, xr.DataArray) else type(cube).__name__
-        raise ValueError(f"cube: expected an xarray.DataArray with dims {DIMS} (see clear_vision.open_cube), got {got}")
+        raise ValueError(
+            f"cube: expected an xarray.DataArray with dims {DIMS} (lat/lon, t and bands are renamed so; see clear_vision.open_cube), got {got}"
+            + ("; rename them: cube.rename({...})" if isinstance(cube, xr.DataArray) else "")
+        )
     steps, _, height, width = cube.shape
     if steps < MIN_FRAMES:
         raise ValueError(f"cube: {steps} date{'s' if steps != 1 else ''}; clouds are filled from other dates, so a cube needs at least {MIN_FRAMES} (add dates, or widen --start/--end)")

@@ -7,6 +7,7 @@ days since the first frame, and (T,H,W) bool masks.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -48,7 +49,12 @@ MIN_SIDE = 32
 MAX_PIXELS = 4096 * 4096  # per frame, checked from the file header before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cameras
-DARK_BELOW = 32  # of 255: frames all darker than this get a note (clouds are bright in any rendering)
+# Frames whose typical pixel (the median of each pixel's brightest channel) is darker than this, of
+# 255, get a note: the training rendering, clip(reflectance x 3), puts land at 40..110 and the
+# darkest training forest at gain 2 at 32; Sentinel-2 digital numbers read as 16-bit pictures
+# come out under 5, plain reflectance of that forest at 16.
+DARK_BELOW = 20
+_DARK_SAMPLE_PIXELS = 1_000_000  # the median is taken on a regular sample of about this many
 DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
 MAX_DAY_NUMBER_SPAN = 100 * DAYS_PER_YEAR  # longer: seconds or milliseconds taken for days
@@ -155,18 +161,30 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
         if frames.ndim != 4 or 3 not in (frames.shape[1], frames.shape[-1]):
             raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W), got shape {frames.shape}")
         items: Sequence[FrameInput] = list(frames)
-    elif isinstance(frames, (str, PathLike, Image.Image)) or not isinstance(frames, Sequence):
+    elif isinstance(frames, (str, PathLike)):
+        what = "the folder" if Path(frames).is_dir() else "one path"
         raise ValueError(
-            f"frames: expected a (T,H,W,3) array or a list of images/paths, got {type(frames).__name__}"
+            f"frames: expected a (T,H,W,3) array or a list of images/paths, got {what} {str(frames)!r}; "
+            f"give a list of the frames' files, e.g. sorted(glob.glob('{Path(frames) / '*.png' if what == 'the folder' else frames}')) (the command line takes a folder)"
         )
+    elif isinstance(frames, Image.Image) or not isinstance(frames, Sequence):
+        raise ValueError(f"frames: expected a (T,H,W,3) array or a list of images/paths, got {type(frames).__name__}")
     else:
         items = frames
     decoded = load_images(items, max_frames, min_images=min_frames)
-    sizes = {f.shape[:2] for f in decoded}
+    sizes: dict[tuple[int, int], list[int]] = {}
+    for number, frame in enumerate(decoded, start=1):
+        sizes.setdefault(frame.shape[:2], []).append(number)
     if len(sizes) > 1:
-        listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
+        listed = ", ".join(f"{h}x{w} ({_frame_numbers(numbers)})" for (h, w), numbers in sorted(sizes.items(), key=lambda item: -len(item[1])))
         raise ValueError(f"frames: all frames must share one size, got {listed}")
     return np.stack(decoded)
+
+
+def _frame_numbers(numbers: list[int]) -> str:
+    """'frame 3', 'frames 1, 2, 4' or 'frames 1, 2, 4 and 7 more'."""
+    shown = ", ".join(map(str, numbers[:3])) + (f" and {len(numbers) - 3} more" if len(numbers) > 3 else "")
+    return f"frame{'s' if len(numbers) > 1 else ''} {shown}"
 
 
 def load_images(images: Sequence[FrameInput], max_images: int, min_images: int = 1) -> list[np.ndarray]:
@@ -188,16 +206,23 @@ def no_data_pixels(images: np.ndarray) -> np.ndarray:
 
 
 def dark_frames_note(images: np.ndarray) -> str | None:
-    """A note when all frames are nearly black, where clouds cannot be told from the ground: the
-    usual sign of digital numbers or reflectance given as 16-bit or float pictures (Sentinel-2 DN
-    up to 3000 become 12 of 255), which would otherwise come back "0 % cloud" without a word."""
-    brightest = int(images.max())
-    if brightest >= DARK_BELOW:
+    """A note when the frames are dark, where clouds are faint or cannot be told from the ground:
+    the usual sign of digital numbers or reflectance given as 16-bit or float pictures (Sentinel-2
+    DN up to 3000 become 12 of 255, plain reflectance of forest 16), which would otherwise come
+    back with clouds missed without a word. The typical pixel decides, not the brightest: one
+    bright cloud in a dark series kept a note on the brightest pixel silent."""
+    stride = max(1, math.isqrt(images[..., 0].size // _DARK_SAMPLE_PIXELS))
+    brightest_channel = images[:, ::stride, ::stride].max(axis=-1)
+    with_data = brightest_channel[brightest_channel > 0]  # pure black is no data
+    typical = int(np.median(with_data)) if with_data.size else 0
+    if typical >= DARK_BELOW:
         return None
     return (
-        f"the frames are nearly black (brightest value {brightest} of 255), so clouds cannot be seen in them: 16-bit frames "
-        "are read as pictures over 0..65535 and float frames over 0..1; stretch digital numbers or reflectance to 8-bit "
-        "RGB first, or give them as GeoTIFF, netCDF or zarr to remove_cube / the command line, which take their units"
+        f"the frames are dark (typical pixel {typical} of 255, brightest {int(images.max())}), so clouds are faint or cannot be seen in them: "
+        "the networks were trained on reflectance rendered as clip(reflectance x 3, 0, 1) x 255, where land is about 40..110; "
+        "16-bit frames are read as pictures over 0..65535 and float frames over 0..1, so digital numbers or plain reflectance "
+        "come out dark: render them that way first, or give them as GeoTIFF, netCDF or zarr to remove_cube / the command line, "
+        "which take their units"
     )
 
 
@@ -259,8 +284,10 @@ def image_size(path: str | PathLike, label: str | None = None) -> tuple[int, int
     """
     path = Path(path)
     label = label or path.name
+    if path.is_dir():
+        raise ValueError(f"{label}: {path} is a folder; give its image files, e.g. sorted(glob.glob('{path}/*.png')) (the command line takes a folder)")
     if not path.is_file():
-        raise ValueError(f"{label}: file not found")
+        raise ValueError(f"{label}: file not found: {path}")
     try:
         if _is_tiff(path):
             import tifffile
