@@ -1,9 +1,10 @@
-"""The project's local Dask cluster: workers get time to exit, and can be told to be quiet."""
+"""The project's local Dask cluster: workers get time to exit, ignore Ctrl-C, and can be told to be quiet."""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing.util
+import signal
 import socket
 import time
 import warnings
@@ -47,11 +48,18 @@ def test_a_worker_that_takes_seconds_to_exit_is_not_killed_with_a_warning():
     assert not [message for message in records.messages if "still alive" in message], records.messages
 
 
-def test_silenced_workers_log_nothing_of_distributed():
+def _interrupt_handler() -> str:
+    return repr(signal.getsignal(signal.SIGINT))
+
+
+def test_silenced_workers_log_nothing_of_distributed_and_ignore_ctrl_c():
+    """A terminal's Ctrl-C reaches the workers too: they ignore it (the command stops the run) instead of printing tracebacks."""
     with local_cluster(1) as cluster, distributed.Client(cluster) as client:
         assert list(client.run(_logger_level).values()) != [logging.CRITICAL + 1]
         client.run(silence_worker_logs)
         assert list(client.run(_logger_level).values()) == [logging.CRITICAL + 1]
+        assert list(client.run(_interrupt_handler).values()) == [repr(signal.SIG_IGN)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # this process still takes it
 
 
 def test_a_cluster_does_not_need_port_8787():

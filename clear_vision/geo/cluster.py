@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from functools import cache
 from typing import Any
 
 import dask
 
-__all__ = ["local_cluster", "silence_worker_logs", "WORKER_ENVIRON", "TRIM_VARIABLE", "WORKER_EXIT_S"]
+__all__ = ["local_cluster", "dask_setup", "silence_worker_logs", "WORKER_ENVIRON", "TRIM_VARIABLE", "WORKER_EXIT_S"]
 
 # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker, which makes glibc map
 # and unmap every large temporary array: one 640x640x10 chunk took 45 s in such a worker and
@@ -37,16 +38,26 @@ def _patient_nanny() -> type:
     return PatientNanny
 
 
+def dask_setup(worker: Any) -> None:
+    """Run by each worker process of `local_cluster` once it has started (distributed's preload): it
+    ignores Ctrl-C. A terminal sends it to every process of the command, and interrupted in a task
+    the workers printed 30..90 lines of tracebacks; the command stops the run and closes them.
+    (Held back in the command while the workers start, a Ctrl-C got lost: another thread of the
+    command took it, so the workers still print their tracebacks if interrupted while starting.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def local_cluster(n_workers: int, **options: Any) -> Any:
-    """`distributed.LocalCluster` of `n_workers` single-threaded worker processes. Its HTTP server (and
-    dashboard) take a free port: on 8787, taken by any other cluster, distributed warned in three lines."""
+    """`distributed.LocalCluster` of `n_workers` single-threaded worker processes that ignore Ctrl-C
+    (`dask_setup`). Its HTTP server (and dashboard) take a free port: on 8787, taken by any other
+    cluster, distributed warned in three lines."""
     from distributed import LocalCluster
 
     # a distributed cluster started earlier in this process leaves its nanny's MALLOC_TRIM_THRESHOLD_ in
     # os.environ, which workers spawned now would inherit: kept out while they start
     inherited = os.environ.pop(TRIM_VARIABLE, None)
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, "distributed.worker.preload": [__name__]}):
             return LocalCluster(
                 n_workers=n_workers, threads_per_worker=1, dashboard_address=":0", worker_class=_patient_nanny(), **options
             )
