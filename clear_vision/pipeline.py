@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
 from .detection.masks import NEIGHBOURHOOD_PX, NO_DATA, detected_masks, fill_masks, mask_classes
-from .detection.reference import NEIGHBOURS, detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
+from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, spread_into_no_data, temporal_reference, whiteness_test
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
@@ -246,7 +246,12 @@ class ClearVision:
     # ---- public steps -------------------------------------------------------------------
 
     def detect(
-        self, frames: FrameInput | Sequence[FrameInput], dates: DateLike | Sequence[DateLike] | None = None, *, series: bool = True, shadow: bool = False
+        self,
+        frames: FrameInput | Sequence[FrameInput],
+        dates: DateLike | Sequence[DateLike] | None = None,
+        *,
+        series: bool | None = None,
+        shadow: bool = False,
     ) -> np.ndarray | list[np.ndarray]:
         """Stage 1 only: (T,H,W) bool, what was detected as cloud, thick or thin (no fill buffer).
 
@@ -255,9 +260,11 @@ class ClearVision:
         shadow detections lie on ground that such labels call clear. No data (pure black) is
         neither, so it is not reported; `run` masks and fills it.
 
-        The frames are one place's time series, each judged against the others (`series`). Give
-        `series=False` for unrelated images, such as the tiles of one scene: each is then judged
-        on its own, as the detector was also trained to do (a single frame always is). Up to
+        Frames of one place's time series are each judged against the others; unrelated images,
+        such as the tiles of one scene, each on its own, as the detector was also trained to do
+        (a single frame always is). `series=None` tells them apart (`reference.shows_one_place`:
+        8 or more frames whose fine structure no other date repeats are unrelated); True or
+        False says which they are. Up to
         MAX_TILES frames are accepted. One image given alone ((H,W,3) or (3,H,W), a PIL image,
         a path) gets its (H,W) mask; a list of images of different sizes (a scene's tiles with
         its edge tiles) cannot be a series: each is judged alone and the masks come as a list.
@@ -277,12 +284,12 @@ class ClearVision:
         config = self.config
 
         def detect_frames(chunk: np.ndarray, chunk_days: np.ndarray) -> np.ndarray:
-            detection = self._detect(chunk, chunk_days)
+            detection = self._detect(chunk, chunk_days, alone_if_unrelated=series is None)
             probability = detection.probability if shadow else detection.cloud
             return detected_masks(np.where(detection.no_data, 0.0, probability), config.threshold, config.min_cloud_px)
 
         def detect_block(block: np.ndarray, block_days: np.ndarray) -> np.ndarray:
-            if series:
+            if series is not False:
                 return detect_frames(block, block_days)
             return np.concatenate([detect_frames(block[index : index + 1], block_days[index : index + 1]) for index in range(len(block))])
 
@@ -290,7 +297,7 @@ class ClearVision:
             # Many frames (a scene's tiles) go in blocks, so memory follows the block. In a series
             # each block also reads the NEIGHBOURS dates on either side: every frame's reference
             # comes from the same dates as in one pass (the nearest in time are the nearest in order).
-            context = NEIGHBOURS if series else 0
+            context = NEIGHBOURS if series is not False else 0
             detected = np.empty(chunk.shape[:3], dtype=bool)
             for start in range(0, len(chunk), _DETECT_BLOCK_FRAMES):
                 stop = min(start + _DETECT_BLOCK_FRAMES, len(chunk))
@@ -445,10 +452,12 @@ class ClearVision:
         )
 
     @torch.inference_mode()
-    def _detect(self, images: np.ndarray, days: np.ndarray) -> _Detection:
+    def _detect(self, images: np.ndarray, days: np.ndarray, alone_if_unrelated: bool = False) -> _Detection:
         """(T,H,W,3) uint8 -> cloud and shadow probabilities, (T,H,W) float32 each.
 
-        The temporal detector sees each frame with its reference from the other dates. Thick
+        The temporal detector sees each frame with its reference from the other dates; with
+        `alone_if_unrelated`, frames that do not show one place (`shows_one_place`) see none, as
+        a single frame does. Thick
         cloud cores (the whiteness test) are set to cloud unless the reference is just as white
         there (snow or bright ground that stays); pure black (no data) is never a clear observation,
         and the network sees it continued from the nearest pixels with data, not as a black edge.
@@ -464,6 +473,8 @@ class ClearVision:
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
         if temporal:  # all at once: each call reads every date, so per batch it would be repeated
             references, valid = temporal_reference(images, days, white=white)
+            if alone_if_unrelated and not shows_one_place(images, references, valid, white):
+                references, valid = np.zeros_like(references), np.zeros_like(valid)
             forced &= ~(valid & whiteness_test(references))
         for start in range(0, len(images), per_call):
             batch = slice(start, min(start + per_call, len(images)))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from clear_vision import ClearVision, CloudRemovalOutput, pipeline, resolve_device
 from clear_vision.detection.masks import detected_masks
@@ -330,6 +331,17 @@ def test_detect_judges_unrelated_tiles_each_on_its_own_when_asked(model):
     alone = model.detect(frames, series=False)
     assert np.array_equal(alone, np.concatenate([model.detect(frame[None]) for frame in frames]))
     assert not np.array_equal(alone, model.detect(frames))  # as a series, the other dates change the answer
+    assert np.array_equal(model.detect(frames), model.detect(frames, series=True))  # and a series is what it is taken for
+
+
+def test_detect_tells_a_scenes_tiles_from_a_series_by_itself(model):
+    """Tiles of different places given together, as a scene's are, are judged each alone without series=False."""
+    fields = ndimage.gaussian_filter(np.random.default_rng(0).normal(size=(10, 96, 96)), sigma=(0, 1.5, 1.5))  # each tile a ground of its own
+    green = 100 + 40 * fields / fields.std()
+    tiles = np.clip(np.stack([green - 30, green, green - 50], -1), 0, 255).astype(np.uint8)
+    tiles[3, 20:60, 20:70] = 240
+    assert np.array_equal(model.detect(tiles), model.detect(tiles, series=False))
+    assert not np.array_equal(model.detect(tiles, series=True), model.detect(tiles, series=False))
 
 
 def test_detect_takes_a_scenes_tiles_beyond_the_sequence_limit(model):

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
-from clear_vision.detection.reference import _MISSING, _lower_median, detector_inputs, spread_into_no_data, temporal_reference, whiteness_test
+from clear_vision.detection.reference import RELATED_MIN_FRAMES, _MISSING, _lower_median, detector_inputs, shows_one_place, spread_into_no_data, temporal_reference, whiteness_test
 
 
 def ground(steps: int, seed: int = 0) -> np.ndarray:
@@ -109,3 +110,33 @@ def test_lower_median_is_torch_nanmedian_for_any_number_of_dates(steps: int, dat
     levels = torch.nan_to_num(values, nan=_MISSING).to(torch.int16)
     median = _lower_median(levels, chosen)
     assert torch.equal(median.float().masked_fill(median == _MISSING, -1.0), torch.nan_to_num(expected, nan=-1.0))
+
+
+def textures(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    """`count` unrelated places, as the tiles of one scene are: each ground of its own (smoothed noise)."""
+    rng = np.random.default_rng(seed)
+    fields = ndimage.gaussian_filter(rng.normal(size=(count, size, size)), sigma=(0, 1.5, 1.5))
+    green = 100 + 40 * fields / fields.std()
+    return np.clip(np.stack([green - 30, green, green - 50], -1), 0, 255).astype(np.uint8)
+
+
+def one_place(frames: np.ndarray) -> bool:
+    reference, valid = temporal_reference(frames)
+    return shows_one_place(frames, reference, valid, whiteness_test(frames))
+
+
+def test_a_series_shows_one_place_and_a_scenes_tiles_do_not():
+    series = np.repeat(textures(1), 10, axis=0) + np.random.default_rng(1).integers(0, 4, (10, 64, 64, 3)).astype(np.uint8)
+    assert one_place(series) and not one_place(textures(10))
+    cloudy = series.copy()
+    cloudy[1:9] = 245  # eight of ten dates overcast: the two clear ones still share their ground
+    assert one_place(cloudy)
+
+
+def test_too_few_comparable_frames_stay_a_series():
+    """Under RELATED_MIN_FRAMES frames, or frames too small or cloudy to compare, the evidence is too thin to split them."""
+    assert one_place(textures(RELATED_MIN_FRAMES - 1))
+    assert one_place(textures(10, size=32))  # 1024 pixels a frame: chance correlations would decide
+    covered = textures(10)
+    covered[:, :, :40] = 245  # 62 % of every tile white: too little ground left to compare
+    assert one_place(covered)

@@ -6,10 +6,10 @@ import numpy as np
 
 from clear_vision import ClearVision
 from preprocess.readers import CLEAR, CLOUD
-from training.score_detection import TILES_ALONE, WITH_SHADOW, detection_table, format_detection_table, format_run_mask_errors, mask_error_counts
+from training.score_detection import AS_SERIES, WITH_SHADOW, detection_table, format_detection_table, format_run_mask_errors, mask_error_counts
 
 
-def test_detection_table_gives_a_scenes_tiles_together_and_alone_with_and_without_shadow_and_pools_series_once(tmp_path):
+def test_detection_table_gives_a_scenes_tiles_as_users_do_and_as_a_series_with_and_without_shadow_and_pools_series_once(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.uniform(0.02, 0.08, (4, 64, 64, 3)).astype(np.float32)  # reflectance: dark ground
     images[1, 10:40, 10:40] = 0.6  # a white cloud on one tile / date
@@ -18,10 +18,10 @@ def test_detection_table_gives_a_scenes_tiles_together_and_alone_with_and_withou
     np.savez(tmp_path / "groups.npz", **{"scene:a.images": images, "scene:a.labels": labels,
                                           "series:b.images": images, "series:b.labels": labels, "series:b.days": np.arange(4) * 5.0})
     table = detection_table(ClearVision.load(), tmp_path / "groups.npz")
-    assert set(table["scene:a"]) == {"clear_vision", "brightness", TILES_ALONE, WITH_SHADOW} and set(table["series:b"]) == {"clear_vision", "brightness", WITH_SHADOW}
-    assert table["scene:a"][TILES_ALONE]["recall"] > 0.9 and table["series:b"]["clear_vision"]["recall"] > 0.9
-    assert set(table["pooled"]) == {"clear_vision", "brightness", TILES_ALONE, WITH_SHADOW}
-    assert f"{TILES_ALONE}: a scene's tiles given as detect(tiles, series=False)" in format_detection_table(table)
+    assert set(table["scene:a"]) == {"clear_vision", "brightness", AS_SERIES, WITH_SHADOW} and set(table["series:b"]) == {"clear_vision", "brightness", WITH_SHADOW}
+    assert table["scene:a"][AS_SERIES]["recall"] > 0.9 and table["series:b"]["clear_vision"]["recall"] > 0.9
+    assert set(table["pooled"]) == {"clear_vision", "brightness", AS_SERIES, WITH_SHADOW}
+    assert f"{AS_SERIES}: a scene's tiles given as detect(tiles, series=True)" in format_detection_table(table)
 
 
 def test_mask_errors_count_cloud_left_in_and_clear_ground_replaced():

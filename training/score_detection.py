@@ -17,29 +17,29 @@ from .score_removal import days_to_dates
 
 __all__ = ["detection_table", "format_detection_table", "mask_error_counts", "run_mask_errors", "format_run_mask_errors"]
 
-TILES_ALONE = "tiles alone"  # `detect(tiles, series=False)` on a scene's tiles
+AS_SERIES = "as a series"  # `detect(tiles, series=True)` on a scene's tiles: judged against each other, the harder case
 WITH_SHADOW = "with shadow"  # `detect(frames, shadow=True)`: cloud or cloud shadow, as `fill` would take it
 
 
 def detection_table(model: ClearVision, path: Path) -> dict:
     """Per held-out scene and pooled: stage 1 vs the brightness threshold, cloud vs clear pixels."""
     table: dict[str, dict[str, dict[str, float]]] = {}
-    pooled = {detector: np.zeros(4, np.int64) for detector in ("clear_vision", TILES_ALONE, WITH_SHADOW, "brightness")}
+    pooled = {detector: np.zeros(4, np.int64) for detector in ("clear_vision", AS_SERIES, WITH_SHADOW, "brightness")}
     for name, group in load_groups(path).items():
         frames = render_rgb(group["images"].astype(np.float32), BENCHMARK_GAIN)
         labels = group["labels"]
         scored = (labels == CLEAR) | (labels == CLOUD)
-        # a series comes with its dates; a scene's tiles come as unrelated frames, given together
-        # (the harder case) and, as the README says to give them, each alone
+        # a series comes with its dates; a scene's tiles come together, without dates, as a user
+        # gives them (`detect` tells them from a series), and forced to be a series (the harder case)
         dates = days_to_dates(group["days"]) if "days" in group else None
         predictions = {"clear_vision": model.detect(frames, dates), WITH_SHADOW: model.detect(frames, dates, shadow=True), "brightness": whiteness_test(frames)}
         if dates is None:
-            predictions[TILES_ALONE] = model.detect(frames, series=False)
+            predictions[AS_SERIES] = model.detect(frames, series=True)
         for detector, predicted in predictions.items():
             counts = detection_counts(predicted, labels == CLOUD, scored)
             pooled[detector] += counts
             if dates is not None and detector == "clear_vision":
-                pooled[TILES_ALONE] += counts  # a series is given as a series either way
+                pooled[AS_SERIES] += counts  # a series is a series either way
             table.setdefault(name, {})[detector] = detection_scores(counts)
     table["pooled"] = {detector: detection_scores(counts) for detector, counts in pooled.items()}
     return table
@@ -50,7 +50,7 @@ def format_detection_table(detection: dict) -> str:
     for scene, detectors in detection.items():
         for detector, row in detectors.items():
             lines.append(f"{scene[:45]:<46}{detector:<14}{row['precision']:>6.3f}{row['recall']:>6.3f}{row['f1']:>6.3f}{row['iou']:>6.3f}")
-    lines.append(f"{TILES_ALONE}: a scene's tiles given as detect(tiles, series=False), each judged on its own (series are given as series)")
+    lines.append(f"{AS_SERIES}: a scene's tiles given as detect(tiles, series=True), each judged against the others (clear_vision: detect(tiles), which judges them alone once it sees no common ground)")
     lines.append(f"{WITH_SHADOW}: detect(frames, shadow=True), cloud or cloud shadow (the masks `fill` would take) scored as cloud")
     return "\n".join(lines)
 

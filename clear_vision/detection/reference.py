@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from ..io.decode import no_data_pixels
 
-__all__ = ["NEIGHBOURS", "whiteness_test", "temporal_reference", "detector_inputs", "spread_into_no_data"]
+__all__ = ["NEIGHBOURS", "whiteness_test", "temporal_reference", "shows_one_place", "detector_inputs", "spread_into_no_data"]
 
 NEIGHBOURS = 8  # other dates per reference: enough for a robust median, bounded cost on long series
 _STRIP_VALUES = 1 << 23  # gathered values per strip of rows (32 MB of float32)
@@ -129,6 +129,47 @@ def temporal_reference(
         valid[:, top : top + rows] = found.numpy()
         references[:, top : top + rows] = median.masked_fill(~found[..., None], 0).to(torch.uint8).numpy()
     return references, valid
+
+
+# `shows_one_place`: frames given together are taken for unrelated images (a scene's tiles) only
+# when at least RELATED_MIN_FRAMES of them show enough ground to compare (_MIN_COMPARED_PIXELS:
+# fewer, chance correlations reach the threshold; a tile 97 % white gave 0.16 on 422 pixels) and
+# none of those correlates with its reference by RELATED_MIN_CORRELATION. On the training data,
+# a scene's 128 px tiles, 10 at a time, reached 0.09 at most (139 tiles of six scenes together
+# 0.05); consecutive dates of every training series 0.15 at least, 0.85..0.99 where dates are
+# clear, and none of their 882 windows of 8, 10 and 16 dates (all dates, 445; clear frames
+# alone, 437) was taken for unrelated images.
+# Fewer frames overlap (2 dates of a series: -0.08 when one is overcast; 2 tiles: up to 0.21),
+# so they stay a series.
+RELATED_MIN_FRAMES = 8
+RELATED_MIN_CORRELATION = 0.1
+_FINE_STRUCTURE_PX = 7  # the box a frame's local mean is taken over: what is left is fine structure
+_MIN_COMPARED_PIXELS = 1600
+
+
+def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarray, white: np.ndarray) -> bool:
+    """Whether (T,H,W,3) uint8 frames given together look like one place's time series, judged by
+    their references (`temporal_reference`) and thick-cloud pixels (`white`).
+
+    The ground's fine structure (field edges, roads, tree crowns) repeats from date to date and
+    clouds hide it; tiles of different places share none of it. So each frame's structure (grey
+    minus its local mean) is correlated with its reference's where both are seen. The frames are
+    unrelated only if enough of them could be compared and none correlates; otherwise (small or
+    cloudy frames, few of them) they are taken as a series, as before this test existed.
+    """
+    compared = valid & ~white & ~whiteness_test(references) & ~no_data_pixels(frames)
+    judged = np.flatnonzero(compared.sum(axis=(1, 2)) >= _MIN_COMPARED_PIXELS)
+    if len(judged) < RELATED_MIN_FRAMES:
+        return True
+    size = (1, _FINE_STRUCTURE_PX, _FINE_STRUCTURE_PX)
+    own_structure, their_structure = (
+        grey - ndimage.uniform_filter(grey, size=size, mode="reflect") for grey in (frames[judged].mean(axis=-1, dtype=np.float32), references[judged].mean(axis=-1, dtype=np.float32))
+    )
+    for own, theirs, where in zip(own_structure, their_structure, compared[judged]):
+        own, theirs = own[where] - own[where].mean(), theirs[where] - theirs[where].mean()
+        if (own * theirs).sum() >= RELATED_MIN_CORRELATION * np.sqrt((own * own).sum() * (theirs * theirs).sum()):
+            return True
+    return False
 
 
 def detector_inputs(frames: torch.Tensor, reference: torch.Tensor | None, valid: torch.Tensor | None, mean: float, std: float) -> torch.Tensor:
