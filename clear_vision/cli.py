@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 try:  # torch loads here, for seconds: a Ctrl-C meanwhile ends the command like one during the work
-    from .io.decode import collect_image_paths, dates_from_names, split_dates
+    from .io.decode import check_frame_files, collect_image_paths, dates_from_names, parse_dates, split_dates
     from .io.outputs import StagedFolder, build_report, planned_files, render_files
     from .pipeline import ClearVision, Method
     from .weights import WeightsError
@@ -153,9 +153,11 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     staged = stack.enter_context(StagedFolder(args.out, planned_files(stems), args.overwrite))  # fail before the work
     args.staged = staged
     dates = split_dates(args.dates) or dates_from_names(paths)
+    check_frame_files(paths)  # count, headers, one size and the dates refused before the model's seconds of loading
+    parse_dates(dates, len(paths))
     _say(f"loading model ({args.method})")
     model = _load_model(args)
-    _say(f"processing {len(paths)} frames on {model.device.type}")
+    _say(f"processing {len(paths)} frame{'s' if len(paths) != 1 else ''} on {model.device.type}")
     result = model.run(paths, dates=dates, progress=lambda fraction, step: _say(f"  {fraction:4.0%} {step}"))
     report = build_report(result, stems, dates, device=model.device.type, fill_threshold=model.config.fill_threshold)
     for name, content in render_files(result, report).items():

@@ -108,7 +108,20 @@ def test_existing_outputs_are_not_overwritten(frame_dir, tmp_path, capsys):
 def test_bad_dates_write_nothing(frame_dir, tmp_path, capsys, extra, message):
     out = tmp_path / "out"
     assert main(["remove", str(frame_dir), "--out", str(out), *extra]) == 2
-    assert message in capsys.readouterr().err and not out.exists()
+    err = capsys.readouterr().err
+    assert message in err and "loading model" not in err and not out.exists()  # refused before the model's seconds of loading
+
+
+def test_pictures_it_cannot_take_are_refused_before_the_model_loads(frame_dir, tmp_path, capsys):
+    """Frames of two sizes, or a damaged file: said at once from the headers, naming the frames."""
+    Image.new("RGB", (40, 48)).save(frame_dir / "frame_9.png")
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "share one size, got 64x64 (frame_1.png, frame_2.png, frame_10.png), 48x40 (frame_9.png)" in err and "loading model" not in err, err
+    (frame_dir / "frame_9.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "(frame_9.png): not a readable" in err and "loading model" not in err, err
 
 
 def test_bad_input_exits_cleanly_without_traceback(frame_dir, tmp_path):

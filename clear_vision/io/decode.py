@@ -28,6 +28,7 @@ __all__ = [
     "FrameInput",
     "load_frames",
     "load_images",
+    "check_frame_files",
     "is_single_image",
     "no_data_pixels",
     "parse_dates",
@@ -172,19 +173,35 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     else:
         items = frames
     decoded = load_images(items, max_frames, min_images=min_frames)
-    sizes: dict[tuple[int, int], list[int]] = {}
-    for number, frame in enumerate(decoded, start=1):
-        sizes.setdefault(frame.shape[:2], []).append(number)
-    if len(sizes) > 1:
-        listed = ", ".join(f"{h}x{w} ({_frame_numbers(numbers)})" for (h, w), numbers in sorted(sizes.items(), key=lambda item: -len(item[1])))
-        raise ValueError(f"frames: all frames must share one size, got {listed}")
+    _check_one_size([frame.shape[:2] for frame in decoded])
     return np.stack(decoded)
 
 
-def _frame_numbers(numbers: list[int]) -> str:
-    """'frame 3', 'frames 1, 2, 4' or 'frames 1, 2, 4 and 7 more'."""
-    shown = ", ".join(map(str, numbers[:3])) + (f" and {len(numbers) - 3} more" if len(numbers) > 3 else "")
-    return f"frame{'s' if len(numbers) > 1 else ''} {shown}"
+def check_frame_files(paths: Sequence[str | PathLike]) -> None:
+    """What `load_frames` would refuse of these files that their headers tell (how many, readable,
+    not too large, one size), without decoding them: the command line checks before it loads the model."""
+    _check_count(len(paths), MIN_FRAMES, MAX_FRAMES)
+    sizes = []
+    for index, path in enumerate(paths, start=1):
+        sizes.append(image_size(path, f"frame {index} ({Path(path).name})"))
+        _check_pixels(*sizes[-1], f"frame {index} ({Path(path).name})")
+    _check_one_size(sizes, [Path(path).name for path in paths])
+
+
+def _check_one_size(sizes: Sequence[tuple[int, int]], names: Sequence[str] | None = None) -> None:
+    """Refuse frames of more than one (height, width), naming which frames (or files: `names`) have which."""
+    members: dict[tuple[int, int], list[str]] = {}
+    for number, size in enumerate(sizes, start=1):
+        members.setdefault(tuple(size), []).append(names[number - 1] if names else str(number))
+    if len(members) > 1:
+        listed = ", ".join(f"{h}x{w} ({_listed(items, names is None)})" for (h, w), items in sorted(members.items(), key=lambda item: -len(item[1])))
+        raise ValueError(f"frames: all frames must share one size, got {listed}")
+
+
+def _listed(items: list[str], numbered: bool) -> str:
+    """'frame 3', 'frames 1, 2, 4 and 7 more', or the file names so."""
+    shown = ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+    return f"frame{'s' if len(items) > 1 else ''} {shown}" if numbered else shown
 
 
 def load_images(images: Sequence[FrameInput], max_images: int, min_images: int = 1) -> list[np.ndarray]:
