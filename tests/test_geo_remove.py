@@ -266,6 +266,19 @@ def test_black_pixels_no_tag_declares_are_no_data_not_cloud(model, dn_cube, dn_r
     assert np.mean(mask[:, outside] == dn_result["mask"].values[:, outside]) > 0.99
 
 
+def test_valid_pixels_too_dark_to_render_are_not_no_data(model, dn_cube):
+    """Deep water at DN 1..6 renders black at gain 3: it is data, and its other bands are not overwritten as no data's are."""
+    cube = dn_cube.copy(data=dn_cube.values.copy()).rio.write_nodata(None, encoded=False)
+    rgb = [list(cube["band"].values).index(name) for name in ("B04", "B03", "B02")]
+    cube.values[0, rgb, 60:90, 60:90] = 3
+    cube.values[0, rgb[0], 95:100, 95:100] = 0  # a fill value in one band only: data
+    result = model.remove_cube(cube)
+    mask = result["mask"].values
+    assert not (mask[0, 60:90, 60:90] == NO_DATA).any() and not (mask[0, 95:100, 95:100] == NO_DATA).any()
+    kept = mask[0] == 0
+    assert np.array_equal(result["clear"].values[0][:, kept], cube.values[0][:, kept])
+
+
 def test_an_untagged_float_fill_value_left_unfilled_comes_back_as_the_nan_the_output_declares(model, tmp_path):
     """-9999 without a nodata tag reads as no data (it renders black); where no date can fill it, the
     output holds NaN, the nodata its files declare, not a -9999 that nothing declares."""

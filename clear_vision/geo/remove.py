@@ -219,7 +219,12 @@ def _remove_block(
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
-    missing |= no_data_pixels(frames)  # black is no data, as on the frames path (fill values no tag declares, e.g. 0 or -1)
+    # black is no data, as on the frames path, where no RGB band is above 0: fill values no tag
+    # declares (0, -1, -9999). A valid pixel that renders black (deep water: DN 1..6 at gain 3)
+    # was taken for no data too, its other bands overwritten: it is seen as the darkest non-black.
+    black = no_data_pixels(frames)
+    missing |= black & ~(np.nan_to_num(reflectance[:, rgb_index], nan=0.0) > 0).any(axis=1)
+    frames[black & ~missing] = (0, 0, 1)
     dates = parse_dates(days, steps)
     with _one_torch_thread():
         result = handle.get().process_chunk(frames, dates)
