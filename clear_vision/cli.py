@@ -30,6 +30,7 @@ try:  # torch loads here, for seconds: a Ctrl-C meanwhile ends the command like 
     from .io.outputs import StagedFolder, build_report, planned_files, render_files
     from .pipeline import ClearVision, Method
     from .weights import WeightsError
+    from .webapp.options import device
 except KeyboardInterrupt:
     sys.stderr.write("interrupted: nothing was written\n")
     raise SystemExit(128 + signal.SIGINT) from None
@@ -41,11 +42,15 @@ SCHEDULER_TIMEOUT_S = 10  # --scheduler: seconds to reach the scheduler and fini
 _CUBE_SUFFIXES = (".nc", ".zarr", ".zip", ".tar")  # .zip, .tar: Sentinel-2 and Landsat products as downloaded
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
@@ -79,10 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
     commands = parser.add_subparsers(dest="command", required=True)
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
-    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, in time order of the dates in their names (all must have one), else natural sort of the names; or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")
+    remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by the dates in their names where every name has one, else by natural sort of the names (with a warning naming the undated ones); or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")
     remove.add_argument("-o", "--out", required=True, type=Path, help="output folder (created if missing)")
     remove.add_argument("--dates", help="acquisition dates, one per frame, separated by commas (2021-05-10,...; frames also take day-of-year numbers); default: dates in the files (tags, names), else 5 days apart for frames")
-    remove.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
+    remove.add_argument("--device", type=device, metavar="{cpu,cuda}", help="default: cuda when available, else cpu")
     remove.add_argument("--method", default="learned", choices=get_args(Method), help="stage 2 filler (default: learned; the others are the classical rows of the evaluation)")
     remove.add_argument("--weights", type=Path, help="folder with the trained weights (default: the bundled model_dict/)")
     remove.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"), help="stage 1's arithmetic (default auto: bfloat16 on CPUs that compute it natively, else float32)")
@@ -96,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
     cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
     cube.add_argument("--format", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
-    cube.add_argument("--chunk", type=int, help="spatial chunk size in pixels, at least 64 (default: 512); the same chunk gives the same numbers on any scheduler")
+    cube.add_argument("--chunk", type=_whole_number, help="spatial chunk size in pixels, at least 64 (default: 512); the same chunk gives the same numbers on any scheduler")
     where = cube.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, help="start a local Dask cluster with N worker processes (one thread each)")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running Dask scheduler (workers must see --out)")
@@ -174,6 +179,7 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
 def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     """A georeferenced cube -> clear and mask COGs per date (or zarr) and report.json, in the input's units."""
     from .geo import cube_file_names, open_cube, write_cube_into
+    from .geo.write import date_stems
     from .geo.cube import cube_rgb
     from .geo.remove import check_chunk, check_cube, chunk_grid
 
@@ -182,6 +188,8 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     bands = split_dates(args.bands)  # the same comma, semicolon or space splitting
     cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
+    if args.start and args.end and args.start > args.end:
+        raise ValueError(f"--start {args.start} is after --end {args.end}; give the earlier day as --start")
     if args.start or args.end:
         first, last = (str(value)[:10] for value in cube["time"].values[[0, -1]])
         cube = cube.sel(time=slice(args.start, args.end))
@@ -208,7 +216,8 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     _say(f"processing {pieces} on {model.device.type}")
     report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()
-    _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(report['dates'], report['cloud_cover'], report['no_data']))}")
+    stems = date_stems(result["time"].values)  # as the files name them: a second acquisition on one day is <day>_2
+    _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(stems, report['cloud_cover'], report['no_data']))}")
     for warning in report["warnings"]:
         _say(f"warning: {warning}")
     _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")

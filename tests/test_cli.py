@@ -345,6 +345,12 @@ def test_start_and_end_select_the_dates_of_a_cube(frame_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), "--start", "June"])
     assert "'June' is not a date; give YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), "--start", "2019-07-11", "--end", "2019-06-20"]) == 2
+    assert "--start 2019-07-11 is after --end 2019-06-20" in capsys.readouterr().err
+    for option, message in ((["--chunk", "abc"], "argument --chunk: 'abc' is not a whole number"), (["--device", "gpu"], "'gpu' is not a device; give cpu or cuda, or leave --device out")):
+        with pytest.raises(SystemExit):
+            main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "none"), *option])
+        assert message in capsys.readouterr().err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn", "frames", "out"]
 
 
@@ -360,6 +366,17 @@ def test_a_date_without_any_observation_is_reported_as_no_data(tmp_path, capsys)
     hole = (report["cloud_cover"][3] - report["no_data"][3]) / (1 - report["no_data"][3])
     assert f"2019-07-01 {hole:.0%} (2% no data)," in err and report["no_data"][3] == 0.016
     assert "2019-07-06" not in report["warnings"][0] and f"warning: {report['warnings'][0]}" in err  # dates masked whole, not the empty one
+
+
+def test_two_acquisitions_on_one_day_are_told_apart_as_their_files_are(tmp_path, capsys):
+    """HLS gives Landsat and Sentinel-2 on the same day: the cover line names them as the files do, not as one date twice."""
+    paths = write_geotiffs(tmp_path / "dn")
+    shutil.copy(paths[0], paths[0].with_name("S2B_20190616.tif"))
+    paths[0].rename(paths[0].with_name("S2A_20190616.tif"))
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
+    cover = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("cloud cover:"))
+    assert cover.startswith("cloud cover: 2019-06-16 ") and ", 2019-06-16_2 " in cover, cover
+    assert (tmp_path / "out" / "clear_2019-06-16_2.tif").is_file()
 
 
 def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(tmp_path, capsys):

@@ -403,7 +403,12 @@ def test_hidden_files_in_a_folder_are_skipped(tmp_path):
 def test_empty_folder_is_named_with_the_accepted_suffixes(tmp_path):
     (tmp_path / "README.txt").write_text("no frames here")
     (tmp_path / "._frame.png").write_bytes(b"AppleDouble")
-    with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path))}: the folder holds no PNG/JPEG/TIFF frames; accepted: \.png, \.jpg, \.jpeg, \.tif, \.tiff"):
+    with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path))}: the folder holds no PNG/JPEG/TIFF frames; accepted: \.png, \.jpg, \.jpeg, \.tif, \.tiff files$"):
+        collect_image_paths([tmp_path])
+    for name in ("site_b", "site_a"):  # the folder above the sequences, as examples/ is
+        (tmp_path / name).mkdir()
+        save(tmp_path / name / "frame_1.png", frames_array(1)[0])
+    with pytest.raises(ValueError, match=r"tiff files; its subfolders site_a, site_b hold frames: give one of them$"):
         collect_image_paths([tmp_path])
 
 

@@ -126,7 +126,9 @@ def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
         if path.is_dir():
             found = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
             if not found:
-                raise ValueError(f"{path}: the folder holds no PNG/JPEG/TIFF frames; accepted: {', '.join(IMAGE_SUFFIXES)} files")
+                with_frames = sorted(sub.name for sub in path.iterdir() if sub.is_dir() and any(item.suffix.lower() in IMAGE_SUFFIXES for item in sub.iterdir()))
+                inside = f"; its subfolders {', '.join(with_frames[:3])}{' ...' if len(with_frames) > 3 else ''} hold frames: give one of them" if with_frames else ""
+                raise ValueError(f"{path}: the folder holds no PNG/JPEG/TIFF frames; accepted: {', '.join(IMAGE_SUFFIXES)} files{inside}")
             paths.extend(found)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES:
