@@ -54,6 +54,7 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4) and max(report["no_data"]) > 0
     assert "linear" in report["fill_method"] and report["method"] == "learned"
     assert report["fill_threshold"] == ClearVisionConfig.load(DEFAULT_WEIGHTS_DIR).fill_threshold  # how to run it again
+    assert report["device"] == "cpu" and report["seconds"] > 0  # as the frames' report has them
     whole = [date for date, masked, no_data in zip(report["dates"], report["cloud_cover"], report["no_data"]) if masked == 1 and no_data < 1]
     assert whole and len(report["warnings"]) == 1 and f"date(s) {', '.join(whole)} masked whole" in report["warnings"][0]  # explained
 

@@ -323,7 +323,7 @@ def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], model:
     dataset["mask"].encoding["_FillValue"] = None  # nor one a store would add by default (zarr: 0, the clear class)
     dataset.attrs = {
         RGB_ATTR: ",".join(map(str, rgb)), "gain": model_gain(model), "method": model.method, "fill_threshold": model.config.fill_threshold,
-        "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal",
+        "fill_method": FILL_METHOD, "source": "Clear Vision cloud removal", "device": model.device.type,
     }
     if cube.rio.crs is None:
         return dataset

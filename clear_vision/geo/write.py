@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -90,6 +91,7 @@ def write_cube_into(result: xr.Dataset, folder: Path, format: Format, *, progres
 
 def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: bool) -> dict[str, Any]:
     """`write_cube_into` for a result that `_checked_result` returned (`write_cube` checks it before staging)."""
+    started = time.perf_counter()  # a lazy result is computed here: the seconds are the run's
     if result["clear"].rio.crs is None:  # a cube built by hand often loses spatial_ref on the way
         warnings.warn(
             "write_cube: the cube has no CRS, so the outputs are not georeferenced (in Python, give the cube one before remove_cube: cube.rio.write_crs('EPSG:32633'))",
@@ -117,7 +119,7 @@ def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: b
         for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
             rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
             source.unlink()
-    report = _report(result, names, shares, format)
+    report = _report(result, names, shares, format, time.perf_counter() - started)
     (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
@@ -324,9 +326,10 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
                 target.set_band_description(band, str(name))
 
 
-def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Format) -> dict[str, Any]:
+def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Format, seconds: float) -> dict[str, Any]:
     """report.json; `shares` (T, 2): per date the share of pixels masked (no data included, as in
-    the frames' reports) and the share with no data (1 for a date with no observation at all)."""
+    the frames' reports) and the share with no data (1 for a date with no observation at all);
+    `seconds` spent writing (and so computing a lazy result), as the frames' report has its run's."""
     clear = result["clear"]
     return {
         "dates": [str(np.datetime_as_string(np.datetime64(value, "D"))) for value in result["time"].values],
@@ -344,6 +347,8 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Fo
         "method": result.attrs.get("method"),
         "fill_threshold": result.attrs.get("fill_threshold"),
         "fill_method": result.attrs.get("fill_method"),
+        "device": result.attrs.get("device"),
+        "seconds": round(seconds, 3),
         "warnings": [note] if (note := _whole_dates_note(result, shares)) else [],
     }
 
