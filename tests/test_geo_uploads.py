@@ -151,7 +151,7 @@ def test_pictures_pass_through_and_unknown_units_are_refused_naming_the_files(mo
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "a.png")
     assert upload_frames([str(tmp_path / "a.png")]) == [Frame("a.png", (tmp_path / "a.png",), "picture")]
     frames = upload_frames([str(path) for path in write_geotiffs(tmp_path / "noscale", state_scale=False)])
-    with pytest.raises(ValueError, match=r"^frames S2_20190616.tif, S2_20190621.tif, S2_20190626.tif and 5 more: uint16 values with no scale in the files"):
+    with pytest.raises(ValueError, match=r"^frames S2_20190616.tif, S2_20190621.tif, S2_20190626.tif and 5 more: uint16 values with no scale in the files.*state the scale in the files \(gdal_edit.py -scale 0.0001"):
         render_geotiff_frames(model, frames, stated_dates(frames), tmp_path / "r")
 
 

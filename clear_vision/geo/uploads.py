@@ -147,7 +147,9 @@ def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: 
             f"frames {first_names([frame.name for frame in frames])}: {cube.dtype} values with no scale in the files (GeoTIFF scale and "
             "offset tags), so their reflectance cannot be known. The app reads TIFFs that are georeferenced or not 8-bit as "
             "satellite data, with the units the files state; save pictures as 8-bit PNG, JPEG or TIFF, or as 16-bit PNG "
-            "(scaled to 8 bits), or use the command line, which takes --scale and --offset"
+            "(scaled to 8 bits); for satellite data, state the scale in the files (gdal_edit.py -scale 0.0001 FILE.tif for "
+            "Sentinel-2 L2A digital numbers, add -offset -0.1 from processing baseline 04.00 on) or use the command line, "
+            "which takes --scale and --offset"
         )
     names = [str(name) for name in cube["band"].values]
     if len(names) < 3:

@@ -240,8 +240,8 @@ def dark_frames_note(images: np.ndarray) -> str | None:
         f"the frames are dark (typical pixel {typical} of 255, brightest {int(images.max())}), so clouds are faint or cannot be seen in them: "
         "the networks were trained on reflectance rendered as clip(reflectance x 3, 0, 1) x 255, where land is about 40..110; "
         "16-bit frames are read as pictures over 0..65535 and float frames over 0..1, so digital numbers or plain reflectance "
-        "come out dark: render them that way first, or give them as GeoTIFF, netCDF or zarr to remove_cube / the command line, "
-        "which take their units"
+        "come out dark: render them that way first, or give them as files that state their units: GeoTIFF (also in the web "
+        "app), netCDF or zarr to remove_cube or the command line"
     )
 
 
