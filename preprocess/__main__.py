@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .detector_set import build_detector_sets
 from .removal_set import build_removal_sets
-from .sets import DEFAULT_DATA, DEFAULT_OUT
+from .sets import DEFAULT_DATA, DEFAULT_OUT, unwritable_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         if not args.data.is_dir():
             parser.error(f"--data {args.data} does not exist; point it at the shared data folder")
+        problem = unwritable_folder(args.out)
+        if problem:
+            parser.error(f"--out: {args.out} {problem}; give a folder this user can write to")
         if args.only in (None, "detector"):
             print("detector sets:", build_detector_sets(args.data, args.out, args.seed))
         if args.only in (None, "removal"):

@@ -9,6 +9,7 @@ The held-out sites were chosen before any training of this round and are never t
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from .readers import Cube
 from .rgb import BENCHMARK_GAIN, render_rgb
 
 __all__ = [
+    "unwritable_folder",
     "DEFAULT_DATA",
     "DEFAULT_OUT",
     "REMOVAL_HELD_OUT",
@@ -75,3 +77,17 @@ def sequences_by_site(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
     for key, sequence in sorted(load_groups(path).items()):
         sites.setdefault(key.split("/")[0], []).append(sequence)
     return sites
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why `folder` cannot take the sets or a training's files, or None: created if missing, then written to once
+    (found unwritable only after minutes of work, a run was lost)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        return "is a file"
+    except OSError as error:
+        return f"cannot be written to ({error.strerror or error})"
+    return None

@@ -206,3 +206,58 @@ def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_removal.main(["--data", str(tmp_path)])
     assert "python -m preprocess build" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--steps", "0"], "--steps: 0 must be at least 1"),
+        (["--validate-every", "0"], "--validate-every: 0 must be at least 1"),
+        (["--temporal", "flase"], "'flase' is not true or false"),
+        (["--widths", "8,16,x"], "'8,16,x' is not whole numbers separated by commas"),
+        (["--resume"], "--resume: no checkpoint at"),
+        (["--out", "/proc/clear-vision-out"], "--out: /proc/clear-vision-out cannot be written to"),
+    ],
+)
+def test_training_options_that_cannot_work_are_refused_before_any_step(tiny, tmp_path, capsys, extra, message):
+    """Found unwritable after the training, a run was lost; a resume without a checkpoint started afresh in silence."""
+    from training import train_mask
+
+    with pytest.raises(SystemExit):
+        train_mask.main(["--data", str(tiny), "--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run"), *extra])
+    assert message in capsys.readouterr().err
+
+
+def test_a_resume_past_the_requested_steps_and_a_single_frame_detector_say_what_they_do(tiny, tmp_path, capsys):
+    from training import train_mask
+
+    args = ["--data", str(tiny), "--out", str(tmp_path / "out"), "--crop", "32", "--batch", "2", "--threads", "1", "--widths", "4,8,8", "--run-dir", str(tmp_path / "run")]
+    assert train_mask.main([*args, "--steps", "2", "--temporal", "false"]) == 0  # the frame alone: 3 input channels
+    config = ClearVisionConfig.load(tmp_path / "out")
+    assert load_network("detector", config.detector, tmp_path / "out").in_channels == 3
+    with pytest.raises(SystemExit):
+        train_mask.main([*args, "--steps", "1", "--resume"])
+    assert "is at step 2, past --steps 1; give --steps 2 or more" in capsys.readouterr().err
+
+
+def test_contact_sheets_without_the_shared_data_are_refused_before_the_evaluation(tiny, tmp_path, capsys):
+    from training import evaluate
+
+    with pytest.raises(SystemExit):
+        evaluate.main(["--data", str(tiny), "--sheets", str(tmp_path / "sheets"), "--shared", str(tmp_path / "nowhere")])
+    assert "--sheets: " in capsys.readouterr().err and not (tmp_path / "sheets").exists()
+
+
+@needs_data
+def test_preprocess_and_calibrate_refuse_what_cannot_work_before_the_work(tiny, tmp_path, capsys):
+    """An unwritable --out for the sets, no sequences per site, a bundle that is not there: one line, at once."""
+    from preprocess.__main__ import main as preprocess_main
+    from training import calibrate
+
+    with pytest.raises(SystemExit):
+        preprocess_main(["build", "--data", str(DATA), "--out", "/proc/clear-vision-sets"])
+    assert "--out: /proc/clear-vision-sets cannot be written to" in capsys.readouterr().err
+    for extra, message in ((["--per-site", "0"], "--per-site: 0 must be at least 1"), (["--weights", str(tmp_path / "none")], "clear_vision.json not found; give a bundle folder")):
+        with pytest.raises(SystemExit):
+            calibrate.main(["--data", str(DATA), "--processed", str(tiny), *extra])
+        assert message in capsys.readouterr().err

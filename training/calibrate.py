@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from clear_vision import ClearVision
-from clear_vision.config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
+from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.weights import load_network, read_header
 from preprocess.readers import read_cube
 from preprocess.detector_set import DETECTOR_SERIES
@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data} not found: the training cubes of ../shared/data are needed")
+    if args.per_site < 1:
+        parser.error(f"--per-site: {args.per_site} must be at least 1")
+    if not (args.weights / CONFIG_NAME).is_file():
+        parser.error(f"--weights: {args.weights / CONFIG_NAME} not found; give a bundle folder (python -m training.train_mask --out writes one)")
     if not (args.processed / "detector_train.npz").is_file():
         parser.error(f"{args.processed / 'detector_train.npz'} not found; run `python -m preprocess build` first")
     chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))

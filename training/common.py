@@ -20,7 +20,7 @@ from tqdm import tqdm
 from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.pipeline import resolve_device
 from clear_vision.weights import save_weights
-from preprocess.sets import DEFAULT_OUT
+from preprocess.sets import DEFAULT_OUT, unwritable_folder
 
 __all__ = ["TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
 
@@ -98,9 +98,9 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
     for field in fields(config_type):
         default = getattr(defaults, field.name)
         if isinstance(default, tuple):
-            kind = lambda text: tuple(int(value) for value in text.split(","))  # noqa: E731 - "8,16,32"
+            kind = _whole_numbers
         elif isinstance(default, bool):
-            kind = lambda text: text.lower() in ("1", "true", "yes")  # noqa: E731
+            kind = _yes_or_no
         else:
             kind = type(default)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
@@ -111,8 +111,36 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
     config = config_type(**args)
     if not (config.data / required_file).is_file():
         parser.error(f"{config.data / required_file} not found; run `python -m preprocess build` first")
+    for name in ("steps", "batch", "validate_every", "threads"):
+        if getattr(config, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} must be at least 1")
+    for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost
+        problem = unwritable_folder(Path(getattr(config, name)))
+        if problem:
+            parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} {problem}; give a folder this user can write to")
+    checkpoint = Path(config.run_dir) / "checkpoint.pt"
+    if resume and not checkpoint.is_file():
+        parser.error(f"--resume: no checkpoint at {checkpoint}; check --run-dir, or leave --resume out to start afresh")
+    if resume and (done := int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])) > config.steps:
+        parser.error(f"--resume: the checkpoint at {checkpoint} is at step {done}, past --steps {config.steps}; give --steps {done} or more")
     command = " ".join([prog, *(argv if argv is not None else sys.argv[1:])])
     return config, resume, command
+
+
+def _whole_numbers(text: str) -> tuple[int, ...]:
+    """'8,16,32' -> (8, 16, 32)."""
+    try:
+        return tuple(int(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not whole numbers separated by commas (e.g. 8,16,32)") from None
+
+
+def _yes_or_no(text: str) -> bool:
+    """true/false, yes/no or 1/0; anything else is refused rather than read as false."""
+    answers = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.lower() not in answers:
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false (also yes/no, 1/0)")
+    return answers[text.lower()]
 
 
 def _checkpoint(

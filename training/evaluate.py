@@ -14,7 +14,7 @@ from pathlib import Path
 
 from clear_vision import ClearVision
 from clear_vision.filling.classical import CLASSICAL_FILLERS
-from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, sequences_by_site
+from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, REMOVAL_HELD_OUT, sequences_by_site
 
 from .contact_sheets import write_contact_sheets
 from .score_detection import detection_table, format_detection_table, format_run_mask_errors, run_mask_errors
@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("removal_val.npz", "detector_val.npz"):
         if not (args.data / name).is_file():
             parser.error(f"{args.data / name} not found; run `python -m preprocess build` first")
+    missing = [relative for relative in REMOVAL_HELD_OUT if not (args.shared / relative).exists()] if args.sheets else []
+    if missing:  # found at the end, after minutes of evaluation and a rewritten card
+        parser.error(f"--sheets: {args.shared / missing[0]} not found; give --shared the shared data folder (default {DEFAULT_DATA})")
     results = evaluate(args.data, args.weights, args.device)
     tables = [format_removal_table(results["removal"], results["colour_oracle"], "held-out sites pooled")]
     tables += [format_removal_table(scores, results["oracle_by_site"][site], site) for site, scores in results["removal_by_site"].items()]

@@ -58,7 +58,8 @@ def train(config: MaskConfig, resume: bool = False, command: str = "python -m tr
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
         batch = to_device(sampler.batch(rng, config.batch), device)
-        return masked_bce(model(batch["images"]), batch["targets"], batch["weights"], config.shadow_weight)
+        images = batch["images"] if config.temporal else batch["images"][:, :3]  # the frame alone: `detector_inputs` without a reference
+        return masked_bce(model(images), batch["targets"], batch["weights"], config.shadow_weight)
 
     def validate(model: torch.nn.Module) -> dict[str, float]:
         pipeline = ClearVision(model, config=ClearVisionConfig(threshold=config.threshold), method="affine", device=device)
