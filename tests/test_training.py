@@ -141,6 +141,7 @@ def test_train_both_networks_resume_and_evaluate(tiny, tmp_path, capsys):
     assert results["colour_oracle"]["psnr"] >= results["removal"]["linear"]["fill"]["psnr"]  # a fit on the truth can only help
     card = (weights / "MODEL_CARD.md").read_text()
     assert config.detector.sha256 in card and "python -m training.train_mask" in card
+    assert card.startswith("# Clear Vision model card (a bundle trained anew)") and "Held out (chosen before" not in card  # not the shipped bundle's story
     ClearVision.load(weights)
 
 

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.processed / "detector_train.npz").is_file():
         parser.error(f"{args.processed / 'detector_train.npz'} not found; run `python -m preprocess build` first")
     chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))
-    print("run PSNR on training-site sequences: " + json.dumps(scores))
+    print("scores on training data (shadow_logit_offset: F1 of cloud or shadow; the others: run PSNR dB of gap sequences): " + json.dumps(scores))
     bundle = ClearVision.load(args.weights, method="affine").config.replace(**chosen).save(args.weights)
     record = {"chosen": chosen, "scores": scores, "detector_per_site": detectors}
     (args.weights / CALIBRATION_NAME).write_text(json.dumps(record, indent=1) + "\n")

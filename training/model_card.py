@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dataclasses import asdict
 
-from clear_vision.config import CONFIG_NAME, ClearVisionConfig
+from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.weights import read_header
 
 from .calibrate import CALIBRATION_NAME
@@ -20,7 +20,16 @@ NOTES = Path(__file__).with_name("model_card_notes.md")  # the written part: dat
 
 def write_model_card(weights_dir: Path, evaluation_table: str) -> Path:
     weights_dir = Path(weights_dir)
-    sections = [NOTES.read_text(encoding="utf-8").rstrip(), ""]
+    if weights_dir.resolve() == DEFAULT_WEIGHTS_DIR.resolve():  # the notes tell the shipped bundle's story
+        sections = [NOTES.read_text(encoding="utf-8").rstrip(), ""]
+    else:  # a bundle trained anew: its numbers, without the shipped one's narrative (it contradicted them)
+        sections = [
+            "# Clear Vision model card (a bundle trained anew)",
+            "",
+            "The choices, data and held-out history of the shipped bundle are in the project's model_dict/MODEL_CARD.md; "
+            "below are this bundle's settings, training records and evaluation.",
+            "",
+        ]
     config = ClearVisionConfig.load(weights_dir)
     calibration_path = weights_dir / CALIBRATION_NAME
     calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else None
