@@ -7,6 +7,7 @@ builders on the real data and calibration are tested when ../shared/data is ther
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -262,3 +263,12 @@ def test_preprocess_and_calibrate_refuse_what_cannot_work_before_the_work(tiny, 
         with pytest.raises(SystemExit):
             calibrate.main(["--data", str(DATA), "--processed", str(tiny), *extra])
         assert message in capsys.readouterr().err
+
+
+def test_every_training_flag_says_what_it_does():
+    from training.common import FLAG_HELP
+    from training.train_mask import MaskConfig
+    from training.train_removal import RemovalConfig
+
+    for config in (MaskConfig, RemovalConfig):
+        assert not [field.name for field in dataclasses.fields(config) if field.name not in FLAG_HELP], config

@@ -86,6 +86,28 @@ def random_dihedral(array: np.ndarray, rng: np.random.Generator, axes: tuple[int
     return np.flip(array, axis=axes[0]) if rng.random() < 0.5 else array
 
 
+FLAG_HELP = {  # what each training flag does, for --help (the training commands' configs share them)
+    "data": "folder with the sets of `python -m preprocess build`",
+    "out": "bundle folder the weights are written into (the default is the shipped bundle: its weights are replaced)",
+    "run_dir": "folder of the resumable checkpoint (checkpoint.pt)",
+    "steps": "optimiser steps in all (a resumed run continues to this many)",
+    "batch": "samples per step",
+    "crop": "side of the training crops in pixels",
+    "lr": "peak learning rate of AdamW (cosine schedule)",
+    "ema_decay": "decay of the moving average of the weights that is shipped (0: the last step's weights)",
+    "validate_every": "steps between validations on the held-out sets (monitoring only)",
+    "seed": "seed of every random choice",
+    "threads": "CPU threads",
+    "device": "cpu, cuda or auto (CUDA when there is one)",
+    "widths": "channels per level of the network, comma-separated",
+    "temporal": "the detector sees the other dates' reference (7 input channels); false: the frame alone",
+    "shadow_weight": "weight of the cloud-shadow class in the loss",
+    "threshold": "detection threshold written into the bundle and used in validation",
+    "exclude_series": "series left out of training, comma-separated: a fold for `training.calibrate --cross-fit`",
+    "heads": "attention heads of the temporal filler",
+}
+
+
 def describe_config(config: Any) -> dict[str, Any]:
     values = asdict(config)
     return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
@@ -104,7 +126,7 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
         else:
             kind = type(default)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default, help=f"default: {shown}")
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default, help=f"{FLAG_HELP.get(field.name, '')} (default: {shown})")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     args = vars(parser.parse_args(argv))
     resume = args.pop("resume")
