@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ def save_weights(model: nn.Module, path: Path, metadata: dict[str, Any] | None =
     temporary = path.with_name(path.name + ".tmp")
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     save_file(state, temporary, metadata=header)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # readable as the bundle's other files are (safetensors writes 0600)
     temporary.replace(path)
     return NetworkSpec(type(model).__name__, dict(model.config), path.name, sha256_of(path))
 

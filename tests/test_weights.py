@@ -34,6 +34,8 @@ def test_round_trip_rebuilds_the_same_network(bundle):
     x = torch.rand(1, 7, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+    modes = {path.name: path.stat().st_mode & 0o777 for path in bundle.iterdir()}
+    assert modes[config.detector.file] == modes["clear_vision.json"], modes  # not safetensors' own 0600
 
 
 def test_clear_vision_save_and_load_give_identical_runs(tmp_path):
