@@ -94,6 +94,7 @@ class _Detection:
     cloud: np.ndarray
     shadow: np.ndarray
     no_data: np.ndarray
+    one_place: bool = True  # whether the frames look like one place's series (`shows_one_place`)
 
     @cached_property
     def probability(self) -> np.ndarray:
@@ -410,7 +411,14 @@ class ClearVision:
         report(1.0, "done")
         detected = (detection.probability >= self.config.fill_threshold) & ~detection.no_data
         classes = mask_classes(masks, detection.cloud, detection.shadow, detection.no_data, detected, self.config.mask_buffer_px)
-        return self._result(output, masks, detection.probability, classes, started)
+        result = self._result(output, masks, detection.probability, classes, started)
+        if detection.one_place:
+            return result
+        unrelated = (
+            f"the {len(images)} frames do not look like one place's time series (no frame's fine structure repeats on the other dates), "
+            "so their fills come from other places; for separate images use detect(frames), which then judges each alone"
+        )
+        return replace(result, warnings=(*result.warnings, unrelated))
 
     def _result(self, output: np.ndarray, masks: np.ndarray, probability: np.ndarray, classes: np.ndarray, started: float) -> CloudRemovalOutput:
         """The result, with `unfilled` (a view: the pixels masked on every date) and its warnings."""
@@ -456,8 +464,8 @@ class ClearVision:
         """(T,H,W,3) uint8 -> cloud and shadow probabilities, (T,H,W) float32 each.
 
         The temporal detector sees each frame with its reference from the other dates; with
-        `alone_if_unrelated`, frames that do not show one place (`shows_one_place`) see none, as
-        a single frame does. Thick
+        `alone_if_unrelated`, frames that do not show one place (`shows_one_place`, reported as
+        `one_place`: `run` warns) see none, as a single frame does. Thick
         cloud cores (the whiteness test) are set to cloud unless the reference is just as white
         there (snow or bright ground that stays); pure black (no data) is never a clear observation,
         and the network sees it continued from the nearest pixels with data, not as a black edge.
@@ -471,9 +479,11 @@ class ClearVision:
         forced = white.copy()
         per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
+        one_place = True
         if temporal:  # all at once: each call reads every date, so per batch it would be repeated
             references, valid = temporal_reference(images, days, white=white)
-            if alone_if_unrelated and not shows_one_place(images, references, valid, white):
+            one_place = shows_one_place(images, references, valid, white)
+            if alone_if_unrelated and not one_place:
                 references, valid = np.zeros_like(references), np.zeros_like(valid)
             forced &= ~(valid & whiteness_test(references))
         for start in range(0, len(images), per_call):
@@ -489,7 +499,7 @@ class ClearVision:
             probability = torch.sigmoid(logits).cpu().numpy()
             cloud[batch], shadow[batch] = probability[:, 0], probability[:, 1]
         cloud[forced | no_data] = 1.0  # thick cloud cores the network may miss; no data
-        return _Detection(cloud, shadow, no_data)
+        return _Detection(cloud, shadow, no_data, one_place)
 
     def _detector_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """The detector's logits, float32; its convs in bfloat16 when `self.bfloat16`."""

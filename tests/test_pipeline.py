@@ -342,6 +342,9 @@ def test_detect_tells_a_scenes_tiles_from_a_series_by_itself(model):
     tiles[3, 20:60, 20:70] = 240
     assert np.array_equal(model.detect(tiles), model.detect(tiles, series=False))
     assert not np.array_equal(model.detect(tiles, series=True), model.detect(tiles, series=False))
+    unrelated = "frames do not look like one place's time series"
+    assert any(unrelated in note for note in model.run(tiles).warnings)  # run fills them from one another: it says so
+    assert not any(unrelated in note for note in model.run(scene(10)).warnings)
 
 
 def test_detect_takes_a_scenes_tiles_beyond_the_sequence_limit(model):

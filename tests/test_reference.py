@@ -140,3 +140,5 @@ def test_too_few_comparable_frames_stay_a_series():
     covered = textures(10)
     covered[:, :, :40] = 245  # 62 % of every tile white: too little ground left to compare
     assert one_place(covered)
+    smooth = np.clip(120 + np.random.default_rng(2).normal(0, 1.0, (10, 64, 64, 3)), 0, 255).astype(np.uint8)
+    assert one_place(smooth)  # featureless (water, a veil): its structure is noise, which no date repeats

@@ -145,6 +145,10 @@ RELATED_MIN_FRAMES = 8
 RELATED_MIN_CORRELATION = 0.1
 _FINE_STRUCTURE_PX = 7  # the box a frame's local mean is taken over: what is left is fine structure
 _MIN_COMPARED_PIXELS = 1600
+# A frame with less fine structure than this (standard deviation, of 255) cannot tell: its
+# structure is noise, which no other date repeats (smooth synthetic fields, water, a veil of
+# haze). Real training frames have 2.5..18 (10th to 90th percentile per series or scene).
+_MIN_FINE_STRUCTURE = 2.0
 
 
 def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarray, white: np.ndarray) -> bool:
@@ -154,22 +158,26 @@ def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarra
     The ground's fine structure (field edges, roads, tree crowns) repeats from date to date and
     clouds hide it; tiles of different places share none of it. So each frame's structure (grey
     minus its local mean) is correlated with its reference's where both are seen. The frames are
-    unrelated only if enough of them could be compared and none correlates; otherwise (small or
-    cloudy frames, few of them) they are taken as a series, as before this test existed.
+    unrelated only if enough of them could be compared and none correlates; otherwise (small,
+    cloudy or featureless frames, few of them) they are taken as a series, as before this test existed.
     """
     compared = valid & ~white & ~whiteness_test(references) & ~no_data_pixels(frames)
-    judged = np.flatnonzero(compared.sum(axis=(1, 2)) >= _MIN_COMPARED_PIXELS)
-    if len(judged) < RELATED_MIN_FRAMES:
+    candidates = np.flatnonzero(compared.sum(axis=(1, 2)) >= _MIN_COMPARED_PIXELS)
+    if len(candidates) < RELATED_MIN_FRAMES:
         return True
     size = (1, _FINE_STRUCTURE_PX, _FINE_STRUCTURE_PX)
     own_structure, their_structure = (
-        grey - ndimage.uniform_filter(grey, size=size, mode="reflect") for grey in (frames[judged].mean(axis=-1, dtype=np.float32), references[judged].mean(axis=-1, dtype=np.float32))
+        grey - ndimage.uniform_filter(grey, size=size, mode="reflect") for grey in (frames[candidates].mean(axis=-1, dtype=np.float32), references[candidates].mean(axis=-1, dtype=np.float32))
     )
-    for own, theirs, where in zip(own_structure, their_structure, compared[judged]):
+    judged = 0
+    for own, theirs, where in zip(own_structure, their_structure, compared[candidates]):
         own, theirs = own[where] - own[where].mean(), theirs[where] - theirs[where].mean()
+        if own.std() < _MIN_FINE_STRUCTURE:
+            continue
+        judged += 1
         if (own * theirs).sum() >= RELATED_MIN_CORRELATION * np.sqrt((own * own).sum() * (theirs * theirs).sum()):
             return True
-    return False
+    return judged < RELATED_MIN_FRAMES
 
 
 def detector_inputs(frames: torch.Tensor, reference: torch.Tensor | None, valid: torch.Tensor | None, mean: float, std: float) -> torch.Tensor:
