@@ -165,13 +165,16 @@ def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarra
     candidates = np.flatnonzero(compared.sum(axis=(1, 2)) >= _MIN_COMPARED_PIXELS)
     if len(candidates) < RELATED_MIN_FRAMES:
         return True
-    size = (1, _FINE_STRUCTURE_PX, _FINE_STRUCTURE_PX)
-    own_structure, their_structure = (
-        grey - ndimage.uniform_filter(grey, size=size, mode="reflect") for grey in (frames[candidates].mean(axis=-1, dtype=np.float32), references[candidates].mean(axis=-1, dtype=np.float32))
-    )
+
+    def structure(image: np.ndarray) -> np.ndarray:
+        grey = image.mean(axis=-1, dtype=np.float32)
+        return grey - ndimage.uniform_filter(grey, size=_FINE_STRUCTURE_PX, mode="reflect")
+
     judged = 0
-    for own, theirs, where in zip(own_structure, their_structure, compared[candidates]):
-        own, theirs = own[where] - own[where].mean(), theirs[where] - theirs[where].mean()
+    for index in candidates:  # frame by frame: a series is told by its first clear frame, on run's hot path
+        where = compared[index]
+        own, theirs = structure(frames[index])[where], structure(references[index])[where]
+        own, theirs = own - own.mean(), theirs - theirs.mean()
         if own.std() < _MIN_FINE_STRUCTURE:
             continue
         judged += 1

@@ -127,7 +127,7 @@ def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
             found = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
             if not found:
                 with_frames = sorted(sub.name for sub in path.iterdir() if sub.is_dir() and any(item.suffix.lower() in IMAGE_SUFFIXES for item in sub.iterdir()))
-                inside = f"; its subfolders {', '.join(with_frames[:3])}{' ...' if len(with_frames) > 3 else ''} hold frames: give one of them" if with_frames else ""
+                inside = f"; its subfolders {first_names(with_frames)} hold frames: give one of them" if with_frames else ""
                 raise ValueError(f"{path}: the folder holds no PNG/JPEG/TIFF frames; accepted: {', '.join(IMAGE_SUFFIXES)} files{inside}")
             paths.extend(found)
         elif path.is_file():
@@ -202,7 +202,7 @@ def _check_one_size(sizes: Sequence[tuple[int, int]], names: Sequence[str] | Non
 
 def _listed(items: list[str], numbered: bool) -> str:
     """'frame 3', 'frames 1, 2, 4 and 7 more', or the file names so."""
-    shown = ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+    shown = first_names(items)
     return f"frame{'s' if len(items) > 1 else ''} {shown}" if numbered else shown
 
 
