@@ -85,6 +85,23 @@ def test_guarded_colour_match_follows_colours_that_move_together():
     blend_error = (blend_fill(frames, masks, days) - frames)[hole].abs().mean()  # a colour matrix
     assert affine_error > 0.01 and blend_error < 0.004
 
+def test_each_date_is_colour_matched_to_the_frame_before_it_fills():
+    """A gap whose next date is cloudy there too takes the date after, another season: the
+    frame's own match, fitted on pixels whose fill comes from the near date, cannot convert it."""
+    torch.manual_seed(0)
+    size = 48
+    ground = torch.rand(1, 1, 3, size, size) * 0.3 + 0.1
+    red, green, blue = ground[0, 0]
+    frames = ground.expand(1, 3, 3, size, size).clone()
+    frames[0, 2] = torch.stack([0.6 * red, 0.5 * red + green, blue])  # the last date: leaves out, greener
+    masks = torch.zeros(1, 3, 1, size, size, dtype=torch.bool)
+    masks[0, 0, :, 16:32, 16:32] = masks[0, 1, :, 12:36, 12:36] = True  # the next date is cloudy over the gap too
+    hole, days = masks.expand_as(frames) & (torch.arange(3) == 0).view(1, 3, 1, 1, 1), torch.tensor([[0.0, 5, 60]])
+    linear_error = (linear_fill(frames, masks, days) - frames)[hole].abs().mean()
+    blend_error = (blend_fill(frames, masks, days) - frames)[hole].abs().mean()
+    assert linear_error > 0.05 and blend_error < 0.008  # one colour matrix for the frame: 0.018
+
+
 def test_clear_pixels_are_untouched_and_never_seen_pixels_kept():
     frames = torch.rand(2, 6, 3, 16, 16)
     masks = torch.rand(2, 6, 1, 16, 16) > 0.6

@@ -25,6 +25,7 @@ __all__ = [
     "colour_matched_fill",
     "local_colour_match",
     "neighbour_observations",
+    "source_matched_observations",
     "blended_estimate",
     "blend_fill",
     "linear_fill",
@@ -70,6 +71,24 @@ def _gather_time(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return values.gather(1, safe)
 
 
+def _interpolation(masks: torch.Tensor, days: torch.Tensor, nearest: bool = False) -> tuple[torch.Tensor, ...]:
+    """(previous, following, weight of the following date (B,T,1,H,W), has_estimate): how
+    `interpolate_from_other_dates` combines each pixel's neighbouring clear observations."""
+    previous, following = _neighbour_indices(~masks)
+    steps = masks.shape[1]
+    has_previous, has_following = previous >= 0, following < steps
+    day_grid = days.to(torch.float32).view(*days.shape, 1, 1, 1).expand_as(masks).contiguous()
+    day_previous = _gather_time(day_grid, previous)
+    day_following = _gather_time(day_grid, following)
+    span = (day_following - day_previous).clamp_min(1e-6)
+    weight_following = ((day_grid - day_previous) / span).clamp(0, 1)
+    if nearest:
+        weight_following = (weight_following > 0.5).to(weight_following.dtype)
+    weight_following = torch.where(has_previous, weight_following, torch.ones_like(weight_following))
+    weight_following = torch.where(has_following, weight_following, torch.zeros_like(weight_following))
+    return previous, following, weight_following, has_previous | has_following
+
+
 def interpolate_from_other_dates(
     frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor, *, nearest: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,21 +97,52 @@ def interpolate_from_other_dates(
     Returns (estimate (B,T,C,H,W), has_estimate (B,T,1,H,W)). Linear in time between the
     previous and next clear date, the nearest one at the ends (or always, with nearest=True).
     """
+    previous, following, weight_following, known = _interpolation(masks, days, nearest)
+    return _between(_gather_time(frames, previous), _gather_time(frames, following), weight_following), known
+
+
+def _between(before: torch.Tensor, after: torch.Tensor, weight_following: torch.Tensor) -> torch.Tensor:
+    """The previous and next observations weighted by `_interpolation`'s weight of the following date."""
+    weight_following = weight_following.to(before.dtype)
+    return (1 - weight_following) * before + weight_following * after
+
+
+def source_matched_observations(frames: torch.Tensor, masks: torch.Tensor, previous: torch.Tensor, following: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's previous and next clear observation (dates `previous`, `following`, as
+    `_neighbour_indices` gives them) through the colour matrix of its own date onto the frame.
+
+    One colour match per frame cannot serve pixels whose fills come from different dates: where
+    the next date is also cloudy, a pixel's fill comes from a date further away, perhaps another
+    season (green summer leaves filled into a brown autumn frame around them). So each pair of
+    dates gets its own bounded colour matrix (`_colour_matrices`), fitted on the pixels clear
+    on both; a pair with too few of them (`_fit_pixels`' rule) keeps the observation as it is.
+    Only frames with masked pixels are matched: nothing of the others is filled.
+    """
+    before, after = _gather_time(frames, previous), _gather_time(frames, following)
+    b, steps, channels, height, width = frames.shape
+    pixels = height * width
+    used = torch.zeros(b, steps, steps + 2, dtype=torch.bool, device=frames.device)  # (frame, source date + 1)
+    for neighbours in (previous, following):
+        used.scatter_(2, neighbours.flatten(2) + 1, True)
     clear = ~masks
-    previous, following = _neighbour_indices(clear)
-    steps = frames.shape[1]
-    has_previous, has_following = previous >= 0, following < steps
-    day_grid = days.to(frames.dtype).view(*days.shape, 1, 1, 1).expand_as(masks).contiguous()
-    day_previous = _gather_time(day_grid, previous)
-    day_following = _gather_time(day_grid, following)
-    span = (day_following - day_previous).clamp_min(1e-6)
-    weight_following = ((day_grid - day_previous) / span).clamp(0, 1)
-    if nearest:
-        weight_following = (weight_following > 0.5).to(frames.dtype)
-    weight_following = torch.where(has_previous, weight_following, torch.ones_like(weight_following))
-    weight_following = torch.where(has_following, weight_following, torch.zeros_like(weight_following))
-    estimate = (1 - weight_following) * _gather_time(frames, previous) + weight_following * _gather_time(frames, following)
-    return estimate, has_previous | has_following
+    needed = max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * pixels)
+    enough_clear = clear.flatten(2).sum(dim=2) >= needed  # (B,T): a pair has no more clear pixels than either date
+    used = used[..., 1:-1] & (masks.flatten(2).any(dim=2) & enough_clear)[..., None] & enough_clear[:, None, :]
+    batch, step, source = used.nonzero(as_tuple=True)  # every pair matched at once: one call per tile
+    if not len(batch):
+        return before, after
+    fit_weight = (clear[batch, step] & clear[batch, source]).to(frames.dtype)[None]  # (1,N,1,H,W)
+    count = fit_weight.sum(dim=(-2, -1), keepdim=True)
+    identity = torch.eye(channels + 1, channels, dtype=frames.dtype, device=frames.device)
+    matrices = _colour_matrices(_design(frames[batch, source][None]), frames[batch, step][None], fit_weight, count)
+    table = identity.expand(b, steps, steps, channels + 1, channels).clone()  # (frame, source date) -> its matrix
+    table[batch, step, source] = torch.where((count >= needed).view(-1, 1, 1), matrices, identity)
+    design = _design(frames).view(b, steps, channels + 1, pixels)
+    for date in source.unique().tolist():  # one source date onto every frame at once: faster than a matrix per pixel
+        onto_frames = (table[:, :, date].transpose(-1, -2) @ design[:, date : date + 1]).view_as(before)
+        before = torch.where(previous == date, onto_frames, before)
+        after = torch.where(following == date, onto_frames, after)
+    return before, after
 
 
 def neighbour_observations(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -224,12 +274,15 @@ COLOUR_RIDGE = 1e-3
 GREY_GAIN_BOUNDS = (0.0, 3.0)  # a channel's response to a grey change: never inverted, at most tripled
 
 
-def _colour_matrix_match(frames: torch.Tensor, estimate: torch.Tensor, fit_weight: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """The estimate through each frame's (C+1,C) matrix M = argmin sum w |[estimate, 1] M - frame|^2
-    + ridge |M - I|^2 (the offset row unpenalised); each channel's gain on grey (its column sum)
-    and offset are bounded."""
-    b, steps, channels, height, width = frames.shape
-    design = torch.cat([estimate, torch.ones_like(estimate[:, :, :1])], dim=2).flatten(3).flatten(0, 1)  # (N,C+1,P)
+def _design(values: torch.Tensor) -> torch.Tensor:
+    """(B,T,C,H,W) -> (B*T,C+1,P): each pixel's values and a 1, the rows a colour matrix multiplies."""
+    return torch.cat([values, torch.ones_like(values[:, :, :1])], dim=2).flatten(3).flatten(0, 1)
+
+
+def _colour_matrices(design: torch.Tensor, frames: torch.Tensor, fit_weight: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Per frame the (C+1,C) matrix M = argmin sum w |design M - frame|^2 + ridge |M - I|^2 (the
+    offset row unpenalised), with each channel's gain on grey (its column sum) and offset bounded."""
+    channels = frames.shape[2]
     weighted = design * fit_weight.flatten(3).flatten(0, 1)
     normal = (weighted @ design.transpose(1, 2)).double()
     target = (weighted @ frames.flatten(3).flatten(0, 1).transpose(1, 2)).double()
@@ -245,7 +298,13 @@ def _colour_matrix_match(frames: torch.Tensor, estimate: torch.Tensor, fit_weigh
     pixels = count.flatten(0, 1).view(-1, 1, 1).clamp_min(1).double()
     mean_estimate, mean_frame = (normal[:, -1:, :channels] / pixels).to(frames.dtype), (target[:, -1:] / pixels).to(frames.dtype)
     offset = (mean_frame - mean_estimate @ coefficients).clamp(-MAX_OFFSET, MAX_OFFSET)  # refitted: the bounded gains keep the fitted mean
-    return (torch.cat([coefficients, offset], dim=1).transpose(1, 2) @ design).view(b, steps, channels, height, width)
+    return torch.cat([coefficients, offset], dim=1)
+
+
+def _colour_matrix_match(frames: torch.Tensor, estimate: torch.Tensor, fit_weight: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """The estimate through each frame's bounded colour matrix (`_colour_matrices`)."""
+    design = _design(estimate)
+    return (_colour_matrices(design, frames, fit_weight, count).transpose(1, 2) @ design).view(frames.shape)
 
 
 def affine_estimate(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -339,26 +398,32 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
     return (gain * x + offset).clamp(0, 1).view_as(prediction)
 
 
-def _blend(frames: torch.Tensor, masks: torch.Tensor, estimate: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """`blended_estimate` from the other dates' linear estimate and where it exists."""
+def _blend(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(`blended_estimate`, has_estimate)."""
+    previous, following, weight_following, known = _interpolation(masks, days)
+    estimate = _between(_gather_time(frames, previous), _gather_time(frames, following), weight_following)
     hazy = hazy_frames(frames, masks, estimate, known)
-    matched = torch.where(known, torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, estimate, known)), frames)
-    return torch.where(hazy, matched, local_colour_match(frames, matched, masks))
+    if not hazy.all():
+        matched_sources = _between(*source_matched_observations(frames, masks, previous, following), weight_following)
+        estimate = torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, matched_sources, known))
+    matched = torch.where(known, estimate.clamp(0, 1), frames)
+    return torch.where(hazy, matched, local_colour_match(frames, matched, masks)), known
 
 
 def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
-    """The linear estimate of the other dates through each frame's colour matrix, then blended into the frame locally.
+    """The other dates' estimate, each observation colour-matched from its date to the frame and
+    the whole through the frame's colour matrix, then blended into the frame locally.
 
     A frame whose visible part is hazy is neither matched nor blended: its haze must not reach
-    the filled pixels.
+    the filled pixels (the haze test compares it with the plain estimate).
     """
-    return _blend(frames, masks, *interpolate_from_other_dates(frames, masks, days))
+    return _blend(frames, masks, days)[0]
 
 
 def blend_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
-    """The other dates' fill colour-matched per frame and blended into the frame's own visible pixels around the gap (`local_colour_match`)."""
-    estimate, known = interpolate_from_other_dates(frames, masks, days)
-    return torch.where(masks & known, _blend(frames, masks, estimate, known), frames)
+    """The other dates' fill colour-matched per date and frame and blended into the frame's own visible pixels around the gap (`local_colour_match`)."""
+    estimate, known = _blend(frames, masks, days)
+    return torch.where(masks & known, estimate, frames)
 
 
 CLASSICAL_FILLERS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
