@@ -562,3 +562,12 @@ def test_safe_products_give_their_nodata_special_value(tmp_path):
         cube = open_cube(tmp_path / "stated")
     assert not [warning for warning in caught if "SCL" in str(warning.message)]
     assert cube.rio.nodata == 0 and cube.rio.nodata.dtype == np.uint16
+
+
+def test_a_given_scale_leaves_classification_bands_as_classes():
+    """SCL holds classes: the reflectance bands' scale would make a CF reader decode class 4 as 0.0004."""
+    nrt_dn()  # skips without the shared data
+    cube = open_cube(NRT, scale=1e-4, offset=0)
+    names = list(cube["band"].values)
+    units = cube_units(cube)
+    assert units.scale[names.index("SCL")] == 1.0 and units.scale[names.index("B4")] == 1e-4 and cube.attrs["units_bands"] == ",".join(names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clear_vision.geo.units import Units, check_magnitude, render_rgb, suspect_missing_offset, units_from_metadata
+from clear_vision.geo.units import Units, check_magnitude, render_rgb, suspect_dark_units, suspect_missing_offset, units_from_metadata
 from preprocess.rgb import render_rgb as training_render_rgb
 
 
@@ -108,3 +108,14 @@ def test_sentinel2_numbers_that_never_go_under_1000_suggest_the_forgotten_offset
     assert suspect_missing_offset(offset_numbers, Units(1e-4, -0.1)) is None  # the offset is known
     assert suspect_missing_offset(offset_numbers, Units(2.75e-5, -0.2)) is None  # not Sentinel-2's convention
     assert suspect_missing_offset(offset_numbers.astype(np.float32) * 1e-4, Units()) is None  # reflectance
+
+
+def test_units_that_make_the_scene_black_are_pointed_out():
+    """A wrong offset turns dark ground into no data; a scale given to reflectance blacks out the scene."""
+    dn = np.random.default_rng(0).integers(200, 3000, size=(2, 3, 32, 32)).astype(np.uint16)  # before baseline 04.00: dark ground under 1000
+    assert suspect_dark_units(dn, Units(1e-4, 0.0), 0) is None
+    assert "zero or negative reflectance with scale=0.0001, offset=-0.1" in suspect_dark_units(dn, Units(1e-4, -0.1), 0)
+    reflectance = dn.astype(np.float32) / 10000
+    reflectance[:, :, :4] = -9999.0  # a nodata border is not dark ground
+    assert suspect_dark_units(reflectance, Units(1.0, 0.0), -9999.0) is None
+    assert "need no scale" in suspect_dark_units(reflectance, Units(1e-4, 0.0), -9999.0)

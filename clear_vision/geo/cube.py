@@ -78,7 +78,10 @@ _LANDSAT_TM_RGB = (re.compile(r"^L[TE]0[4-7]_", re.IGNORECASE), ("B3", "B2", "B1
 # The band names, in order, that per-band scale_factor/add_offset lists belong to: attrs do not
 # follow cube.sel(band=...), names do.
 UNITS_BANDS_ATTR = "units_bands"
-_UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR)
+# CF readers take scale_factor / add_offset as one number per variable and fail on a list: a
+# zarr or netCDF result stores per-band values under these names instead (open_cube reads both).
+BAND_UNITS_ATTRS = {"scale_factor": "band_scale_factor", "add_offset": "band_add_offset"}
+_UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR, *BAND_UNITS_ATTRS.values())
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
 _RESULT_MASK = re.compile(r"^mask_(.+)$")  # write_cube's COGs: clear_<date>.tif and mask_<date>.tif
 _RESULT_CLEAR = re.compile(r"^clear_\d{4}-\d{2}-\d{2}(?:_(\d+))?$")  # a day's second acquisition is clear_<date>_2.tif
@@ -274,10 +277,20 @@ def cube_units(cube: xr.DataArray) -> Units | None:
 
 def with_units(cube: xr.DataArray, units: Units | None) -> xr.DataArray:
     """The cube (data untouched) with attrs stating `units` for its bands: `scale_factor` and
-    `add_offset`, and for per-band values the band names they belong to (`units_bands`); none of them for unknown units."""
+    `add_offset`, and for per-band values the band names they belong to (`units_bands`); none of them for unknown units.
+
+    Classification and quality bands (SCL, Fmask, ...) hold classes, not reflectance: they keep
+    scale 1 and offset 0 whatever scale the reflectance bands were given.
+    """
+    names = [str(name) for name in cube["band"].values]
+    classes = class_bands(names)
+    if units is not None and classes:
+        scale, offset = (np.array(np.broadcast_to(value, (len(names),)), dtype=np.float64) for value in (units.scale, units.offset))
+        scale[classes], offset[classes] = 1.0, 0.0
+        units = Units(*(float(value[0]) if np.all(value == value[0]) else tuple(map(float, value)) for value in (scale, offset)))
     stated = {} if units is None else {"scale_factor": _attr(units.scale), "add_offset": _attr(units.offset)}
     if any(np.ndim(value) for value in stated.values()):
-        stated[UNITS_BANDS_ATTR] = ",".join(str(name) for name in cube["band"].values)
+        stated[UNITS_BANDS_ATTR] = ",".join(names)
     result = cube.copy(deep=False)
     result.attrs = {**{key: value for key, value in cube.attrs.items() if key not in _UNITS_ATTRS}, **stated}
     return result
@@ -794,7 +807,9 @@ def with_standard_dims(data: XarrayObject) -> XarrayObject:
 def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[xr.DataArray, Units | None]:
     options = {"mask_and_scale": False, "decode_coords": "all", "chunks": {} if chunks else None}
     try:
-        dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
+        with warnings.catch_warnings():  # xarray's note on a malformed CF bounds attribute is not the user's to act on
+            warnings.filterwarnings("ignore", message=r"Variable\(s\) referenced in bounds not in variables")
+            dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
     geographic = bool({"lat", "latitude", "lon", "longitude"} & set(dataset.dims)) and not {"y", "x"} & set(dataset.dims)  # degrees, unless x/y exist too

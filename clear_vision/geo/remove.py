@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,7 @@ from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_standard_dims, with_units
-from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, suspect_missing_offset
+from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, suspect_dark_units, suspect_missing_offset
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
@@ -103,7 +104,8 @@ def remove_cube(
     cube, units, rgb, rgb_index = check_cube(cube, rgb)
     chunk = check_chunk(chunks)
     corner = cube.isel(band=rgb_index, y=slice(0, chunk), x=slice(0, chunk))  # one chunk's worth, read now: cheap on any cube
-    note = suspect_missing_offset(np.asarray(corner.values), units)
+    stored = np.asarray(corner.values)
+    note = suspect_missing_offset(stored, units) or suspect_dark_units(stored, units.of_bands(rgb_index), cube.rio.nodata)
     if note:
         warnings.warn(note, stacklevel=3)
     flips = north_up_flips(cube)  # processed north-up: the networks are not flip invariant (sun and shadow geometry)
@@ -160,7 +162,7 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
         )
     steps, _, height, width = cube.shape
     if steps < MIN_FRAMES:
-        raise ValueError(f"cube: {steps} date{'s' if steps != 1 else ''}; clouds are filled from other dates, so a cube needs at least {MIN_FRAMES} (add dates, or widen --start/--end)")
+        raise ValueError(f"cube: {steps} date{'s' if steps != 1 else ''}; clouds are filled from other dates, so a cube needs at least {MIN_FRAMES} (add dates, or select a wider time range: on the command line --start/--end)")
     if steps > MAX_FRAMES:
         raise ValueError(
             f"cube: {steps} dates; a cube holds at most {MAX_FRAMES} (each chunk holds all of them in memory); "
@@ -189,7 +191,7 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
         rgb = cube_rgb(cube)
         if rgb is None:
             raise ValueError(f"rgb: no band of the cube is named red/green/blue or B04/B03/B02 (its bands are {', '.join(names)}); give rgb=(red, green, blue)")
-    rgb = tuple(str(name) for name in rgb)
+    rgb = tuple(_band_named(str(name), names) for name in rgb)
     if len(rgb) != 3 or any(name not in names for name in rgb):
         raise ValueError(f"rgb: {tuple(rgb)!r} must name the red, green and blue bands of the cube; its bands are {', '.join(names)}")
     if any(names.index(name) in class_bands(names) for name in rgb):
@@ -200,6 +202,19 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
     return cube, units, rgb, [names.index(name) for name in rgb]
+
+
+def _band_named(name: str, names: list[str]) -> str:
+    """The cube's band that `name` means: itself, or the one band spelled with or without the
+    number's leading zero (B04 for B4, as Sentinel-2's files and other tools spell them)."""
+    if name in names:
+        return name
+    spelled = [band for band in names if _without_leading_zeros(band) == _without_leading_zeros(name)]
+    return spelled[0] if len(spelled) == 1 else name
+
+
+def _without_leading_zeros(name: str) -> str:
+    return re.sub(r"(?<=[A-Za-z])0+(?=\d)", "", name).upper()
 
 
 def _remove_block(

@@ -23,7 +23,8 @@ DEFAULT_GAIN = 3.0
 # Reflectance is ~0..1.5 (bright cloud tops exceed 1); values far above say "digital numbers".
 MAX_REFLECTANCE = 2.5
 HOW_TO_FIX = (
-    "pass scale= and offset= (command line: --scale, --offset); Sentinel-2 L2A digital numbers: scale=0.0001, and offset=-0.1 "
+    "give open_cube(..., scale=, offset=) (command line: --scale, --offset), or on a cube of your own set its attrs "
+    "cube.attrs['scale_factor'] and cube.attrs['add_offset']; Sentinel-2 L2A digital numbers: scale=0.0001, and offset=-0.1 "
     "for processing baseline 04.00 or later; Landsat Collection 2 Level-2 surface reflectance: scale=0.0000275, offset=-0.2"
 )
 
@@ -110,7 +111,7 @@ def units_from_metadata(
     if scale is not None or offset is not None:
         return Units(_given("scale", scale, 1.0), _given("offset", offset, 0.0))
     integer = np.issubdtype(np.dtype(dtype), np.integer)
-    cf_scale, cf_offset = _number(metadata, "scale_factor"), _number(metadata, "add_offset")
+    cf_scale, cf_offset = _number(metadata, "scale_factor", "band_scale_factor"), _number(metadata, "add_offset", "band_add_offset")
     if cf_scale is not None and not (cf_scale == 1.0 and cf_offset in (None, 0.0) and integer):
         return Units(cf_scale, 0.0 if cf_offset is None else cf_offset)
     quantification = _number(metadata, "BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE")
@@ -155,6 +156,34 @@ def suspect_missing_offset(rgb: np.ndarray, units: Units) -> str | None:
     )
 
 
+def suspect_dark_units(rgb: np.ndarray, units: Units, nodata: float | None) -> str | None:
+    """A warning when the units make the scene black. `rgb`: (T,3,H,W) stored values, `units` theirs.
+
+    A wrong offset (-0.1 on digital numbers of products before processing baseline 04.00) reads
+    dark ground as zero or negative reflectance, which then counts as no data; a scale given to
+    values that are already reflectance reads everything as almost 0, where nothing is detected.
+    """
+    values = rgb.astype(np.float64)
+    present = np.isfinite(values) & (values != 0) & (values != (np.nan if nodata is None else nodata))
+    if np.count_nonzero(present) < 1000:
+        return None
+    reflectance = units.to_reflectance(np.where(present, values, 0.0))[present]
+    stated = f"scale={_listed(units.scale)}, offset={_listed(units.offset)}"
+    negative = float(np.mean(reflectance <= 0))
+    if negative > 0.05:
+        return (
+            f"cube: {negative:.0%} of the red, green and blue values with data read as zero or negative reflectance with {stated}, "
+            "and are taken for no data; is the offset right? Sentinel-2 L2A before processing baseline 04.00 (January 2022) needs no offset"
+        )
+    brightest = float(np.percentile(reflectance, 99))
+    if brightest < 0.005:
+        return (
+            f"cube: red, green and blue read as reflectance under {brightest:.2g} almost everywhere with {stated}: the scene is black "
+            "and no cloud can be found; values that are already reflectance (floats 0..1) need no scale"
+        )
+    return None
+
+
 def _given(name: str, value: float | Sequence[float] | None, default: float) -> float | tuple[float, ...]:
     """A scale or offset given by the caller: one number for all bands, or one per band."""
     if value is None:
@@ -167,7 +196,7 @@ def _given(name: str, value: float | Sequence[float] | None, default: float) -> 
 
 def describe_unknown(dtype: np.dtype) -> str:
     """The message for integer data with no stated scale."""
-    return f"cube: {np.dtype(dtype)} values with no scale_factor in the file's metadata, so their reflectance cannot be known; {HOW_TO_FIX}"
+    return f"cube: {np.dtype(dtype)} values with no scale_factor in the metadata (or only the default 1), so their reflectance cannot be known; {HOW_TO_FIX}"
 
 
 def check_magnitude(reflectance: np.ndarray, units: Units) -> None:

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from ..detection.masks import NEIGHBOURHOOD_PX
 from ..io.outputs import NETCDF_NAME, REPORT_NAME, ZARR_NAME, StagedFolder
-from .cube import RGB_ATTR, cube_units, north_up_flips, with_units
+from .cube import BAND_UNITS_ATTRS, RGB_ATTR, cube_units, north_up_flips, with_units
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
@@ -141,6 +141,7 @@ def _checked_result(result: Any) -> xr.Dataset:
 def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> np.ndarray:
     """The result as one zarr store; the mask shares per date (see `_report`)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
+    uniform = uniform.assign(clear=_cf_units(uniform["clear"]))
     # xarray writes the metadata and coordinates; the three variables are stored together in
     # each pass, so each chunk's pipeline runs once for all of them
     uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
@@ -153,6 +154,16 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> np.ndarray:
     written = xr.open_zarr(path, mask_and_scale=False)["mask"]
     shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
     return shares
+
+
+def _cf_units(clear: xr.DataArray) -> xr.DataArray:
+    """`clear` with per-band scale_factor / add_offset moved to `BAND_UNITS_ATTRS`: CF readers
+    (xarray, GDAL) take one number per variable, and failed to open the whole store on a list."""
+    if not any(np.ndim(clear.attrs.get(name, 0)) for name in BAND_UNITS_ATTRS):
+        return clear
+    moved = clear.copy(deep=False)
+    moved.attrs = {BAND_UNITS_ATTRS.get(key, key): value for key, value in clear.attrs.items()}
+    return moved
 
 
 def _north_up(result: xr.Dataset) -> xr.Dataset:
