@@ -20,7 +20,7 @@ from clear_vision import ClearVision
 from clear_vision.config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.geo.cube import cube_units, open_cube
 from clear_vision.geo.units import Units
-from clear_vision.geo.write import _passes, cube_file_names, write_cube, write_cube_into
+from clear_vision.geo.write import _cloudy_on_every_date, _passes, cube_file_names, write_cube, write_cube_into
 from geo_data import per_band_units_netcdf, synthetic_cube, write_geotiffs
 
 
@@ -348,3 +348,17 @@ def test_a_result_without_crs_is_written_with_a_warning_that_says_how_to_give_on
     assert bare["clear"].rio.crs is None
     with pytest.warns(UserWarning, match=r"no CRS, so the outputs are not georeferenced .*rio\.write_crs"):
         write_cube(bare, tmp_path / "out", format="zarr")
+
+
+def test_pixels_cloudy_on_every_date_are_counted_and_explained(tmp_path, result):
+    """They keep their input values, yet the mask calls them cloud like the filled ones: the report says how many."""
+    first, second = np.array([[1, 0], [255, 2]], np.uint8), np.array([[2, 0], [255, 255]], np.uint8)
+    assert _cloudy_on_every_date([first, second]) == 2  # no data on every date is not cloud
+    mask = result["mask"].values.copy()
+    mask[:, :4, :4] = 1
+    left = result.assign(mask=result["mask"].copy(data=mask))
+    for format in ("cog", "zarr"):
+        write_cube(left, tmp_path / format, format=format)
+        report = json.loads((tmp_path / format / "report.json").read_text())
+        expected = int(((mask != 0).all(axis=0) & ((mask == 1) | (mask == 2)).any(axis=0)).sum())
+        assert report["unfilled_pixels"] == expected >= 16 and any(f"{expected} pixel(s)" in note and "keep their input values" in note for note in report["warnings"])

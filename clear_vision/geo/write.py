@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -101,6 +101,8 @@ def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: b
     if format in ("zarr", "netcdf"):
         path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
         shares = _write_zarr(result, path, progress)
+        written = xr.open_zarr(path, mask_and_scale=False)["mask"]
+        unfilled = _cloudy_on_every_date(written[index].values for index in range(written.shape[0]))
         if format == "netcdf":
             stored = xr.open_zarr(path, mask_and_scale=False)
             stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
@@ -116,10 +118,11 @@ def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: b
                 layers.append(_Layer(da.asarray(layer.data), _Windows(path), _file_lock(path)))
         _store_in_passes(layers, progress)
         shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
+        unfilled = _cloudy_on_every_date(_read_band(path) for path, _, kind in temporary if kind == "mask")
         for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
             rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
             source.unlink()
-    report = _report(result, names, shares, format, time.perf_counter() - started)
+    report = _report(result, names, shares, unfilled, format, time.perf_counter() - started)
     (folder / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
@@ -337,11 +340,13 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
                 target.set_band_description(band, str(name))
 
 
-def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Format, seconds: float) -> dict[str, Any]:
+def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: int, format: Format, seconds: float) -> dict[str, Any]:
     """report.json; `shares` (T, 2): per date the share of pixels masked (no data included, as in
     the frames' reports) and the share with no data (1 for a date with no observation at all);
-    `seconds` spent writing (and so computing a lazy result), as the frames' report has its run's."""
+    `unfilled`: the pixels cloudy on every date with data (`_cloudy_on_every_date`); `seconds`
+    spent writing (and so computing a lazy result), as the frames' report has its run's."""
     clear = result["clear"]
+    notes = [note for note in (_whole_dates_note(result, shares), _unfilled_note(unfilled, clear.shape[-2] * clear.shape[-1])) if note]
     return {
         "dates": [str(np.datetime_as_string(np.datetime64(value, "D"))) for value in result["time"].values],
         "cloud_cover": [round(float(value), 4) for value in shares[:, 0]],
@@ -360,8 +365,35 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, format: Fo
         "fill_method": result.attrs.get("fill_method"),
         "device": result.attrs.get("device"),
         "seconds": round(seconds, 3),
-        "warnings": [note] if (note := _whole_dates_note(result, shares)) else [],
+        "unfilled_pixels": unfilled,
+        "warnings": notes,
     }
+
+
+def _read_band(path: Path) -> np.ndarray:
+    with rasterio.open(path) as source:
+        return source.read(1)
+
+
+def _cloudy_on_every_date(masks: Iterable[np.ndarray]) -> int:
+    """How many pixels are cloud or shadow on some date and masked on all of them (cloud, shadow or
+    no data): nothing clear to fill them from, so they keep their input values. One date's mask at a time."""
+    masked_always = cloudy_once = None
+    for mask in masks:
+        masked, cloudy = mask != 0, (mask != 0) & (mask != NO_DATA)
+        masked_always = masked if masked_always is None else masked_always & masked
+        cloudy_once = cloudy if cloudy_once is None else cloudy_once | cloudy
+    return 0 if masked_always is None else int(np.count_nonzero(masked_always & cloudy_once))
+
+
+def _unfilled_note(unfilled: int, pixels: int) -> str | None:
+    """The note on pixels left cloudy: in the mask they are cloud or shadow like the filled ones."""
+    if not unfilled:
+        return None
+    return (
+        f"{unfilled} pixel(s) ({unfilled / pixels:.2%} of the scene) are cloud or shadow on every date with data: with no clear date "
+        "to fill them from they keep their input values, though the mask marks them cloud or shadow (find them: masked on every date)"
+    )
 
 
 def _whole_dates_note(result: xr.Dataset, shares: np.ndarray) -> str | None:
