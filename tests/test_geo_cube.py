@@ -571,3 +571,13 @@ def test_a_given_scale_leaves_classification_bands_as_classes():
     names = list(cube["band"].values)
     units = cube_units(cube)
     assert units.scale[names.index("SCL")] == 1.0 and units.scale[names.index("B4")] == 1e-4 and cube.attrs["units_bands"] == ",".join(names)
+
+
+def test_dates_given_twice_are_refused_and_dates_unlike_the_files_own_are_noted(tmp_path):
+    """A typo in --dates put one file's pixels under another's date without a word."""
+    path = per_band_units_netcdf(tmp_path / "packed.nc", size=32)
+    own = [str(day)[:10] for day in open_cube(path)["time"].values]
+    with pytest.raises(ValueError, match=rf"dates: {own[0]} given twice; give each acquisition its own date"):
+        open_cube(path, dates=[own[0], own[0], *own[2:]])
+    with pytest.warns(UserWarning, match=r"dates: 1 of the dates given differ from the files' own \(.* given as 2030-01-01\); the dates given are used"):
+        open_cube(path, dates=[*own[:-1], "2030-01-01"])

@@ -869,9 +869,18 @@ def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | Non
         if len(dates) != cube.sizes["time"]:
             raise ValueError(f"dates: got {len(dates)} dates for {cube.sizes['time']} acquisitions; give one per acquisition, in the order the files are given")
         try:
-            cube = cube.assign_coords(time=pd.to_datetime([str(date) for date in dates], format="ISO8601"))
+            given = pd.to_datetime([str(date) for date in dates], format="ISO8601")
         except ValueError:
             raise ValueError(f"dates: {list(dates)!r} are not all ISO dates like 2021-05-10") from None
+        repeated = sorted({str(date.date()) for date in given[given.duplicated()]})
+        if repeated:
+            raise ValueError(f"dates: {', '.join(repeated)} given twice; give each acquisition its own date, in the order the files are given")
+        found = acquisition_times(cube)
+        if found is not None and not found.equals(given):
+            changed = [f"{old.date()} given as {new.date()}" for old, new in zip(found, given) if old != new]
+            listed = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
+            warnings.warn(f"dates: {len(changed)} of the dates given differ from the files' own ({listed}); the dates given are used", stacklevel=3)
+        cube = cube.assign_coords(time=given)
     times = acquisition_times(cube)
     if times is None:
         raise ValueError(
