@@ -16,7 +16,7 @@ import xarray as xr
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
 from clear_vision.geo.remove import NO_DATA, check_chunk, check_cube, off_nodata, remove_cube
-from geo_data import per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
+from geo_data import NRT, nrt_dn, per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,8 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
     as_reflectance.attrs.pop("scale_factor")
     with pytest.raises(ValueError, match=r"not reflectance .*give open_cube\(..., scale="):
         model.remove_cube(as_reflectance)
-    with pytest.raises(ValueError, match=r"rgb: \('B4', 'B3', 'B2'\) must name .* its bands are B04, B03, B02, B08"):
-        model.remove_cube(dn_cube, rgb=("B4", "B3", "B2"))
+    with pytest.raises(ValueError, match=r"rgb: \('B5', 'B03', 'B02'\) must name .* its bands are B04, B03, B02, B08"):
+        model.remove_cube(dn_cube, rgb=("B5", "B3", "B2"))  # B3 and B2 are B03 and B02
     with pytest.raises(ValueError, match=r"chunks: 16 is not a chunk size"):
         model.remove_cube(dn_cube, chunks=16)
     with pytest.raises(ValueError, match=r"cube: 1 date; clouds are filled from other dates, so a cube needs at least 2"):
@@ -384,3 +384,14 @@ def test_rgb_names_a_band_with_or_without_the_leading_zero():
     assert check_cube(cube, ("B4", "B3", "B2"))[2] == ("B04", "B03", "B02")
     with pytest.raises(ValueError, match=r"rgb: \('B5', 'B03', 'B02'\) must name the red, green and blue bands"):
         check_cube(cube, ("B5", "B03", "B02"))
+
+
+def test_units_that_misread_a_real_cube_are_warned_about_though_it_has_a_class_band(model):
+    """The nrt cube with its SCL band (whose scale stays 1): a forgotten and a wrong offset each name the fix."""
+    nrt_dn()  # skips without the shared data
+    cube = open_cube(NRT, scale=1e-4, offset=0).isel(time=slice(0, 4))
+    shifted = cube.copy(data=np.where(cube.values > 0, cube.values + 1000, 0).astype(np.uint16))  # baseline 04.00 numbers
+    with pytest.warns(UserWarning, match=r"give offset=-0.1"):
+        model.remove_cube(shifted)
+    with pytest.warns(UserWarning, match=r"read as zero or negative reflectance with scale=0.0001, offset=-0.1"):
+        model.remove_cube(open_cube(NRT, scale=1e-4, offset=-0.1).isel(time=slice(0, 4)))

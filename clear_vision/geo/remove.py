@@ -104,8 +104,8 @@ def remove_cube(
     cube, units, rgb, rgb_index = check_cube(cube, rgb)
     chunk = check_chunk(chunks)
     corner = cube.isel(band=rgb_index, y=slice(0, chunk), x=slice(0, chunk))  # one chunk's worth, read now: cheap on any cube
-    stored = np.asarray(corner.values)
-    note = suspect_missing_offset(stored, units) or suspect_dark_units(stored, units.of_bands(rgb_index), cube.rio.nodata)
+    stored, rgb_units = np.asarray(corner.values), units.of_bands(rgb_index)  # a class band's scale 1 is not theirs
+    note = suspect_missing_offset(stored, rgb_units) or suspect_dark_units(stored, rgb_units, cube.rio.nodata)
     if note:
         warnings.warn(note, stacklevel=3)
     flips = north_up_flips(cube)  # processed north-up: the networks are not flip invariant (sun and shadow geometry)

@@ -213,8 +213,9 @@ def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
 
 
 def _listed(value: float | tuple[float, ...]) -> str:
-    """One number, or one per band, as a message shows them."""
-    return ",".join(f"{float(item):g}" for item in np.ravel(value))
+    """One number, or one per band, as a message shows them (one where all bands share it)."""
+    values = np.ravel(value)
+    return ",".join(f"{float(item):g}" for item in (values[:1] if np.all(values == values[0]) else values))
 
 
 def render_rgb(reflectance: np.ndarray, gain: float) -> np.ndarray:

@@ -100,9 +100,7 @@ def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: b
     names = cube_file_names(result["time"].values, format)
     if format in ("zarr", "netcdf"):
         path = folder / (ZARR_NAME if format == "zarr" else f".{ZARR_NAME}.tmp")
-        shares = _write_zarr(result, path, progress)
-        written = xr.open_zarr(path, mask_and_scale=False)["mask"]
-        unfilled = _cloudy_on_every_date(written[index].values for index in range(written.shape[0]))
+        shares, unfilled = _write_zarr(result, path, progress)
         if format == "netcdf":
             stored = xr.open_zarr(path, mask_and_scale=False)
             stored.to_netcdf(folder / NETCDF_NAME, encoding={name: {"zlib": True, "complevel": 4} for name in stored.data_vars})
@@ -141,8 +139,8 @@ def _checked_result(result: Any) -> xr.Dataset:
     return result.assign(clear=with_units(result["clear"], cube_units(result["clear"])))
 
 
-def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> np.ndarray:
-    """The result as one zarr store; the mask shares per date (see `_report`)."""
+def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, int]:
+    """The result as one zarr store; the mask shares per date and the pixels left cloudy (see `_report`)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
     uniform = uniform.assign(clear=_cf_units(uniform["clear"]))
     # xarray writes the metadata and coordinates; the three variables are stored together in
@@ -156,7 +154,7 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> np.ndarray:
     # second time on a distributed cluster, which optimises each collection's graph apart
     written = xr.open_zarr(path, mask_and_scale=False)["mask"]
     shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
-    return shares
+    return shares, _cloudy_on_every_date(written[index].values for index in range(written.shape[0]))
 
 
 def _cf_units(clear: xr.DataArray) -> xr.DataArray:
