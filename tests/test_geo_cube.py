@@ -581,3 +581,16 @@ def test_dates_given_twice_are_refused_and_dates_unlike_the_files_own_are_noted(
         open_cube(path, dates=[own[0], own[0], *own[2:]])
     with pytest.warns(UserWarning, match=r"dates: 1 of the dates given differ from the files' own \(.* given as 2030-01-01\); the dates given are used"):
         open_cube(path, dates=[*own[:-1], "2030-01-01"])
+
+
+def test_integers_stored_signed_but_marked_unsigned_read_as_unsigned(tmp_path):
+    """openEO's netCDF stores uint16 reflectance as int16 with _Unsigned=true (CF): values over 32767 came out negative."""
+    cube = synthetic_cube(3, 32, 32)
+    values = cube.values.astype(np.uint16)
+    values[0, :, 0, 0] = 40000
+    variables = {str(name): xr.DataArray(values[:, index], dims=("time", "y", "x"), attrs={"scale_factor": 1e-4}) for index, name in enumerate(cube["band"].values)}
+    encoding = {name: {"dtype": "int16", "_Unsigned": "true", "_FillValue": 65535} for name in variables}
+    xr.Dataset(variables, coords={name: cube[name].values for name in ("time", "y", "x")}).to_netcdf(tmp_path / "signed.nc", encoding=encoding)
+    assert xr.open_dataset(tmp_path / "signed.nc", mask_and_scale=False)["B04"].dtype == np.int16  # stored signed
+    read = open_cube(tmp_path / "signed.nc")
+    assert read.dtype == np.uint16 and np.array_equal(read.values, values) and read.rio.nodata == 65535

@@ -841,14 +841,28 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
         units = None if any(item is None for item in per_band) else Units(
             tuple(float(np.ravel(item.scale)[0]) for item in per_band), tuple(float(np.ravel(item.offset)[0]) for item in per_band)
         )
-        nodata = dataset[chosen[0]].attrs.get("_FillValue", dataset[chosen[0]].attrs.get("missing_value"))
+        first = dataset[chosen[0]].attrs
+        nodata = first.get("_FillValue", first.get("missing_value"))
         cube = xr.concat([dataset[name] for name in chosen], dim=pd.Index(chosen, name="band"), combine_attrs="drop").transpose(*DIMS)
-        cube.attrs = {} if nodata is None else {"_FillValue": nodata}
+        cube.attrs = {key: value for key, value in (("_FillValue", nodata), ("_Unsigned", first.get("_Unsigned"))) if value is not None}
+    if str(cube.attrs.get("_Unsigned", "")).lower() == "true" and cube.dtype.kind == "i":
+        cube = _as_unsigned(cube)
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
     if cube.rio.crs is None:
         cube = _crs_of_dataset(cube, dataset, geographic=geographic)
     return cube, units
+
+
+def _as_unsigned(cube: xr.DataArray) -> xr.DataArray:
+    """CF's `_Unsigned`: integers stored signed (netCDF-3 has no unsigned types) that mean unsigned
+    ones, as xarray's CF decoding reads them; read as stored, values over 32767 came out negative."""
+    unsigned = np.dtype(f"u{cube.dtype.itemsize}")
+    result = cube.astype(unsigned)  # two's complement: -1 is 65535
+    result.attrs = {key: value for key, value in cube.attrs.items() if key != "_Unsigned"}
+    if "_FillValue" in result.attrs:
+        result.attrs["_FillValue"] = int(np.array(result.attrs["_FillValue"], cube.dtype).astype(unsigned))
+    return result
 
 
 def _crs_of_dataset(cube: xr.DataArray, dataset: xr.Dataset, geographic: bool) -> xr.DataArray:
