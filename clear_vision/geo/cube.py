@@ -845,7 +845,7 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
         nodata = first.get("_FillValue", first.get("missing_value"))
         cube = xr.concat([dataset[name] for name in chosen], dim=pd.Index(chosen, name="band"), combine_attrs="drop").transpose(*DIMS)
         cube.attrs = {key: value for key, value in (("_FillValue", nodata), ("_Unsigned", first.get("_Unsigned"))) if value is not None}
-    if str(cube.attrs.get("_Unsigned", "")).lower() == "true" and cube.dtype.kind == "i":
+    if str(cube.attrs.pop("_Unsigned", "")).lower() == "true" and cube.dtype.kind == "i":  # decoded here, never passed on
         cube = _as_unsigned(cube)
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
@@ -859,7 +859,6 @@ def _as_unsigned(cube: xr.DataArray) -> xr.DataArray:
     ones, as xarray's CF decoding reads them; read as stored, values over 32767 came out negative."""
     unsigned = np.dtype(f"u{cube.dtype.itemsize}")
     result = cube.astype(unsigned)  # two's complement: -1 is 65535
-    result.attrs = {key: value for key, value in cube.attrs.items() if key != "_Unsigned"}
     if "_FillValue" in result.attrs:
         result.attrs["_FillValue"] = int(np.array(result.attrs["_FillValue"], cube.dtype).astype(unsigned))
     return result
