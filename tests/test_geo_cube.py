@@ -405,6 +405,7 @@ def test_hls_names_as_lp_daac_delivers_them_give_dates_and_bands(tmp_path):
     assert cube.shape == (3, 4, 40, 40) and list(cube["band"].values) == ["B02", "B03", "B04", "B8A"]
     assert list(cube["time"].dt.strftime("%Y-%m-%dT%H:%M:%S").values) == ["2023-06-02T16:58:49", "2023-06-02T17:05:12", "2023-06-07T16:58:51"]
     assert np.array_equal(cube.sel(band="B8A").values[1], written["L30", "2023153T170512", "B05"]) and default_rgb(cube) == ("B04", "B03", "B02")
+    assert [name.split("/")[1][:8] for name in cube["input_file"].values] == ["HLS.S30.", "HLS.L30.", "HLS.S30."]  # one day's two acquisitions told apart
 
 
 def test_year_and_day_of_year_dates_are_read_only_as_a_part_of_the_name_of_their_own(tmp_path):

@@ -43,6 +43,7 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
         assert clear.crs.to_epsg() == 3035 and clear.transform == cube.rio.transform() and clear.nodata == 0
         assert clear.dtypes == ("uint16",) * 4 and clear.descriptions == ("B04", "B03", "B02", "B08")
         assert clear.scales == (1e-4,) * 4 and clear.tags()["ACQUISITION_DATE"] == "2019-06-26"
+        assert clear.tags()["INPUT_FILE"] == str(cube["input_file"].values[2]) and cube["input_file"].values[2].endswith("20190626.tif")
     with rasterio.open(tmp_path / "out" / "mask_2019-06-26.tif") as mask:
         assert mask.dtypes == ("uint8",) and mask.nodata == 255 and mask.crs.to_epsg() == 3035
         assert np.array_equal(mask.read(1), result["mask"].values[2])
@@ -51,6 +52,7 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
     assert list(back["band"].values) == ["B04", "B03", "B02", "B08"] and back.attrs["scale_factor"] == 1e-4 and back.rio.nodata == 0 and back.rio.crs == cube.rio.crs
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["dates"][0] == "2019-06-16" and len(report["cloud_cover"]) == 8 and report["scale_factor"] == 1e-4
+    assert report["input_files"] == [str(name) for name in cube["input_file"].values]
     assert np.allclose(report["no_data"], (result["mask"].values == 255).mean(axis=(1, 2)), atol=1e-4) and max(report["no_data"]) > 0
     assert "linear" in report["fill_method"] and report["method"] == "learned"
     assert report["fill_threshold"] == ClearVisionConfig.load(DEFAULT_WEIGHTS_DIR).fill_threshold  # how to run it again

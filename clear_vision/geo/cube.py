@@ -83,6 +83,9 @@ UNITS_BANDS_ATTR = "units_bands"
 BAND_UNITS_ATTRS = {"scale_factor": "band_scale_factor", "add_offset": "band_add_offset"}
 _UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR, *BAND_UNITS_ATTRS.values())
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
+# Each date's file (its first band file), along time: two acquisitions of one day (HLS L30 and
+# S30) are told apart in the outputs by it, not by their date.
+INPUT_FILE_COORD = "input_file"
 _RESULT_MASK = re.compile(r"^mask_(.+)$")  # write_cube's COGs: clear_<date>.tif and mask_<date>.tif
 _RESULT_CLEAR = re.compile(r"^clear_\d{4}-\d{2}-\d{2}(?:_(\d+))?$")  # a day's second acquisition is clear_<date>_2.tif
 # Other names of the cube's dims: openEO's client writes (t, bands, y, x).
@@ -600,7 +603,8 @@ def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> 
         cube = cube.assign_coords(time=pd.to_datetime([date for date, _ in found]))
     if band_files and all(_LANDSAT_TM_RGB[0].match(group[0].name) for group in groups):  # stated even without B1: `cube_rgb` then names it missing
         cube.attrs[RGB_ATTR] = ",".join(_LANDSAT_TM_RGB[1])
-    return cube, units, [_label(group[0]) for group in groups]
+    labels = [_label(group[0]) for group in groups]
+    return cube.assign_coords({INPUT_FILE_COORD: ("time", labels)}), units, labels
 
 
 def _warn_left_out(files: list[Path]) -> None:

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from ..detection.masks import NEIGHBOURHOOD_PX
 from ..io.outputs import NETCDF_NAME, REPORT_NAME, ZARR_NAME, StagedFolder
-from .cube import BAND_UNITS_ATTRS, RGB_ATTR, cube_units, north_up_flips, with_units
+from .cube import BAND_UNITS_ATTRS, INPUT_FILE_COORD, RGB_ATTR, cube_units, north_up_flips, with_units
 from .remove import MASK_CLASSES, NO_DATA
 
 __all__ = ["write_cube", "write_cube_into", "cube_file_names", "date_stems", "Format", "ZARR_NAME", "NETCDF_NAME"]
@@ -326,6 +326,8 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
     date = str(np.datetime_as_string(np.datetime64(result["time"].values[index], "D")))
     with rasterio.open(path, "w", **profile) as target:
         target.update_tags(ACQUISITION_DATE=date, SOURCE="Clear Vision cloud removal")
+        if INPUT_FILE_COORD in result.coords:
+            target.update_tags(INPUT_FILE=str(result[INPUT_FILE_COORD].values[index]))
         if kind == "mask":
             target.set_band_description(1, "mask")
             target.update_tags(1, CLASSES=json.dumps({str(value): name for value, name in MASK_CLASSES.items()}))
@@ -350,6 +352,7 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: 
         "cloud_cover": [round(float(value), 4) for value in shares[:, 0]],
         "no_data": [round(float(value), 4) for value in shares[:, 1]],
         "files": names,
+        "input_files": [str(name) for name in result[INPUT_FILE_COORD].values] if INPUT_FILE_COORD in result.coords else None,  # a day's two acquisitions told apart
         "format": format,
         "bands": [str(name) for name in clear["band"].values],
         "rgb_bands": result.attrs.get(RGB_ATTR),  # what the networks saw as red, green, blue: a plain B2,B3,B4 file taken in that order swaps red and blue
