@@ -20,7 +20,7 @@ from clear_vision import ClearVision
 from clear_vision.config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.geo.cube import cube_units, open_cube
 from clear_vision.geo.units import Units
-from clear_vision.geo.write import _cloudy_on_every_date, _passes, cube_file_names, write_cube, write_cube_into
+from clear_vision.geo.write import _mask_summary, _passes, cube_file_names, write_cube, write_cube_into
 from geo_data import per_band_units_netcdf, synthetic_cube, write_geotiffs
 
 
@@ -355,7 +355,7 @@ def test_a_result_without_crs_is_written_with_a_warning_that_says_how_to_give_on
 def test_pixels_cloudy_on_every_date_are_counted_and_explained(tmp_path, result):
     """They keep their input values, yet the mask calls them cloud like the filled ones: the report says how many."""
     first, second = np.array([[1, 0], [255, 2]], np.uint8), np.array([[2, 0], [255, 255]], np.uint8)
-    assert _cloudy_on_every_date([first, second]) == 2  # no data on every date is not cloud
+    assert _mask_summary([first, second])[1] == 2  # no data on every date is not cloud
     mask = result["mask"].values.copy()
     mask[:, :4, :4] = 1
     left = result.assign(mask=result["mask"].copy(data=mask))

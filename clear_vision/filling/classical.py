@@ -107,9 +107,11 @@ def _between(before: torch.Tensor, after: torch.Tensor, weight_following: torch.
     return (1 - weight_following) * before + weight_following * after
 
 
-def source_matched_observations(frames: torch.Tensor, masks: torch.Tensor, previous: torch.Tensor, following: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each pixel's previous and next clear observation (dates `previous`, `following`, as
-    `_neighbour_indices` gives them) through the colour matrix of its own date onto the frame.
+def source_matched_observations(
+    frames: torch.Tensor, masks: torch.Tensor, previous: torch.Tensor, following: torch.Tensor, before: torch.Tensor, after: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's previous and next clear observation (`before`, `after`, from the dates
+    `previous`, `following` that `_neighbour_indices` gives) through the colour matrix of its own date onto the frame.
 
     One colour match per frame cannot serve pixels whose fills come from different dates: where
     the next date is also cloudy, a pixel's fill comes from a date further away, perhaps another
@@ -118,7 +120,6 @@ def source_matched_observations(frames: torch.Tensor, masks: torch.Tensor, previ
     on both; a pair with too few of them (`_fit_pixels`' rule) keeps the observation as it is.
     Only frames with masked pixels are matched: nothing of the others is filled.
     """
-    before, after = _gather_time(frames, previous), _gather_time(frames, following)
     b, steps, channels, height, width = frames.shape
     pixels = height * width
     used = torch.zeros(b, steps, steps + 2, dtype=torch.bool, device=frames.device)  # (frame, source date + 1)
@@ -134,10 +135,10 @@ def source_matched_observations(frames: torch.Tensor, masks: torch.Tensor, previ
     fit_weight = (clear[batch, step] & clear[batch, source]).to(frames.dtype)[None]  # (1,N,1,H,W)
     count = fit_weight.sum(dim=(-2, -1), keepdim=True)
     identity = torch.eye(channels + 1, channels, dtype=frames.dtype, device=frames.device)
-    matrices = _colour_matrices(_design(frames[batch, source][None]), frames[batch, step][None], fit_weight, count)
+    design = _design(frames).view(b, steps, channels + 1, pixels)
+    matrices = _colour_matrices(design[batch, source], frames[batch, step][None], fit_weight, count)
     table = identity.expand(b, steps, steps, channels + 1, channels).clone()  # (frame, source date) -> its matrix
     table[batch, step, source] = torch.where((count >= needed).view(-1, 1, 1), matrices, identity)
-    design = _design(frames).view(b, steps, channels + 1, pixels)
     for date in source.unique().tolist():  # one source date onto every frame at once: faster than a matrix per pixel
         onto_frames = (table[:, :, date].transpose(-1, -2) @ design[:, date : date + 1]).view_as(before)
         before = torch.where(previous == date, onto_frames, before)
@@ -401,10 +402,11 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
 def _blend(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(`blended_estimate`, has_estimate)."""
     previous, following, weight_following, known = _interpolation(masks, days)
-    estimate = _between(_gather_time(frames, previous), _gather_time(frames, following), weight_following)
+    before, after = _gather_time(frames, previous), _gather_time(frames, following)
+    estimate = _between(before, after, weight_following)
     hazy = hazy_frames(frames, masks, estimate, known)
     if not hazy.all():
-        matched_sources = _between(*source_matched_observations(frames, masks, previous, following), weight_following)
+        matched_sources = _between(*source_matched_observations(frames, masks, previous, following, before, after), weight_following)
         estimate = torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, matched_sources, known))
     matched = torch.where(known, estimate.clamp(0, 1), frames)
     return torch.where(hazy, matched, local_colour_match(frames, matched, masks)), known

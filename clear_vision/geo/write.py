@@ -115,8 +115,7 @@ def _write_checked(result: xr.Dataset, folder: Path, format: Format, progress: b
                 temporary.append((path, folder / f"{kind}_{stem}.tif", kind))
                 layers.append(_Layer(da.asarray(layer.data), _Windows(path), _file_lock(path)))
         _store_in_passes(layers, progress)
-        shares = np.array([_mask_shares(path) for path, _, kind in temporary if kind == "mask"])
-        unfilled = _cloudy_on_every_date(_read_band(path) for path, _, kind in temporary if kind == "mask")
+        shares, unfilled = _mask_summary(_read_band(path) for path, _, kind in temporary if kind == "mask")
         for source, target, kind in temporary:  # tiled GeoTIFF -> COG with overviews; then drop the draft
             rasterio.shutil.copy(source, target, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest" if kind == "mask" else "average")
             source.unlink()
@@ -153,8 +152,7 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndar
     # the cover from the written mask: a cover computed in the same call ran every chunk a
     # second time on a distributed cluster, which optimises each collection's graph apart
     written = xr.open_zarr(path, mask_and_scale=False)["mask"]
-    shares = np.stack([(written != 0).mean(dim=("y", "x")).values, (written == NO_DATA).mean(dim=("y", "x")).values], axis=1)
-    return shares, _cloudy_on_every_date(written[index].values for index in range(written.shape[0]))
+    return _mask_summary(written[index].values for index in range(written.shape[0]))
 
 
 def _cf_units(clear: xr.DataArray) -> xr.DataArray:
@@ -222,16 +220,6 @@ def _store_in_passes(layers: list[_Layer], progress: bool) -> None:
                 region = (slice(None),) * (data.ndim - 2) + (rows, cols)
                 stores.append(da.store(data[region], target, lock=lock, regions=region, compute=False))
             _compute(stores, bar)
-
-
-def _mask_shares(path: Path) -> tuple[float, float]:
-    """The shares of a written mask's pixels that are not clear and that are no data, read block by block."""
-    flagged = missing = 0
-    with rasterio.open(path) as source:
-        for _, window in source.block_windows(1):
-            block = source.read(1, window=window)
-            flagged, missing = flagged + int(np.count_nonzero(block)), missing + int(np.count_nonzero(block == NO_DATA))
-        return flagged / (source.width * source.height), missing / (source.width * source.height)
 
 
 def date_stems(times: Sequence[np.datetime64]) -> list[str]:
@@ -343,7 +331,7 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
 def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: int, format: Format, seconds: float) -> dict[str, Any]:
     """report.json; `shares` (T, 2): per date the share of pixels masked (no data included, as in
     the frames' reports) and the share with no data (1 for a date with no observation at all);
-    `unfilled`: the pixels cloudy on every date with data (`_cloudy_on_every_date`); `seconds`
+    `unfilled`: the pixels cloudy on every date with data (`_mask_summary`); `seconds`
     spent writing (and so computing a lazy result), as the frames' report has its run's."""
     clear = result["clear"]
     notes = [note for note in (_whole_dates_note(result, shares), _unfilled_note(unfilled, clear.shape[-2] * clear.shape[-1])) if note]
@@ -376,15 +364,17 @@ def _read_band(path: Path) -> np.ndarray:
         return source.read(1)
 
 
-def _cloudy_on_every_date(masks: Iterable[np.ndarray]) -> int:
-    """How many pixels are cloud or shadow on some date and masked on all of them (cloud, shadow or
-    no data): nothing clear to fill them from, so they keep their input values. One date's mask at a time."""
-    masked_always = cloudy_once = None
+def _mask_summary(masks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
+    """From the written masks, one date at a time, each read once: per date the shares of pixels not
+    clear and with no data (T, 2), and how many pixels are cloud or shadow on some date and masked on
+    all of them (cloud, shadow or no data): nothing clear to fill them from, so they keep their input values."""
+    shares, masked_always, cloudy_once = [], None, None
     for mask in masks:
-        masked, cloudy = mask != 0, (mask != 0) & (mask != NO_DATA)
+        masked, missing = mask != 0, mask == NO_DATA
+        shares.append((masked.mean(), missing.mean()))
         masked_always = masked if masked_always is None else masked_always & masked
-        cloudy_once = cloudy if cloudy_once is None else cloudy_once | cloudy
-    return 0 if masked_always is None else int(np.count_nonzero(masked_always & cloudy_once))
+        cloudy_once = (masked & ~missing) if cloudy_once is None else cloudy_once | (masked & ~missing)
+    return np.array(shares), 0 if masked_always is None else int(np.count_nonzero(masked_always & cloudy_once))
 
 
 def _unfilled_note(unfilled: int, pixels: int) -> str | None:
