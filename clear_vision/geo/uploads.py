@@ -27,7 +27,7 @@ from PIL import Image
 from rasterio.errors import NotGeoreferencedWarning
 
 from ..io.decode import first_names
-from .cube import RGB_ATTR, band_parts, cube_units, default_rgb, is_cube_source, open_cube
+from .cube import INPUT_FILE_COORD, RGB_ATTR, band_parts, cube_units, default_rgb, is_cube_source, open_cube
 from .remove import model_gain
 from .units import render_rgb
 from .write import write_cube
@@ -141,6 +141,7 @@ def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: 
             (folder / f"frame_{number}" / path.name).symlink_to(path.resolve())
     with _in_user_words(within=folder):
         cube = open_cube([folder / f"frame_{number}" for number in range(1, len(frames) + 1)], dates=list(dates))
+    cube = cube.assign_coords({INPUT_FILE_COORD: ("time", [frame.name for frame in frames])})  # the uploads' names, not the folders above
     units = cube_units(cube)
     if units is None:
         raise ValueError(
@@ -169,12 +170,12 @@ def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: 
 
 @contextmanager
 def _in_user_words(prefix: str = "", within: Path | None = None) -> Iterator[None]:
-    """ValueErrors that name uploads without a server path (`within/frame_3/x.tif` is `frame_3/x.tif`),
-    and give a missing date the page's remedy."""
+    """ValueErrors that name uploads as the user did, without the folders they are stored in
+    (`within/frame_3/x.tif` is `x.tif`), and give a missing date the page's remedy."""
     try:
         yield
     except ValueError as error:
-        message = str(error) if within is None else str(error).replace(f"{within}/", "")
+        message = str(error) if within is None else re.sub(r"\bframe_\d+/", "", str(error).replace(f"{within}/", ""))
         message = re.sub(r"; pass dates= \(command line: --dates\), one per acquisition$", "; type one date per frame in the Dates box", message)
         raise ValueError(prefix + message) from None
 
