@@ -168,8 +168,8 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
             summary, files, warnings = process(runner, frames, dates, order, results_dir, lambda f, step: progress(f, desc=step), fill_threshold)
         except ValueError as error:
             raise last_errors.error(str(error), request) from None
-        for warning in warnings:
-            gr.Warning(warning)
+        for warning in warnings:  # a toast outlives its run (and a toast's title is its kind): it names the run
+            gr.Warning(f"Run of {len(frames)} frames from {Path(frames[0]).name}: {warning}")
         return summary, files.archive, files
 
     def show(files: RunFiles) -> tuple:

@@ -183,6 +183,16 @@ def test_a_frame_number_typed_past_the_last_frame_shows_that_frame_with_a_note(
         expect(page.locator("#compare img").first).to_have_attribute("src", re.compile(rf"/{paths[-1].stem}_input\.png$"))
 
 
+def test_a_run_warning_says_which_run_it_is_about(page: Page, example_sequences: dict[str, list[Path]]) -> None:
+    """A warning toast stays ~10 s: one of a 2019 run stood over the 2018 run clicked next, and read as the 2018 run's."""
+    paths = example_sequences["romania_2019_summer"]
+    page.get_by_role("button", name=f"Romania 2019 summer ({len(paths)} frames)").click()
+    expect_results(page, len(paths))
+    warning = page.locator('[data-testid="toast-body"].warning [data-testid="toast-text"]').first
+    expect(warning).to_contain_text(f"Run of {len(paths)} frames from {paths[0].name}: ", timeout=30_000)
+    expect(warning).to_contain_text("replaced whole")
+
+
 def test_a_fill_threshold_typed_past_its_maximum_is_named_with_its_range(page: Page, example_sequences: dict[str, list[Path]]) -> None:
     """The box clamped a typed 2 to 0.95 silently when left, and the run then used 0.95; the range showed only as the slider's ends."""
     expect(page.locator("#fill_threshold")).to_contain_text("Stage 1 probability from which pixels are replaced, 0.05 to 0.95 (default 0.2")
