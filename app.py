@@ -168,8 +168,9 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
             summary, files, warnings = process(runner, frames, dates, order, results_dir, lambda f, step: progress(f, desc=step), fill_threshold)
         except ValueError as error:
             raise last_errors.error(str(error), request) from None
+        run = f"Run of {len(files.before)} frames from {Path(files.before[0]).name.removesuffix('_input.png')}"  # the first in time
         for warning in warnings:  # a toast outlives its run (and a toast's title is its kind): it names the run
-            gr.Warning(f"Run of {len(frames)} frames from {Path(frames[0]).name}: {warning}")
+            gr.Warning(f"{run}: {warning}")
         return summary, files.archive, files
 
     def show(files: RunFiles) -> tuple:

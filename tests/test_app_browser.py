@@ -189,7 +189,7 @@ def test_a_run_warning_says_which_run_it_is_about(page: Page, example_sequences:
     page.get_by_role("button", name=f"Romania 2019 summer ({len(paths)} frames)").click()
     expect_results(page, len(paths))
     warning = page.locator('[data-testid="toast-body"].warning [data-testid="toast-text"]').first
-    expect(warning).to_contain_text(f"Run of {len(paths)} frames from {paths[0].name}: ", timeout=30_000)
+    expect(warning).to_contain_text(f"Run of {len(paths)} frames from {paths[0].stem}: ", timeout=30_000)
     expect(warning).to_contain_text("replaced whole")
 
 
