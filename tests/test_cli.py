@@ -269,18 +269,20 @@ def test_ctrl_c_while_torch_is_still_loading_is_one_line_too(tmp_path):
 def test_ctrl_c_on_local_workers_is_one_line_and_a_finished_run_ends_quietly(tmp_path):
     """distributed logs every cancelled gather and task, and kills a worker slow to exit, loudly."""
     synthetic_cube(8, 512, 512).to_dataset().to_zarr(tmp_path / "cube.zarr")  # 16 chunks of seconds each, on 2 workers
-    command = [sys.executable, "-m", "clear_vision", "remove", str(tmp_path / "cube.zarr"), "--chunk", "128", "--workers", "2"]
-    finished = subprocess.run([*command, "--out", str(tmp_path / "done")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    command = [sys.executable, "-m", "clear_vision", "remove", "--chunk", "128", "--workers", "2"]
+    finished = subprocess.run([*command, str(tmp_path / "cube.zarr"), "--out", str(tmp_path / "done")], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert finished.returncode == 0 and "wrote 17 outputs" in finished.stderr, finished.stderr
     assert "WARNING" not in finished.stderr and "Traceback" not in finished.stderr, finished.stderr
+    # Interrupted on a cube 4x larger (64 chunks): on 16 an idle machine once finished within the 2 s wait below.
+    synthetic_cube(8, 1024, 1024).to_dataset().to_zarr(tmp_path / "large.zarr")
     process = subprocess.Popen(
-        [*command, "--out", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        [*command, str(tmp_path / "large.zarr"), "--out", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True, cwd=ROOT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for line in process.stderr:  # the cluster runs and the graph goes out
         if line.startswith("processing"):
             break
-    time.sleep(2)  # the first chunks are computing (after 6 s an idle machine had once finished all 16)
+    time.sleep(2)  # the first chunks are computing
     process.send_signal(signal.SIGINT)
     code, err = process.wait(timeout=120), process.stderr.read()
     assert code in (130, -2) and "interrupted: nothing was written" in err
