@@ -204,7 +204,8 @@ def test_local_match_leaves_fully_hidden_frames_and_clear_pixels_alone():
     masks[0, 0] = True
     masks[0, 2, :, :8] = True
     blended = local_colour_match(frames, prediction, masks)
-    assert torch.allclose(blended[0, 0], prediction[0, 0])  # nothing visible: nothing to blend
+    assert torch.equal(blended[0, 0], prediction[0, 0])  # nothing visible: nothing to blend
+    assert torch.equal(blended[:, 1:], local_colour_match(frames[:, 1:], prediction[:, 1:], masks[:, 1:]))  # the others as if alone
     assert not torch.allclose(blended[0, 2, :, :8], prediction[0, 2, :, :8])
     filled = blend_fill(frames, masks, torch.tensor([[0.0, 5, 10]]))
     assert torch.equal(filled[~masks.expand_as(frames)], frames[~masks.expand_as(frames)])

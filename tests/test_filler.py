@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from clear_vision import TemporalFiller
+from torch.nn import functional as F
+
 from clear_vision.filling.classical import blend_fill, interpolate_from_other_dates
+from clear_vision.filling.filler import pointwise, weight_skip
 
 
 def inputs(batch: int = 2, steps: int = 6, size: int = 32):
@@ -65,6 +68,28 @@ def test_any_sequence_length_and_gradients_reach_every_layer():
         frames, masks, days = inputs(batch=1, steps=steps)
         model(frames, masks, days).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_pointwise_is_the_1x1_conv_of_the_concatenated_parts_in_either_layout():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(7, 5, 1)
+    parts = (torch.rand(2, 3, 8, 8), torch.rand(2, 4, 8, 8))
+    expected = conv(torch.cat(parts, dim=1))
+    for layout in (torch.contiguous_format, torch.channels_last):
+        output = pointwise(conv, *(part.contiguous(memory_format=layout) for part in parts))
+        assert output.is_contiguous(memory_format=torch.channels_last) and torch.allclose(output, expected, atol=1e-6)
+
+
+def test_weighted_skips_mix_each_output_frames_own_batch_item():
+    torch.manual_seed(0)
+    skip = torch.rand(2, 3, 8, 16, 16)  # (B,T,C,H,W)
+    maps = torch.softmax(torch.rand(3, 4, 3, 4, 4), dim=2).flatten(1, 2)  # 3 output frames, 4 heads, 3 input frames
+    batch_index = torch.tensor([1, 0, 1])
+    mixed = weight_skip(skip, maps, batch_index, heads=4)
+    up = F.interpolate(maps, size=(16, 16), mode="bilinear", align_corners=False).view(3, 4, 3, 1, 16, 16)
+    expected = (up * skip[batch_index].view(3, 3, 4, 2, 16, 16).transpose(1, 2)).sum(dim=2).flatten(1, 2)
+    assert torch.allclose(mixed, expected, atol=1e-6)
+    assert torch.allclose(weight_skip(skip[1:], maps[[0]], torch.tensor([0]), heads=4), expected[[0]], atol=1e-6)  # one item: read in place
 
 
 def test_a_few_training_steps_lower_the_hidden_error():

@@ -59,6 +59,18 @@ def test_white_on_every_other_date_is_the_reference_there():
     assert np.abs(reference[0, 8:16].astype(int) - ground(1)[0, 8:16]).max() <= 8
 
 
+def test_references_of_all_frames_at_once_equal_each_frame_alone():
+    frames = ground(6, seed=3)
+    frames[1:, :6] = 245  # white on every date but the first: the first frame's reference keeps its white there
+    frames[:5, 20:26, 4:12] = 250  # white on every date but the last, in another place
+    frames[2, 10:14] = 0  # no data on one date
+    references, valid = temporal_reference(frames)
+    for index in range(len(frames)):
+        alone, alone_valid = temporal_reference(frames, indices=np.array([index]))
+        assert np.array_equal(references[index], alone[0]) and np.array_equal(valid[index], alone_valid[0])
+    assert (references[0, :6] == 245).all() and (references[5, 20:26, 4:12] == 250).all()
+
+
 def test_neighbours_nearest_in_time_are_used():
     frames = ground(12)
     frames[6:] = 20  # the later dates look different (another season)

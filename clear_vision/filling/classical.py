@@ -372,12 +372,14 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
     frame). Where nothing is visible (whole frame hidden) it is unchanged.
     """
     channels, (height, width) = frames.shape[2], frames.shape[-2:]
-    weight = (~masks).to(frames.dtype).flatten(0, 1)  # (N,1,H,W)
-    x, y = prediction.flatten(0, 1), frames.flatten(0, 1)
+    seen = (~masks).flatten(0, 1).flatten(1).any(dim=1)  # frames hidden whole stay as they are: skipped
+    if not seen.any():
+        return prediction
+    weight = (~masks).to(frames.dtype).flatten(0, 1)[seen]  # (N,1,H,W)
+    x, y = prediction.flatten(0, 1)[seen], frames.flatten(0, 1)[seen]
     factor = 4 if min(height, width) >= 16 else 1
-    sums = torch.cat([weight * x, weight * y, weight * x * x, weight * x * y, weight], dim=1)
-    if factor > 1:
-        sums = F.avg_pool2d(sums, factor, ceil_mode=True)
+    pool = (lambda values: F.avg_pool2d(values, factor, ceil_mode=True)) if factor > 1 else (lambda values: values)
+    sums = torch.cat([pool(part) for part in (weight * x, weight * y, weight * x * x, weight * x * y, weight)], dim=1)
     sum_x, sum_y, sum_xx, sum_xy = sums[:, : 4 * channels].split(channels, dim=1)
     sum_w = sums[:, 4 * channels :]
     gain_so_far, offset_so_far = torch.ones_like(sum_x), torch.zeros_like(sum_x)  # the prediction so far: gain * x + offset
@@ -396,7 +398,9 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
     if factor > 1:
         fit = F.interpolate(fit, scale_factor=factor, mode="bilinear", align_corners=False)[..., :height, :width]
     gain, offset = fit.split(channels, dim=1)
-    return (gain * x + offset).clamp(0, 1).view_as(prediction)
+    matched = prediction.flatten(0, 1).clone()
+    matched[seen] = (gain * x + offset).clamp(0, 1)
+    return matched.view_as(prediction)
 
 
 def _blend(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

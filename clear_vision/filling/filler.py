@@ -35,6 +35,20 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
 
 
+def pointwise(conv: nn.Conv2d, *parts: torch.Tensor) -> torch.Tensor:
+    """A 1x1 `conv` of the parts (N,C_i,H,W) concatenated along channels, as matrix products over
+    their channels-last views: no concatenated copy, and none of the layout conversions that
+    torch's 1x1 conv makes of a channels-last input on one CPU thread (about 2.5x faster for the
+    filler's head). The output is channels-last."""
+    weight, start, output = conv.weight.flatten(1), 0, None
+    for part in parts:
+        rows = part.permute(0, 2, 3, 1)  # (N,H,W,C_i): contiguous when the part is channels-last
+        term = F.linear(rows, weight[:, start : start + part.shape[1]], conv.bias if output is None else None)
+        output = term if output is None else output + term
+        start += part.shape[1]
+    return output.permute(0, 3, 1, 2)
+
+
 class ResidualConv(nn.Module):
     """x + conv(relu(conv(x))): the residual 3x3 block of U-TILISE's encoder and decoder."""
 
@@ -69,7 +83,7 @@ class UpBlock(nn.Module):
         self.residual = ResidualConv(skip_channels)
 
     def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        merged = torch.cat([F.relu(self.up(deep)), F.relu(self.skip(skip))], dim=1)
+        merged = torch.cat([F.relu(self.up(deep)), F.relu(pointwise(self.skip, skip))], dim=1)
         return self.residual(F.relu(self.merge(merged)))
 
 
@@ -118,19 +132,22 @@ def weight_skip(skip: torch.Tensor, maps: torch.Tensor, batch_index: torch.Tenso
     """Mix skip features over input frames with the bottleneck attention, per head group.
 
     skip (B,T,C,H,W); maps (N,heads*T,h,w), the attention of N output frames, the n-th of batch
-    item batch_index[n] -> (N,C,H,W). A loop over input frames keeps this a few cheap
-    multiply-adds instead of a large permuted einsum.
+    item batch_index[n] -> (N,C,H,W), channels-last. A loop over input frames keeps this a few
+    cheap multiply-adds instead of a large permuted einsum; it runs with channels last (the
+    filler's layout in use: every operand then walks memory in order), and with one batch item
+    reads each frame's skip in place instead of copying it per output frame (about 2x faster on
+    a CPU than channels first).
     """
     b, steps, channels, height, width = skip.shape
     # channels-last: on a CPU, bilinear upsampling of the attention maps is 16x faster in that layout
     maps = F.interpolate(maps.contiguous(memory_format=torch.channels_last), size=(height, width), mode="bilinear", align_corners=False)
-    maps = maps.view(-1, heads, steps, 1, height, width)
-    grouped = skip.view(b, steps, heads, channels // heads, height, width)
+    maps = maps.permute(0, 2, 3, 1).reshape(-1, height, width, heads, steps)  # a view: (N,H,W,heads,T)
+    values = skip.permute(0, 1, 3, 4, 2).reshape(b, steps, height, width, heads, channels // heads)
     mixed = None
     for index in range(steps):
-        term = maps[:, :, index] * grouped[batch_index, index]
-        mixed = term if mixed is None else mixed + term
-    return mixed.reshape(-1, channels, height, width)
+        weight, source = maps[..., index : index + 1], values[0, index] if b == 1 else values[batch_index, index]
+        mixed = weight * source if mixed is None else torch.addcmul(mixed, weight, source)
+    return mixed.reshape(-1, height, width, channels).permute(0, 3, 1, 2)
 
 
 class TemporalFiller(nn.Module):
@@ -190,7 +207,9 @@ class TemporalFiller(nn.Module):
             previous, following, to_previous, to_following = neighbour_observations(frames, masks, days)
             visible = torch.where(masks, base, frames)
             distances = (torch.cat([to_previous, to_following], dim=2) / DISTANCE_SCALE_DAYS).clamp(0, 4)
-            stacked = torch.cat([visible, base, masks.to(frames.dtype), previous, following, distances], dim=2)
+            parts = (visible, base, masks.to(frames.dtype), previous, following, distances)
+            # stacked channels-last (B,T,H,W,C in memory), the layout the network runs in on a CPU: no conversion later
+            stacked = torch.cat([part.permute(0, 1, 3, 4, 2) for part in parts], dim=-1).permute(0, 1, 4, 2, 3)
         return stacked, base
 
     def forward(self, frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor, corrected_from: float = 0.0) -> torch.Tensor:
@@ -226,8 +245,8 @@ class TemporalFiller(nn.Module):
         for block, skip in zip(reversed(self.up), reversed(skips)):
             features = block(features, weight_skip(skip.view(b, steps, *skip.shape[1:]), maps, batch_index, self.heads))
         features = F.interpolate(features, size=(height, width), mode="bilinear", align_corners=False)
-        decoded_inputs = x.index_select(0, batch_index * steps + frame_index)
-        correction = self.head(torch.cat([features, decoded_inputs], dim=1))  # (N,3,H,W)
+        decoded_inputs = x.permute(0, 2, 3, 1).index_select(0, batch_index * steps + frame_index).permute(0, 3, 1, 2)  # layout kept
+        correction = self.head[1:](pointwise(self.head[0], features, decoded_inputs))  # (N,3,H,W)
         correction = correction - _masked_mean(correction, masks[batch_index, frame_index])
         return base.index_put((batch_index, frame_index), correction, accumulate=True)
 
