@@ -284,7 +284,9 @@ def test_a_netcdf_with_a_timestamp_dimension_and_a_qa_band_without_a_scale(tmp_p
     bands["pixel_qa"] = xr.DataArray(rng.choice([322, 480, 834], (3, 40, 40)).astype(np.uint16), dims=("timestamp", "y", "x"), coords=coords)
     xr.Dataset(bands).to_netcdf(tmp_path / "l8.nc")
     cube = open_cube(tmp_path / "l8.nc")
-    assert cube.sizes == {"time": 3, "band": 4, "y": 40, "x": 40} and cube.attrs["scale_factor"] == [1e-4, 1e-4, 1e-4, 1.0]
+    assert cube.sizes == {"time": 3, "band": 4, "y": 40, "x": 40} and cube.attrs["band_scale_factor"] == [1e-4, 1e-4, 1e-4, 1.0]
+    cube.to_netcdf(tmp_path / "saved.nc")  # a user's own copy: per-band lists under scale_factor made xarray refuse to reopen it
+    assert np.array_equal(xr.open_dataarray(tmp_path / "saved.nc", mask_and_scale=False).values, cube.values) and open_cube(tmp_path / "saved.nc").attrs["band_scale_factor"] == [1e-4, 1e-4, 1e-4, 1.0]
 
 
 def test_a_cube_without_a_crs_is_never_given_one_unless_its_axes_are_latitude_longitude(tmp_path):

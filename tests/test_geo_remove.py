@@ -311,7 +311,7 @@ def test_per_band_units_follow_band_selection_and_a_mismatch_is_refused_before_d
         selected = remove_cube(model, cube.sel(band=bands), chunks=64)
         assert np.array_equal(selected["mask"].values, reference["mask"].values), bands
         assert selected["clear"].equals(reference["clear"].sel(band=bands)), bands
-        assert selected["clear"].attrs["scale_factor"] == [cube.attrs["scale_factor"][cube.attrs["units_bands"].split(",").index(name)] for name in bands]
+        assert selected["clear"].attrs["band_scale_factor"] == [cube.attrs["band_scale_factor"][cube.attrs["units_bands"].split(",").index(name)] for name in bands]
     lazy = cube.chunk({"y": 32, "x": 32})
     with pytest.raises(ValueError, match=r"cube: 2 per-band scale_factor values in the attrs for its 4 bands \(B04, B03, B02, B08\); give one number, or one per band"):
         remove_cube(model, lazy.drop_attrs().assign_attrs(scale_factor=[1e-4, 2e-4]), chunks=64)  # lazy: refused before anything is computed

@@ -78,8 +78,9 @@ _LANDSAT_TM_RGB = (re.compile(r"^L[TE]0[4-7]_", re.IGNORECASE), ("B3", "B2", "B1
 # The band names, in order, that per-band scale_factor/add_offset lists belong to: attrs do not
 # follow cube.sel(band=...), names do.
 UNITS_BANDS_ATTR = "units_bands"
-# CF readers take scale_factor / add_offset as one number per variable and fail on a list: a
-# zarr or netCDF result stores per-band values under these names instead (open_cube reads both).
+# CF readers take scale_factor / add_offset as one number per variable and fail on a list (a
+# user's cube.to_netcdf() then wrote a file xarray could not reopen): per-band values are kept
+# under these names instead, in a cube's attrs and in the files written from it (both are read).
 BAND_UNITS_ATTRS = {"scale_factor": "band_scale_factor", "add_offset": "band_add_offset"}
 _UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR, *BAND_UNITS_ATTRS.values())
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
@@ -280,7 +281,8 @@ def cube_units(cube: xr.DataArray) -> Units | None:
 
 def with_units(cube: xr.DataArray, units: Units | None) -> xr.DataArray:
     """The cube (data untouched) with attrs stating `units` for its bands: `scale_factor` and
-    `add_offset`, and for per-band values the band names they belong to (`units_bands`); none of them for unknown units.
+    `add_offset`, per-band values as `band_scale_factor` / `band_add_offset` with the band names
+    they belong to (`units_bands`); none of them for unknown units.
 
     Classification and quality bands (SCL, Fmask, ...) hold classes, not reflectance: they keep
     scale 1 and offset 0 whatever scale the reflectance bands were given.
@@ -293,6 +295,7 @@ def with_units(cube: xr.DataArray, units: Units | None) -> xr.DataArray:
         units = Units(*(float(value[0]) if np.all(value == value[0]) else tuple(map(float, value)) for value in (scale, offset)))
     stated = {} if units is None else {"scale_factor": _attr(units.scale), "add_offset": _attr(units.offset)}
     if any(np.ndim(value) for value in stated.values()):
+        stated = {BAND_UNITS_ATTRS[key] if np.ndim(value) else key: value for key, value in stated.items()}
         stated[UNITS_BANDS_ATTR] = ",".join(names)
     result = cube.copy(deep=False)
     result.attrs = {**{key: value for key, value in cube.attrs.items() if key not in _UNITS_ATTRS}, **stated}

@@ -141,7 +141,6 @@ def _checked_result(result: Any) -> xr.Dataset:
 def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, int]:
     """The result as one zarr store; the mask shares per date and the pixels left cloudy (see `_report`)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
-    uniform = uniform.assign(clear=_cf_units(uniform["clear"]))
     # xarray writes the metadata and coordinates; the three variables are stored together in
     # each pass, so each chunk's pipeline runs once for all of them
     uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
@@ -155,14 +154,9 @@ def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndar
     return _mask_summary(written[index].values for index in range(written.shape[0]))
 
 
-def _cf_units(clear: xr.DataArray) -> xr.DataArray:
-    """`clear` with per-band scale_factor / add_offset moved to `BAND_UNITS_ATTRS`: CF readers
-    (xarray, GDAL) take one number per variable, and failed to open the whole store on a list."""
-    if not any(np.ndim(clear.attrs.get(name, 0)) for name in BAND_UNITS_ATTRS):
-        return clear
-    moved = clear.copy(deep=False)
-    moved.attrs = {BAND_UNITS_ATTRS.get(key, key): value for key, value in clear.attrs.items()}
-    return moved
+def _stated_units(clear: xr.DataArray, key: str, default: float | None = None) -> Any:
+    """`clear`'s `scale_factor` or `add_offset`: one number, or per band (`with_units` keeps those under `BAND_UNITS_ATTRS`)."""
+    return clear.attrs.get(key, clear.attrs.get(BAND_UNITS_ATTRS[key], default))
 
 
 def _north_up(result: xr.Dataset) -> xr.Dataset:
@@ -321,8 +315,8 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
             target.update_tags(1, CLASSES=json.dumps({str(value): name for value, name in MASK_CLASSES.items()}))
         else:
             target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=result.attrs.get(RGB_ATTR, ""))
-            scales = np.broadcast_to(clear.attrs.get("scale_factor", 1.0), (bands,))
-            offsets = np.broadcast_to(clear.attrs.get("add_offset", 0.0), (bands,))
+            scales = np.broadcast_to(_stated_units(clear, "scale_factor", 1.0), (bands,))
+            offsets = np.broadcast_to(_stated_units(clear, "add_offset", 0.0), (bands,))
             target.scales, target.offsets = tuple(map(float, scales)), tuple(map(float, offsets))
             for band, name in enumerate(clear["band"].values, start=1):
                 target.set_band_description(band, str(name))
@@ -345,8 +339,8 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: 
         "bands": [str(name) for name in clear["band"].values],
         "rgb_bands": result.attrs.get(RGB_ATTR),  # what the networks saw as red, green, blue: a plain B2,B3,B4 file taken in that order swaps red and blue
         "dtype": clear.dtype.name,
-        "scale_factor": clear.attrs.get("scale_factor"),
-        "add_offset": clear.attrs.get("add_offset"),
+        "scale_factor": _stated_units(clear, "scale_factor"),
+        "add_offset": _stated_units(clear, "add_offset"),
         "crs": None if clear.rio.crs is None else clear.rio.crs.to_string(),
         "mask_classes": {str(value): name for value, name in MASK_CLASSES.items()},
         "method": result.attrs.get("method"),
