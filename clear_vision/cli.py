@@ -244,6 +244,9 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
 
     from .geo.cluster import local_cluster
 
+    for name in [name for name in logging.Logger.manager.loggerDict if name.split(".")[0] == "distributed"]:  # filters are per logger
+        logging.getLogger(name).addFilter(_without_tracebacks)
+        stack.callback(logging.getLogger(name).removeFilter, _without_tracebacks)  # after the client has closed: it logs then too
     if args.workers:
         cluster = stack.enter_context(local_cluster(args.workers))
         client = stack.enter_context(Client(cluster))
@@ -252,12 +255,21 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
             _handshake(args.scheduler, SCHEDULER_TIMEOUT_S)
             client = stack.enter_context(Client(args.scheduler, timeout=SCHEDULER_TIMEOUT_S))
         except (OSError, TimeoutError, ValueError) as error:
-            raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {error}); give tcp://HOST:PORT of a running dask scheduler") from None
+            detail = str(error) or f"no scheduler answered within {SCHEDULER_TIMEOUT_S} s"
+            raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {detail}); give tcp://HOST:PORT of a running dask scheduler") from None
         _check_imports(client, args.scheduler)
         _check_workers_see(client, args.staged.path, args.scheduler)
         _note_trimming_workers(client)
     stack.push(partial(_quiet_when_interrupted, client if args.workers else None))  # unwinds before the client closes
-    _say(f"dask: {len(client.scheduler_info().get('workers', {}))} workers at {client.scheduler.address}")
+    workers = len(client.scheduler_info().get("workers", {}))
+    _say(f"dask: {workers} worker{'s' if workers != 1 else ''} at {client.scheduler.address}")
+
+
+def _without_tracebacks(record: logging.LogRecord) -> bool:
+    """A log filter for the run: distributed logged a lost scheduler as an error with its chained
+    tracebacks (about 40 lines before the command's own line, which names the failure and says that
+    nothing was written). Its records with a traceback are dropped; its other warnings stay."""
+    return record.exc_info is None
 
 
 def _handshake(address: str, seconds: float) -> None:
@@ -339,13 +351,14 @@ def main(argv: list[str] | None = None) -> int:
             return (remove_cube if cube else remove_frames)(args, stack)
     except (ValueError, FileExistsError, WeightsError) as error:
         _say(f"error: {error}")
-    except OSError as error:  # disk full, permissions, vanished folders: after the checks, one line
-        _say(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
-    except Exception as error:  # noqa: BLE001 (only distributed's own: a scheduler or worker lost mid-run)
-        if not type(error).__module__.startswith("distributed."):
+    except Exception as error:  # noqa: BLE001 (OS errors, and distributed's own: a scheduler or worker lost mid-run)
+        if type(error).__module__.startswith("distributed."):  # its CommClosedError is an OSError too
+            cause = (str(error).splitlines() or [""])[0]
+            _say(f"error: dask: the cluster stopped or failed during the run ({type(error).__name__}: {cause}); nothing was written to {args.out}")
+        elif isinstance(error, OSError):  # disk full, permissions, vanished folders: after the checks, one line
+            _say(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
+        else:
             raise
-        cause = (str(error).splitlines() or [""])[0]
-        _say(f"error: dask: the cluster stopped or failed during the run ({type(error).__name__}: {cause}); nothing was written to {args.out}")
     except KeyboardInterrupt as stop:
         if args.staged is not None and args.staged.committed:
             _say(f"interrupted: the outputs were already complete in {args.staged.out_dir}")
