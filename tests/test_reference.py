@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from clear_vision.detection.reference import RELATED_MIN_FRAMES, _MISSING, _lower_median, detector_inputs, shows_one_place, spread_into_no_data, temporal_reference, whiteness_test
+from clear_vision.detection.reference import _MISSING, _WHITE_FLAG, RELATED_MIN_FRAMES, _lower_median, detector_inputs, shows_one_place, spread_into_no_data, temporal_reference, whiteness_test
 
 
 def ground(steps: int, seed: int = 0) -> np.ndarray:
@@ -120,6 +120,25 @@ def test_lower_median_is_torch_nanmedian_for_any_number_of_dates(steps: int, dat
     chosen = torch.stack([torch.randperm(steps, generator=generator)[:count] for _ in range(4)])
     expected = torch.nanmedian(values[chosen], dim=1).values
     levels = torch.nan_to_num(values, nan=_MISSING).to(torch.int16)
+    median = _lower_median(levels, chosen)
+    assert torch.equal(median.float().masked_fill(median == _MISSING, -1.0), torch.nan_to_num(expected, nan=-1.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.integers(2, 12), data=st.data())
+def test_lower_median_prefers_dates_that_are_not_white(steps: int, data: st.DataObject) -> None:
+    """White (thick-cloud) values count only where every chosen date with a value is white: one sort gives both medians."""
+    count = data.draw(st.integers(1, steps - 1))
+    generator = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    white_share, missing = data.draw(st.sampled_from([0.3, 0.8, 1.0])), data.draw(st.sampled_from([0.0, 0.3]))
+    values = torch.randint(0, 256, (steps, 6, 5, 3), generator=generator).float()
+    white = (torch.rand(steps, 6, 5, generator=generator) < white_share)[..., None].expand_as(values)
+    values[torch.rand(steps, 6, 5, generator=generator) < missing] = float("nan")
+    chosen = torch.stack([torch.randperm(steps, generator=generator)[:count] for _ in range(4)])
+    clear_median = torch.nanmedian(values.masked_fill(white, float("nan"))[chosen], dim=1).values
+    white_median = torch.nanmedian(values.masked_fill(~white, float("nan"))[chosen], dim=1).values
+    expected = torch.where(clear_median.isnan(), white_median, clear_median)
+    levels = torch.nan_to_num(values + white * _WHITE_FLAG, nan=_MISSING).to(torch.int16)
     median = _lower_median(levels, chosen)
     assert torch.equal(median.float().masked_fill(median == _MISSING, -1.0), torch.nan_to_num(expected, nan=-1.0))
 

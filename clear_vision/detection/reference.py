@@ -53,28 +53,33 @@ def _sorting_network(size: int) -> list[tuple[int, int]]:
 
 
 _MISSING = torch.iinfo(torch.int16).max  # an observation left out: sorts after every 8-bit level
+_WHITE_FLAG = 256  # added to a white (thick-cloud) observation: it sorts after every other level
 
 
 def _lower_median(values: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
     """Per row of `chosen` (N,K indices into the dates of `values`): the lower median of those
-    dates' values that are not `_MISSING`, `_MISSING` where there is none. (T,...) int16 8-bit
-    levels -> (N,...) int16.
+    dates' values below _WHITE_FLAG, else (all of them flagged white) of their flagged values, the
+    flag removed; `_MISSING` where no date has a value. (T,...) int16 8-bit levels, white ones
+    + _WHITE_FLAG, no data `_MISSING` -> (N,...) int16.
 
-    What torch.nanmedian(values[chosen], dim=1) gives on floats with NaN for missing, several
-    times faster on a CPU: a sorting network of elementwise min/max over the K dates, in 16-bit
-    integers, without building the (N,K,...) stack.
+    What torch.nanmedian(values[chosen], dim=1) gives on floats with NaN for missing (and for
+    white, where any other date is not white), several times faster on a CPU: a sorting network
+    of elementwise min/max over the K dates, in 16-bit integers, without building the (N,K,...)
+    stack. One sort serves both medians: the flag puts white values after all others.
     """
     dates = [values.index_select(0, chosen[:, slot]) for slot in range(chosen.shape[1])]  # a copy per slot; 10x faster than values[...]
     size = 1 << (len(dates) - 1).bit_length()
     for first, second in _sorting_network(size):
         if second < len(dates):  # the absent slots would be _MISSING: exchanges with them change nothing
             dates[first], dates[second] = torch.minimum(dates[first], dates[second]), torch.maximum(dates[first], dates[second])
-    count = sum((date != _MISSING).to(torch.int8) for date in dates)  # ascending: the observed values come first
+    # ascending: the values that are not white come first, then the white ones, then the missing
+    count = sum((date < _WHITE_FLAG).to(torch.int8) for date in dates)
+    count = torch.where(count > 0, count, sum((date != _MISSING).to(torch.int8) for date in dates))
     middle = (count - 1).clamp_min(0) // 2  # with no observation, slot 0 holds _MISSING
     median = dates[0]
     for slot in range(1, (len(dates) + 1) // 2):
         median = torch.where(middle == slot, dates[slot], median)
-    return median
+    return torch.where((median >= _WHITE_FLAG) & (median != _MISSING), median - _WHITE_FLAG, median)
 
 
 def _neighbours(steps: int, days: np.ndarray, count: int) -> np.ndarray:
@@ -115,17 +120,12 @@ def temporal_reference(
     for top in range(0, height, rows):
         strip = frames[:, top : top + rows]
         observed = torch.from_numpy(np.ascontiguousarray(strip)).to(torch.int16)
-        observed[torch.from_numpy(no_data_pixels(strip))] = _MISSING
-        usable = observed.clone()
         strip_white = whiteness_test(strip) if white is None else white[:, top : top + rows]
-        usable[torch.from_numpy(np.ascontiguousarray(strip_white))] = _MISSING
-        median = _lower_median(usable, chosen)  # (N,rows,W,3); the lower median: an observed value
-        missing = median[..., 0] == _MISSING
-        spots = missing.any(dim=0)
-        if spots.any():
-            # where every other date is white, that white stays (snow, sand): the reference shows it
-            fallback = _lower_median(observed[:, spots], chosen)  # (N,spots,3), all frames at once
-            median[:, spots] = torch.where(missing[:, spots, None], fallback, median[:, spots])
+        observed += torch.from_numpy(np.ascontiguousarray(strip_white))[..., None].to(torch.int16) * _WHITE_FLAG
+        observed[torch.from_numpy(no_data_pixels(strip))] = _MISSING
+        # (N,rows,W,3), the lower median: an observed value; where every other date is white, that
+        # white (snow, sand stays: the reference shows it)
+        median = _lower_median(observed, chosen)
         found = median[..., 0] != _MISSING
         valid[:, top : top + rows] = found.numpy()
         references[:, top : top + rows] = median.masked_fill(~found[..., None], 0).to(torch.uint8).numpy()
