@@ -123,8 +123,8 @@ def temporal_reference(
         strip_white = whiteness_test(strip) if white is None else white[:, top : top + rows]
         observed += torch.from_numpy(np.ascontiguousarray(strip_white))[..., None].to(torch.int16) * _WHITE_FLAG
         observed[torch.from_numpy(no_data_pixels(strip))] = _MISSING
-        # (N,rows,W,3), the lower median: an observed value; where every other date is white, that
-        # white (snow, sand stays: the reference shows it)
+        # (N,rows,W,3): the lower median of the other dates that are not white; where all of them
+        # are, of the white ones (snow and sand stay: the reference shows them)
         median = _lower_median(observed, chosen)
         found = median[..., 0] != _MISSING
         valid[:, top : top + rows] = found.numpy()
