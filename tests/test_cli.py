@@ -481,15 +481,18 @@ def _scheduler_by_hand(folder: Path, environment: dict[str, str], workers: int =
 @pytest.mark.slow
 def test_a_scheduler_lost_mid_run_is_one_line_and_nothing_is_written(tmp_path):
     """As a user meets it: the command in its own process, a scheduler started by hand and killed."""
-    synthetic_cube(8, 768, 768).to_dataset().to_zarr(tmp_path / "cube.zarr")  # 36 chunks of seconds each, on 1 worker
+    synthetic_cube(8, 1024, 1024).to_dataset().to_zarr(tmp_path / "cube.zarr")  # 64 chunks of a second or more each, on 1 worker
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     started, address = _scheduler_by_hand(tmp_path, environment)
     command = [sys.executable, "-m", "clear_vision", "remove", str(tmp_path / "cube.zarr"), "--out", str(tmp_path / "out"), "--chunk", "128", "--scheduler", address]
     try:
         run = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(20)  # the model is loaded and chunks are running by then
+        err = []
+        while not any(line.startswith("processing in chunks") for line in err) and run.poll() is None:
+            err.append(run.stderr.readline().rstrip("\n"))
+        time.sleep(5)  # the worker has the model and chunks are running
         started[0].kill()
-        err = run.communicate(timeout=300)[1].splitlines()
+        err += run.communicate(timeout=300)[1].splitlines()
     finally:
         for process in started:
             process.kill()
