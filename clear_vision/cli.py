@@ -182,6 +182,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     from .geo.write import date_stems
     from .geo.cube import cube_rgb
     from .geo.remove import check_chunk, check_cube, chunk_grid
+    from .tiling import HALO_PX
 
     started = time.perf_counter()
     chunk = check_chunk(args.chunk, option="--chunk")
@@ -213,6 +214,8 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     result = model.remove_cube(cube, rgb=rgb, chunks=chunk)
     grid = (chunk_grid(cube.sizes["y"], chunk), chunk_grid(cube.sizes["x"], chunk))
     pieces = f"in chunks of {chunk} px" if len(grid[0]) * len(grid[1]) > 1 else "in one chunk"
+    if max(grid[0][-1], grid[1][-1]) > chunk:  # a last strip thinner than the halo joined its neighbour
+        pieces += f" (the last {max(grid[0][-1], grid[1][-1])} px: a remainder under {HALO_PX} px joins the chunk before it)"
     _say(f"processing {pieces} on {model.device.type}")
     report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()

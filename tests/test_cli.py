@@ -299,6 +299,7 @@ def test_geotiffs_give_georeferenced_outputs_in_their_own_units(tmp_path, capsys
     assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--chunk", "64"]) == 0
     err = capsys.readouterr().err
     assert "cube: 8 dates x 4 bands (B04, B03, B02, B08) x 100x100 px, uint16" in err and "cloud cover: 2019-06-16" in err
+    assert "processing in one chunk (the last 100 px: a remainder under 64 px joins the chunk before it)" in err  # 64 + 36 px
     with rasterio.open(out / "clear_2019-06-21.tif") as clear, rasterio.open(tmp_path / "dn" / "S2_20190621.tif") as source:
         assert clear.crs == source.crs and clear.transform == source.transform and clear.dtypes == source.dtypes
         assert clear.nodata == 0 and clear.descriptions == source.descriptions
