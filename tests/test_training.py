@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from clear_vision import ClearVision
-from clear_vision.config import ClearVisionConfig
+from clear_vision.config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from clear_vision.weights import load_network, read_header
 from preprocess.readers import CLEAR, CLOUD, SHADOW, Cube
 
@@ -147,12 +147,15 @@ def test_train_both_networks_resume_and_evaluate(tiny, tmp_path, capsys):
 
 
 @needs_data
-def test_calibrate_writes_through_the_bundle(tiny, tmp_path, capsys):
+def test_calibrate_writes_through_the_bundle_and_the_defaults_never_touch_the_shipped_one(tiny, tmp_path, capsys, monkeypatch):
     from training import calibrate, train_mask
 
-    weights = tmp_path / "weights"
-    assert train_mask.main(["--data", str(tiny), "--out", str(weights), "--crop", "32", "--batch", "2", "--steps", "2", "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 0
-    assert calibrate.main(["--data", str(DATA), "--processed", str(tiny), "--weights", str(weights), "--per-site", "1"]) == 0
+    shipped = {path.name: path.read_bytes() for path in DEFAULT_WEIGHTS_DIR.iterdir() if path.is_file()}
+    monkeypatch.chdir(tmp_path)  # the defaults are relative: runs/bundle, runs/mask
+    weights = tmp_path / "runs" / "bundle"
+    assert train_mask.main(["--data", str(tiny), "--crop", "32", "--batch", "2", "--steps", "2", "--widths", "4,8,8"]) == 0
+    assert calibrate.main(["--data", str(DATA), "--processed", str(tiny), "--per-site", "1"]) == 0
+    assert {path.name: path.read_bytes() for path in DEFAULT_WEIGHTS_DIR.iterdir() if path.is_file()} == shipped  # a copied README command replaced them
     config = ClearVisionConfig.load(weights)
     assert config.fill_threshold in calibrate.FILL_THRESHOLDS and config.full_cover in calibrate.FULL_COVERS
     assert json.loads((weights / calibrate.CALIBRATION_NAME).read_text())["chosen"]["fill_threshold"] == config.fill_threshold

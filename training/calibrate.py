@@ -26,12 +26,13 @@ import torch
 from tqdm import tqdm
 
 from clear_vision import ClearVision
-from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
+from clear_vision.config import CONFIG_NAME, ClearVisionConfig
 from clear_vision.weights import load_network, read_header
 from preprocess.readers import read_cube
 from preprocess.detector_set import DETECTOR_SERIES
 from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, benchmark_sequence
 
+from .common import TRAINED_BUNDLE
 from .detector_data import DetectorSampler
 from .score_removal import removal_scores
 from .train_mask import excluded_series
@@ -146,7 +147,7 @@ def calibrate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (../shared/data)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS_DIR, help="the bundle folder")
+    parser.add_argument("--weights", type=Path, default=TRAINED_BUNDLE, help="the bundle folder it calibrates (default: the training commands' runs/bundle; model_dict for the shipped one)")
     parser.add_argument("--processed", type=Path, default=DEFAULT_OUT, help="folder with detector_train.npz (python -m preprocess build)")
     parser.add_argument("--per-site", type=int, default=10, help="gap sequences per training site")
     parser.add_argument("--cross-fit", type=Path, nargs="+", default=(), metavar="BUNDLE", help="bundles of detectors trained with --exclude-series: each site is scored by one that never saw it")

@@ -17,12 +17,18 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from clear_vision.config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
+from clear_vision.config import CONFIG_NAME, ClearVisionConfig
 from clear_vision.pipeline import resolve_device
 from clear_vision.weights import save_weights
 from preprocess.sets import DEFAULT_OUT, unwritable_folder
 
-__all__ = ["TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
+__all__ = ["TRAINED_BUNDLE", "TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
+
+
+# Where the training commands (and `training.calibrate`) write by default: a bundle of their own.
+# The shipped model_dict/ is replaced only when named (--out model_dict): a command copied from
+# the README overwrote the shipped weights before.
+TRAINED_BUNDLE = Path("runs/bundle")
 
 
 @dataclass
@@ -30,7 +36,7 @@ class TrainingConfig:
     """The fields every training command shares; each network's config adds its own."""
 
     data: Path = DEFAULT_OUT  # folder with the sets of `python -m preprocess build`
-    out: Path = DEFAULT_WEIGHTS_DIR  # the bundle folder the trained weights are written into
+    out: Path = TRAINED_BUNDLE  # the bundle folder the trained weights are written into
     run_dir: Path = Path("runs")  # checkpoints
     steps: int = 2000
     batch: int = 8
@@ -88,7 +94,7 @@ def random_dihedral(array: np.ndarray, rng: np.random.Generator, axes: tuple[int
 
 FLAG_HELP = {  # what each training flag does, for --help (the training commands' configs share them)
     "data": "folder with the sets of `python -m preprocess build`",
-    "out": "bundle folder the weights are written into (the default is the shipped bundle: its weights are replaced)",
+    "out": "bundle folder the weights are written into (default runs/bundle; --out model_dict replaces the shipped weights)",
     "run_dir": "folder of the resumable checkpoint (checkpoint.pt)",
     "steps": "optimiser steps in all (a resumed run continues to this many)",
     "batch": "samples per step",

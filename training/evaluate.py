@@ -42,9 +42,9 @@ def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_OUT, help="folder with removal_val.npz and detector_val.npz")
-    parser.add_argument("--weights", type=Path, default=MODEL_DIR)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--card", action="store_true", help="save evaluation.json and rewrite MODEL_CARD.md with the numbers")
+    parser.add_argument("--weights", type=Path, default=MODEL_DIR, help="the bundle it evaluates (default: the shipped model_dict; runs/bundle is the training commands' own)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when there is one)")
+    parser.add_argument("--card", action="store_true", help="save evaluation.json and rewrite MODEL_CARD.md with the numbers, in the --weights folder")
     parser.add_argument("--sheets", type=Path, help="also render contact sheets of real cloudy held-out sequences into this folder (needs --shared)")
     parser.add_argument("--shared", type=Path, default=DEFAULT_DATA, help="the shared data folder, for --sheets")
     args = parser.parse_args(argv)
