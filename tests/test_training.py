@@ -243,6 +243,12 @@ def test_a_resume_past_the_requested_steps_and_a_single_frame_detector_say_what_
     with pytest.raises(SystemExit):
         train_mask.main([*args, "--steps", "1", "--resume"])
     assert "is at step 2, past --steps 1; give --steps 2 or more" in capsys.readouterr().err
+    for changed, message in ((["--widths", "4,8,16"], "trained with --widths '4,8,8', not '4,8,16'"),
+                             (["--exclude-series", "train_site"], "trained with --exclude-series '', not 'train_site'"),
+                             (["--temporal", "true"], "trained with --temporal False, not True")):
+        with pytest.raises(SystemExit):  # another network, or a fold that saw what it now claims to leave out
+            train_mask.main([*args, "--steps", "3", "--temporal", "false", "--resume", *changed])
+        assert message in capsys.readouterr().err
 
 
 def test_contact_sheets_without_the_shared_data_are_refused_before_the_evaluation(tiny, tmp_path, capsys):

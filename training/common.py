@@ -25,6 +25,8 @@ from preprocess.sets import DEFAULT_OUT, unwritable_folder
 __all__ = ["TRAINED_BUNDLE", "TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
 
 
+# Options a resumed run must keep: the network's shape and inputs, and the series a calibration fold leaves out.
+KEPT_ON_RESUME = ("widths", "temporal", "exclude_series")
 # Where the training commands (and `training.calibrate`) write by default: a bundle of their own.
 # The shipped model_dict/ is replaced only when named (--out model_dict): a command copied from
 # the README overwrote the shipped weights before.
@@ -149,8 +151,19 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
     checkpoint = Path(config.run_dir) / "checkpoint.pt"
     if resume and not checkpoint.is_file():
         parser.error(f"--resume: no checkpoint at {checkpoint}; check --run-dir, or leave --resume out to start afresh")
-    if resume and (done := int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])) > config.steps:
-        parser.error(f"--resume: the checkpoint at {checkpoint} is at step {done}, past --steps {config.steps}; give --steps {done} or more")
+    if resume:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if (done := int(state["step"])) > config.steps:
+            parser.error(f"--resume: the checkpoint at {checkpoint} is at step {done}, past --steps {config.steps}; give --steps {done} or more")
+        started, now = json.loads(state.get("config", "{}")), json.loads(json.dumps(describe_config(config)))  # checkpoints before stop 33 have none
+        for name in KEPT_ON_RESUME:
+            if name in started and started[name] != now.get(name):
+                then, given = (",".join(map(str, value)) if isinstance(value, list) else value for value in (started[name], now.get(name)))
+                parser.error(
+                    f"--resume: the checkpoint at {checkpoint} was trained with --{name.replace('_', '-')} {then!r}, not {given!r}: a resumed run keeps "
+                    "its network and its data (a fold resumed with other series left out would be taken for one that never saw them); "
+                    "give the same value, or start afresh in another --run-dir"
+                )
     command = " ".join([prog, *(argv if argv is not None else sys.argv[1:])])
     return config, resume, command
 
@@ -172,10 +185,19 @@ def _yes_or_no(text: str) -> bool:
 
 
 def _checkpoint(
-    path: Path, step: int, minutes: float, model: torch.nn.Module, averaged: AveragedModel | None, optimizer: torch.optim.Optimizer, rng: np.random.Generator, history: list
+    path: Path,
+    step: int,
+    minutes: float,
+    model: torch.nn.Module,
+    averaged: AveragedModel | None,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    history: list,
+    settings: dict[str, Any],
 ) -> None:
     state = {
         "step": step,
+        "config": json.dumps(settings),  # what --resume must keep (KEPT_ON_RESUME)
         "minutes": minutes,
         "model": model.state_dict(),
         **({"averaged": averaged.state_dict()} if averaged is not None else {}),
@@ -256,9 +278,9 @@ def fit(
             history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(shipped.eval())})
             tqdm.write(json.dumps(history[-1]))
         if time.monotonic() - last_save >= checkpoint_seconds:
-            _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history)
+            _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings)
             last_save = time.monotonic()
-    _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history)
+    _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history, settings)
     training = {"config": settings, "history": history, "minutes": minutes(), "hardware": _hardware(device), "command": command}
     spec = save_weights(shipped.to("cpu").eval(), Path(config.out) / f"{role}.safetensors", {"training": training})
     bundle = update_bundle(config.out, **{role: spec})
