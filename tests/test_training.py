@@ -159,7 +159,10 @@ def test_calibrate_writes_through_the_bundle_and_the_defaults_never_touch_the_sh
     config = ClearVisionConfig.load(weights)
     assert config.fill_threshold in calibrate.FILL_THRESHOLDS and config.full_cover in calibrate.FULL_COVERS
     assert json.loads((weights / calibrate.CALIBRATION_NAME).read_text())["chosen"]["fill_threshold"] == config.fill_threshold
-    assert "written to" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "written to" in printed and "keeps the operating points calibrated for its previous detector" not in printed
+    assert train_mask.main(["--data", str(tiny), "--crop", "32", "--batch", "2", "--steps", "2", "--widths", "4,8,8", "--run-dir", "runs/again"]) == 0
+    assert "note: runs/bundle keeps the operating points calibrated for its previous detector" in capsys.readouterr().out  # a new detector
 
 
 def test_detector_sampler_leaves_out_excluded_series(tiny):

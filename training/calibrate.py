@@ -32,7 +32,7 @@ from preprocess.readers import read_cube
 from preprocess.detector_set import DETECTOR_SERIES
 from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, benchmark_sequence
 
-from .common import TRAINED_BUNDLE
+from .common import CALIBRATION_NAME, TRAINED_BUNDLE
 from .detector_data import DetectorSampler
 from .score_removal import removal_scores
 from .train_mask import excluded_series
@@ -44,7 +44,6 @@ FULL_COVERS = (0.6, 0.7, 0.8, 0.9, 1.0)
 MIN_CLOUD_PXS = (0, 9, 16, 25, 36, 64)
 SHADOW_OFFSETS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 CALIBRATION_EXCLUDED = ("s2_timeseries/hls_missouri",)
-CALIBRATION_NAME = "calibration.json"  # the scores behind the chosen values, for the model card
 
 
 def training_site_sequences(data: Path, per_site: int, seed: int = 0) -> dict[str, list[dict[str, np.ndarray]]]:

@@ -22,9 +22,10 @@ from clear_vision.pipeline import resolve_device
 from clear_vision.weights import save_weights
 from preprocess.sets import DEFAULT_OUT, unwritable_folder
 
-__all__ = ["TRAINED_BUNDLE", "TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
+__all__ = ["CALIBRATION_NAME", "TRAINED_BUNDLE", "TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
 
 
+CALIBRATION_NAME = "calibration.json"  # training.calibrate's scores behind the chosen values, for the model card
 # Options a resumed run must keep: the network's shape and inputs, and the series a calibration fold leaves out.
 KEPT_ON_RESUME = ("widths", "temporal", "exclude_series")
 # Where the training commands (and `training.calibrate`) write by default: a bundle of their own.

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from clear_vision import ClearVision, CloudDetector
 from clear_vision.config import ClearVisionConfig
 
-from .common import TrainingConfig, fit, parse_config, to_device, training_device, update_bundle
+from .common import CALIBRATION_NAME, TrainingConfig, fit, parse_config, to_device, training_device, update_bundle
 from .detector_data import DetectorSampler
 from .score_detection import detection_table
 
@@ -82,6 +82,9 @@ def train(config: MaskConfig, resume: bool = False, command: str = "python -m tr
 def main(argv: list[str] | None = None) -> int:
     config, resume, command = parse_config(MaskConfig, argv, "python -m training.train_mask", __doc__, "detector_train.npz")
     train(config, resume=resume, command=command)
+    if (Path(config.out) / CALIBRATION_NAME).is_file():  # `run`'s operating points were chosen for the detector just replaced
+        print(f"note: {config.out} keeps the operating points calibrated for its previous detector; "
+              f"run `python -m training.calibrate --weights {config.out}` (with --cross-fit folds) for this one")
     return 0
 
 
