@@ -263,6 +263,21 @@ def test_contact_sheets_without_the_shared_data_are_refused_before_the_evaluatio
 
 
 @needs_data
+def test_bundles_that_are_not_there_are_refused_in_one_line(tiny, tmp_path, capsys):
+    """A FileNotFoundError traceback came after the sets were read; now the folders are checked first."""
+    from training import calibrate, evaluate
+
+    for main, argv, message in (
+        (evaluate.main, ["--data", str(tiny), "--weights", str(tmp_path / "nowhere")], "--weights: "),
+        (calibrate.main, ["--data", str(DATA), "--processed", str(tiny), "--weights", str(DEFAULT_WEIGHTS_DIR), "--cross-fit", str(tmp_path / "fold1")], "--cross-fit: "),
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        err = capsys.readouterr().err
+        assert message in err and "clear_vision.json not found; give a bundle folder" in err
+
+
+@needs_data
 def test_preprocess_and_calibrate_refuse_what_cannot_work_before_the_work(tiny, tmp_path, capsys):
     """An unwritable --out for the sets, no sequences per site, a bundle that is not there: one line, at once."""
     from preprocess.__main__ import main as preprocess_main

@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.data} not found: the training cubes of ../shared/data are needed")
     if args.per_site < 1:
         parser.error(f"--per-site: {args.per_site} must be at least 1")
-    if not (args.weights / CONFIG_NAME).is_file():
-        parser.error(f"--weights: {args.weights / CONFIG_NAME} not found; give a bundle folder (python -m training.train_mask --out writes one)")
+    for option, bundle in [("--weights", args.weights), *(("--cross-fit", fold) for fold in args.cross_fit)]:
+        if not (bundle / CONFIG_NAME).is_file():
+            parser.error(f"{option}: {bundle / CONFIG_NAME} not found; give a bundle folder (python -m training.train_mask --out writes one)")
     if not (args.processed / "detector_train.npz").is_file():
         parser.error(f"{args.processed / 'detector_train.npz'} not found; run `python -m preprocess build` first")
     chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from clear_vision import ClearVision
+from clear_vision.config import CONFIG_NAME
 from clear_vision.filling.classical import CLASSICAL_FILLERS
 from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, REMOVAL_HELD_OUT, sequences_by_site
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("removal_val.npz", "detector_val.npz"):
         if not (args.data / name).is_file():
             parser.error(f"{args.data / name} not found; run `python -m preprocess build` first")
+    if not (args.weights / CONFIG_NAME).is_file():
+        parser.error(f"--weights: {args.weights / CONFIG_NAME} not found; give a bundle folder (model_dict, or one the training commands wrote)")
     missing = [relative for relative in REMOVAL_HELD_OUT if not (args.shared / relative).exists()] if args.sheets else []
     if missing:  # found at the end, after minutes of evaluation and a rewritten card
         parser.error(f"--sheets: {args.shared / missing[0]} not found; give --shared the shared data folder (default {DEFAULT_DATA})")
