@@ -231,6 +231,9 @@ def fit(
     go into the bundle `config.out` as `<role>.safetensors`, with the config, history, command and
     training time as their training record, and the bundle's `clear_vision.json` names them.
     """
+    multiple = getattr(model, "size_multiple", 1)
+    if config.crop % multiple:  # the network's first forward failed with a traceback, after the sets were read
+        sys.exit(f"error: --crop: {config.crop} px does not divide by {multiple}, which the network of --widths {','.join(map(str, config.widths))} needs; give a multiple of {multiple}")
     torch.set_num_threads(config.threads)
     rng = seed_everything(config.seed)
     settings = describe_config(config)
