@@ -194,6 +194,7 @@ def test_cross_fit_calibration_runs_each_site_with_a_detector_that_never_saw_it(
     assert calibrate.main(["--data", str(DATA), "--processed", str(processed), "--weights", str(weights), "--per-site", "1", "--cross-fit", str(fold)]) == 0
     record = json.loads((weights / calibrate.CALIBRATION_NAME).read_text())
     assert record["detector_per_site"] == {site: str(fold)}  # only the site the fold never saw, run by the fold
+    assert "note: --cross-fit scores 1 of the 5 calibration sites, those a bundle left out; not scored: " in capsys.readouterr().out
     assert ClearVisionConfig.load(weights).fill_threshold == record["chosen"]["fill_threshold"]
     assert train_mask.main([*args, "--out", str(everything), "--run-dir", str(tmp_path / "all_run")]) == 0
     with pytest.raises(ValueError, match="trained on every series"):

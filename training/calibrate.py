@@ -131,6 +131,9 @@ def calibrate(
         sites = {site: sequences for site, sequences in sites.items() if site in unseen}
         if not sites:
             raise ValueError(f"--cross-fit: the bundles leave out none of the calibration sites ({', '.join(judges)})")
+        if len(sites) < len(judges):  # one fold given, say: the operating points rest on fewer sites than the calibration has
+            print(f"note: --cross-fit scores {len(sites)} of the {len(judges)} calibration sites, those a bundle left out; "
+                  f"not scored: {', '.join(site for site in judges if site not in sites)}")
         judges = {site: ClearVision(unseen[site][1], config=pipeline.config, method="affine") for site in sites}
         detectors = {site: str(unseen[site][0]) for site in sites}
     chosen: dict[str, float] = {"shadow_logit_offset": offset, "fill_threshold": pipeline.config.fill_threshold, "min_cloud_px": 0, "full_cover": 1.0}
