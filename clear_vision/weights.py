@@ -87,7 +87,10 @@ def load_network(role: str, spec: NetworkSpec | None, folder: str | Path, device
     if spec is None:
         classical = ""
         if role == "filler":
-            classical = "it was saved from a pipeline with a classical filler: load it with method='linear' (or 'nearest', 'affine', 'whittaker', 'blend'), or "
+            classical = (
+                "it has a detector only (saved from a pipeline with a classical filler, or one only training.train_mask wrote): load it with "
+                "method='linear' (or 'nearest', 'affine', 'whittaker', 'blend'; command line: --method linear), or "
+            )
         raise WeightsError(f"{folder / CONFIG_NAME} names no {role} network; {classical}{how_to_fix}")
     path = folder / spec.file
     if not path.is_file():
