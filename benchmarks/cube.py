@@ -3,6 +3,7 @@
     python -m benchmarks.cube                          # 10 dates x 4 bands x 4096x4096, writes benchmarks/cube.json
     python -m benchmarks.cube --size 1024 --dates 5    # quicker
     python -m benchmarks.cube --device cuda --modes single   # on a CUDA GPU: one process was fastest there (README)
+    python -m benchmarks.cube --method blend           # stage 2 without its network: the faster choice for whole tiles (README)
 
 The cube is real Sentinel-2 DN (the nrt Romania cube in ../shared/data, 10 dates, mirrored out to
 the requested size; a synthetic scene where that file is absent), stored as zarr and read
@@ -19,7 +20,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import dask
 import dask.array as da
@@ -29,7 +30,7 @@ import rioxarray  # noqa: F401  (registers .rio)
 import torch
 import xarray as xr
 
-from clear_vision import MAX_FRAMES, ClearVision, open_cube, write_cube
+from clear_vision import MAX_FRAMES, ClearVision, Method, open_cube, write_cube
 from clear_vision.geo.cluster import local_cluster
 
 from .machine import machine_info, peak_rss_mb
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--modes", default="single,cluster", help="which runs: single, cluster")
     parser.add_argument("--threads", type=int, default=None, help="the single process's torch threads, one chunk each (default: torch's)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the networks run (default cpu); with cuda every cluster worker shares the GPU")
+    parser.add_argument("--method", choices=get_args(Method), default="learned", help="stage 2's filler (default learned, as `ClearVision.load`)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     available = _dates_available()
@@ -103,11 +105,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     megapixel_dates = args.size * args.size * args.dates / 1e6
-    results: dict[str, Any] = {"machine": machine_info(), "cube": {"dates": args.dates, "bands": 4, "size": args.size, "dtype": "uint16", "chunk": args.chunk, "megapixel_dates": megapixel_dates}}
+    results: dict[str, Any] = {"machine": machine_info(), "cube": {"dates": args.dates, "bands": 4, "size": args.size, "dtype": "uint16", "chunk": args.chunk, "megapixel_dates": megapixel_dates}, "method": args.method}
     work = Path(tempfile.mkdtemp(prefix="clear-vision-cube-bench-"))
     try:
         build_cube(work / "source.zarr", args.size, args.dates, args.chunk)
-        model = ClearVision.load(device=args.device)
+        model = ClearVision.load(device=args.device, method=args.method)
         for mode in args.modes.split(","):
             if mode == "single":  # one process: one chunk per core, one torch thread per chunk
                 with dask.config.set(scheduler="threads", num_workers=torch.get_num_threads()):

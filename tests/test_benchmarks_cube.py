@@ -15,8 +15,10 @@ def test_mirrored_index_repeats_the_tile_without_end():
     assert mirrored_index(np.arange(7), 3).tolist() == [0, 1, 2, 2, 1, 0, 0]
 
 
-def test_tiny_run_reports_throughput_memory_and_the_full_tile_estimate(tmp_path):
-    results = main(["--size", "160", "--dates", "3", "--chunk", "64", "--modes", "single", "--out", str(tmp_path / "cube.json")])
+@pytest.mark.parametrize("method", ["learned", "blend"])
+def test_tiny_run_reports_throughput_memory_and_the_full_tile_estimate(tmp_path, method):
+    results = main(["--size", "160", "--dates", "3", "--chunk", "64", "--modes", "single", "--method", method, "--out", str(tmp_path / "cube.json")])
+    assert results["method"] == method
     single = results["single"]
     assert single["megapixel_dates_per_s"] > 0 and single["peak_rss_mb"] > 100 and single["full_tile_hours"] > 0
     assert results["cube"]["megapixel_dates"] == 160 * 160 * 3 / 1e6

@@ -174,6 +174,17 @@ def test_detector_sampler_leaves_out_excluded_series(tiny):
         DetectorSampler(tiny / "detector_train.npz", exclude_series=("nowhere_site",))
 
 
+def test_detector_sampler_leaves_out_excluded_scenes(tiny):
+    from training.detector_data import DetectorSampler
+
+    sampler = DetectorSampler(tiny / "detector_train.npz", exclude_scenes=("tiles",))
+    assert not sampler.scenes and sampler.series  # the labelled scene, not the series
+    rng = np.random.default_rng(0)
+    assert sampler.batch(rng, 4)["images"].shape[0] == 4  # series samples only
+    with pytest.raises(ValueError, match="exclude_scenes: val_tiles not in .*its scenes are tiles"):
+        DetectorSampler(tiny / "detector_train.npz", exclude_scenes=("val_tiles",))
+
+
 @needs_data
 def test_cross_fit_calibration_runs_each_site_with_a_detector_that_never_saw_it(tiny, tmp_path, capsys):
     from preprocess.sets import save_npz

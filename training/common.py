@@ -27,7 +27,7 @@ __all__ = ["CALIBRATION_NAME", "TRAINED_BUNDLE", "TrainingConfig", "seed_everyth
 
 CALIBRATION_NAME = "calibration.json"  # training.calibrate's scores behind the chosen values, for the model card
 # Options a resumed run must keep: the network's shape and inputs, and the series a calibration fold leaves out.
-KEPT_ON_RESUME = ("widths", "temporal", "exclude_series")
+KEPT_ON_RESUME = ("widths", "temporal", "exclude_series", "exclude_scenes")
 # Where the training commands (and `training.calibrate`) write by default: a bundle of their own.
 # The shipped model_dict/ is replaced only when named (--out model_dict): a command copied from
 # the README overwrote the shipped weights before.
@@ -113,6 +113,7 @@ FLAG_HELP = {  # what each training flag does, for --help (the training commands
     "shadow_weight": "weight of the cloud-shadow class in the loss",
     "threshold": "detection threshold written into the bundle and used in validation",
     "exclude_series": "series left out of training, comma-separated: a fold for `training.calibrate --cross-fit`",
+    "exclude_scenes": "labelled scenes left out of training, comma-separated: a fold that judges the detection threshold",
     "heads": "attention heads of the temporal filler",
 }
 

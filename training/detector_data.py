@@ -31,19 +31,28 @@ SERIES_SHARE = 0.65  # the rest: single labelled scenes (human and reference lab
 PERSISTENT_BRIGHT = 0.15  # chance that a series sample gets a bright surface (snow, sand, roof) on every date
 
 
+def _kept(groups: dict[str, dict], kind: str, excluded: tuple[str, ...], path: Path) -> dict[str, dict]:
+    """The groups of one kind ("series" or "scene") by name, without the excluded ones (each must exist)."""
+    named = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith(f"{kind}:")}
+    unknown = sorted(set(excluded) - set(named))
+    if unknown:
+        plural = "series" if kind == "series" else f"{kind}s"
+        raise ValueError(f"exclude_{plural}: {', '.join(unknown)} not in {path}; its {plural} are {', '.join(sorted(named))}")
+    return {name: group for name, group in named.items() if name not in excluded}
+
+
 class DetectorSampler:
     """Batches of (inputs (B,7,S,S), targets (B,2,S,S) cloud/shadow, weights (B,2,S,S))."""
 
-    def __init__(self, path: Path, crop: int = 64, preprocessing: Preprocessing | None = None, exclude_series: tuple[str, ...] = ()) -> None:
-        """`exclude_series`: series names left out with their simulated clouds (a calibration fold)."""
+    def __init__(
+        self, path: Path, crop: int = 64, preprocessing: Preprocessing | None = None, exclude_series: tuple[str, ...] = (), exclude_scenes: tuple[str, ...] = ()
+    ) -> None:
+        """`exclude_series`: series names left out with their simulated clouds; `exclude_scenes`:
+        labelled scenes left out (calibration folds: data a detector never saw)."""
         groups = load_groups(path)
-        self.series = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("series:")}
-        unknown = sorted(set(exclude_series) - set(self.series))
-        if unknown:
-            raise ValueError(f"exclude_series: {', '.join(unknown)} not in {path}; its series are {', '.join(sorted(self.series))}")
-        self.series = {name: group for name, group in self.series.items() if name not in exclude_series}
+        self.series = _kept(groups, "series", exclude_series, path)
         self.simulated = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("sim:") and name.split(":", 1)[1] in self.series}
-        self.scenes = [group for name, group in groups.items() if name.startswith("scene:")]
+        self.scenes = list(_kept(groups, "scene", exclude_scenes, path).values())
         self.crop = crop
         self.preprocessing = preprocessing or Preprocessing()
 
@@ -151,7 +160,7 @@ class DetectorSampler:
         inputs, targets, weights = [], [], []
         pre = self.preprocessing
         for _ in range(size):
-            series = rng.random() < SERIES_SHARE
+            series = not self.scenes or (bool(self.series) and rng.random() < SERIES_SHARE)  # a fold may leave out every scene
             frame, others, labels, days, shadow_known = self._series_sample(rng) if series else self._scene_sample(rng)
             k, flip = int(rng.integers(4)), rng.random() < 0.5
             stack = np.concatenate([frame[None], others]).astype(np.float32)

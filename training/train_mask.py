@@ -36,6 +36,7 @@ class MaskConfig(TrainingConfig):
     shadow_weight: float = 0.5
     threshold: float = 0.5
     exclude_series: str = ""  # comma-separated series left out of training: a fold for `training.calibrate --cross-fit`
+    exclude_scenes: str = ""  # comma-separated labelled scenes left out of training: a fold for the detection threshold
     ema_decay: float = 0.999  # ship a moving average of the weights (0: the last step's)
     validate_every: int = 500
 
@@ -48,12 +49,13 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
 
 
 def excluded_series(names: str) -> tuple[str, ...]:
-    """`--exclude-series`' comma-separated names (also read back from a fold's training record)."""
+    """`--exclude-series`' or `--exclude-scenes`' comma-separated names (also read back from a fold's training record)."""
     return tuple(name for name in names.split(",") if name)
 
 
 def train(config: MaskConfig, resume: bool = False, command: str = "python -m training.train_mask") -> Path:
-    sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop, exclude_series=excluded_series(config.exclude_series))
+    sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop, exclude_series=excluded_series(config.exclude_series),
+                              exclude_scenes=excluded_series(config.exclude_scenes))
     device = training_device(config)
 
     def loss_of_batch(model: torch.nn.Module, rng: np.random.Generator) -> torch.Tensor:
