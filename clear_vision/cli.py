@@ -170,8 +170,7 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     written = staged.commit()
     for warning in result.warnings:
         _say(f"warning: {warning}")
-    cover = ", ".join(f"{entry['input']} {entry['cloud_cover']:.0%}" for entry in report["frames"])
-    _say(f"cloud cover: {cover}")
+    _say(f"cloud cover: {', '.join(_cover(entry['input'], entry['cloud_cover'], entry['no_data']) for entry in report['frames'])}")
     _say(f"wrote {len(written)} files to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -220,18 +219,18 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()
     stems = date_stems(result["time"].values)  # as the files name them: a second acquisition on one day is <day>_2
-    _say(f"cloud cover: {', '.join(_cube_cover(*entry) for entry in zip(stems, report['cloud_cover'], report['no_data']))}")
+    _say(f"cloud cover: {', '.join(_cover(*entry) for entry in zip(stems, report['cloud_cover'], report['no_data']))}")
     for warning in report["warnings"]:
         _say(f"warning: {warning}")
     _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def _cube_cover(date: str, masked: float, no_data: float) -> str:
-    """A date's cloud cover among its pixels with data (report.json's share counts no data as masked), and its no data."""
+def _cover(name: str, masked: float, no_data: float) -> str:
+    """A frame's cloud cover among its pixels with data (report.json's share counts no data as masked), and its no data."""
     if no_data >= 1:
-        return f"{date} no data"
-    cover = f"{date} {(masked - no_data) / (1 - no_data):.0%}"
+        return f"{name} no data"
+    cover = f"{name} {(masked - no_data) / (1 - no_data):.0%}"
     return f"{cover} ({no_data:.0%} no data)" if no_data >= 0.005 else cover
 
 
@@ -352,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack, warnings.catch_warnings():
             warnings.showwarning = lambda message, *_: _say(f"warning: {message}")  # one line, not the source line that warned
             return (remove_cube if cube else remove_frames)(args, stack)
-    except (ValueError, FileExistsError, WeightsError) as error:
+    except (ValueError, FileExistsError, PermissionError, WeightsError) as error:
         _say(f"error: {error}")
     except Exception as error:  # noqa: BLE001 (OS errors, and distributed's own: a scheduler or worker lost mid-run)
         if type(error).__module__.startswith("distributed."):  # its CommClosedError is an OSError too

@@ -24,7 +24,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, s
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, dark_frames_note, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, colourless_frames_note, dark_frames_note, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -270,6 +270,8 @@ class ClearVision:
         a path) gets its (H,W) mask; a list of images of different sizes (a scene's tiles with
         its edge tiles) cannot be a series: each is judged alone and the masks come as a list.
         """
+        if series not in (None, True, False):
+            raise ValueError(f"series: {series!r} is not True (a time series), False (unrelated images) or None (told apart from the frames)")
         if is_single_image(frames):
             one_date = dates if dates is None or np.ndim(dates) else [dates]
             return self.detect([frames], one_date, shadow=shadow)[0]
@@ -361,7 +363,7 @@ class ClearVision:
         would make it the largest array of the result (670 MB for 10 frames of 4096x4096), and
         float16 resolves it to 0.0005.
         """
-        dark = dark_frames_note(images)  # before the chunks' results overwrite `images`
+        inputs = (dark_frames_note(images), colourless_frames_note(images))  # before the chunks' results overwrite `images`
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:
             result = self.process_chunk(images, days, masks, started, report)
@@ -380,8 +382,8 @@ class ClearVision:
             result = self._result(output, replaced, probability, classes, started)
         # notes on the whole scene, made once here (not per chunk, whose notes the cube path drops)
         whole = self._partly_detected_whole_frames_note(result.masks, result.probability, result.mask_class)
-        notes = (dark, *result.warnings, whole)
-        return replace(result, warnings=tuple(note for note in notes if note)) if dark or whole else result
+        notes = (*inputs, *result.warnings, whole)
+        return replace(result, warnings=tuple(note for note in notes if note)) if any(inputs) or whole else result
 
     def process_chunk(
         self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -96,6 +97,46 @@ def test_existing_outputs_are_not_overwritten(frame_dir, tmp_path, capsys):
     assert (out / "report.json").read_text() == "keep me"
     assert main(["remove", str(frame_dir), "--out", str(out), "--overwrite"]) == 0
     assert json.loads((out / "report.json").read_text())["frames"]
+
+
+def test_picture_cover_counts_no_data_apart_as_for_cubes(frame_dir, tmp_path, capsys):
+    frame = np.asarray(Image.open(frame_dir / "frame_10.png")).copy()
+    frame[:32] = 0  # pure black: no data, half the frame
+    Image.fromarray(frame).save(frame_dir / "frame_10.png")
+    out = tmp_path / "out"
+    assert main(["remove", str(frame_dir), "--out", str(out)]) == 0
+    cover = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("cloud cover:"))
+    entry = json.loads((out / "report.json").read_text())["frames"][2]
+    assert entry["no_data"] == 0.5 and entry["cloud_cover"] >= 0.5  # the report's masked share includes the no data
+    assert f"frame_10 {(entry['cloud_cover'] - 0.5) / 0.5:.0%} (50% no data)" in cover
+
+
+@contextlib.contextmanager
+def _unwritable(folder: Path):
+    """The folder made unwritable for this user: read-only, or immutable for root (who writes anyway)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("as root a folder is unwritable only when immutable, and chattr +i is not allowed here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_an_existing_folder_this_user_cannot_write_is_refused_before_the_work(frame_dir, tmp_path, capsys):
+    out = tmp_path / "locked"
+    out.mkdir()
+    with _unwritable(out):
+        assert main(["remove", str(frame_dir), "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert f"error: {out}: this user cannot write there" in printed.err
+    assert "cloud cover" not in printed.out + printed.err and not list(out.iterdir())  # refused first: no work, nothing written
 
 
 @pytest.mark.parametrize(

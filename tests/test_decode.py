@@ -265,7 +265,7 @@ def test_channels_first_and_torch_frames_read_like_channels_last():
         def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
             raise TypeError("can't convert cuda:0 device type tensor to numpy")
 
-    with pytest.raises(ValueError, match=r"frames: DeviceTensor cannot be read as a numpy array .* tensor.cpu\(\).numpy\(\)"):
+    with pytest.raises(ValueError, match=r"frames: DeviceTensor cannot be read as a numpy array .* tensor.detach\(\).cpu\(\).numpy\(\)"):
         load_frames(DeviceTensor())
 
 

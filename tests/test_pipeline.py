@@ -220,6 +220,15 @@ def test_dark_frames_get_a_note_naming_the_likely_cause(model):
     assert not any("frames are dark" in note for note in model.run(scene()).warnings)
 
 
+def test_frames_without_colour_get_a_note(model):
+    """Grayscale pictures (or one band three times) lose the colour stage 1 reads; a white overcast series is grey and says nothing."""
+    grey = np.repeat(scene().mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1)
+    colourless = "the frames have no colour"
+    assert any(colourless in note for note in model.run(grey).warnings)
+    assert not any(colourless in note for note in model.run(scene()).warnings)
+    assert not any(colourless in note for note in model.run(np.full((4, 64, 64, 3), 240, np.uint8)).warnings)
+
+
 def test_an_unpickled_pipeline_runs_as_the_original(model):
     """Dask workers get the pipeline pickled: settings, networks and results must survive."""
     frames = scene()
@@ -345,6 +354,8 @@ def test_detect_tells_a_scenes_tiles_from_a_series_by_itself(model):
     unrelated = "frames do not look like one place's time series"
     assert any(unrelated in note for note in model.run(tiles).warnings)  # run fills them from one another: it says so
     assert not any(unrelated in note for note in model.run(scene(10)).warnings)
+    with pytest.raises(ValueError, match="series: 'yes' is not True"):
+        model.detect(tiles, series="yes")
 
 
 def test_detect_takes_a_scenes_tiles_beyond_the_sequence_limit(model):

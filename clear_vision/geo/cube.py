@@ -102,9 +102,11 @@ def is_cube_source(path: str | PathLike) -> bool:
     if suffix not in TIFF_SUFFIXES or not path.is_file():
         return False
     try:
-        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(path) as source:
-            georeferenced = source.crs is not None or not source.transform.is_identity
-            return georeferenced or source.dtypes[0] != "uint8" or source.count not in (1, 3, 4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain picture TIFF has none: that is the question asked
+            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(path) as source:
+                georeferenced = source.crs is not None or not source.transform.is_identity
+                return georeferenced or source.dtypes[0] != "uint8" or source.count not in (1, 3, 4)
     except rasterio.RasterioIOError:
         return False
 
@@ -330,7 +332,8 @@ def _tiff_files(paths: list[Path]) -> list[Path]:
             found = find_rasters(path)
             if not found:
                 pictures = any(item.suffix.lower() in (".png", ".jpg", ".jpeg") for item in path.iterdir())
-                hint = "; PNG or JPEG frames are pictures, not a cube: give them to ClearVision.run (or the command line)" if pictures else ""
+                hint = ("; PNG or JPEG frames are pictures, not a cube: give them to ClearVision.run or to the command line on their own "
+                        "(pictures and GeoTIFFs cannot be mixed in one run)") if pictures else ""
                 raise ValueError(f"source: {path} holds no GeoTIFF (.tif, .tiff) or JPEG 2000 (.jp2) files{hint}")
             files.extend(sorted(found, key=_path_order))
         elif path.suffix.lower() in RASTER_SUFFIXES:

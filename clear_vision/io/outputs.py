@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ..detection.masks import NO_DATA
 from ..pipeline import CloudRemovalOutput
 
 __all__ = ["output_names", "planned_files", "previous_outputs", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
@@ -79,8 +80,9 @@ def previous_outputs(out_dir: Path) -> set[str]:
 def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> Path:
     """Refuse before any work what cannot end well; return the real folder to write.
 
-    Refused: a file or a dangling symlink at out_dir, a mount point (a folder is swapped in by
-    renaming it, which a mount point cannot be), and existing outputs without overwrite.
+    Refused: a file or a dangling symlink at out_dir, a folder this user cannot write to (found
+    only when its outputs were swapped in, after the work), a mount point (a folder is swapped in
+    by renaming it, which a mount point cannot be), and existing outputs without overwrite.
     """
     out_dir = Path(out_dir)
     if out_dir.is_symlink() and not out_dir.exists():
@@ -88,6 +90,8 @@ def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> Path
     out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
+        raise PermissionError(f"{out_dir}: this user cannot write there (permissions, or a read-only or immutable folder); give a folder it can write to")
     if os.path.ismount(out_dir):
         raise FileExistsError(f"{out_dir} is a mount point; outputs are swapped in by renaming their folder, so give a folder inside it")
     existing = [name for name in names if (out_dir / name).exists()]
@@ -196,8 +200,9 @@ def _signals_deferred() -> Iterator[None]:
 def build_report(
     result: CloudRemovalOutput, stems: Sequence[str], dates: Sequence[str] | None = None, device: str = "cpu", fill_threshold: float | None = None
 ) -> dict:
-    """What report.json holds: per-frame cloud cover and files, timing, method, the fill threshold
-    `run` used (None for `fill`, given masks), warnings."""
+    """What report.json holds: per-frame cloud cover (the share masked, no data included, as
+    `cloud_cover` counts it) and no-data share, files, timing, method, the fill threshold `run`
+    used (None for `fill`, given masks), warnings."""
     names = output_names(stems)
     return {
         "frames": [
@@ -205,6 +210,7 @@ def build_report(
                 "input": stem,
                 "date": None if dates is None else str(dates[index]),
                 "cloud_cover": round(float(result.cloud_cover[index]), 4),
+                "no_data": round(float((result.mask_class[index] == NO_DATA).mean()), 4),
                 "unfilled_pixels": int(result.unfilled[index].sum()),
                 "clear_image": names[index][0],
                 "mask": names[index][1],
