@@ -58,7 +58,11 @@ NO_RESULTS = "Results appear here."  # the results view before a run, and after 
 FAILED = "**The run stopped:** {message}\n\nNothing below is left from earlier runs."
 UNEXPECTED = "an unexpected error (the server log has the details)"  # a failure the app did not word itself
 CREDIT = "Example sequences: contains modified Copernicus Sentinel data, via the nrt package (EUPL-1.2)."
-CSS = "#masks .grid-wrap, #clear .grid-wrap { min-height: 0; }"  # galleries shrink to their thumbnails
+CSS = (
+    "#masks .grid-wrap, #clear .grid-wrap { min-height: 0; }"  # galleries shrink to their thumbnails
+    # on a phone the 5 columns of 100 px overflowed sideways and hid frames 4, 5, 9 and 10: there, as many as fit
+    " @media (max-width: 640px) { #masks .grid-container, #clear .grid-container { grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)); } }"
+)
 INTRO = f"""
 # Clear Vision: cloud removal for satellite image time series
 
@@ -281,7 +285,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
                 frame_choice = gr.Slider(1, APP_MAX_FRAMES, value=1, step=1, label="Frame to compare", interactive=False, elem_id="frame_choice")
                 before_after = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath", max_height=380, format="png",
                                               elem_id="compare")
-                download = gr.File(label="All results: cloud-free PNGs, masks and report.json", interactive=False, elem_id="download")
+                download = gr.File(label="All results: cloud-free PNGs, masks and report.json (GeoTIFF runs: also geotiff/, the cloud-free GeoTIFFs)", interactive=False, elem_id="download")
                 expiry = gr.Timer(expiry_check, active=False)  # runs while results show
 
         # The API (/remove_clouds) returns the summary and the zip; the page then shows the galleries from the same files.

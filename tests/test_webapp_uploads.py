@@ -68,6 +68,8 @@ def test_typed_dates_win_then_file_names_then_none() -> None:
     assert dates_for("2021-06-01,2021-06-06", frames)[0] == ["2021-06-01", "2021-06-06"]
     assert dates_for("  ", frames) == (["2021-05-10", "2021-05-15"], "dates read from file names")
     assert dates_for("", upload_frames(uploads("a.png", "b.png"))) == (None, "no dates: frames taken as 5 days apart")
+    partly = dates_for("", upload_frames(uploads("f_2019-06-16.png", "f_2019-06-21.png", "mystery.png")))
+    assert partly == (None, "no dates (none in the name of mystery.png; type them in the Dates box): frames taken as 5 days apart")
 
 
 def test_dated_frames_moved_out_of_time_order_say_where_the_dates_came_from() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import math
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -250,9 +251,13 @@ def dates_for(text: str, frames: list[Frame]) -> tuple[list[str] | None, str]:
         found = stated_dates(frames)
         note = _stated_source(frames, found)
     else:
-        in_names = dates_from_names([frame.name for frame in frames])
+        with warnings.catch_warnings():  # its warning names the undated files: here the note does, on the page
+            warnings.simplefilter("ignore")
+            in_names = dates_from_names([frame.name for frame in frames])
         if not in_names:
-            return None, "no dates: frames taken as 5 days apart"
+            undated = [frame.name for frame in frames if date_in_name(frame.name) is None]
+            missing = f" (none in the name of {first_names(undated)}; type them in the Dates box)" if len(undated) < len(frames) else ""
+            return None, f"no dates{missing}: frames taken as 5 days apart"
         found, note = [str(date) for date in in_names], "dates read from file names"
     for index in range(1, len(found)):
         if found[index] < found[index - 1]:  # ISO dates sort as text
