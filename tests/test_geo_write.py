@@ -364,3 +364,24 @@ def test_pixels_cloudy_on_every_date_are_counted_and_explained(tmp_path, result)
         report = json.loads((tmp_path / format / "report.json").read_text())
         expected = int(((mask != 0).all(axis=0) & ((mask == 1) | (mask == 2)).any(axis=0)).sum())
         assert report["unfilled_pixels"] == expected >= 16 and any(f"{expected} pixel(s)" in note and "keep their input values" in note for note in report["warnings"])
+
+
+def test_geotiffs_without_georeference_come_back_in_their_own_row_order(tmp_path):
+    """GDAL reads them with the identity transform, whose y runs up: taken for south-up, they were
+    processed upside down and written mirrored, with a made-up transform. Rows stay as stored, and
+    the networks see them as the same pixels georeferenced north-up."""
+    cube = synthetic_cube(steps=3, height=64, width=64).clip(max=14000)  # thick clouds at reflectance 1.4 at most, as a file's magnitude check wants
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for index, when in enumerate(cube["time"].values):
+        with rasterio.open(folder / f"f_{str(when)[:10]}.tif", "w", driver="GTiff", width=64, height=64, count=4, dtype="uint16", nodata=0) as target:
+            target.write(cube.values[index])
+            target.scales = (1e-4,) * 4
+            target.descriptions = tuple(cube["band"].values)
+    with pytest.warns(UserWarning, match="CRS"):
+        plain = open_cube(folder)
+        write_cube(ClearVision.load(device="cpu").remove_cube(plain), tmp_path / "out")
+    georeferenced = ClearVision.load(device="cpu").remove_cube(cube)
+    with rasterio.open(tmp_path / "out" / "clear_2021-06-01.tif") as clear, rasterio.open(tmp_path / "out" / "mask_2021-06-01.tif") as mask:
+        assert clear.transform.is_identity and clear.crs is None
+        assert np.array_equal(clear.read(), georeferenced["clear"].values[0]) and np.array_equal(mask.read(1), georeferenced["mask"].values[0])

@@ -311,12 +311,25 @@ _NORTH_UP = {"y": -1, "x": 1}
 
 def north_up_flips(cube: xr.DataArray | xr.Dataset) -> dict[str, slice]:
     """The reversals of y and x (for `isel`) that turn a cube north-up, {} where it is; applied
-    twice they give the cube back. Axes without coordinates are pixel rows and columns: kept."""
+    twice they give the cube back. Axes without coordinates are pixel rows and columns: kept, and
+    so are those of a raster with no georeference (`_pixel_grid`)."""
+    if _pixel_grid(cube):
+        return {}
     return {
         dim: slice(None, None, -1)
         for dim, direction in _NORTH_UP.items()
         if dim in cube.coords and cube.sizes[dim] > 1 and np.sign(float(cube[dim][1] - cube[dim][0])) == -direction
     }
+
+
+def _pixel_grid(cube: xr.DataArray | xr.Dataset) -> bool:
+    """Whether y and x are the pixel centres of GDAL's identity transform and there is no CRS: a
+    GeoTIFF without georeference, its rows stored top to bottom as in a picture. Its y runs up
+    like a south-up grid's, but flipped it came back upside down (the mirror row order, with a
+    transform made up to match)."""
+    if not {"y", "x"} <= set(cube.coords) or cube.rio.crs is not None:
+        return False
+    return all(np.array_equal(cube[dim].values, np.arange(cube.sizes[dim]) + 0.5) for dim in ("y", "x"))
 
 
 # ---- GeoTIFFs ------------------------------------------------------------------------------
