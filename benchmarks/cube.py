@@ -3,7 +3,7 @@
     python -m benchmarks.cube                          # 10 dates x 4 bands x 4096x4096, writes benchmarks/cube.json
     python -m benchmarks.cube --size 1024 --dates 5    # quicker
     python -m benchmarks.cube --device cuda --modes single   # on a CUDA GPU: one process was fastest there (README)
-    python -m benchmarks.cube --method blend           # stage 2 without its network: the faster choice for whole tiles (README)
+    python -m benchmarks.cube --method blend           # stage 2 without its network (faster where tiles have dates at least 90 % hidden; README)
 
 The cube is real Sentinel-2 DN (the nrt Romania cube in ../shared/data, 10 dates, mirrored out to
 the requested size; a synthetic scene where that file is absent), stored as zarr and read
