@@ -102,7 +102,7 @@ class LastErrors:
     """Why each session's last run stopped, until its page puts it into the summary.
 
     Gradio's `.failure` event gets no error: the message is kept here by session, the oldest
-    dropped first (API callers never ask for theirs), so it can outlive the toast that fades.
+    dropped first (API callers never ask for theirs), so it can outlive the toast, once closed.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -115,7 +115,7 @@ class LastErrors:
                 self._messages[request.session_hash] = message
                 while len(self._messages) > self.capacity:
                     self._messages.popitem(last=False)
-        return gr.Error(message, print_exception=False)
+        return gr.Error(message, duration=None, print_exception=False)  # stays until closed: the summary may be out of view from the button
 
     def pop(self, request: gr.Request | None) -> str | None:
         with self._lock:
@@ -195,7 +195,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
         return cleared(expired)
 
     def failed(request: gr.Request | None = None) -> tuple:
-        """The results view emptied after a failed run, its summary saying why: the toast fades."""
+        """The results view emptied after a failed run, its summary saying why: the toast is closed in time."""
         message = last_errors.pop(request)
         return cleared(FAILED.format(message=UNEXPECTED if message is None else markdown_text(message)))
 
