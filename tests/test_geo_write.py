@@ -385,3 +385,12 @@ def test_geotiffs_without_georeference_come_back_in_their_own_row_order(tmp_path
     with rasterio.open(tmp_path / "out" / "clear_2021-06-01.tif") as clear, rasterio.open(tmp_path / "out" / "mask_2021-06-01.tif") as mask:
         assert clear.transform.is_identity and clear.crs is None
         assert np.array_equal(clear.read(), georeferenced["clear"].values[0]) and np.array_equal(mask.read(1), georeferenced["mask"].values[0])
+
+
+def test_a_cube_without_any_data_is_written_with_a_note_saying_so(tmp_path):
+    cube = synthetic_cube(steps=3, height=64, width=64)
+    empty = (cube * 1e-4).astype(np.float32).drop_attrs().rio.write_crs("EPSG:32633")
+    empty[:] = np.nan
+    write_cube(ClearVision.load(device="cpu").remove_cube(empty), tmp_path / "out")
+    notes = json.loads((tmp_path / "out" / "report.json").read_text())["warnings"]
+    assert any(note.startswith("no date has a pixel with data") for note in notes), notes

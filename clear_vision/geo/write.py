@@ -328,7 +328,7 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: 
     `unfilled`: the pixels cloudy on every date with data (`_mask_summary`); `seconds`
     spent writing (and so computing a lazy result), as the frames' report has its run's."""
     clear = result["clear"]
-    notes = [note for note in (_whole_dates_note(result, shares), _unfilled_note(unfilled, clear.shape[-2] * clear.shape[-1])) if note]
+    notes = [note for note in (_whole_dates_note(result, shares), _unfilled_note(unfilled, clear.shape[-2] * clear.shape[-1]), _empty_note(shares)) if note]
     return {
         "dates": [str(np.datetime_as_string(np.datetime64(value, "D"))) for value in result["time"].values],
         "cloud_cover": [round(float(value), 4) for value in shares[:, 0]],
@@ -379,6 +379,14 @@ def _unfilled_note(unfilled: int, pixels: int) -> str | None:
         f"{unfilled} pixel(s) ({unfilled / pixels:.2%} of the scene) are cloud or shadow on every date with data: with no clear date "
         "to fill them from they keep their input values, though the mask marks them cloud or shadow (find them: masked on every date)"
     )
+
+
+def _empty_note(shares: np.ndarray) -> str | None:
+    """The note on a cube without a pixel of data (nodata or NaN everywhere): written as it came,
+    which a user would otherwise take for a run that found nothing to do."""
+    if len(shares) and (shares[:, 1] >= 1).all():
+        return "no date has a pixel with data (every value is the nodata value or NaN): nothing was detected or filled; check the files or their nodata tag"
+    return None
 
 
 def _whole_dates_note(result: xr.Dataset, shares: np.ndarray) -> str | None:
