@@ -458,7 +458,7 @@ class ClearVision:
         near_top = self.config.fill_threshold >= 0.9  # no advice a user cannot follow (the web app's top is 0.95)
         advice = "" if near_top else f"; a higher fill threshold (now {self.config.fill_threshold:g}) keeps more of such frames"
         return (
-            f"frame(s) {listed} replaced whole: a frame {self.config.full_cover:.0%} or more detected, or partly detected "
+            f"frame(s) {listed} (counting from 1) replaced whole: a frame {self.config.full_cover:.0%} or more detected, or partly detected "
             f"with a hazy rest, is taken as cloudy all over (on frames over {NEIGHBOURHOOD_PX} px, each {NEIGHBOURHOOD_PX} px square around a pixel is judged)"
             + advice
         )

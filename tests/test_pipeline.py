@@ -402,7 +402,7 @@ def test_frames_replaced_whole_though_partly_detected_are_named_in_a_note(model)
     frames = sorted(EXAMPLE.glob("*.png"))
     result = model.run(frames)
     notes = [note for note in result.warnings if "replaced whole" in note]
-    assert len(notes) == 1 and re.match(r"frame\(s\) 6 \(\d+% detected\), 7 \(\d+% detected\) replaced whole", notes[0])
+    assert len(notes) == 1 and re.match(r"frame\(s\) 6 \(\d+% detected\), 7 \(\d+% detected\) \(counting from 1\) replaced whole", notes[0])
     assert "fill threshold (now 0.2)" in notes[0] and result.cloud_cover[5] == result.cloud_cover[6] == 1.0
     assert not any("replaced whole" in note for note in model.fill(frames, result.masks).warnings)
     top = ClearVision(model.detector, model.filler, config=model.config.replace(fill_threshold=0.95))  # the app's highest: no advice it cannot follow
