@@ -273,9 +273,13 @@ def test_masks_validation():
     assert validate_masks(np.zeros((2, 40, 40), np.uint8), (2, 40, 40)).dtype == bool
     assert validate_masks(np.ones((2, 40, 40, 1), bool), (2, 40, 40)).all()
     assert validate_masks(torch.ones(2, 1, 40, 40, dtype=torch.bool), (2, 40, 40)).all()  # channels first
-    with pytest.raises(ValueError, match="does not match the frames"):
+    with pytest.raises(ValueError, match=r"masks: shape \(2, 40, 41\); expected an array of shape \(2, 40, 40\) matching the frames"):
         validate_masks(np.zeros((2, 40, 41), bool), (2, 40, 40))
-    with pytest.raises(ValueError, match="booleans"):
+    with pytest.raises(ValueError, match="masks: file names, which masks cannot be; expected an array"):
+        validate_masks(["m0.png", "m1.png"], (2, 40, 40))
+    with pytest.raises(ValueError, match="masks: None; expected an array"):
+        validate_masks(None, (2, 40, 40))
+    with pytest.raises(ValueError, match=r"masks: values 0.5 found; expected booleans"):
         validate_masks(np.full((2, 40, 40), 0.5), (2, 40, 40))
 
 

@@ -561,12 +561,15 @@ def validate_masks(masks: np.ndarray | Sequence, shape: tuple[int, int, int]) ->
     if array.ndim == 4 and 1 in (array.shape[1], array.shape[-1]):  # (T,H,W,1) or channels first (T,1,H,W)
         array = array[..., 0] if array.shape[-1] == 1 else array[:, 0]
     if array.shape != tuple(shape):
-        raise ValueError(f"masks: shape {array.shape} does not match the frames; expected {tuple(shape)}")
+        given = "None" if masks is None else "file names, which masks cannot be" if array.dtype.kind in "US" else f"shape {array.shape}"
+        raise ValueError(f"masks: {given}; expected an array of shape {tuple(shape)} matching the frames (T,H,W), True = replace")
     if array.dtype == np.bool_:
         return array
     if np.issubdtype(array.dtype, np.number) and (np.isin(array, (0, 1)).all() or np.isin(array, (0, 255)).all()):
         return array.astype(bool)
-    raise ValueError("masks: expected booleans (or 0/1, or 0/255 values), True = cloudy pixel to replace")
+    found = np.unique(array)
+    shown = ", ".join(map(str, found[:5])) + (" ..." if len(found) > 5 else "")
+    raise ValueError(f"masks: values {shown} found; expected booleans (or 0/1, or 0/255 values), True = cloudy pixel to replace")
 
 
 def first_names(names: Sequence[str], shown: int = 3) -> str:
