@@ -119,6 +119,8 @@ def test_a_folder_or_a_missing_file_is_named_with_what_to_give(tmp_path):
         load_frames(str(tmp_path))
     with pytest.raises(ValueError, match=r"frame 1 \(.*\): .* is a folder; give its image files"):
         load_frames([tmp_path, tmp_path])
+    with pytest.raises(ValueError, match=r"frame 1: .* is a folder; give its image files"):  # alone in a list: named, not counted as one frame
+        load_frames([tmp_path])
     with pytest.raises(ValueError, match=r"frame 2 \(b.png\): file not found: .*nowhere/b.png"):
         load_frames([np.zeros((40, 40, 3), np.uint8), tmp_path / "nowhere" / "b.png"])
 

@@ -211,6 +211,10 @@ def load_images(images: Sequence[FrameInput], max_images: int, min_images: int =
     frames of `load_frames`) into a list of (H,W,3) uint8 arrays."""
     if isinstance(images, (str, PathLike, Image.Image, np.ndarray)) or not isinstance(images, Sequence):
         raise ValueError(f"frames: expected a list of images/paths, got {type(images).__name__}")
+    if len(images) < min_images:  # a folder in a list ([folder]) is named as one, not counted as a frame too few
+        for index, item in enumerate(images, start=1):
+            if isinstance(item, (str, PathLike)):
+                image_size(item, f"frame {index}")
     _check_count(len(images), min_images, max_images)
     return [_decode_one(item, i) for i, item in enumerate(images, start=1)]
 
