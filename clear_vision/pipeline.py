@@ -24,7 +24,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, s
 from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, colourless_frames_note, dark_frames_note, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
 from .weights import load_network, read_header, save_weights
 
@@ -363,7 +363,7 @@ class ClearVision:
         would make it the largest array of the result (670 MB for 10 frames of 4096x4096), and
         float16 resolves it to 0.0005.
         """
-        inputs = (dark_frames_note(images), colourless_frames_note(images))  # before the chunks' results overwrite `images`
+        inputs = input_notes(images)  # before the chunks' results overwrite `images`
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:
             result = self.process_chunk(images, days, masks, started, report)
@@ -383,7 +383,7 @@ class ClearVision:
         # notes on the whole scene, made once here (not per chunk, whose notes the cube path drops)
         whole = self._partly_detected_whole_frames_note(result.masks, result.probability, result.mask_class)
         notes = (*inputs, *result.warnings, whole)
-        return replace(result, warnings=tuple(note for note in notes if note)) if any(inputs) or whole else result
+        return replace(result, warnings=tuple(note for note in notes if note)) if inputs or whole else result
 
     def process_chunk(
         self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress

@@ -228,24 +228,22 @@ def no_data_pixels(images: np.ndarray) -> np.ndarray:
     return (images[..., 0] | images[..., 1] | images[..., 2]) == 0
 
 
-def _sample(images: np.ndarray) -> np.ndarray:
-    """A regular sample of about _DARK_SAMPLE_PIXELS pixels of (T,H,W,3) images: a note's look at them."""
+def input_notes(images: np.ndarray) -> tuple[str, ...]:
+    """Notes on (T,H,W,3) uint8 frames the networks would misread without a word: dark ones
+    (`_dark_note`) and ones without colour (`_colourless_note`). Both look at one regular sample
+    of about _DARK_SAMPLE_PIXELS pixels and its brightest channel per pixel, taken by
+    `np.maximum` (25x faster than .max(axis=-1), see `no_data_pixels`)."""
     stride = max(1, math.isqrt(images[..., 0].size // _DARK_SAMPLE_PIXELS))
-    return images[:, ::stride, ::stride]
+    sample = images[:, ::stride, ::stride]
+    brightest = np.maximum(np.maximum(sample[..., 0], sample[..., 1]), sample[..., 2])
+    return tuple(note for note in (_dark_note(images, brightest), _colourless_note(sample, brightest)) if note)
 
 
-def _brightest_channel(images: np.ndarray) -> np.ndarray:
-    """Per pixel, the brightest of R, G, B: 25x faster than .max(axis=-1) (see `no_data_pixels`)."""
-    return np.maximum(np.maximum(images[..., 0], images[..., 1]), images[..., 2])
-
-
-def colourless_frames_note(images: np.ndarray) -> str | None:
+def _colourless_note(sample: np.ndarray, brightest: np.ndarray) -> str | None:
     """A note when the frames have no colour: red, green and blue equal on every pixel of ground
     (with data, not near white), as in a grayscale picture or one band given three times. Stage 1
     tells haze and cloud from bright ground by colour too, and grey ground reads as cloud
     (grayscale PNGs of a clear series came out 54..95 % masked, without a word)."""
-    sample = _sample(images)
-    brightest = _brightest_channel(sample)
     ground = (brightest > 0) & (brightest < 200)
     if ground.sum() < 0.1 * ground.size:  # mostly cloud or no data: grey is what clouds are
         return None
@@ -258,14 +256,13 @@ def colourless_frames_note(images: np.ndarray) -> str | None:
     )
 
 
-def dark_frames_note(images: np.ndarray) -> str | None:
+def _dark_note(images: np.ndarray, brightest: np.ndarray) -> str | None:
     """A note when the frames are dark, where clouds are faint or cannot be told from the ground:
     the usual sign of digital numbers or reflectance given as 16-bit or float pictures (Sentinel-2
     DN up to 3000 become 12 of 255, plain reflectance of forest 16), which would otherwise come
     back with clouds missed without a word. The typical pixel decides, not the brightest: one
     bright cloud in a dark series kept a note on the brightest pixel silent."""
-    brightest_channel = _brightest_channel(_sample(images))
-    with_data = brightest_channel[brightest_channel > 0]  # pure black is no data
+    with_data = brightest[brightest > 0]  # pure black is no data
     typical = int(np.median(with_data)) if with_data.size else 0
     if typical >= DARK_BELOW:
         return None
