@@ -26,7 +26,7 @@ __all__ = ["CALIBRATION_NAME", "TRAINED_BUNDLE", "TrainingConfig", "seed_everyth
 
 
 CALIBRATION_NAME = "calibration.json"  # training.calibrate's scores behind the chosen values, for the model card
-# Options a resumed run must keep: the network's shape and inputs, and the series a calibration fold leaves out.
+# Options a resumed run must keep: the network's shape and inputs, and the series or scenes a fold leaves out.
 KEPT_ON_RESUME = ("widths", "temporal", "exclude_series", "exclude_scenes")
 # Where the training commands (and `training.calibrate`) write by default: a bundle of their own.
 # The shipped model_dict/ is replaced only when named (--out model_dict): a command copied from
