@@ -25,7 +25,7 @@ from .filling.classical import CLASSICAL_FILLERS
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
 from .io.decode import MAX_TILES, DateLike, FrameInput, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
-from .tiling import Window, chunk_windows, map_chunks, run_tiled, temporal_windows
+from .tiling import Window, chunk_windows, map_chunks, run_tiled, windows_with_data
 from .weights import load_network, read_header, save_weights
 
 if TYPE_CHECKING:  # xarray loads only when a cube is used
@@ -473,13 +473,21 @@ class ClearVision:
         cloud cores (the whiteness test) are set to cloud unless the reference is just as white
         there (snow or bright ground that stays); pure black (no data) is never a clear observation,
         and the network sees it continued from the nearest pixels with data, not as a black edge.
+        Dates without any data (a daily grid's days between acquisitions) are left out: each
+        frame's reference comes from the nearest dates that show something.
         """
         if self.detector is None:
             raise ValueError("this ClearVision has no cloud detector; use fill() with masks, or ClearVision.load()")
+        no_data = no_data_pixels(images)
+        has_data = ~no_data.all(axis=(1, 2))
+        if has_data.any() and not has_data.all():
+            observed = self._detect(images[has_data], days[has_data], alone_if_unrelated)
+            cloud, shadow = np.ones(images.shape[:3], np.float32), np.zeros(images.shape[:3], np.float32)
+            cloud[has_data], shadow[has_data] = observed.cloud, observed.shadow
+            return _Detection(cloud, shadow, no_data, observed.one_place)
         temporal = self.detector.in_channels == 7
         cloud, shadow = np.empty(images.shape[:3], np.float32), np.empty(images.shape[:3], np.float32)
         white = whiteness_test(images)
-        no_data = no_data_pixels(images)
         forced = white.copy()
         per_call = max(1, _DETECT_PIXELS // (images.shape[1] * images.shape[2]))
         margin = slice(_DETECT_MARGIN_PX, -_DETECT_MARGIN_PX)
@@ -514,10 +522,11 @@ class ClearVision:
     def _predict(self, images: np.ndarray, masks: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(T,H,W,3) uint8 + masks -> (T,H,W,3) float prediction for every pixel."""
         prediction = np.empty(images.shape, dtype=np.float32)
-        for start, stop, owned in temporal_windows(len(images), self.config.window):
-            frames = self._to_tensor(images[start:stop])  # (T,3,H,W)
-            mask = torch.from_numpy(masks[start:stop, None]).to(self.device)
-            window_days = torch.from_numpy(days[start:stop] - days[start]).to(self.device)[None]
+        has_data = ~no_data_pixels(images).all(axis=(1, 2))
+        for window, owned in windows_with_data(days, has_data, self.config.window):
+            frames = self._to_tensor(images[window])  # (T,3,H,W)
+            mask = torch.from_numpy(masks[window, None]).to(self.device)
+            window_days = torch.from_numpy(days[window] - days[window[0]]).to(self.device)[None]
             stacked = torch.cat([frames, mask.to(frames.dtype)], dim=1)  # (T,4,H,W) so tiles cut both alike
 
             def fill_tile(tile: torch.Tensor) -> torch.Tensor:
@@ -528,7 +537,7 @@ class ClearVision:
 
             multiple = self.filler.size_multiple if self.filler is not None else 1
             result = run_tiled(fill_tile, stacked, multiple).permute(0, 2, 3, 1).cpu().numpy()
-            prediction[owned] = result[[frame - start for frame in owned]]
+            prediction[owned] = result[[window.index(frame) for frame in owned]]
         return prediction
 
     def _to_tensor(self, images: np.ndarray) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 __all__ = [
-    "run_padded", "run_tiled", "temporal_windows", "chunk_grid", "chunk_windows", "map_chunks", "border_weights", "blend_borders",
+    "run_padded", "run_tiled", "temporal_windows", "windows_with_data", "chunk_grid", "chunk_windows", "map_chunks", "border_weights", "blend_borders",
     "Window", "BorderView", "CHUNK_PX", "HALO_PX", "BLEND_PX",
 ]
 
@@ -101,6 +101,31 @@ def temporal_windows(steps: int, size: int) -> list[tuple[int, int, list[int]]]:
         best = min(containing, key=lambda start: abs(frame - (start + (size - 1) / 2)))
         owners[best].append(frame)
     return [(start, start + size, owned) for start, owned in owners.items() if owned]
+
+
+def windows_with_data(days: np.ndarray, has_data: np.ndarray, size: int) -> list[tuple[list[int], list[int]]]:
+    """Stage 2's windows over a series whose dates without any data (a daily grid's days between
+    acquisitions) must not crowd out the observations: (frames in the window, frames it owns).
+
+    The dates with data are windowed as `temporal_windows` does. Each run of consecutive dates
+    without data, in groups of at most half a window, gets a window of its own, the rest of it the
+    dates with data nearest in time. Windowed by position instead, a daily grid's 10-date windows
+    held about two acquisitions each: overcast dates found nothing to fill from and stayed cloudy.
+    """
+    observed = np.flatnonzero(has_data)
+    if len(observed) in (0, len(has_data)):
+        return [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(len(has_data), size)]
+    windows = [([int(observed[i]) for i in range(start, stop)], [int(observed[i]) for i in owned]) for start, stop, owned in temporal_windows(len(observed), size)]
+    empty = np.flatnonzero(~has_data)
+    runs = np.split(empty, np.flatnonzero(np.diff(empty) > 1) + 1)
+    group_size = max(1, size // 2)
+    for run in runs:
+        for start in range(0, len(run), group_size):
+            group = run[start : start + group_size]
+            middle = (days[group[0]] + days[group[-1]]) / 2
+            nearest = observed[np.argsort(np.abs(days[observed] - middle), kind="stable")[: size - len(group)]]
+            windows.append((sorted(int(frame) for frame in (*group, *nearest)), [int(frame) for frame in group]))
+    return windows
 
 
 class Window(NamedTuple):

@@ -286,6 +286,23 @@ def test_a_no_data_border_does_not_mask_the_ground_beside_it(model):
     assert bordered_masks[:, 6:-6, 6:-6][:, ring].mean() <= masks[:, ring].mean() + 0.05
 
 
+def test_dates_without_data_do_not_change_the_dates_with_data(model):
+    """A daily grid (a GreenEarthNet cube) is mostly days between acquisitions: black frames.
+    Windowed by position they crowded stage 2's windows and stage 1's references, and overcast
+    dates found nothing to fill from; now the observed dates come out as they do alone."""
+    frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in sorted(EXAMPLE.glob("*.png"))])
+    days = np.arange(len(frames)) * 5.0
+    daily = np.zeros((int(days[-1]) + 1, *frames.shape[1:]), np.uint8)  # 46 days, 10 observed
+    daily[days.astype(int)] = frames
+    observed = days.astype(int)
+    alone, grid = model.run(frames, days), model.run(daily, np.arange(len(daily), dtype=float))
+    assert np.array_equal(grid.frames[observed], alone.frames) and np.array_equal(grid.masks[observed], alone.masks)
+    assert np.array_equal(model.detect(daily, np.arange(len(daily), dtype=float))[observed], model.detect(frames, days))
+    empty = np.setdiff1d(np.arange(len(daily)), observed)
+    assert grid.masks[empty].all() and (grid.mask_class[empty] == 255).all()
+    assert (grid.frames[empty].max(axis=-1) > 0).mean() > 0.99  # filled from the observed dates
+
+
 def test_two_frames_and_unrelated_frames_run(model):
     frames = scene(2)
     frames[0, 20:60, 20:60] = 245

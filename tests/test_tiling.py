@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from clear_vision.tiling import BLEND_PX, HALO_PX, _tiles, border_weights, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows
+from clear_vision.tiling import BLEND_PX, HALO_PX, _tiles, border_weights, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows, windows_with_data
 
 
 def test_padding_crops_back_to_the_input_size():
@@ -51,6 +51,27 @@ def test_temporal_windows_own_every_frame_once():
     owned = sorted(frame for _, _, frames in windows for frame in frames)
     assert owned == list(range(23))
     assert all(stop - start == 10 and all(start <= f < stop for f in frames) for start, stop, frames in windows)
+
+
+def test_windows_with_data_keep_days_without_data_out_of_the_observations_windows():
+    assert windows_with_data(np.arange(23.0), np.ones(23, bool), 10) == [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(23, 10)]
+    days = np.arange(60.0)
+    has_data = days % 5 == 0  # a daily grid: one acquisition every fifth day
+    windows = windows_with_data(days, has_data, 10)
+    assert sorted(frame for _, owned in windows for frame in owned) == list(range(60))
+    assert all(len(window) <= 10 and set(owned) <= set(window) and window == sorted(window) for window, owned in windows)
+    observed = np.flatnonzero(has_data)
+    for window, owned in windows:
+        if has_data[owned].all():
+            assert has_data[window].all()  # the observations' windows hold observations only
+        else:  # a run of empty days (4 here), with the 6 acquisitions nearest to it
+            assert not has_data[owned].any() and len(owned) == 4 and has_data[window].sum() == 6
+            nearest = observed[np.argsort(np.abs(observed - np.mean(owned)), kind="stable")[:6]]
+            assert set(window) - set(owned) == set(nearest.tolist())
+    long_gap = np.zeros(30, bool)
+    long_gap[[0, 29]] = True  # 28 empty days in a row: in groups of at most half a window
+    assert all(len(owned) <= 5 for window, owned in windows_with_data(np.arange(30.0), long_gap, 10) if not long_gap[owned].any())
+    assert windows_with_data(np.arange(5.0), np.zeros(5, bool), 10) == [(list(range(5)), list(range(5)))]
 
 
 def test_chunk_grid_merges_a_thin_last_chunk_into_its_neighbour():
