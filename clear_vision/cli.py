@@ -37,7 +37,7 @@ except KeyboardInterrupt:
 
 __all__ = ["main"]
 
-_CUBE_ONLY = ("rgb", "bands", "scale", "offset", "start", "end", "format", "chunk", "workers", "scheduler")  # refused for pictures
+_CUBE_ONLY = ("rgb", "bands", "scale", "offset", "nodata", "start", "end", "format", "chunk", "workers", "scheduler")  # refused for pictures
 SCHEDULER_TIMEOUT_S = 10  # --scheduler: seconds to reach the scheduler and finish the handshake
 _CUBE_SUFFIXES = (".nc", ".zarr", ".zip", ".tar")  # .zip, .tar: Sentinel-2 and Landsat products as downloaded
 
@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     cube.add_argument("--bands", help="netCDF/zarr variables to use as bands, comma-separated (default: all (time, y, x) variables)")
     cube.add_argument("--scale", type=_finite, help="reflectance = value x scale + offset, instead of what the files say (needed where they say nothing; Sentinel-2 L2A DN: 0.0001)")
     cube.add_argument("--offset", type=_finite, help="see --scale (Sentinel-2 L2A from processing baseline 04.00: -0.1)")
+    cube.add_argument("--nodata", type=_finite, help="the stored value that marks no data, instead of what the files say (a fill value they do not declare, e.g. 65535)")
     cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
     cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
     cube.add_argument("--format", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
@@ -187,7 +188,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     chunk = check_chunk(args.chunk, option="--chunk")
     source: Any = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     bands = split_dates(args.bands)  # the same comma, semicolon or space splitting
-    cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset)
+    cube = open_cube(source, dates=split_dates(args.dates), chunks=chunk, bands=bands, scale=args.scale, offset=args.offset, nodata=args.nodata)
     if args.start and args.end and args.start > args.end:
         raise ValueError(f"--start {args.start} is after --end {args.end}; give the earlier day as --start")
     if args.start or args.end:

@@ -467,6 +467,13 @@ def test_digital_numbers_without_a_scale_are_refused_in_one_line(tmp_path, capsy
     assert (out / "clear_vision.nc").is_file() and json.loads((out / "report.json").read_text())["format"] == "netcdf"
 
 
+def test_a_nodata_value_given_is_what_the_outputs_declare(tmp_path):
+    write_geotiffs(tmp_path / "dn")
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--nodata", "65535"]) == 0
+    with rasterio.open(sorted((tmp_path / "out").glob("clear_*.tif"))[0]) as written:
+        assert written.nodata == 65535
+
+
 def test_an_error_while_the_chunks_run_is_a_line_of_its_own(tmp_path, capsys):
     """It followed the progress bar on its line, and the bar was drawn again after it."""
     write_geotiffs(tmp_path / "dn")

@@ -597,3 +597,21 @@ def test_integers_stored_signed_but_marked_unsigned_read_as_unsigned(tmp_path):
     assert xr.open_dataset(tmp_path / "signed.nc", mask_and_scale=False)["B04"].dtype == np.int16  # stored signed
     read = open_cube(tmp_path / "signed.nc")
     assert read.dtype == np.uint16 and np.array_equal(read.values, values) and read.rio.nodata == 65535
+
+
+def test_a_fill_value_the_files_do_not_declare_can_be_given(tmp_path):
+    """openEO's Puglia cubes store -1 outside the field in int16 marked _Unsigned, with no _FillValue: 65535 as read."""
+    cube = synthetic_cube(3, 32, 32)
+    values = cube.values.astype(np.uint16)
+    values[:, :, :4] = 65535
+    stored = values.view(np.int16)  # as the file holds them: 65535 is -1
+    variables = {str(name): xr.DataArray(stored[:, index], dims=("time", "y", "x"), attrs={"scale_factor": 1e-4, "_Unsigned": "true"}) for index, name in enumerate(cube["band"].values)}
+    xr.Dataset(variables, coords={name: cube[name].values for name in ("time", "y", "x")}).to_netcdf(tmp_path / "field.nc")
+    assert open_cube(tmp_path / "field.nc").rio.nodata is None
+    assert open_cube(tmp_path / "field.nc", nodata=65535).rio.nodata == 65535
+    with pytest.raises(ValueError, match=r"nodata: -1 cannot occur in uint16 values \(0\.\.65535\) \(a netCDF variable marked _Unsigned stores -1 as"):
+        open_cube(tmp_path / "field.nc", nodata=-1)
+    with pytest.raises(ValueError, match=r"nodata: 'none' is not a number"):
+        open_cube(tmp_path / "field.nc", nodata="none")
+    with pytest.raises(ValueError, match=r"nodata: NaN already marks no data in float values"):
+        open_cube(write_geotiffs(tmp_path / "reflectance", reflectance=True), nodata=float("nan"))

@@ -266,6 +266,18 @@ def test_black_pixels_no_tag_declares_are_no_data_not_cloud(model, dn_cube, dn_r
     assert np.mean(mask[:, outside] == dn_result["mask"].values[:, outside]) > 0.99
 
 
+def test_red_green_blue_far_above_any_reflectance_on_a_few_pixels_are_no_data_not_cloud(model, dn_cube, dn_result):
+    """An undeclared fill value (Landsat 8 France's edge wedge of DN 64537, read as 6.45) was bright
+    cloud to stage 1, and the whole-frame rule then masked its clear date whole."""
+    cube = dn_cube.copy(data=dn_cube.values.copy())
+    cube.values[0, :, :20, -20:] = 64537  # every band; under 1 % of the cube's values: not refused as unscaled numbers
+    mask = model.remove_cube(cube)["mask"].values
+    assert (mask[0, :20, -20:] == NO_DATA).all()
+    outside = np.ones(mask.shape[1:], bool)
+    outside[:25, -25:] = False
+    assert np.mean(mask[:, outside] == dn_result["mask"].values[:, outside]) > 0.99
+
+
 def test_valid_pixels_too_dark_to_render_are_not_no_data(model, dn_cube):
     """Deep water at DN 1..6 renders black at gain 3: it is data, and its other bands are not overwritten as no data's are."""
     cube = dn_cube.copy(data=dn_cube.values.copy()).rio.write_nodata(None, encoded=False)

@@ -119,6 +119,7 @@ def open_cube(
     bands: Iterable[str] | str | None = None,
     scale: float | Sequence[float] | None = None,
     offset: float | Sequence[float] | None = None,
+    nodata: float | None = None,
 ) -> xr.DataArray:
     """Read a time series of georeferenced images into a (time, band, y, x) DataArray.
 
@@ -134,6 +135,8 @@ def open_cube(
             or one string such as "B04,B03,B02".
         scale, offset: reflectance = value * scale + offset, overriding what the files say; one
             number for all bands or one per band.
+        nodata: the stored value that marks no data, overriding what the files say (a fill value
+            they do not declare, such as -1 or 65535 outside a field).
     """
     dates, bands = _listed("dates", dates), _listed("bands", bands)
     if chunks is not None:
@@ -161,7 +164,25 @@ def open_cube(
     for name, value in (("scale", scale), ("offset", offset)):
         if np.ndim(value) and len(value) != cube.sizes["band"]:
             raise ValueError(f"{name}: {len(value)} values for {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}); give one number, or one per band")
-    return _finish(cube, dates, units)
+    cube = _finish(cube, dates, units)
+    return cube if nodata is None else cube.rio.write_nodata(_stored_nodata(nodata, cube.dtype), encoded=False)
+
+
+def _stored_nodata(nodata: object, dtype: np.dtype) -> float | int:
+    """A given nodata as a value the cube's type can hold, or refused saying which values it holds."""
+    try:
+        value = float(nodata)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"nodata: {nodata!r} is not a number") from None
+    if np.issubdtype(dtype, np.floating):
+        if np.isnan(value):
+            raise ValueError("nodata: NaN already marks no data in float values; give the fill value the files use instead")
+        return value
+    limits = np.iinfo(dtype)
+    if not (value.is_integer() and limits.min <= value <= limits.max):
+        unsigned = " (a netCDF variable marked _Unsigned stores -1 as the type's largest value)" if value < 0 and limits.min == 0 else ""
+        raise ValueError(f"nodata: {value:g} cannot occur in {np.dtype(dtype)} values ({limits.min}..{limits.max}){unsigned}")
+    return int(value)
 
 
 _SOURCES = "a folder, GeoTIFF or JPEG 2000 files, .SAFE folders, .zip or .tar products, a .nc file or a .zarr store: a path or a list of paths"

@@ -31,7 +31,7 @@ from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_standard_dims, with_units
-from .units import DEFAULT_GAIN, Units, check_magnitude, describe_unknown, render_rgb, suspect_dark_units, suspect_missing_offset
+from .units import DEFAULT_GAIN, MAX_REFLECTANCE, Units, check_magnitude, describe_unknown, render_rgb, suspect_dark_units, suspect_missing_offset
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
@@ -233,6 +233,13 @@ def _remove_block(
     reflectance = units.to_reflectance(block)
     reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
     check_magnitude(reflectance[:, rgb_index], units)
+    # red, green or blue far above any reflectance on a few pixels: a fill value no tag declares
+    # (Landsat 8 France's edge wedge of DN 64537 read as 6.45): no data, not bright cloud that
+    # the whole-frame rule counts. Other bands may hold anything (thermal in kelvin, indices).
+    impossible = (reflectance[:, rgb_index] > MAX_REFLECTANCE).any(axis=1)
+    if impossible.any():
+        missing |= impossible
+        reflectance[np.broadcast_to(impossible[:, None], reflectance.shape)] = np.nan
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
     # black is no data, as on the frames path, where no RGB band is above 0: fill values no tag
     # declares (0, -1, -9999). A valid pixel that renders black (deep water: DN 1..6 at gain 3)

@@ -201,14 +201,16 @@ def describe_unknown(dtype: np.dtype) -> str:
 
 def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
     """Refuse reflectance far above 1 on over 1 % of the pixels with data: the values are digital
-    numbers with an unstated scale (a few bright outliers are not). Counted, not a percentile:
+    numbers with an unstated scale, or an undeclared fill value covers that much (a few bright
+    outliers are neither: the cube path reads them as no data). Counted, not a percentile:
     sorting a chunk's values took 0.2 s of every chunk."""
     finite = np.isfinite(reflectance)  # NaN is no data
     above = np.count_nonzero((reflectance > MAX_REFLECTANCE) & finite)
     if above and above > 0.01 * np.count_nonzero(finite):
         reached = float(reflectance[finite].max())
         raise ValueError(
-            f"cube: values reach {reached:.4g}, which is not reflectance (0..~1.5) with scale={_listed(units.scale)}, offset={_listed(units.offset)}; {HOW_TO_FIX}"
+            f"cube: values reach {reached:.4g}, which is not reflectance (0..~1.5) with scale={_listed(units.scale)}, offset={_listed(units.offset)}; {HOW_TO_FIX}; "
+            "where those values are a fill value the files do not declare (65535 outside a field, say), give it as open_cube(..., nodata=) (command line: --nodata)"
         )
 
 
