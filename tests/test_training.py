@@ -264,8 +264,10 @@ def test_a_resume_past_the_requested_steps_and_a_single_frame_detector_say_what_
         with pytest.raises(SystemExit):  # another network, or a fold that saw what it now claims to leave out
             train_mask.main([*args, "--steps", "3", "--temporal", "false", "--resume", *changed])
         assert message in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--crop: 10 px does not divide by 4, which the network of --widths 4,8,8 needs"):
-        train_mask.main([*args, "--steps", "1", "--crop", "10", "--run-dir", str(tmp_path / "crop")])
+    with pytest.raises(SystemExit):  # refused before any folder is made
+        train_mask.main([*args, "--steps", "1", "--crop", "10", "--run-dir", str(tmp_path / "crop"), "--out", str(tmp_path / "crop_out")])
+    assert "--crop: 10 px does not divide by 4, which the network of --widths 4,8,8 needs" in capsys.readouterr().err
+    assert not (tmp_path / "crop").exists() and not (tmp_path / "crop_out").exists()
 
 
 def test_contact_sheets_without_the_shared_data_are_refused_before_the_evaluation(tiny, tmp_path, capsys):

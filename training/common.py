@@ -123,8 +123,14 @@ def describe_config(config: Any) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 
 
-def parse_config(config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str) -> tuple[Any, bool, str]:
-    """Every config field becomes a --flag with its default; returns (config, resume, the command line)."""
+def parse_config(
+    config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str, network: Callable[[Any], torch.nn.Module]
+) -> tuple[Any, bool, str]:
+    """Every config field becomes a --flag with its default; returns (config, resume, the command line).
+
+    `network` builds the config's network, whose size multiple the crop must divide by: checked
+    here, before any folder is made (inside the training, the run left empty folders behind).
+    """
     parser = argparse.ArgumentParser(prog=prog, description=description)
     defaults = config_type()
     for field in fields(config_type):
@@ -146,6 +152,9 @@ def parse_config(config_type: type, argv: list[str] | None, prog: str, descripti
     for name in ("steps", "batch", "validate_every", "threads"):
         if getattr(config, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} must be at least 1")
+    multiple = network(config).size_multiple
+    if config.crop % multiple:  # the network's first forward failed with a traceback, after the sets were read
+        parser.error(f"--crop: {config.crop} px does not divide by {multiple}, which the network of --widths {','.join(map(str, config.widths))} needs; give a multiple of {multiple}")
     for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost
         problem = unwritable_folder(Path(getattr(config, name)))
         if problem:
@@ -232,9 +241,6 @@ def fit(
     go into the bundle `config.out` as `<role>.safetensors`, with the config, history, command and
     training time as their training record, and the bundle's `clear_vision.json` names them.
     """
-    multiple = getattr(model, "size_multiple", 1)
-    if config.crop % multiple:  # the network's first forward failed with a traceback, after the sets were read
-        sys.exit(f"error: --crop: {config.crop} px does not divide by {multiple}, which the network of --widths {','.join(map(str, config.widths))} needs; give a multiple of {multiple}")
     torch.set_num_threads(config.threads)
     rng = seed_everything(config.seed)
     settings = describe_config(config)

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=MODEL_DIR, help="the bundle it evaluates (default: the shipped model_dict; runs/bundle is the training commands' own)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when there is one)")
     parser.add_argument("--card", action="store_true", help="save evaluation.json and rewrite MODEL_CARD.md with the numbers, in the --weights folder")
-    parser.add_argument("--sheets", type=Path, help="also render contact sheets of real cloudy held-out sequences into this folder (needs --shared)")
-    parser.add_argument("--shared", type=Path, default=DEFAULT_DATA, help="the shared data folder, for --sheets")
+    parser.add_argument("--sheets", type=Path, help="also render contact sheets of real cloudy held-out sequences into this folder (read from --shared)")
+    parser.add_argument("--shared", type=Path, default=DEFAULT_DATA, help=f"the shared data folder, for --sheets (default: {DEFAULT_DATA})")
     args = parser.parse_args(argv)
     for name in ("removal_val.npz", "detector_val.npz"):
         if not (args.data / name).is_file():

@@ -53,6 +53,11 @@ def excluded_series(names: str) -> tuple[str, ...]:
     return tuple(name for name in names.split(",") if name)
 
 
+def network(config: MaskConfig) -> CloudDetector:
+    """The detector `config` trains: temporal (7 input channels) or the frame alone (3)."""
+    return CloudDetector(widths=config.widths, in_channels=7 if config.temporal else 3)
+
+
 def train(config: MaskConfig, resume: bool = False, command: str = "python -m training.train_mask") -> Path:
     sampler = DetectorSampler(config.data / "detector_train.npz", crop=config.crop, exclude_series=excluded_series(config.exclude_series),
                               exclude_scenes=excluded_series(config.exclude_scenes))
@@ -69,7 +74,7 @@ def train(config: MaskConfig, resume: bool = False, command: str = "python -m tr
         return {"val_f1": round(pooled["clear_vision"]["f1"], 4), "val_f1_brightness": round(pooled["brightness"]["f1"], 4)}
 
     path = fit(
-        CloudDetector(widths=config.widths, in_channels=7 if config.temporal else 3),
+        network(config),
         config,
         resume=resume,
         loss_of_batch=loss_of_batch,
@@ -82,7 +87,7 @@ def train(config: MaskConfig, resume: bool = False, command: str = "python -m tr
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, resume, command = parse_config(MaskConfig, argv, "python -m training.train_mask", __doc__, "detector_train.npz")
+    config, resume, command = parse_config(MaskConfig, argv, "python -m training.train_mask", __doc__, "detector_train.npz", network)
     train(config, resume=resume, command=command)
     if (Path(config.out) / CALIBRATION_NAME).is_file():  # `run`'s operating points were chosen for the detector just replaced
         print(f"note: {config.out} keeps the operating points calibrated for its previous detector; "

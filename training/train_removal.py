@@ -52,6 +52,11 @@ def hidden_pixel_loss(prediction: torch.Tensor, truth: torch.Tensor, masks: torc
     return ((prediction - truth).abs() * hidden).sum() / (3 * hidden.sum()).clamp_min(1)
 
 
+def network(config: RemovalConfig) -> TemporalFiller:
+    """The filler `config` trains."""
+    return TemporalFiller(widths=config.widths, heads=config.heads)
+
+
 def train(config: RemovalConfig, resume: bool = False, command: str = "python -m training.train_removal") -> Path:
     sampler = RemovalSampler(config.data / "removal_train.npz", crop=config.crop)
     sites = sequences_by_site(config.data / "removal_val.npz")
@@ -71,7 +76,7 @@ def train(config: RemovalConfig, resume: bool = False, command: str = "python -m
         return {"val_fill_psnr": round(scores["learned"]["fill"]["psnr"], 3)}
 
     return fit(
-        TemporalFiller(widths=config.widths, heads=config.heads),
+        network(config),
         config,
         resume=resume,
         loss_of_batch=loss_of_batch,
@@ -82,7 +87,7 @@ def train(config: RemovalConfig, resume: bool = False, command: str = "python -m
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, resume, command = parse_config(RemovalConfig, argv, "python -m training.train_removal", __doc__, "removal_train.npz")
+    config, resume, command = parse_config(RemovalConfig, argv, "python -m training.train_removal", __doc__, "removal_train.npz", network)
     train(config, resume=resume, command=command)
     return 0
 
