@@ -34,6 +34,13 @@ def result(cube) -> xr.Dataset:
     return ClearVision.load(device="cpu").remove_cube(cube, chunks=64)
 
 
+def test_a_time_of_day_is_tagged_beside_the_date(tmp_path, result):
+    timed = result.assign_coords(time=result["time"].values + np.timedelta64(38726, "s"))
+    write_cube(timed.isel(time=slice(0, 2)), tmp_path / "out", format="cog")
+    with rasterio.open(tmp_path / "out" / "clear_2019-06-16.tif") as clear:
+        assert clear.tags()["ACQUISITION_DATE"] == "2019-06-16" and clear.tags()["ACQUISITION_TIME"] == "2019-06-16T10:45:26Z"
+
+
 def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube, result):
     written = write_cube(result, tmp_path / "out", format="cog")
     names = cube_file_names(cube["time"].values, "cog")
@@ -44,6 +51,7 @@ def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube,
         assert clear.dtypes == ("uint16",) * 4 and clear.descriptions == ("B04", "B03", "B02", "B08")
         assert clear.scales == (1e-4,) * 4 and clear.tags()["ACQUISITION_DATE"] == "2019-06-26"
         assert clear.tags()["INPUT_FILE"] == str(cube["input_file"].values[2]) and cube["input_file"].values[2].endswith("20190626.tif")
+        assert "ACQUISITION_TIME" not in clear.tags()  # dates without a time of day
     with rasterio.open(tmp_path / "out" / "mask_2019-06-26.tif") as mask:
         assert mask.dtypes == ("uint8",) and mask.nodata == 255 and mask.crs.to_epsg() == 3035
         assert np.array_equal(mask.read(1), result["mask"].values[2])

@@ -305,9 +305,12 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
         "crs": clear.rio.crs, "transform": clear.rio.transform(), "nodata": nodata,
         "tiled": True, "blockxsize": _TILE_PX, "blockysize": _TILE_PX, "compress": "DEFLATE", "BIGTIFF": "IF_SAFER",
     }
-    date = str(np.datetime_as_string(np.datetime64(result["time"].values[index], "D")))
+    moment = np.datetime64(result["time"].values[index], "s")  # naive UTC, as open_cube gives times
+    date = str(np.datetime64(moment, "D"))
     with rasterio.open(path, "w", **profile) as target:
         target.update_tags(ACQUISITION_DATE=date, SOURCE="Clear Vision cloud removal")
+        if moment != np.datetime64(date):  # a time of day: a day's two acquisitions (Landsat 8 France, 24 s apart) told apart
+            target.update_tags(ACQUISITION_TIME=f"{moment}Z")
         if INPUT_FILE_COORD in result.coords:
             target.update_tags(INPUT_FILE=str(result[INPUT_FILE_COORD].values[index]))
         if kind == "mask":
