@@ -21,11 +21,11 @@ from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
 from .detection.masks import NEIGHBOURHOOD_PX, NO_DATA, detected_masks, fill_masks, mask_classes
 from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, spread_into_no_data, temporal_reference, whiteness_test
-from .filling.classical import CLASSICAL_FILLERS
+from .filling.classical import CLASSICAL_FILLERS, interpolate_from_other_dates
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
 from .io.decode import MAX_TILES, DateLike, FrameInput, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
-from .tiling import Window, chunk_windows, map_chunks, run_tiled, windows_with_data
+from .tiling import Window, chunk_windows, filling_windows, map_chunks, run_tiled
 from .weights import load_network, read_header, save_weights
 
 if TYPE_CHECKING:  # xarray loads only when a cube is used
@@ -522,8 +522,12 @@ class ClearVision:
     def _predict(self, images: np.ndarray, masks: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(T,H,W,3) uint8 + masks -> (T,H,W,3) float prediction for every pixel."""
         prediction = np.empty(images.shape, dtype=np.float32)
-        has_data = ~no_data_pixels(images).all(axis=(1, 2))
-        for window, owned in windows_with_data(days, has_data, self.config.window):
+        clear = ~masks
+        unseen = np.zeros(masks.shape, dtype=bool)  # masked pixels no other date of their window shows
+        for window, owned in filling_windows(days, clear.any(axis=(1, 2)), self.config.window):
+            seen = clear[window].sum(axis=0)
+            for frame in owned:
+                unseen[frame] = masks[frame] & (seen == 0)  # the frame itself is masked there: not counted in `seen`
             frames = self._to_tensor(images[window])  # (T,3,H,W)
             mask = torch.from_numpy(masks[window, None]).to(self.device)
             window_days = torch.from_numpy(days[window] - days[window[0]]).to(self.device)[None]
@@ -538,6 +542,29 @@ class ClearVision:
             multiple = self.filler.size_multiple if self.filler is not None else 1
             result = run_tiled(fill_tile, stacked, multiple).permute(0, 2, 3, 1).cpu().numpy()
             prediction[owned] = result[[window.index(frame) for frame in owned]]
+        return self._fill_beyond_windows(images, masks, days, prediction, unseen)
+
+    @staticmethod
+    def _fill_beyond_windows(images: np.ndarray, masks: np.ndarray, days: np.ndarray, prediction: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """`prediction` where a pixel's window shows it on no other date but the series does: linear
+        in time between its previous and next clear date of the whole series.
+
+        A window cannot fill such pixels (the filler leaves them as they are); without this, a
+        long run of overcast dates kept its clouds wherever one window's dates were all cloudy
+        there, though the dates beyond it were clear (a WorldCereal series: 75 % of a date white).
+        """
+        clear_count = (~masks).sum(axis=0)
+        needed = unseen & (clear_count > 0)[None]
+        if not needed.any():
+            return prediction
+        rows, cols = np.nonzero(needed.any(axis=0))  # every date of these pixels, as a one-pixel-wide image
+        frames = torch.from_numpy(np.ascontiguousarray(images[:, rows, cols])).permute(0, 2, 1)[None, ..., None].float() / 255
+        hidden = torch.from_numpy(np.ascontiguousarray(masks[:, rows, cols]))[None, :, None, :, None]
+        estimate, _ = interpolate_from_other_dates(frames, hidden, torch.from_numpy(days - days[0])[None])
+        estimate = estimate[0, ..., 0].permute(0, 2, 1).numpy()  # (T,N,3)
+        fill = needed[:, rows, cols]
+        frame_index, pixel = np.nonzero(fill)
+        prediction[frame_index, rows[pixel], cols[pixel]] = estimate[frame_index, pixel]
         return prediction
 
     def _to_tensor(self, images: np.ndarray) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 __all__ = [
-    "run_padded", "run_tiled", "temporal_windows", "windows_with_data", "chunk_grid", "chunk_windows", "map_chunks", "border_weights", "blend_borders",
+    "run_padded", "run_tiled", "temporal_windows", "filling_windows", "chunk_grid", "chunk_windows", "map_chunks", "border_weights", "blend_borders",
     "Window", "BorderView", "CHUNK_PX", "HALO_PX", "BLEND_PX",
 ]
 
@@ -103,23 +103,25 @@ def temporal_windows(steps: int, size: int) -> list[tuple[int, int, list[int]]]:
     return [(start, start + size, owned) for start, owned in owners.items() if owned]
 
 
-def windows_with_data(days: np.ndarray, has_data: np.ndarray, size: int) -> list[tuple[list[int], list[int]]]:
-    """Stage 2's windows over a series whose dates without any data (a daily grid's days between
-    acquisitions) must not crowd out the observations: (frames in the window, frames it owns).
+def filling_windows(days: np.ndarray, sources: np.ndarray, size: int) -> list[tuple[list[int], list[int]]]:
+    """Stage 2's windows over T dates, of at most `size`: (frames in the window, frames it owns).
 
-    The dates with data are windowed as `temporal_windows` does. Each run of consecutive dates
-    without data, in groups of at most half a window, gets a window of its own, the rest of it the
-    dates with data nearest in time. Windowed by position instead, a daily grid's 10-date windows
-    held about two acquisitions each: overcast dates found nothing to fill from and stayed cloudy.
+    Up to `size` dates are one window. A longer series is windowed over the dates that can be
+    sources (`sources`: a clear pixel somewhere) as `temporal_windows` does; each run of
+    consecutive dates without one (overcast, masked whole, or without data, such as a daily
+    grid's days between acquisitions), in groups of at most half a window, gets a window of its
+    own, the rest of it the sources nearest in time. Windowed by position instead, a daily grid's
+    10-date windows held about two acquisitions each, and a run of overcast dates none: they
+    found nothing to fill from and kept their clouds.
     """
-    observed = np.flatnonzero(has_data)
-    if len(observed) in (0, len(has_data)):
-        return [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(len(has_data), size)]
+    steps = len(sources)
+    observed = np.flatnonzero(sources)
+    if steps <= size or len(observed) in (0, steps):
+        return [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(steps, size)]
     windows = [([int(observed[i]) for i in range(start, stop)], [int(observed[i]) for i in owned]) for start, stop, owned in temporal_windows(len(observed), size)]
-    empty = np.flatnonzero(~has_data)
-    runs = np.split(empty, np.flatnonzero(np.diff(empty) > 1) + 1)
+    targets = np.flatnonzero(~sources)
     group_size = max(1, size // 2)
-    for run in runs:
+    for run in np.split(targets, np.flatnonzero(np.diff(targets) > 1) + 1):
         for start in range(0, len(run), group_size):
             group = run[start : start + group_size]
             middle = (days[group[0]] + days[group[-1]]) / 2

@@ -303,6 +303,22 @@ def test_dates_without_data_do_not_change_the_dates_with_data(model):
     assert (grid.frames[empty].max(axis=-1) > 0).mean() > 0.99  # filled from the observed dates
 
 
+def test_a_long_run_of_overcast_dates_is_filled_from_the_clear_dates_beyond_it(model):
+    """Windowed by position, the dates in the middle of 10 overcast ones had a window without any
+    clear date and came back as they were: white (a WorldCereal series, 75 % of a date)."""
+    example = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in sorted(EXAMPLE.glob("*.png"))])
+    frames = np.concatenate([example[:5], np.full((10, *example.shape[1:]), 250, np.uint8), example[5:]])
+    result = model.run(frames, np.arange(len(frames)) * 5.0)
+    assert result.masks[5:15].all()
+    assert (result.frames[5:15].min(axis=-1) > 200).mean() < 0.01  # ground, not cloud
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[5:15] = True
+    masks[:5, 40:60, 40:60] = True  # a block that the first overcast dates' window (dates 1..5 beside them) does not show
+    filled = model.fill(frames, masks, np.arange(len(frames)) * 5.0)
+    assert (filled.frames[5:15].min(axis=-1) > 200).mean() < 0.01
+    assert np.array_equal(filled.frames[5:10, 40:60, 40:60], np.broadcast_to(frames[15, 40:60, 40:60], (5, 20, 20, 3)))  # from the next clear date
+
+
 def test_two_frames_and_unrelated_frames_run(model):
     frames = scene(2)
     frames[0, 20:60, 20:60] = 245

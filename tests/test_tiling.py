@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from clear_vision.tiling import BLEND_PX, HALO_PX, _tiles, border_weights, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows, windows_with_data
+from clear_vision.tiling import BLEND_PX, HALO_PX, _tiles, border_weights, chunk_grid, chunk_windows, map_chunks, run_padded, run_tiled, temporal_windows, filling_windows
 
 
 def test_padding_crops_back_to_the_input_size():
@@ -53,25 +53,26 @@ def test_temporal_windows_own_every_frame_once():
     assert all(stop - start == 10 and all(start <= f < stop for f in frames) for start, stop, frames in windows)
 
 
-def test_windows_with_data_keep_days_without_data_out_of_the_observations_windows():
-    assert windows_with_data(np.arange(23.0), np.ones(23, bool), 10) == [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(23, 10)]
+def test_filling_windows_give_dates_without_a_source_windows_of_their_own():
+    assert filling_windows(np.arange(23.0), np.ones(23, bool), 10) == [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(23, 10)]
+    assert filling_windows(np.arange(8.0), np.arange(8) % 2 == 0, 10) == [(list(range(8)), list(range(8)))]  # up to a window: one
     days = np.arange(60.0)
-    has_data = days % 5 == 0  # a daily grid: one acquisition every fifth day
-    windows = windows_with_data(days, has_data, 10)
+    sources = days % 5 == 0  # a daily grid: one acquisition every fifth day
+    windows = filling_windows(days, sources, 10)
     assert sorted(frame for _, owned in windows for frame in owned) == list(range(60))
     assert all(len(window) <= 10 and set(owned) <= set(window) and window == sorted(window) for window, owned in windows)
-    observed = np.flatnonzero(has_data)
+    observed = np.flatnonzero(sources)
     for window, owned in windows:
-        if has_data[owned].all():
-            assert has_data[window].all()  # the observations' windows hold observations only
-        else:  # a run of empty days (4 here), with the 6 acquisitions nearest to it
-            assert not has_data[owned].any() and len(owned) == 4 and has_data[window].sum() == 6
+        if sources[owned].all():
+            assert sources[window].all()  # the sources' windows hold sources only
+        else:  # a run of empty days (4 here), with the 6 sources nearest to it
+            assert not sources[owned].any() and len(owned) == 4 and sources[window].sum() == 6
             nearest = observed[np.argsort(np.abs(observed - np.mean(owned)), kind="stable")[:6]]
             assert set(window) - set(owned) == set(nearest.tolist())
     long_gap = np.zeros(30, bool)
-    long_gap[[0, 29]] = True  # 28 empty days in a row: in groups of at most half a window
-    assert all(len(owned) <= 5 for window, owned in windows_with_data(np.arange(30.0), long_gap, 10) if not long_gap[owned].any())
-    assert windows_with_data(np.arange(5.0), np.zeros(5, bool), 10) == [(list(range(5)), list(range(5)))]
+    long_gap[[0, 29]] = True  # 28 overcast days in a row: in groups of at most half a window
+    assert all(len(owned) <= 5 for window, owned in filling_windows(np.arange(30.0), long_gap, 10) if not long_gap[owned].any())
+    assert filling_windows(np.arange(12.0), np.zeros(12, bool), 10) == [(list(range(start, stop)), owned) for start, stop, owned in temporal_windows(12, 10)]
 
 
 def test_chunk_grid_merges_a_thin_last_chunk_into_its_neighbour():
