@@ -163,14 +163,15 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
     steps, _, height, width = cube.shape
     if steps < MIN_FRAMES:
         raise ValueError(f"cube: {steps} date{'s' if steps != 1 else ''}; clouds are filled from other dates, so a cube needs at least {MIN_FRAMES} (add dates, or select a wider time range: on the command line --start/--end)")
+    times = acquisition_times(cube)
     if steps > MAX_FRAMES:
+        first, last = ("START", "END") if times is None else (str(value.date()) for value in times[[0, MAX_FRAMES - 1]])
         raise ValueError(
-            f"cube: {steps} dates; a cube holds at most {MAX_FRAMES} (each chunk holds all of them in memory); "
-            "select a time range: cube.sel(time=slice('2019-01-01', '2019-12-31')), on the command line --start/--end"
+            f"cube: {steps} dates; a cube holds at most {MAX_FRAMES} (each chunk holds all of them in memory); select a time range: "
+            f"cube.sel(time=slice('{first}', '{last}')){f' keeps its first {MAX_FRAMES}' if times is not None else ''}, on the command line --start {first} --end {last}"
         )
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"cube: {height}x{width} pixels is too small; at least {MIN_SIDE}x{MIN_SIDE}")
-    times = acquisition_times(cube)
     if times is None:
         raise ValueError(
             f"cube: needs a 'time' coordinate of dates (datetimes, ISO strings or cftime dates), found {describe_time(cube)}; "
@@ -201,7 +202,17 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
     units = cube_units(cube)  # per-band values taken by band name, or refused here: inside a Dask task a mismatch is a broadcast error
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
-    return cube, units, rgb, [names.index(name) for name in rgb]
+    rgb_index = [names.index(name) for name in rgb]
+    check_magnitude(_corner_reflectance(cube, rgb_index, units), units.of_bands(rgb_index))  # before the model loads; every chunk checks itself too
+    return cube, units, rgb, rgb_index
+
+
+def _corner_reflectance(cube: xr.DataArray, rgb_index: list[int], units: Units) -> np.ndarray:
+    """The red, green and blue reflectance of the cube's first chunk (read now: cheap on any cube), NaN where no data."""
+    stored = np.asarray(cube.isel(band=rgb_index, y=slice(0, CHUNK_PX), x=slice(0, CHUNK_PX)).values, dtype=np.float64)
+    if cube.rio.nodata is not None:
+        stored[stored == cube.rio.nodata] = np.nan
+    return units.of_bands(rgb_index).to_reflectance(stored)
 
 
 def _band_named(name: str, names: list[str]) -> str:
