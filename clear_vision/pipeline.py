@@ -529,7 +529,7 @@ class ClearVision:
             for frame in owned:
                 unseen[frame] = masks[frame] & (seen == 0)  # the frame itself is masked there: not counted in `seen`
             frames = self._to_tensor(images[window])  # (T,3,H,W)
-            mask = torch.from_numpy(masks[window, None]).to(self.device)
+            mask = torch.from_numpy(masks[window][:, None]).to(self.device)  # masks[window, None] has other strides: the filler then ran other kernels (fills 1e-4 apart)
             window_days = torch.from_numpy(days[window] - days[window[0]]).to(self.device)[None]
             stacked = torch.cat([frames, mask.to(frames.dtype)], dim=1)  # (T,4,H,W) so tiles cut both alike
 
