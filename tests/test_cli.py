@@ -474,12 +474,26 @@ def test_a_nodata_value_given_is_what_the_outputs_declare(tmp_path):
         assert written.nodata == 65535
 
 
-def test_an_error_while_the_chunks_run_is_a_line_of_its_own(tmp_path, capsys):
-    """It followed the progress bar on its line, and the bar was drawn again after it."""
+def test_digital_numbers_read_as_reflectance_are_refused_before_the_model_loads(tmp_path, capsys):
     write_geotiffs(tmp_path / "dn")
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--offset", "-0.1", "--chunk", "64"]) == 2  # DN read as reflectance
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("error: cube: values reach") and "--nodata" in err and "loading model" not in err
+
+
+def test_an_error_while_the_chunks_run_is_a_line_of_its_own(tmp_path, capsys, monkeypatch):
+    """It followed the progress bar on its line, and the bar was drawn again after it."""
+    from clear_vision import ClearVision
+
+    def failing_chunk(self, *args, **kwargs):
+        raise ValueError("a chunk could not be processed")
+
+    write_geotiffs(tmp_path / "dn")
+    monkeypatch.setattr(ClearVision, "process_chunk", failing_chunk)
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--chunk", "64"]) == 2
     lines = capsys.readouterr().err.splitlines()  # splits at the bar's carriage returns too
-    assert lines[-1].startswith("error: cube: values reach"), lines[-3:]
+    assert lines[-1] == "error: a chunk could not be processed" and any("chunks:" in line for line in lines), lines[-3:]
+    assert not (tmp_path / "out").exists()
 
 
 def test_cube_options_on_pictures_are_refused_not_ignored(frame_dir, tmp_path, capsys):
