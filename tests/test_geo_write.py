@@ -184,9 +184,11 @@ def test_the_result_is_checked_once_by_write_cube_and_by_write_cube_into_alone(t
 
 
 def test_a_failure_while_computing_leaves_nothing(tmp_path):
-    """A cube of digital numbers mislabelled as reflectance fails inside the chunks, mid-write."""
-    bad = synthetic_cube(steps=3, height=64, width=64).astype(np.float32)
+    """Digital numbers mislabelled as reflectance beyond the first chunk (which remove_cube checks at
+    once) fail inside the chunks, mid-write."""
+    bad = synthetic_cube(steps=3, height=64, width=128).astype(np.float32)
     bad.attrs = {}
+    bad[..., :64] = bad[..., :64] * 1e-4  # the first chunk reads as reflectance
     lazy = ClearVision.load(device="cpu", method="linear").remove_cube(bad.chunk({"y": 64, "x": 64}), chunks=64)
     with pytest.raises(ValueError, match="not reflectance"):
         write_cube(lazy, tmp_path / "out", format="cog")

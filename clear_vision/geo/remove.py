@@ -208,8 +208,10 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
 
 
 def _corner_reflectance(cube: xr.DataArray, rgb_index: list[int], units: Units) -> np.ndarray:
-    """The red, green and blue reflectance of the cube's first chunk (read now: cheap on any cube), NaN where no data."""
-    stored = np.asarray(cube.isel(band=rgb_index, y=slice(0, CHUNK_PX), x=slice(0, CHUNK_PX)).values, dtype=np.float64)
+    """The red, green and blue reflectance of the cube's first chunk (its first Dask block, read
+    now: cheap on any cube), NaN where no data."""
+    rows, cols = (cube.chunks[2][0], cube.chunks[3][0]) if cube.chunks is not None else (CHUNK_PX, CHUNK_PX)
+    stored = np.asarray(cube.isel(band=rgb_index, y=slice(0, rows), x=slice(0, cols)).values, dtype=np.float64)
     if cube.rio.nodata is not None:
         stored[stored == cube.rio.nodata] = np.nan
     return units.of_bands(rgb_index).to_reflectance(stored)
