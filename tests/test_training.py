@@ -268,6 +268,9 @@ def test_a_resume_past_the_requested_steps_and_a_single_frame_detector_say_what_
         train_mask.main([*args, "--steps", "1", "--crop", "10", "--run-dir", str(tmp_path / "crop"), "--out", str(tmp_path / "crop_out")])
     assert "--crop: 10 px does not divide by 4, which the network of --widths 4,8,8 needs" in capsys.readouterr().err
     assert not (tmp_path / "crop").exists() and not (tmp_path / "crop_out").exists()
+    config = train_mask.MaskConfig(data=tiny, out=tmp_path / "crop_out", run_dir=tmp_path / "crop", crop=10, widths=(4, 8, 8), steps=1)
+    with pytest.raises(ValueError, match="--crop: 10 px does not divide by 4"):  # train() called from Python says it too
+        train_mask.train(config)
 
 
 def test_contact_sheets_without_the_shared_data_are_refused_before_the_evaluation(tiny, tmp_path, capsys):

@@ -123,6 +123,16 @@ def describe_config(config: Any) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 
 
+def crop_problem(config: Any, model: torch.nn.Module) -> str | None:
+    """Why `config.crop` does not fit `model` (its side must divide by the network's size multiple), or None.
+
+    Unchecked, the network's first forward failed with a traceback, after the sets were read."""
+    multiple = getattr(model, "size_multiple", 1)
+    if config.crop % multiple:
+        return f"--crop: {config.crop} px does not divide by {multiple}, which the network of --widths {','.join(map(str, config.widths))} needs; give a multiple of {multiple}"
+    return None
+
+
 def parse_config(
     config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str, network: Callable[[Any], torch.nn.Module]
 ) -> tuple[Any, bool, str]:
@@ -152,9 +162,8 @@ def parse_config(
     for name in ("steps", "batch", "validate_every", "threads"):
         if getattr(config, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} must be at least 1")
-    multiple = network(config).size_multiple
-    if config.crop % multiple:  # the network's first forward failed with a traceback, after the sets were read
-        parser.error(f"--crop: {config.crop} px does not divide by {multiple}, which the network of --widths {','.join(map(str, config.widths))} needs; give a multiple of {multiple}")
+    if problem := crop_problem(config, network(config)):
+        parser.error(problem)
     for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost
         problem = unwritable_folder(Path(getattr(config, name)))
         if problem:
@@ -241,6 +250,8 @@ def fit(
     go into the bundle `config.out` as `<role>.safetensors`, with the config, history, command and
     training time as their training record, and the bundle's `clear_vision.json` names them.
     """
+    if problem := crop_problem(config, model):  # the command line refuses it before making folders; a caller of train() here
+        raise ValueError(problem)
     torch.set_num_threads(config.threads)
     rng = seed_everything(config.seed)
     settings = describe_config(config)
