@@ -553,8 +553,7 @@ class ClearVision:
         long run of overcast dates kept its clouds wherever one window's dates were all cloudy
         there, though the dates beyond it were clear (a WorldCereal series: 75 % of a date white).
         """
-        clear_count = (~masks).sum(axis=0)
-        needed = unseen & (clear_count > 0)[None]
+        needed = unseen & (~masks).any(axis=0)[None]
         if not needed.any():
             return prediction
         rows, cols = np.nonzero(needed.any(axis=0))  # every date of these pixels, as a one-pixel-wide image

@@ -101,10 +101,9 @@ def remove_cube(
     chunks: Chunks = None,
 ) -> xr.Dataset:
     """Remove clouds from every band of a (time, band, y, x) cube; see `ClearVision.remove_cube`."""
-    cube, units, rgb, rgb_index = check_cube(cube, rgb)
+    cube, units, rgb, rgb_index, stored = check_cube(cube, rgb)
     chunk = check_chunk(chunks)
-    corner = cube.isel(band=rgb_index, y=slice(0, chunk), x=slice(0, chunk))  # one chunk's worth, read now: cheap on any cube
-    stored, rgb_units = np.asarray(corner.values), units.of_bands(rgb_index)  # a class band's scale 1 is not theirs
+    rgb_units = units.of_bands(rgb_index)  # a class band's scale 1 is not theirs
     note = suspect_missing_offset(stored, rgb_units) or suspect_dark_units(stored, rgb_units, cube.rio.nodata)
     if note:
         warnings.warn(note, stacklevel=3)
@@ -148,9 +147,11 @@ def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
     return chunk
 
 
-def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, Units, tuple[str, ...], list[int]]:
+def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, Units, tuple[str, ...], list[int], np.ndarray]:
     """The cube with naive UTC times (`acquisition_times`, as `open_cube` reads them), its units,
-    its red, green and blue band names (found by name when `rgb` is None) and their indices."""
+    its red, green and blue band names (found by name when `rgb` is None), their indices, and
+    the stored red, green and blue of its first chunk, read to check their magnitude
+    (`_first_chunk_rgb`; `remove_cube` checks its units on them too)."""
     if isinstance(cube, xr.DataArray):  # openEO's client gives (t, bands, y, x)
         cube = with_standard_dims(cube)
         cube = cube.transpose(*DIMS) if set(cube.dims) == set(DIMS) else cube
@@ -203,18 +204,19 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
     rgb_index = [names.index(name) for name in rgb]
-    check_magnitude(_corner_reflectance(cube, rgb_index, units), units.of_bands(rgb_index))  # before the model loads; every chunk checks itself too
-    return cube, units, rgb, rgb_index
-
-
-def _corner_reflectance(cube: xr.DataArray, rgb_index: list[int], units: Units) -> np.ndarray:
-    """The red, green and blue reflectance of the cube's first chunk (its first Dask block, read
-    now: cheap on any cube), NaN where no data."""
-    rows, cols = (cube.chunks[2][0], cube.chunks[3][0]) if cube.chunks is not None else (CHUNK_PX, CHUNK_PX)
-    stored = np.asarray(cube.isel(band=rgb_index, y=slice(0, rows), x=slice(0, cols)).values, dtype=np.float64)
+    stored = _first_chunk_rgb(cube, rgb_index)
+    values = stored.astype(np.float64)
     if cube.rio.nodata is not None:
-        stored[stored == cube.rio.nodata] = np.nan
-    return units.of_bands(rgb_index).to_reflectance(stored)
+        values[stored == cube.rio.nodata] = np.nan
+    check_magnitude(units.of_bands(rgb_index).to_reflectance(values), units.of_bands(rgb_index))  # before the model loads; every chunk checks itself too
+    return cube, units, rgb, rgb_index, stored
+
+
+def _first_chunk_rgb(cube: xr.DataArray, rgb_index: list[int]) -> np.ndarray:
+    """The stored red, green and blue of the cube's first chunk (its first Dask block, else
+    CHUNK_PX square), read now: cheap on any cube."""
+    rows, cols = (cube.chunks[2][0], cube.chunks[3][0]) if cube.chunks is not None else (CHUNK_PX, CHUNK_PX)
+    return np.asarray(cube.isel(band=rgb_index, y=slice(0, rows), x=slice(0, cols)).values)
 
 
 def _band_named(name: str, names: list[str]) -> str:
