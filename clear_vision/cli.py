@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 try:  # torch loads here, for seconds: a Ctrl-C meanwhile ends the command like one during the work
-    from .io.decode import check_frame_files, collect_image_paths, dates_from_names, parse_dates, split_dates
+    from .io.decode import IMAGE_SUFFIXES, check_frame_files, collect_image_paths, dates_from_names, first_names, parse_dates, split_dates
     from .io.outputs import StagedFolder, build_report, planned_files, render_files
     from .pipeline import ClearVision, Method
     from .weights import WeightsError
@@ -114,14 +114,25 @@ def _say(message: str) -> None:
 
 
 def _is_cube(inputs: list[str]) -> bool:
-    """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB."""
+    """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB; a folder
+    with any such file is a cube, and its pictures (PNG, JPEG, 8-bit TIFF) are then not read: said."""
     from .geo.cube import find_rasters, is_cube_source
 
     for item in map(Path, inputs):
         if item.suffix.lower() in _CUBE_SUFFIXES:
             return True
-        candidates = sorted(find_rasters(item)) if item.is_dir() else [item]
-        if candidates and is_cube_source(candidates[0]):
+        if not item.is_dir():
+            if is_cube_source(item):
+                return True
+            continue
+        if any(is_cube_source(raster) for raster in sorted(find_rasters(item))):
+            pictures = sorted(
+                path.name for path in item.iterdir()
+                if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and not is_cube_source(path)
+            )
+            if pictures:
+                _say(f"{item}: read as a cube of its GeoTIFFs; its {len(pictures)} picture(s) ({first_names(pictures)}) are not read: "
+                     "a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures")
             return True
     return False
 

@@ -162,6 +162,49 @@ def test_rgba_grayscale_palette_are_converted(tmp_path):
     assert decoded[2].shape == rgb.shape
 
 
+def test_transparent_pixels_are_no_data(tmp_path):
+    rgb = frames_array(1)[0] | 1  # no pure black of its own
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[5:15, 5:15] = 0
+    rgba = save(tmp_path / "a.png", np.dstack([rgb, alpha]))
+    grey = Image.fromarray(np.dstack([rgb[..., 0], alpha]), "LA")
+    with_key = Image.fromarray(rgb).convert("P")
+    with_key.info["transparency"] = int(np.asarray(with_key)[0, 0])
+    decoded = load_frames([rgba, grey, with_key])
+    transparent = np.zeros(rgb.shape[:2], bool)
+    transparent[5:15, 5:15] = True
+    assert np.array_equal(no_data_pixels(decoded[:2]), np.stack([transparent] * 2))
+    assert np.array_equal(decoded[0][~transparent], rgb[~transparent])
+    assert no_data_pixels(decoded[2:])[0, 0, 0] and not no_data_pixels(decoded[2:]).all()
+
+
+def test_compressed_palette_and_cmyk_tiffs_are_read_in_their_colours(tmp_path):
+    import tifffile
+
+    rgb = np.linspace(0, 255, 40 * 40 * 3).reshape(40, 40, 3).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    tifffile.imwrite(tmp_path / "zstd16.tif", rgb.astype(np.uint16) * 257, compression="zstd")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.tif")
+    palette = Image.fromarray(rgb).quantize(256)
+    palette.save(tmp_path / "palette.tif")
+    decoded = load_frames([tmp_path / name for name in ("lzw.tif", "zstd16.tif", "cmyk.tif", "palette.tif")])
+    assert np.array_equal(decoded[0], rgb) and np.array_equal(decoded[1], rgb)
+    assert np.abs(decoded[2].astype(int) - rgb).max() <= 1  # CMYK to RGB and back
+    assert np.array_equal(decoded[3], np.asarray(palette.convert("RGB")))  # colours, not palette indices
+
+
+def test_files_holding_several_images_are_refused(tmp_path):
+    import tifffile
+
+    rgb = frames_array(2)
+    tifffile.imwrite(tmp_path / "pages.tif", rgb)
+    Image.fromarray(rgb[0]).save(tmp_path / "moving.png", save_all=True, append_images=[Image.fromarray(rgb[1])])
+    with pytest.raises(ValueError, match=r"pages.tif\): the TIFF holds 2 images \(pages\); give one frame per file"):
+        load_frames([tmp_path / "pages.tif", tmp_path / "pages.tif"])
+    with pytest.raises(ValueError, match=r"an animated PNG \(2 frames\); give one frame per file"):
+        load_frames([tmp_path / "moving.png", tmp_path / "moving.png"])
+
+
 def test_16bit_images_are_scaled(tmp_path):
     values = np.linspace(0, 65535, 40 * 40).reshape(40, 40).astype(np.uint16)
     png = tmp_path / "gray16.png"
@@ -228,6 +271,12 @@ def test_day_numbers_are_day_of_year_or_days_since_a_start():
     assert parse_dates(np.array([0.0, 5.5, 12.0]), 3).tolist() == [0, 5.5, 12]  # days since a start, floats
     assert parse_dates([10, 400, 800], 3).tolist() == [0, 390, 790]
     assert parse_dates(np.array([738000, 738005]), 2).tolist() == [0, 5]  # days since an epoch
+
+
+def test_integers_that_are_all_yyyymmdd_dates_are_those_dates():
+    assert parse_dates([20210430, 20210501, 20210510], 3).tolist() == [0, 1, 10]
+    assert parse_dates(np.array([20201225, 20210104]), 2).tolist() == [0, 10]
+    assert parse_dates([20211301, 20211302], 2).tolist() == [0, 1]  # no month 13: day numbers
 
 
 @pytest.mark.parametrize(
@@ -346,6 +395,11 @@ def test_names_without_any_date_give_none_silently():
         assert dates_from_names(["frame_1.png", "frame_2.png"]) is None
 
 
+def test_names_whose_only_dates_are_chained_to_numbers_say_so():
+    with pytest.warns(UserWarning, match=r"2019_06_16 in 'frame_01_2019_06_16.png' looks like a date .* or 1 other name\(s\).* 2019-06-16"):
+        assert dates_from_names(["frame_01_2019_06_16.png", "frame_02_2019_06_21.png"]) is None
+
+
 def test_a_name_without_a_date_among_dated_ones_is_named_in_a_warning():
     names = ["S2A_20190616.png", "scene_july.png", "2019-07-06.png", "notes_v2.png"]
     with pytest.warns(UserWarning) as caught:
@@ -366,6 +420,8 @@ def test_a_name_without_a_date_among_dated_ones_is_named_in_a_warning():
         ("id_20219999_20210101.png", dt.date(2021, 1, 1)),  # the first digits that are a date
         ("2019_13_01.png", None),  # no month 13
         ("2019_02_30.png", None),
+        ("S2_2019_06_16.png", dt.date(2019, 6, 16)),  # the digit before "_" ends a word: no chain
+        ("site1_2019_06_16.png", dt.date(2019, 6, 16)),
         ("tile_3_2019_06_11.png", None),  # a chain of numbers, not a date
         ("2019_06_11_7.png", None),
         ("x12019_06_11.png", None),  # inside a longer run of digits

@@ -64,7 +64,9 @@ FrameInput = Union[np.ndarray, Image.Image, str, PathLike]
 PathT = TypeVar("PathT", str, Path)
 # 2021-05-10, 20210510 or 2021_05_10 (one separator throughout), years 1900..2099, not inside a longer run of digits
 _DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})([-_]?)(\d{2})\2(\d{2})(?!\d)")
-_NUMBER_BEFORE, _NUMBER_AFTER = re.compile(r"\d_$"), re.compile(r"_\d")  # tile_3_2019_06_11: a chain of numbers
+# tile_3_2019_06_11: a chain of numbers (a number standing alone before the date, or any after it);
+# S2_2019_06_16 or site1_2019_06_16 is a date: the digit before the underscore ends a word
+_NUMBER_BEFORE, _NUMBER_AFTER = re.compile(r"(?:^|[^0-9A-Za-z])\d+_$"), re.compile(r"_\d")
 _DATE_SEPARATORS = re.compile(r"[,;\s]+")
 _OTHER_DATE_SEPARATORS = re.compile(r"^(\d{4})([_/.])(\d{2})\2(\d{2})(?!\d)")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
@@ -82,16 +84,24 @@ def date_in_name(name: str | PathLike) -> dt.date | None:
 
     The first digits that form a real date count: digits that are no date (20219999) are skipped.
     """
+    return _dates_in_name(name)[0]
+
+
+def _dates_in_name(name: str | PathLike) -> tuple[dt.date | None, str | None]:
+    """(`date_in_name`, the first real date it passed over as part of a chain of numbers joined by "_")."""
     name = Path(name).name
+    chained = None
     for match in _DATE_IN_NAME.finditer(name):
         year, separator, month, day = match.groups()
-        if separator == "_" and (_NUMBER_BEFORE.search(name, 0, match.start()) or _NUMBER_AFTER.match(name, match.end())):
-            continue  # underscores also join tile or grid numbers: only a date standing alone counts
         try:
-            return dt.date(int(year), int(month), int(day))
+            date = dt.date(int(year), int(month), int(day))
         except ValueError:
             continue
-    return None
+        if separator == "_" and (_NUMBER_BEFORE.search(name, 0, match.start()) or _NUMBER_AFTER.match(name, match.end())):
+            chained = chained or match.group(0)  # underscores also join tile or grid numbers: only a date standing alone counts
+            continue
+        return date, None
+    return None, chained
 
 
 def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
@@ -104,7 +114,17 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
     if dates and all(dates):
         return dates
     undated = [Path(path).name for path, date in zip(paths, dates) if date is None]
-    if len(undated) < len(dates):
+    chained = [(Path(path).name, _dates_in_name(path)[1]) for path in paths]
+    chained = [(name, digits) for name, digits in chained if digits]
+    if chained and len(undated) == len(dates):
+        name, digits = chained[0]
+        warnings.warn(
+            f"dates: {digits} in {name!r} looks like a date but is joined by '_' to other numbers (as in tile_3_2019_06_11), "
+            f"so no date was read from {'it' if len(chained) == 1 else f'it or {len(chained) - 1} other name(s)'}; frames go in name order, "
+            f"{DEFAULT_SPACING_DAYS:g} days apart; give the dates with --dates or dates=, or write them as {digits.replace('_', '-')}",
+            stacklevel=2,
+        )
+    elif len(undated) < len(dates):
         warnings.warn(
             f"dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of {first_names(undated, shown=5)}; "
             f"frames are taken as {DEFAULT_SPACING_DAYS:g} days apart; give the dates with --dates or dates=",
@@ -342,11 +362,16 @@ def image_size(path: str | PathLike, label: str | None = None) -> tuple[int, int
             import tifffile
 
             with tifffile.TiffFile(path) as tiff:
+                images = sum(1 for page in tiff.pages if not (page.is_reduced or page.is_mask))  # a COG's overviews and masks are not images
+                if images > 1:
+                    raise ValueError(f"{label}: the TIFF holds {images} images (pages); give one frame per file")
                 page = tiff.pages[0]
                 return page.imagelength, page.imagewidth
         with Image.open(path) as image:
             if image.format not in _IMAGE_FORMATS:
                 raise ValueError(f"{label}: {image.format} images are not accepted; use PNG, JPEG or TIFF")
+            if image.format == "PNG" and getattr(image, "n_frames", 1) > 1:
+                raise ValueError(f"{label}: an animated PNG ({image.n_frames} frames); give one frame per file")
             return image.size[1], image.size[0]
     except ValueError:
         raise
@@ -369,7 +394,7 @@ def _is_tiff(path: Path) -> bool:
 def _read_image_file(path: Path, label: str) -> np.ndarray:
     height, width = image_size(path, label)
     _check_pixels(height, width, label)
-    tiff = _is_tiff(path)
+    tiff = _is_tiff(path) and not _colours_need_pil(path)
     try:
         if tiff:
             array = _read_tiff(path)
@@ -383,6 +408,14 @@ def _read_image_file(path: Path, label: str) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):
         return _integers_as_16bit(array, label)
     return array
+
+
+def _colours_need_pil(path: Path) -> bool:
+    """Palette and CMYK TIFFs: tifffile gives their stored values (palette indices, inks), PIL their colours."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        return tiff.pages[0].photometric in (tifffile.PHOTOMETRIC.PALETTE, tifffile.PHOTOMETRIC.SEPARATED)
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -424,9 +457,11 @@ def _pil_to_array(image: Image.Image, label: str) -> np.ndarray:
         return np.asarray(image, dtype=np.float32)
     if image.mode == "La":  # luminance with premultiplied alpha: PIL converts it only to LA
         image = image.convert("LA")
+    if image.has_transparency_data:  # RGBA, LA, or a palette or RGB image with a transparent colour
+        return np.asarray(image.convert("LA" if image.mode in ("L", "LA") else "RGBA"))  # alpha read by `_to_rgb_uint8`
     if image.mode not in ("RGB", "L"):
         try:
-            image = image.convert("RGB")  # palette, RGBA, LA, CMYK, 1-bit: the colour meaning is clear
+            image = image.convert("RGB")  # palette, CMYK, 1-bit: the colour meaning is clear
         except ValueError:
             raise ValueError(f"{label}: PIL image mode {image.mode!r} cannot be converted to RGB; use RGB, RGBA, L or P") from None
     return np.asarray(image)
@@ -445,6 +480,8 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
             f"{label}: expected an (H,W,3) RGB image, got shape {array.shape}, read as {array.shape[-1]} bands; accepted: {_BANDS}, "
             "channels last (or 3 first); a stack of grayscale frames goes as a list of (H,W) arrays"
         )
+    if array.shape[-1] in (2, 4):  # transparent pixels (alpha 0) show nothing: no data, which is pure black here
+        array = np.where(array[..., -1:] == 0, 0, array)
     if array.shape[-1] in (1, 2):  # grayscale (+ alpha): replicate the gray band
         array = np.repeat(array[..., :1], 3, axis=-1)
     array = array[..., :3]  # drop alpha
@@ -480,7 +517,8 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     """Turn dates into float days since the first frame; None means equally spaced (5 days).
 
     Accepts datetime.date/datetime (pandas Timestamps too), numpy datetime64, ISO strings
-    ("2021-05-10", "20210510") or day numbers, not mixed, in time order. Day numbers are
+    ("2021-05-10", "20210510") or day numbers, not mixed, in time order; integers that are all
+    dates written as YYYYMMDD (20210510) are those dates. Day numbers are
     day-of-year or days since any start (ints or floats). Day-of-year cannot say the year, so in
     a series of numbers all within 1..366 a number smaller than the one before starts the next
     year (350, 360, 5: the 5 is 10 days after the 360); other numbers must not decrease.
@@ -500,6 +538,8 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     if len(kinds) > 1:
         raise ValueError("dates: do not mix calendar dates and day numbers")
     numbers = np.array([number for _, number in days], dtype=np.float64)
+    if kinds == {"number"} and (calendar := _yyyymmdd_ordinals(numbers)) is not None:
+        numbers, kinds = calendar, {"date"}
     if kinds == {"number"} and ((numbers >= 1) & (numbers <= 366)).all():
         numbers = numbers + DAYS_PER_YEAR * np.concatenate([[0], np.cumsum(np.diff(numbers) < 0)])  # day-of-year: a new year
     steps = np.diff(numbers)
@@ -514,6 +554,17 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
             "not seconds (Unix timestamps): give dates (2021-05-10) or days since a start"
         )
     return (numbers - numbers[0]).astype(np.float32)
+
+
+def _yyyymmdd_ordinals(numbers: np.ndarray) -> np.ndarray | None:
+    """Day numbers that are all dates written as YYYYMMDD integers (20190616; years 1900..2099) as
+    ordinal days, else None: as days they would span some 55,000 years, and a month's turn 70 days."""
+    if not (np.mod(numbers, 1) == 0).all() or not ((numbers >= 19000101) & (numbers <= 20991231)).all():
+        return None
+    try:
+        return np.array([dt.date(int(n) // 10000, int(n) // 100 % 100, int(n) % 100).toordinal() for n in numbers], dtype=np.float64)
+    except ValueError:  # no such month or day: not dates
+        return None
 
 
 def _to_day_number(value: DateLike, position: int) -> tuple[str, float]:
