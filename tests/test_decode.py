@@ -540,6 +540,14 @@ def test_exif_orientation_is_applied(tmp_path, suffix):
     decoded = load_frames([tmp_path / f"upright{suffix}", tmp_path / f"sideways{suffix}"])
     assert decoded.shape == (2, 40, 64, 3)
     assert np.abs(decoded[1].astype(int) - upright).mean() < 4
+    assert image_size(tmp_path / f"sideways{suffix}") == (40, 64)  # the size it is shown at: the header check agrees
+
+
+def test_big_endian_and_255_scale_floats():
+    frames = frames_array(2)
+    assert np.array_equal(load_frames((frames.astype(np.uint16) * 257).astype(">u2")), frames)
+    with pytest.raises(ValueError, match=r"got values in \[0, 255\] \(8-bit levels as floats: divide by 255\)"):
+        load_frames(frames.astype(np.float64))
 
 
 def test_mode_la_is_converted():

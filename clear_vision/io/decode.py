@@ -72,6 +72,7 @@ _OTHER_DATE_SEPARATORS = re.compile(r"^(\d{4})([_/.])(\d{2})\2(\d{2})(?!\d)")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _FLOAT_SLACK = 1e-6  # float frames a rounding error outside [0, 1] (1.0000002 after arithmetic) are clipped
 _BANDS = "1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) bands"
+_EXIF_ORIENTATION, _EXIF_QUARTER_TURNS = 0x0112, (5, 6, 7, 8)  # orientations that turn the stored image by 90 degrees
 
 
 def natural_key(name: str | PathLike) -> list:
@@ -372,6 +373,8 @@ def image_size(path: str | PathLike, label: str | None = None) -> tuple[int, int
                 raise ValueError(f"{label}: {image.format} images are not accepted; use PNG, JPEG or TIFF")
             if image.format == "PNG" and getattr(image, "n_frames", 1) > 1:
                 raise ValueError(f"{label}: an animated PNG ({image.n_frames} frames); give one frame per file")
+            if image.getexif().get(_EXIF_ORIENTATION) in _EXIF_QUARTER_TURNS:  # decoded upright (`_pil_to_array`): its size as shown
+                return image.size[0], image.size[1]
             return image.size[1], image.size[0]
     except ValueError:
         raise
@@ -485,6 +488,8 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
     if array.shape[-1] in (1, 2):  # grayscale (+ alpha): replicate the gray band
         array = np.repeat(array[..., :1], 3, axis=-1)
     array = array[..., :3]  # drop alpha
+    if not array.dtype.isnative:  # big-endian data, as some TIFF writers and network formats store it
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if array.dtype == np.uint16:
@@ -494,7 +499,8 @@ def _to_rgb_uint8(array: np.ndarray, label: str) -> np.ndarray:
             raise ValueError(f"{label}: float frames must be finite values in [0, 1]; found NaN or infinity")
         lo, hi = float(array.min()), float(array.max())
         if lo < -_FLOAT_SLACK or hi > 1.0 + _FLOAT_SLACK:
-            raise ValueError(f"{label}: float frames must lie in [0, 1]; got values in [{lo:.7g}, {hi:.7g}]")
+            hint = " (8-bit levels as floats: divide by 255)" if lo >= 0 and hi <= 255 else ""
+            raise ValueError(f"{label}: float frames must lie in [0, 1]; got values in [{lo:.7g}, {hi:.7g}]{hint}")
         return np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
     if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{label}: {array.dtype} frames are not accepted; use uint8, uint16 or float in [0, 1]")
