@@ -15,7 +15,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import NO_DATA, check_chunk, check_cube, off_nodata, remove_cube
+from clear_vision.geo.remove import NO_DATA, _check_grid, check_chunk, check_cube, off_nodata, remove_cube
 from geo_data import NRT, nrt_dn, per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
@@ -396,6 +396,23 @@ def test_rgb_names_a_band_with_or_without_the_leading_zero():
     assert check_cube(cube, ("B4", "B3", "B2"))[2] == ("B04", "B03", "B02")
     with pytest.raises(ValueError, match=r"rgb: \('B5', 'B03', 'B02'\) must name the red, green and blue bands"):
         check_cube(cube, ("B5", "B03", "B02"))
+
+
+def test_rgb_naming_a_band_twice_is_refused():
+    cube = synthetic_cube(steps=2, height=32, width=32)
+    with pytest.raises(ValueError, match=r"rgb: \('B04', 'B04', 'B02'\) names a band twice"):
+        check_cube(cube, ("B04", "B4", "B02"))
+
+
+def test_a_grid_the_outputs_cannot_state_is_refused():
+    cube = synthetic_cube(steps=2, height=64, width=64)
+    gap = cube.isel(y=list(range(20)) + list(range(30, 64)))  # rows cut out of the middle
+    with pytest.raises(ValueError, match=r"cube: its y coordinate is not evenly spaced \(steps -110..-10\)"):
+        check_cube(gap, None)
+    digital = (cube.fillna(0) * 10000).round().astype("uint16").assign_attrs(scale_factor=1e-4, add_offset=0.0, _FillValue=np.nan)
+    with pytest.raises(ValueError, match=r"no-data value \(_FillValue or nodata attr\) is NaN, which uint16 values cannot hold"):
+        check_cube(digital, None)
+    _check_grid(digital.assign_attrs(_FillValue=0))  # a no-data value the type holds passes
 
 
 def test_units_that_misread_a_real_cube_are_warned_about_though_it_has_a_class_band(model):

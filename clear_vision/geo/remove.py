@@ -196,6 +196,8 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
     rgb = tuple(_band_named(str(name), names) for name in rgb)
     if len(rgb) != 3 or any(name not in names for name in rgb):
         raise ValueError(f"rgb: {tuple(rgb)!r} must name the red, green and blue bands of the cube; its bands are {', '.join(names)}")
+    if len(set(rgb)) < 3:
+        raise ValueError(f"rgb: {tuple(rgb)!r} names a band twice; red, green and blue are three bands of the cube ({', '.join(names)})")
     if any(names.index(name) in class_bands(names) for name in rgb):
         raise ValueError(f"rgb: {tuple(rgb)!r} names a classification or quality band; give the red, green and blue reflectance bands")
     if not (np.issubdtype(cube.dtype, np.integer) or np.issubdtype(cube.dtype, np.floating)):
@@ -203,6 +205,7 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
     units = cube_units(cube)  # per-band values taken by band name, or refused here: inside a Dask task a mismatch is a broadcast error
     if units is None:
         raise ValueError(describe_unknown(cube.dtype))
+    _check_grid(cube)
     rgb_index = [names.index(name) for name in rgb]
     stored = _first_chunk_rgb(cube, rgb_index)
     values = stored.astype(np.float64)
@@ -210,6 +213,27 @@ def check_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataAr
         values[stored == cube.rio.nodata] = np.nan
     check_magnitude(units.of_bands(rgb_index).to_reflectance(values), units.of_bands(rgb_index))  # before the model loads; every chunk checks itself too
     return cube, units, rgb, rgb_index, stored
+
+
+def _check_grid(cube: xr.DataArray) -> None:
+    """Refuse what the outputs' georeference would get wrong: x or y coordinates not evenly spaced
+    (rows cut out of a netCDF; a GeoTIFF's transform has one pixel size, fitted it misplaces
+    pixels), and a no-data value the cube's type cannot hold (rioxarray's own error says neither)."""
+    for dim in ("y", "x"):
+        if dim in cube.coords and cube.sizes[dim] > 2 and np.issubdtype(cube[dim].dtype, np.number):
+            steps = np.diff(cube[dim].values.astype(np.float64))
+            if np.abs(steps - np.median(steps)).max() > 0.01 * np.abs(np.median(steps)):
+                raise ValueError(
+                    f"cube: its {dim} coordinate is not evenly spaced (steps {steps.min():g}..{steps.max():g}); the outputs' grid has one pixel "
+                    "size: give the whole grid, or resample it to a regular one first (rioxarray's reproject)"
+                )
+    try:
+        cube.rio.nodata
+    except ValueError:  # rioxarray casting a NaN fill value to the integer type
+        raise ValueError(
+            f"cube: its no-data value (_FillValue or nodata attr) is NaN, which {cube.dtype} values cannot hold (attrs kept from a float cube?); "
+            "state one they can: cube.rio.write_nodata(0), or drop the attr"
+        ) from None
 
 
 def _first_chunk_rgb(cube: xr.DataArray, rgb_index: list[int]) -> np.ndarray:
