@@ -115,8 +115,8 @@ def _say(message: str) -> None:
 
 def _is_cube(inputs: list[str]) -> bool:
     """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB; a folder
-    with any such file is a cube, and its pictures (PNG, JPEG, 8-bit TIFF) are then not read: said."""
-    from .geo.cube import find_rasters, is_cube_source
+    with any such file is a cube, and its PNG and JPEG pictures are then not read: said."""
+    from .geo.cube import TIFF_SUFFIXES, find_rasters, is_cube_source
 
     for item in map(Path, inputs):
         if item.suffix.lower() in _CUBE_SUFFIXES:
@@ -128,11 +128,11 @@ def _is_cube(inputs: list[str]) -> bool:
         if any(is_cube_source(raster) for raster in sorted(find_rasters(item))):
             pictures = sorted(
                 path.name for path in item.iterdir()
-                if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and not is_cube_source(path)
+                if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and path.suffix.lower() not in TIFF_SUFFIXES
             )
             if pictures:
-                _say(f"{item}: read as a cube of its GeoTIFFs; its {len(pictures)} picture(s) ({first_names(pictures)}) are not read: "
-                     "a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures")
+                _say(f"{item}: read as a cube of its GeoTIFFs; its {len(pictures)} PNG/JPEG picture(s) ({first_names(pictures)}) are not read: "
+                     "a run takes either GeoTIFFs or pictures")
             return True
     return False
 

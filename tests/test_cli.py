@@ -429,12 +429,13 @@ def test_a_folder_with_any_geotiff_of_reflectance_is_a_cube_and_its_pictures_are
     folder.mkdir()
     picture = np.full((40, 40, 3), 90, np.uint8)
     Image.fromarray(picture).save(folder / "a_2019-06-01.png")
-    Image.fromarray(picture).save(folder / "b_2019-06-06.tif")  # an 8-bit picture TIFF, sorted before the GeoTIFFs
+    Image.fromarray(picture).save(folder / "b_2019-06-06.jpg")
+    Image.fromarray(picture).save(folder / "a_2019-06-06.tif")  # an 8-bit picture TIFF, sorted before the GeoTIFFs
     write_geotiffs(folder)
     assert cli._is_cube([str(folder)])
     err = capsys.readouterr().err
-    assert "read as a cube of its GeoTIFFs; its 2 picture(s) (a_2019-06-01.png, b_2019-06-06.tif) are not read" in err
-    assert not cli._is_cube([str(folder / "a_2019-06-01.png"), str(folder / "b_2019-06-06.tif")])
+    assert "read as a cube of its GeoTIFFs; its 2 PNG/JPEG picture(s) (a_2019-06-01.png, b_2019-06-06.jpg) are not read" in err
+    assert not cli._is_cube([str(folder / "a_2019-06-01.png"), str(folder / "a_2019-06-06.tif")])
 
 
 def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(tmp_path, capsys):
