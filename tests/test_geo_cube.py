@@ -275,6 +275,14 @@ def test_class_bands_are_recognised_by_name():
     assert class_bands(names) == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_a_netcdf_with_dims_of_other_names_is_told_which_it_has_and_which_are_taken(tmp_path):
+    coords = {"date": pd.date_range("2018-06-01", periods=3, freq="5D"), "northing": -10.0 * np.arange(32), "easting": 10.0 * np.arange(32)}
+    layer = xr.DataArray(np.full((3, 32, 32), 0.1, np.float32), dims=("date", "northing", "easting"), coords=coords)
+    xr.Dataset({"B04": layer, "B03": layer}).to_netcdf(tmp_path / "odd.nc")
+    with pytest.raises(ValueError, match=r"found B04 \(date, northing, easting\), B03 \(date, northing, easting\)\. Other names taken for them: time: t, timestamp; y: lat"):
+        open_cube(tmp_path / "odd.nc")
+
+
 def test_a_netcdf_with_a_timestamp_dimension_and_a_qa_band_without_a_scale(tmp_path):
     """As in the worldcereal Landsat 8 files: (timestamp, y, x) bands with scale_factor, and pixel_qa with none."""
     rng = np.random.default_rng(0)

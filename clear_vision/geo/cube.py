@@ -871,7 +871,12 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
                 "(time, y, x) variables: leave bands out (command line: --bands), and choose bands with rgb= or cube.sel(band=[...])"
             )
         if not layers:
-            raise ValueError(f"source: {path.name} has no variable with dims (time, y, x) or (time, band, y, x); found {', '.join(dataset.data_vars) or 'none'}")
+            found = ", ".join(f"{name} ({', '.join(map(str, variable.dims))})" for name, variable in dataset.data_vars.items()) or "none"
+            aliases = "; ".join(f"{dim}: {', '.join(old for old, new in _DIM_RENAMES.items() if new == dim)}" for dim in ("time", "y", "x", "band"))
+            raise ValueError(
+                f"source: {path.name} has no variable with dims (time, y, x) or (time, band, y, x); found {found}. Other names taken for them: "
+                f"{aliases}; for other names, rename the dims and save the file again: xarray.open_dataset(...).rename({{...}}).to_netcdf(...)"
+            )
         chosen = bands if bands is not None else layers
         unknown = [name for name in chosen if name not in layers]
         if unknown or not chosen:
