@@ -360,6 +360,15 @@ def test_dates_written_with_underscores_in_geotiff_names_are_read(tmp_path):
     assert list(cube["time"].dt.strftime("%Y%m%d").values) == [path.stem.split("_")[1] for path in write_geotiffs(tmp_path / "again")]
 
 
+def test_tags_that_date_files_otherwise_than_their_names_are_used_and_said(tmp_path):
+    paths = write_geotiffs(tmp_path / "dn")
+    with rasterio.open(paths[0], "r+") as target:
+        target.update_tags(ACQUISITION_DATE="2019-06-18")
+    with pytest.warns(UserWarning, match=r"dates: 1 of 8 acquisitions state a date in their tags other than the one in their name \(e.g. dn/S2_20190616.tif: tag ACQUISITION_DATE 2019-06-18, name 2019-06-16\)"):
+        cube = open_cube(tmp_path / "dn")
+    assert str(cube["time"].values[0])[:10] == "2019-06-18"
+
+
 def test_bands_and_dates_as_one_string_or_any_iterable(tmp_path):
     """A string was taken letter by letter (bands B, 4, ','...), a generator of dates raised a raw TypeError."""
     path = per_band_units_netcdf(tmp_path / "packed.nc", size=32)

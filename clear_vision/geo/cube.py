@@ -539,6 +539,16 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
             f"dates: no acquisition dates found for {len(undated)} of {len(firsts)} acquisitions (e.g. {undated[0].name}: {_DATE_PATTERNS}); "
             "pass dates= (command line: --dates), one per acquisition"
         )
+    named = [(path, date, source, date_in_name(path.stem)) for path, (date, source) in zip(firsts, found) if source.startswith("tag ")]
+    differing = [(path, date, source, name_date) for path, date, source, name_date in named if name_date and name_date != pd.Timestamp(date).date()]
+    if differing:
+        path, date, source, name_date = differing[0]
+        warnings.warn(
+            f"dates: {len(differing)} of {len(firsts)} acquisitions state a date in their tags other than the one in their name "
+            f"(e.g. {_label(path)}: {source} {pd.Timestamp(date).date()}, name {name_date}); the tags' dates are used; "
+            "if the names are right, pass dates= (command line: --dates)",
+            stacklevel=4,
+        )
     scenes: dict[pd.Timestamp, list[tuple[Path, str]]] = {}
     for path, (date, source) in zip(firsts, found):
         scenes.setdefault(pd.Timestamp(date), []).append((path, source))
