@@ -369,6 +369,30 @@ def test_tags_that_date_files_otherwise_than_their_names_are_used_and_said(tmp_p
     assert str(cube["time"].values[0])[:10] == "2019-06-18"
 
 
+def test_no_data_stated_otherwise_by_some_files_is_stored_as_the_cubes_one_value(tmp_path):
+    """Band files whose NIR states 65535 beside the visible bands' 0, and a date exported with 65535:
+    those pixels become the cube's nodata (0), not values of 6.55 reflectance."""
+    transform = rasterio.transform.from_origin(500_000, 5_000_000, 10, 10)
+    for day in ("20190611", "20190616"):
+        for band, fill in (("B02", 0), ("B03", 0), ("B04", 0), ("B08", 65535)):
+            data = np.full((1, 40, 40), 800, np.uint16)
+            data[0, :5] = fill
+            profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "uint16", "crs": "EPSG:32631", "transform": transform, "nodata": fill}
+            with rasterio.open(tmp_path / f"{day}_{band}.tif", "w", **profile) as target:
+                target.write(data)
+                target.scales = (1e-4,)
+    cube = open_cube(tmp_path)
+    assert cube.rio.nodata == 0 and list(cube["band"].values) == ["B02", "B03", "B04", "B08"]
+    assert (cube.values[:, :, :5] == 0).all() and (cube.values[:, :, 5:] == 800).all()
+    paths = write_geotiffs(tmp_path / "dates")
+    with rasterio.open(paths[3], "r+") as target:  # its no-data hole, exported with another fill
+        target.write(np.where(target.read() == 0, 65535, target.read()).astype(np.uint16))
+        target.nodata = 65535
+    cube = open_cube(tmp_path / "dates")
+    assert cube.rio.nodata == 0 and (cube.values[3][:, 40:48, 10:30] == 0).all() and cube.values.max() < 65535
+    assert open_cube(tmp_path / "dates", nodata=65535).values.max() == 65535  # a value given overrides what every file says
+
+
 def test_bands_and_dates_as_one_string_or_any_iterable(tmp_path):
     """A string was taken letter by letter (bands B, 4, ','...), a generator of dates raised a raw TypeError."""
     path = per_band_units_netcdf(tmp_path / "packed.nc", size=32)

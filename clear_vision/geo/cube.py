@@ -158,7 +158,7 @@ def open_cube(
     else:
         if bands is not None:
             raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given, or afterwards: cube.sel(band=[...])")
-        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None)
+        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None, stated_nodata=nodata is None)
         cube, file_units = (cube, None) if (scale, offset) != (None, None) else _one_unit(cube, date_units, labels)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
     for name, value in (("scale", scale), ("offset", offset)):
@@ -593,10 +593,13 @@ def _day_of_year(name: str) -> dt.datetime | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> tuple[xr.DataArray, list[Units | None], list[str]]:
+def _open_tiffs(
+    files: list[Path], chunks: Chunks, check_dates: bool = True, stated_nodata: bool = True
+) -> tuple[xr.DataArray, list[Units | None], list[str]]:
     """Group the files into scenes (one per date), check they share one grid, stack them; with
     each date's units and a label (its first file) in the stacking order. The dates the files
-    give are checked (`_check_scene_dates`) unless the caller gives its own (check_dates=False)."""
+    give are checked (`_check_scene_dates`) unless the caller gives its own (check_dates=False);
+    the no data they state is stored as one value (`_with_nodata`) unless the caller overrides it."""
     headers, pixel_sizes = {}, {}
     for path in files:
         try:
@@ -631,12 +634,16 @@ def _open_tiffs(files: list[Path], chunks: Chunks, check_dates: bool = True) -> 
     found = [_scene_date(group, headers[group[0]][2]) for group in groups]
     if check_dates:
         _check_scene_dates([group[0] for group in groups], found)
-    arrays, units = [], []
+    arrays, units, nodata = [], [], None
     for group in groups:
         count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
             raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
-        parts = _on_finest_grid([_read_tiff(path, chunks) for path in group], group)
+        parts = [_read_tiff(path, chunks) for path in group]
+        if stated_nodata:
+            nodata = next((value for part in parts if (value := _fill_value(part)) is not None), None) if nodata is None else nodata
+            parts = [_with_nodata(part, nodata) for part in parts]
+        parts = _on_finest_grid(parts, group)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
         if band_files:
             stated = [_landsat_units(path) or (headers[path][3][0], headers[path][4][0]) for path in group]
@@ -778,6 +785,27 @@ def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         array = rioxarray.open_rasterio(_gdal_name(path), mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
         return array if chunks else array.load()
+
+
+def _fill_value(array: xr.DataArray) -> float | None:
+    """The no-data value a file states, None where it states none or NaN (NaN marks itself)."""
+    value = array.attrs.get("_FillValue")
+    return None if value is None or np.isnan(value) else value
+
+
+def _with_nodata(array: xr.DataArray, nodata: float | None) -> xr.DataArray:
+    """A file's no data stored as the cube's one `nodata` value (the first file's): band files or
+    dates that state others (an HLS-style NIR file's 65535 beside the visible bands' 0, a date
+    exported with another fill) would otherwise keep them as values, and the outputs, which
+    state one nodata, would give them out as reflectance."""
+    own = _fill_value(array)
+    if own is None or nodata is None or own == nodata:
+        return array
+    if not np.can_cast(np.min_scalar_type(nodata), array.dtype):
+        raise ValueError(f"source: a file states no data as {own:g}, the first as {nodata:g}, which its {array.dtype} values cannot hold; give nodata= (command line: --nodata)")
+    restated = array.where(array != own, array.dtype.type(nodata)).astype(array.dtype)
+    restated.attrs = {**array.attrs, "_FillValue": array.dtype.type(nodata)}
+    return restated
 
 
 def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.DataArray]:
