@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import json
 import os
 import shutil
@@ -137,6 +138,15 @@ def test_an_existing_folder_this_user_cannot_write_is_refused_before_the_work(fr
     printed = capsys.readouterr()
     assert f"error: {out}: this user cannot write there" in printed.err
     assert "cloud cover" not in printed.out + printed.err and not list(out.iterdir())  # refused first: no work, nothing written
+
+
+def test_a_writable_out_in_a_folder_this_user_cannot_write_names_the_staging_folder(frame_dir, tmp_path, capsys):
+    parent = tmp_path / "locked"
+    (parent / "out").mkdir(parents=True)
+    with _unwritable(parent):
+        assert main(["remove", str(frame_dir), "--out", str(parent / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"cannot write there \((Permission denied|Operation not permitted)\): outputs are written into a staging folder beside it, in {parent}, then swapped in", err)
 
 
 @pytest.mark.parametrize(

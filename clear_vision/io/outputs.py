@@ -126,7 +126,10 @@ class StagedFolder:
             os.umask(umask)
             os.chmod(self.path, 0o777 & ~umask)  # an ordinary folder once in place, not mkdtemp's 0700
         except OSError as error:
-            raise FileExistsError(f"{self.out_dir}: cannot write there ({error.strerror or error})") from None
+            raise FileExistsError(
+                f"{self.out_dir}: cannot write there ({error.strerror or error}): outputs are written into a staging folder beside it, "
+                f"in {self.out_dir.parent}, then swapped in, so that folder must be writable too"
+            ) from None
 
     def __enter__(self) -> "StagedFolder":
         return self
