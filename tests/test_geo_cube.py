@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rioxarray
 import xarray as xr
 from PIL import Image
 from rasterio.transform import Affine, from_origin
@@ -152,6 +153,15 @@ def test_default_rgb_is_red_green_blue_by_name_else_the_first_three_bands(tmp_pa
     assert recognised_rgb(["S2-L2A-B02", "S2-L2A-B03", "S2-L2A-B04", "S2-L2A-B08"]) == ("S2-L2A-B04", "S2-L2A-B03", "S2-L2A-B02")
     assert recognised_rgb(["Blue", "Green", "Red", "NIR"]) == ("Red", "Green", "Blue")
     assert recognised_rgb(["B12", "B11", "B8A", "B1"]) is None and recognised_rgb(["band_1", "band_2", "band_3"]) is None
+
+
+def test_band_numbers_with_rioxarray_s_long_names_find_red_green_and_blue(tmp_path):
+    paths = write_geotiffs(tmp_path / "dn")
+    opened = [rioxarray.open_rasterio(path).expand_dims(time=[pd.Timestamp("2019-06-01") + pd.Timedelta(days=5 * index)]) for index, path in enumerate(paths[:3])]
+    cube = xr.concat(opened, dim="time")
+    assert list(cube["band"].values) == [1, 2, 3, 4] and cube.attrs["long_name"] == ("B04", "B03", "B02", "B08")
+    assert cube_rgb(cube) == ("1", "2", "3")
+    assert cube_rgb(cube.assign_attrs(long_name=("B02", "B03", "B04", "B08"))) == ("3", "2", "1")
 
 
 def test_landsat_collection_2_files_give_bands_dates_and_rgb(tmp_path):

@@ -260,7 +260,7 @@ def cube_rgb(cube: xr.DataArray) -> tuple[str, ...] | None:
     names = [str(name) for name in cube["band"].values]
     stated = tuple(str(cube.attrs.get(RGB_ATTR, "")).split(","))
     if len(stated) != 3:
-        return recognised_rgb(names)
+        return recognised_rgb(names) or _rgb_by_long_name(cube, names)
     missing = [f"{name} ({colour})" for name, colour in zip(stated, ("red", "green", "blue")) if name not in names]
     if missing:  # the names would mislead: Landsat 7's B4 is near infrared
         raise ValueError(
@@ -269,6 +269,16 @@ def cube_rgb(cube: xr.DataArray) -> tuple[str, ...] | None:
             "(a Landsat product's SR_B1 file), or give rgb=(red, green, blue) (command line: --rgb)"
         )
     return stated
+
+
+def _rgb_by_long_name(cube: xr.DataArray, names: list[str]) -> tuple[str, ...] | None:
+    """The red, green and blue bands by the names in a `long_name` attr, as rioxarray's
+    `open_rasterio` keeps a GeoTIFF's band descriptions beside band numbers 1, 2, ..."""
+    long_names = cube.attrs.get("long_name")
+    if not isinstance(long_names, (tuple, list)) or len(long_names) != len(names):
+        return None
+    found = recognised_rgb([str(name) for name in long_names])
+    return None if found is None else tuple(names[list(map(str, long_names)).index(name)] for name in found)
 
 
 def default_rgb(cube: xr.DataArray) -> tuple[str, ...]:
