@@ -39,6 +39,7 @@ def test_a_time_of_day_is_tagged_beside_the_date(tmp_path, result):
     write_cube(timed.isel(time=slice(0, 2)), tmp_path / "out", format="cog")
     with rasterio.open(tmp_path / "out" / "clear_2019-06-16.tif") as clear:
         assert clear.tags()["ACQUISITION_DATE"] == "2019-06-16" and clear.tags()["ACQUISITION_TIME"] == "2019-06-16T10:45:26Z"
+    assert open_cube(tmp_path / "out")["time"].values[0] == np.datetime64("2019-06-16T10:45:26")  # read back with its time
 
 
 def test_cogs_per_date_keep_grid_units_bands_dates_and_read_back(tmp_path, cube, result):
