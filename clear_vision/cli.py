@@ -217,7 +217,7 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     rgb = split_dates(args.rgb) or cube_rgb(cube)
     if rgb is None and len(names) >= 3:  # fewer bands: check_cube says what it needs
         rgb = names[:3]
-        _say(f"rgb: no band is named red/green/blue or B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")
+        _say(f"rgb: the bands are not named all three as red/green/blue or as B04/B03/B02; taking the first three ({', '.join(rgb)}) as red, green, blue (--rgb to choose)")
     check_cube(cube, rgb)  # dates, bands and units refused before the model's seconds of loading
     _start_dask(args, stack)
     _say(f"loading model ({args.method})")

@@ -455,7 +455,7 @@ def test_bands_without_colour_names_are_taken_in_order_and_the_command_says_so(t
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "4 bands (band_1, band_2, band_3, band_4)" in err
-    assert "rgb: no band is named red/green/blue or B04/B03/B02; taking the first three (band_1, band_2, band_3) as red, green, blue (--rgb to choose)" in err
+    assert "rgb: the bands are not named all three as red/green/blue or as B04/B03/B02; taking the first three (band_1, band_2, band_3) as red, green, blue (--rgb to choose)" in err
 
 
 def test_too_few_bands_and_bad_chunks_get_the_library_s_one_line(tmp_path, capsys):
