@@ -44,6 +44,8 @@ def test_order_list_chooses_and_orders() -> None:
     files = uploads("b.png", "a.png", "c.png")
     assert [p.name for p in order_frames(files, "")] == ["a.png", "b.png", "c.png"]
     assert [p.name for p in order_frames(files, " c.png \n\na.png\n")] == ["c.png", "a.png"]
+    spaced = uploads(" lead_2019-06-16.png", "b_2019-06-21.png")  # a name that starts with a space, listed as the order box shows it
+    assert [p.name for p in order_frames(spaced, frame_order_list(spaced))] == [" lead_2019-06-16.png", "b_2019-06-21.png"]
 
 
 @pytest.mark.parametrize(

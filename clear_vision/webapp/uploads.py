@@ -165,6 +165,7 @@ def order_frames(files: list[str] | None, order: str) -> list[Frame]:
         raise ValueError(f"no frames uploaded: add {APP_MIN_FRAMES} to {APP_MAX_FRAMES} images of one place, or click an example")
     by_name = {path.name: frame for frame in frames if frame.kind == "bands" for path in frame.files}
     by_name.update((frame.name, frame) for frame in frames)
+    by_name.update({name.strip(): frame for name, frame in by_name.items()})  # lines are read stripped: " a.png" is listed as "a.png"
     names = [line.strip() for line in (order or "").splitlines() if line.strip()]
     if not names:
         chosen = in_time_order(frames)
@@ -177,7 +178,7 @@ def order_frames(files: list[str] | None, order: str) -> list[Frame]:
                     "(empty the list to run every frame in time order)"
                 )
             if by_name[name] in chosen:
-                again = "" if name == by_name[name].name else f" (the date of {by_name[name].name})"
+                again = "" if name == by_name[name].name.strip() else f" (the date of {by_name[name].name})"
                 raise ValueError(f"frame order: {name!r}{again} is listed twice; list each frame once")
             chosen.append(by_name[name])
     if len(chosen) > APP_MAX_FRAMES:
