@@ -518,9 +518,10 @@ def _scene_date(files: list[Path], tags: dict[str, str]) -> tuple[dt.date | dt.d
     (as `write_cube` writes it), else an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
     try:
         moment = pd.Timestamp(tags["ACQUISITION_TIME"])
-        return (moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment).to_pydatetime(), "tag ACQUISITION_TIME"
     except (KeyError, ValueError):
-        pass
+        moment = pd.NaT
+    if not pd.isna(moment):
+        return (moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment).to_pydatetime(), "tag ACQUISITION_TIME"
     names = {files[0].stem: "names", files[0].parent.name: "folders' names"}
     candidates = [(f"tag {key}", tags.get(key)) for key in _DATE_TAGS] + [(f"their {where}", name) for name, where in names.items()]
     candidates.append(("tag TIFFTAG_DATETIME, often the time a file was written", tags.get("TIFFTAG_DATETIME")))

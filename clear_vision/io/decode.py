@@ -397,8 +397,8 @@ def _is_tiff(path: Path) -> bool:
 def _read_image_file(path: Path, label: str) -> np.ndarray:
     height, width = image_size(path, label)
     _check_pixels(height, width, label)
-    tiff = _is_tiff(path) and not _colours_need_pil(path)
     try:
+        tiff = _is_tiff(path) and not _colours_need_pil(path)
         if tiff:
             array = _read_tiff(path)
         else:
