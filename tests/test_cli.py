@@ -173,6 +173,10 @@ def test_pictures_it_cannot_take_are_refused_before_the_model_loads(frame_dir, t
     assert main(["remove", str(frame_dir), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "(frame_9.png): not a readable" in err and "loading model" not in err, err
+    Image.new("RGB", (31, 31)).save(frame_dir / "frame_9.png")
+    assert main(["remove", str(frame_dir), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "(frame_9.png): size 31x31 is too small; frames must be at least 32x32" in err and "loading model" not in err, err
 
 
 def test_bad_input_exits_cleanly_without_traceback(frame_dir, tmp_path):

@@ -335,14 +335,14 @@ def _decode_one(item: FrameInput, index: int) -> np.ndarray:
     else:
         raise ValueError(f"{label}: expected an array, a PIL image or a file path, got {type(item).__name__}")
     rgb = _to_rgb_uint8(array, label)
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise ValueError(f"{label}: size {h}x{w} is too small; frames must be at least {MIN_SIDE}x{MIN_SIDE}")
-    _check_pixels(h, w, label)
+    _check_pixels(*rgb.shape[:2], label)
     return rgb
 
 
 def _check_pixels(h: int, w: int, label: str) -> None:
+    """Refuse a frame size outside MIN_SIDE..MAX_PIXELS (from a file's header too, before decoding)."""
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"{label}: size {h}x{w} is too small; frames must be at least {MIN_SIDE}x{MIN_SIDE}")
     if h * w > MAX_PIXELS:
         raise ValueError(f"{label}: {h}x{w} pixels is too large; at most {MAX_PIXELS:,} pixels per frame")
 
