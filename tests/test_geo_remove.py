@@ -91,6 +91,8 @@ def test_unknown_units_and_bad_arguments_are_refused(model, tmp_path, dn_cube):
     unknown = open_cube(write_geotiffs(tmp_path / "noscale", state_scale=False))
     with pytest.raises(ValueError, match=r"uint16 values with no scale_factor .* give open_cube\(..., scale=, offset=\) .* cube.attrs\[.scale_factor.\]"):
         model.remove_cube(unknown)
+    with pytest.raises(ValueError, match=r"uint8 values with no scale_factor .* an 8-bit RGB rendering \(a map export, a quicklook\) is a picture: save it as PNG"):
+        model.remove_cube((unknown // 256).astype(np.uint8))
     as_reflectance = dn_cube.astype(np.float32)
     as_reflectance.attrs.pop("scale_factor")
     with pytest.raises(ValueError, match=r"not reflectance .*give open_cube\(..., scale="):

@@ -196,7 +196,11 @@ def _given(name: str, value: float | Sequence[float] | None, default: float) -> 
 
 def describe_unknown(dtype: np.dtype) -> str:
     """The message for integer data with no stated scale."""
-    return f"cube: {np.dtype(dtype)} values with no scale_factor in the metadata (or only the default 1), so their reflectance cannot be known; {HOW_TO_FIX}"
+    picture = (
+        "; an 8-bit RGB rendering (a map export, a quicklook) is a picture: save it as PNG or JPEG, or give the Python API's run() its array"
+        if np.dtype(dtype) == np.uint8 else ""
+    )
+    return f"cube: {np.dtype(dtype)} values with no scale_factor in the metadata (or only the default 1), so their reflectance cannot be known; {HOW_TO_FIX}{picture}"
 
 
 def check_magnitude(reflectance: np.ndarray, units: Units) -> None:
