@@ -83,6 +83,10 @@ def test_zarr_round_trip_keeps_crs_and_units(tmp_path):
     back = open_cube(tmp_path / "cube.zarr", chunks=64)
     assert back.rio.crs == cube.rio.crs and cube_units(back) == Units(1e-4, 0.0)
     assert np.array_equal(back.values, cube.values)
+    with_scl = cube.to_dataset(name="reflectance").assign(SCL=cube.isel(band=0, drop=True))  # a (time, y, x) layer beside it
+    with_scl.to_zarr(tmp_path / "scl.zarr", zarr_format=2)
+    with pytest.warns(UserWarning, match=r"scl.zarr: the cube is its \(time, band, y, x\) variable reflectance; SCL is not read"):
+        open_cube(tmp_path / "scl.zarr")
 
 
 def _png_folder(tmp: Path) -> Path:

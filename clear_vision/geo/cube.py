@@ -915,7 +915,11 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
     dataset = with_standard_dims(dataset)
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
     if bands is None and stacked:  # already a cube, e.g. written by write_cube
-        cube = dataset[stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"].transpose(*DIMS)
+        chosen = stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"
+        left = [name for name, variable in dataset.data_vars.items() if name != chosen and set(variable.dims) >= {"time", "y", "x"}]
+        if left and chosen != "clear":  # write_cube's own stores hold clear, mask and probability
+            warnings.warn(f"source: {path.name}: the cube is its (time, band, y, x) variable {chosen}; {', '.join(left)} {'is' if len(left) == 1 else 'are'} not read", stacklevel=3)
+        cube = dataset[chosen].transpose(*DIMS)
         units = cube_units(cube)
     else:
         layers = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == {"time", "y", "x"}]
