@@ -357,6 +357,10 @@ def test_netcdf_dates_as_iso_strings_or_a_model_calendar_are_read(tmp_path):
     with pytest.raises(ValueError, match=r"a time coordinate of values like 'June'; .*pass dates= \(command line: --dates\)"):
         open_cube(tmp_path / "words.nc")
     assert open_cube(tmp_path / "words.nc", dates=["2021-06-01", "2021-07-01"]).sizes["time"] == 2
+    missing = pd.to_datetime(["2021-06-01", None])
+    xr.DataArray(data, dims=DIMS, coords={**coords, "time": missing}, attrs={"scale_factor": 1e-4}).to_dataset(name="reflectance").to_netcdf(tmp_path / "nat.nc")
+    with pytest.raises(ValueError, match=r"dates: the time coordinate has no date for acquisition\(s\) 2 \(NaT, counting from 1\)"):
+        open_cube(tmp_path / "nat.nc")
 
 
 def test_hidden_files_and_folders_beside_the_geotiffs_are_skipped(tmp_path):

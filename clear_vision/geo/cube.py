@@ -1008,6 +1008,9 @@ def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | Non
             f"dates: no acquisition dates found ({describe_time(cube)}; GeoTIFFs give them as tags ACQUISITION_DATE/TIFFTAG_DATETIME or in the "
             "file name, netCDF and zarr as a datetime 'time' coordinate); pass dates= (command line: --dates), one per acquisition"
         )
+    if times.isna().any():
+        missing = ", ".join(str(position + 1) for position in np.flatnonzero(times.isna())[:5])
+        raise ValueError(f"dates: the time coordinate has no date for acquisition(s) {missing} (NaT, counting from 1); pass dates= (command line: --dates), one per acquisition")
     cube = cube.assign_coords(time=times).sortby("time")
     if cube.chunks is not None:  # every chunk holds all dates and bands of its area
         cube = cube.chunk({"time": -1, "band": -1})
