@@ -24,7 +24,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, s
 from .filling.classical import CLASSICAL_FILLERS, interpolate_from_other_dates
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, frame_dates, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, filling_windows, map_chunks, run_tiled
 from .weights import load_network, read_header, save_weights
 
@@ -276,6 +276,7 @@ class ClearVision:
             one_date = dates if dates is None or np.ndim(dates) else [dates]
             return self.detect([frames], one_date, shadow=shadow)[0]
         if isinstance(frames, Sequence):
+            dates = frame_dates(frames, dates)
             decoded = load_images(frames, MAX_TILES)
             if len({image.shape[:2] for image in decoded}) > 1:
                 parse_dates(dates, len(decoded))  # checked, though images judged alone do not use them
@@ -326,7 +327,7 @@ class ClearVision:
         report(0.0, "decoding")
         images = load_frames(frames)
         masks = validate_masks(masks, images.shape[:3])
-        return self._by_chunks(images, parse_dates(dates, len(images)), masks, started, report)
+        return self._by_chunks(images, parse_dates(frame_dates(frames, dates), len(images)), masks, started, report)
 
     def run(
         self,
@@ -340,14 +341,15 @@ class ClearVision:
             frames: (T,H,W,3) or (T,3,H,W) uint8 or float in [0,1] (numpy or a CPU torch tensor),
                 or a list of arrays / PIL images / paths.
             dates: one date per frame (datetime.date, ISO string, day-of-year or days since a start;
-                see `parse_dates`); None = equally spaced.
+                see `parse_dates`); None = the dates in the file names where every path has one
+                (2021-05-10, 20210510), else equally spaced.
             progress: optional callback(fraction, description).
         """
         started = time.perf_counter()
         report = progress or _no_progress
         report(0.0, "decoding")
         images = load_frames(frames)  # 1. decode + validate
-        return self._by_chunks(images, parse_dates(dates, len(images)), None, started, report)
+        return self._by_chunks(images, parse_dates(frame_dates(frames, dates), len(images)), None, started, report)
 
     # ---- steps ----------------------------------------------------------------------------
 

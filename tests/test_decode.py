@@ -23,6 +23,7 @@ from clear_vision.io.decode import (
     collect_image_paths,
     date_in_name,
     dates_from_names,
+    frame_dates,
     image_size,
     is_single_image,
     load_frames,
@@ -393,6 +394,15 @@ def test_names_without_any_date_give_none_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert dates_from_names(["frame_1.png", "frame_2.png"]) is None
+
+
+def test_paths_without_dates_given_take_the_dates_in_their_names(tmp_path):
+    names = ["S2_2019_06_16.png", "S2_2019_06_21.png", "S2_2019_07_01.png"]
+    assert frame_dates([tmp_path / name for name in names], None) == [dt.date(2019, 6, 16), dt.date(2019, 6, 21), dt.date(2019, 7, 1)]
+    assert frame_dates(names, ["2020-01-01"] * 3) == ["2020-01-01"] * 3  # dates given win
+    assert frame_dates(frames_array(3), None) is None and frame_dates(["a.png", "b.png"], None) is None
+    with pytest.raises(ValueError, match=r"dates: the file names date frame 2 \(S2_2019_06_16.png\) before frame 1 \(S2_2019_06_21.png\); give the paths in time order"):
+        frame_dates([names[1], names[0], names[2]], None)
 
 
 def test_names_whose_only_dates_are_chained_to_numbers_say_so():

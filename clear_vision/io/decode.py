@@ -39,6 +39,7 @@ __all__ = [
     "collect_image_paths",
     "in_frame_order",
     "dates_from_names",
+    "frame_dates",
     "date_in_name",
     "first_names",
 ]
@@ -132,6 +133,26 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
             stacklevel=2,
         )
     return None
+
+
+def frame_dates(frames: object, dates: Sequence[DateLike] | None) -> Sequence[DateLike] | None:
+    """`dates`; where None and the frames are file paths, the dates written in all their names
+    (`date_in_name`), as the command line and the app read them, which must then run forward.
+    Silent where some name has none: the command line, which gives its paths here, warns itself."""
+    if dates is not None or not isinstance(frames, Sequence) or isinstance(frames, (str, bytes)) or not frames:
+        return dates
+    if not all(isinstance(item, (str, PathLike)) for item in frames):
+        return dates
+    named = [date_in_name(item) for item in frames]
+    if not all(named):
+        return None
+    if any(later < earlier for earlier, later in zip(named, named[1:])):
+        step = next(index for index in range(1, len(named)) if named[index] < named[index - 1])
+        raise ValueError(
+            f"dates: the file names date frame {step + 1} ({Path(frames[step]).name}) before frame {step} ({Path(frames[step - 1]).name}); "
+            "give the paths in time order (sorted by their dates: the command line and the app sort them), or give dates="
+        )
+    return named
 
 
 def collect_image_paths(inputs: Sequence[str | PathLike]) -> list[Path]:
