@@ -210,7 +210,12 @@ def test_sentinel2_band_files_named_with_their_resolution_go_on_the_finest_grid(
     assert [str(day)[:10] for day in cube["time"].values] == ["2022-06-15", "2022-06-20"] and default_rgb(cube) == ("B04", "B03", "B02")
     assert np.array_equal(cube.sel(band="B11").values[1], np.repeat(np.repeat(swir["20220620"], 2, axis=0), 2, axis=1))
     assert np.array_equal(open_cube(tmp_path, scale=1e-4, chunks=32).values, cube.values)
-    scene = next(tmp_path.iterdir())
+    scene = tmp_path / "S2A_MSIL2A_20220615T093041_R136_T34TET_20220615T120000"
+    _band_file(next(scene.glob("*_B11_20m.tif")), swir["20220615"][:, :19], 20, west=500_010)  # half a pixel east, 19 columns: 10 m short each side
+    shifted = open_cube(tmp_path, scale=1e-4).sel(band="B11").values[0]
+    assert (shifted[:, [0, 39]] == 0).all()  # outside its footprint: no data, not the edge pixels' values
+    assert np.array_equal(open_cube(tmp_path, scale=1e-4, chunks=32).sel(band="B11").values[0], shifted)  # lazily alike
+    assert np.array_equal(shifted[:, 1:39], np.repeat(np.repeat(swir["20220615"][:, :19], 2, axis=0), 2, axis=1))
     _band_file(next(scene.glob("*_B11_20m.tif")), swir["20220615"], 20, west=500_100)  # 100 m off: not the same area
     with pytest.raises(ValueError, match=r"B11_20m.tif covers .* the bands of a date must cover one area in one CRS"):
         open_cube(tmp_path)

@@ -846,8 +846,24 @@ def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.Dat
             )
         if step[0] < fine_x or step[1] < fine_y:
             raise ValueError(f"source: {_label(path)} has pixels of {step[0]:g} x {step[1]:g}, finer in one direction than {_label(paths[finest])}'s; resample first")
-        placed.append(band.sel(y=fine["y"], x=fine["x"], method="nearest").assign_coords(y=fine["y"], x=fine["x"]))
+        placed.append(_within_footprint(band, fine, step, path))
     return placed
+
+
+def _within_footprint(band: xr.DataArray, fine: xr.DataArray, step: np.ndarray, path: Path) -> xr.DataArray:
+    """A coarser band on the fine grid: each fine pixel takes the coarse pixel it lies in; fine
+    pixels outside the band's footprint (a grid shifted by part of a coarse pixel) take the band's
+    no data, not the nearest edge pixel's value, and without a stated no data value are refused."""
+    nodata = _fill_value(band)
+    fill = {} if nodata is None else {"fill_value": band.dtype.type(nodata)}
+    placed = band.reindex(y=fine["y"], method="nearest", tolerance=step[1] / 2 * (1 + 1e-9), **fill)
+    placed = placed.reindex(x=fine["x"], method="nearest", tolerance=step[0] / 2 * (1 + 1e-9), **fill)
+    if nodata is None and placed.dtype != band.dtype:  # NaN made room for pixels outside: nothing to mark them with
+        raise ValueError(
+            f"source: {_label(path)} does not cover the whole grid of the finest band (a shift by part of a pixel) and states no nodata "
+            "to mark the rest with; give nodata= (command line: --nodata), or resample it onto the finest band's grid"
+        )
+    return placed.assign_coords(y=fine["y"], x=fine["x"])
 
 
 def _label(path: Path) -> str:
