@@ -370,7 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             cause = (str(error).splitlines() or [""])[0]
             _say(f"error: dask: the cluster stopped or failed during the run ({type(error).__name__}: {cause}); nothing was written to {args.out}")
         elif isinstance(error, OSError):  # disk full, permissions, vanished folders: after the checks, one line
-            _say(f"error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
+            said = error.strerror or str(error)
+            if error.__cause__ is not None and "See previous exception" in said:  # rasterio's write error: GDAL's own words are the cause
+                said = str(error.__cause__).strip().rstrip(".")
+            _say(f"error: {said}{f': {error.filename}' if error.filename else ''}; nothing was written to {args.out}")
         else:
             raise
     except KeyboardInterrupt as stop:

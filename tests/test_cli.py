@@ -251,6 +251,17 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing(frame_dir, tmp_p
     assert sorted(path.name for path in tmp_path.iterdir()) == ["frames"]
 
 
+def test_a_write_error_from_gdal_is_said_in_gdal_s_own_words(tmp_path, capsys, monkeypatch):
+    def disk_full(args, stack):
+        raise rasterio.errors.RasterioIOError("Write failed. See previous exception for details.") from RuntimeError("_tiffWriteProc: No space left on device.")
+
+    monkeypatch.setattr(cli, "remove_cube", disk_full)
+    write_geotiffs(tmp_path / "dn")
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: _tiffWriteProc: No space left on device; nothing was written to {tmp_path / 'out'}"
+
+
 def test_overwrite_replaces_all_outputs_at_once_and_keeps_other_files(frame_dir, tmp_path):
     out = tmp_path / "out"
     assert main(["remove", str(frame_dir), "--out", str(out), "--method", "linear"]) == 0
