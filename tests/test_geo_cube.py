@@ -185,9 +185,9 @@ def test_landsat_collection_2_files_give_bands_dates_and_rgb(tmp_path):
     assert [str(day)[:10] for day in cube["time"].values] == ["2023-06-02", "2023-06-18", "2023-07-04"]
 
 
-def _band_file(path: Path, data: np.ndarray, pixel: float, west: float = 500_000) -> None:
+def _band_file(path: Path, data: np.ndarray, pixel: float, west: float = 500_000, nodata: float | None = 0) -> None:
     profile = {"driver": "GTiff", "width": data.shape[1], "height": data.shape[0], "count": 1, "dtype": data.dtype.name, "crs": "EPSG:32634",
-               "transform": from_origin(west, 5_000_000, pixel, pixel), "nodata": 0}
+               "transform": from_origin(west, 5_000_000, pixel, pixel), "nodata": nodata}
     with rasterio.open(path, "w", **profile) as target:
         target.write(data, 1)
 
@@ -215,6 +215,10 @@ def test_sentinel2_band_files_named_with_their_resolution_go_on_the_finest_grid(
     shifted = open_cube(tmp_path, scale=1e-4).sel(band="B11").values[0]
     assert (shifted[:, [0, 39]] == 0).all()  # outside its footprint: no data, not the edge pixels' values
     assert np.array_equal(open_cube(tmp_path, scale=1e-4, chunks=32).sel(band="B11").values[0], shifted)  # lazily alike
+    _band_file(next(scene.glob("*_B11_20m.tif")), swir["20220615"][:, :19], 20, west=500_010, nodata=None)
+    with pytest.raises(ValueError, match=r"B11_20m.tif does not cover the whole grid of the finest band .* states no nodata .* give nodata="):
+        open_cube(tmp_path, scale=1e-4)
+    assert np.array_equal(open_cube(tmp_path, scale=1e-4, nodata=0).sel(band="B11").values[0], shifted)  # the nodata given marks the rest
     assert np.array_equal(shifted[:, 1:39], np.repeat(np.repeat(swir["20220615"][:, :19], 2, axis=0), 2, axis=1))
     _band_file(next(scene.glob("*_B11_20m.tif")), swir["20220615"], 20, west=500_100)  # 100 m off: not the same area
     with pytest.raises(ValueError, match=r"B11_20m.tif covers .* the bands of a date must cover one area in one CRS"):

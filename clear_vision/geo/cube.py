@@ -158,7 +158,7 @@ def open_cube(
     else:
         if bands is not None:
             raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given, or afterwards: cube.sel(band=[...])")
-        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None, stated_nodata=nodata is None)
+        cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None, nodata=nodata)
         cube, file_units = (cube, None) if (scale, offset) != (None, None) else _one_unit(cube, date_units, labels)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
     for name, value in (("scale", scale), ("offset", offset)):
@@ -611,12 +611,12 @@ def _day_of_year(name: str) -> dt.datetime | None:
 
 
 def _open_tiffs(
-    files: list[Path], chunks: Chunks, check_dates: bool = True, stated_nodata: bool = True
+    files: list[Path], chunks: Chunks, check_dates: bool = True, nodata: float | None = None
 ) -> tuple[xr.DataArray, list[Units | None], list[str]]:
     """Group the files into scenes (one per date), check they share one grid, stack them; with
     each date's units and a label (its first file) in the stacking order. The dates the files
     give are checked (`_check_scene_dates`) unless the caller gives its own (check_dates=False);
-    the no data they state is stored as one value (`_with_nodata`) unless the caller overrides it."""
+    the no data they state is stored as one value (`_with_nodata`) unless the caller gives its own `nodata`."""
     headers, pixel_sizes = {}, {}
     for path in files:
         try:
@@ -651,16 +651,16 @@ def _open_tiffs(
     found = [_scene_date(group, headers[group[0]][2]) for group in groups]
     if check_dates:
         _check_scene_dates([group[0] for group in groups], found)
-    arrays, units, nodata = [], [], None
+    arrays, units, given = [], [], nodata
     for group in groups:
         count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
             raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
         parts = [_read_tiff(path, chunks) for path in group]
-        if stated_nodata:
+        if given is None:
             nodata = next((value for part in parts if (value := _fill_value(part)) is not None), None) if nodata is None else nodata
             parts = [_with_nodata(part, nodata) for part in parts]
-        parts = _on_finest_grid(parts, group)
+        parts = _on_finest_grid(parts, group, given)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
         if band_files:
             stated = [_landsat_units(path) or (headers[path][3][0], headers[path][4][0]) for path in group]
@@ -825,7 +825,7 @@ def _with_nodata(array: xr.DataArray, nodata: float | None) -> xr.DataArray:
     return restated
 
 
-def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.DataArray]:
+def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path], nodata: float | None = None) -> list[xr.DataArray]:
     """One date's band files on its finest grid: a coarser band (Sentinel-2's 20 m bands beside
     its 10 m ones) covering the same area in the same CRS takes, at each fine pixel, the value of
     the coarse pixel it lies in (nearest neighbour: values, classes and no data kept as stored).
@@ -846,15 +846,16 @@ def _on_finest_grid(bands: list[xr.DataArray], paths: list[Path]) -> list[xr.Dat
             )
         if step[0] < fine_x or step[1] < fine_y:
             raise ValueError(f"source: {_label(path)} has pixels of {step[0]:g} x {step[1]:g}, finer in one direction than {_label(paths[finest])}'s; resample first")
-        placed.append(_within_footprint(band, fine, step, path))
+        placed.append(_within_footprint(band, fine, step, path, nodata))
     return placed
 
 
-def _within_footprint(band: xr.DataArray, fine: xr.DataArray, step: np.ndarray, path: Path) -> xr.DataArray:
+def _within_footprint(band: xr.DataArray, fine: xr.DataArray, step: np.ndarray, path: Path, nodata: float | None = None) -> xr.DataArray:
     """A coarser band on the fine grid: each fine pixel takes the coarse pixel it lies in; fine
-    pixels outside the band's footprint (a grid shifted by part of a coarse pixel) take the band's
-    no data, not the nearest edge pixel's value, and without a stated no data value are refused."""
-    nodata = _fill_value(band)
+    pixels outside the band's footprint (a grid shifted by part of a coarse pixel) take no data
+    (`nodata` as given, else the band's), not the nearest edge pixel's value; without either,
+    an integer band is refused."""
+    nodata = _fill_value(band) if nodata is None else _stored_nodata(nodata, band.dtype)
     fill = {} if nodata is None else {"fill_value": band.dtype.type(nodata)}
     placed = band.reindex(y=fine["y"], method="nearest", tolerance=step[1] / 2 * (1 + 1e-9), **fill)
     placed = placed.reindex(x=fine["x"], method="nearest", tolerance=step[0] / 2 * (1 + 1e-9), **fill)
