@@ -276,7 +276,7 @@ class ClearVision:
             one_date = dates if dates is None or np.ndim(dates) else [dates]
             return self.detect([frames], one_date, shadow=shadow)[0]
         if isinstance(frames, Sequence):
-            dates = frame_dates(frames, dates)
+            dates = frame_dates(frames, dates, in_order=False)  # a scene's tiles, say, need not run forward
             decoded = load_images(frames, MAX_TILES)
             if len({image.shape[:2] for image in decoded}) > 1:
                 parse_dates(dates, len(decoded))  # checked, though images judged alone do not use them

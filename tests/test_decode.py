@@ -403,6 +403,7 @@ def test_paths_without_dates_given_take_the_dates_in_their_names(tmp_path):
     assert frame_dates(frames_array(3), None) is None and frame_dates(["a.png", "b.png"], None) is None
     with pytest.raises(ValueError, match=r"dates: the file names date frame 2 \(S2_2019_06_16.png\) before frame 1 \(S2_2019_06_21.png\); give the paths in time order"):
         frame_dates([names[1], names[0], names[2]], None)
+    assert frame_dates([names[1], names[0], names[2]], None, in_order=False) is None  # images that need not be a series
 
 
 def test_names_whose_only_dates_are_chained_to_numbers_say_so():

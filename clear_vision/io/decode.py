@@ -135,9 +135,10 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
     return None
 
 
-def frame_dates(frames: object, dates: Sequence[DateLike] | None) -> Sequence[DateLike] | None:
+def frame_dates(frames: object, dates: Sequence[DateLike] | None, in_order: bool = True) -> Sequence[DateLike] | None:
     """`dates`; where None and the frames are file paths, the dates written in all their names
-    (`date_in_name`), as the command line and the app read them, which must then run forward.
+    (`date_in_name`), as the command line and the app read them, which must then run forward
+    (`in_order=False`: else None, for images that need not be a series, as `detect` takes them).
     Silent where some name has none: the command line, which gives its paths here, warns itself."""
     if dates is not None or not isinstance(frames, Sequence) or isinstance(frames, (str, bytes)) or not frames:
         return dates
@@ -147,6 +148,8 @@ def frame_dates(frames: object, dates: Sequence[DateLike] | None) -> Sequence[Da
     if not all(named):
         return None
     if any(later < earlier for earlier, later in zip(named, named[1:])):
+        if not in_order:
+            return None
         step = next(index for index in range(1, len(named)) if named[index] < named[index - 1])
         raise ValueError(
             f"dates: the file names date frame {step + 1} ({Path(frames[step]).name}) before frame {step} ({Path(frames[step - 1]).name}); "
