@@ -112,12 +112,12 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
     When only some names carry a date, warns naming the others: dropping the dates silently
     would leave a user wondering why the report shows none.
     """
-    dates = [date_in_name(path) for path in paths]
+    found = [_dates_in_name(path) for path in paths]
+    dates = [date for date, _ in found]
     if dates and all(dates):
         return dates
     undated = [Path(path).name for path, date in zip(paths, dates) if date is None]
-    chained = [(Path(path).name, _dates_in_name(path)[1]) for path in paths]
-    chained = [(name, digits) for name, digits in chained if digits]
+    chained = [(Path(path).name, digits) for path, (_, digits) in zip(paths, found) if digits]
     if chained and len(undated) == len(dates):
         name, digits = chained[0]
         warnings.warn(
@@ -422,35 +422,29 @@ def _read_image_file(path: Path, label: str) -> np.ndarray:
     height, width = image_size(path, label)
     _check_pixels(height, width, label)
     try:
-        tiff = _is_tiff(path) and not _colours_need_pil(path)
-        if tiff:
-            array = _read_tiff(path)
-        else:
+        array = _read_tiff(path) if _is_tiff(path) else None
+        if array is None:
             with Image.open(path) as image:
                 image.load()
     except Exception:  # PIL and tifffile raise many types for corrupt/truncated files
         raise _unreadable(path, label) from None
-    if not tiff:
+    if array is None:
         return _pil_to_array(image, label)
     if np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):
         return _integers_as_16bit(array, label)
     return array
 
 
-def _colours_need_pil(path: Path) -> bool:
-    """Palette and CMYK TIFFs: tifffile gives their stored values (palette indices, inks), PIL their colours."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tiff:
-        return tiff.pages[0].photometric in (tifffile.PHOTOMETRIC.PALETTE, tifffile.PHOTOMETRIC.SEPARATED)
-
-
-def _read_tiff(path: Path) -> np.ndarray:
-    """TIFFs go through tifffile, which reads the 16-bit, signed and float multi-band data that PIL cannot."""
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """TIFFs go through tifffile, which reads the 16-bit, signed and float multi-band data that PIL
+    cannot; None for palette and CMYK TIFFs, whose stored values (palette indices, inks) are not
+    their colours: PIL reads those."""
     import tifffile
 
     with tifffile.TiffFile(path) as tiff:
         page = tiff.pages[0]
+        if page.photometric in (tifffile.PHOTOMETRIC.PALETTE, tifffile.PHOTOMETRIC.SEPARATED):
+            return None
         array = page.asarray()
         return np.moveaxis(array, 0, -1) if page.axes.startswith("S") else array  # planar: bands first
 
