@@ -24,6 +24,8 @@ from clear_vision.io.decode import (
     date_in_name,
     dates_from_names,
     frame_dates,
+    in_frame_order,
+    names_dates,
     image_size,
     is_single_image,
     load_frames,
@@ -388,6 +390,19 @@ def test_dates_from_file_names():
         assert dates_from_names(["a_2021-05-10.png", "frame_2.png"]) is None  # only when every name has one
     with pytest.warns(UserWarning, match="id_20219999.png"):
         assert dates_from_names(["id_20219999.png", "id_20210101.png"]) is None  # digits that are no date
+
+
+def test_names_holding_two_dates_give_the_one_that_differs_between_them(tmp_path):
+    exported = [f"export_20240105_S2_2019-06-{day}.png" for day in ("16", "01", "21")]  # a tool's export date first
+    assert names_dates(exported) == [dt.date(2019, 6, 16), dt.date(2019, 6, 1), dt.date(2019, 6, 21)]
+    assert dates_from_names(exported) == names_dates(exported)
+    assert in_frame_order(exported) == [exported[1], exported[0], exported[2]]
+    with pytest.raises(ValueError, match="date frame 2"):
+        frame_dates([tmp_path / name for name in exported], None)
+    products = ["LC08_L2SP_015033_20230602_20230607_02_T1.png", "LC08_L2SP_015033_20230618_20230621_02_T1.png"]
+    assert names_dates(products) == [dt.date(2023, 6, 2), dt.date(2023, 6, 18)]  # acquisition first, processing after
+    assert names_dates(["a_20230602_20230607.png", "b_20230602_20230607.png"]) == [dt.date(2023, 6, 2)] * 2  # no place differs: the first
+    assert names_dates(["a_20230602.png", "b.png"]) == [dt.date(2023, 6, 2), None]
 
 
 def test_names_without_any_date_give_none_silently():

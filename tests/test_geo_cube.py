@@ -387,6 +387,15 @@ def test_dates_written_with_underscores_in_geotiff_names_are_read(tmp_path):
     assert list(cube["time"].dt.strftime("%Y%m%d").values) == [path.stem.split("_")[1] for path in write_geotiffs(tmp_path / "again")]
 
 
+def test_geotiff_names_holding_an_export_date_first_give_the_acquisition_dates(tmp_path):
+    expected = [path.stem.split("_")[1] for path in write_geotiffs(tmp_path / "again")]
+    for path in write_geotiffs(tmp_path / "dn"):
+        day = path.stem.split("_")[1]
+        path.rename(path.with_name(f"export_20240105_S2_{day}.tif"))
+    cube = open_cube(tmp_path / "dn")
+    assert list(cube["time"].dt.strftime("%Y%m%d").values) == expected
+
+
 def test_tags_that_date_files_otherwise_than_their_names_are_used_and_said(tmp_path):
     paths = write_geotiffs(tmp_path / "dn")
     with rasterio.open(paths[0], "r+") as target:

@@ -34,7 +34,7 @@ import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 
-from ..io.decode import DateLike, date_in_name, first_names, natural_key, split_dates
+from ..io.decode import DateLike, date_in_name, first_names, names_dates, natural_key, split_dates
 from .units import HOW_TO_FIX, Units, units_from_metadata
 
 __all__ = ["open_cube", "cube_units", "with_units", "north_up_flips", "acquisition_times", "describe_time", "whole_number", "UNITS_BANDS_ATTR", "cube_rgb", "default_rgb", "recognised_rgb", "class_bands", "is_cube_source", "find_rasters", "band_parts", "CUBE_SUFFIXES", "STORE_SUFFIXES", "TIFF_SUFFIXES", "RASTER_SUFFIXES", "DIMS"]
@@ -513,27 +513,39 @@ def _leaves(document: object) -> list[tuple[str, str]]:
     return [pair for key, value in document.items() for pair in (_leaves(value) if isinstance(value, dict) else [(key, str(value))])]
 
 
-def _scene_date(files: list[Path], tags: dict[str, str]) -> tuple[dt.date | dt.datetime | None, str]:
+def _scene_dates(groups: list[list[Path]], headers: dict[Path, tuple]) -> list[tuple[dt.date | dt.datetime | None, str]]:
+    """Each scene's date and where it was read (`_scene_date`), by its first file; the names'
+    dates read across the series (`names_dates`: of two dates in every name, the one that differs)."""
+    firsts = [group[0] for group in groups]
+    stems, folders = names_dates([path.stem for path in firsts]), names_dates([path.parent.name for path in firsts])
+    return [_scene_date(path, headers[path][2], (stem, folder)) for path, stem, folder in zip(firsts, stems, folders)]
+
+
+def _scene_date(path: Path, tags: dict[str, str], named: tuple[dt.date | None, dt.date | None]) -> tuple[dt.date | dt.datetime | None, str]:
     """A scene's date and where it was read: its time (UTC) where an ACQUISITION_TIME tag gives one
-    (as `write_cube` writes it), else an acquisition tag, a date in the file or folder name, else TIFFTAG_DATETIME."""
+    (as `write_cube` writes it), else an acquisition tag, a date in the file or folder name
+    (`named`: the dates the series' names give this file and its folder), else TIFFTAG_DATETIME."""
     try:
         moment = pd.Timestamp(tags["ACQUISITION_TIME"])
     except (KeyError, ValueError):
         moment = pd.NaT
     if not pd.isna(moment):
         return (moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment).to_pydatetime(), "tag ACQUISITION_TIME"
-    names = {files[0].stem: "names", files[0].parent.name: "folders' names"}
-    candidates = [(f"tag {key}", tags.get(key)) for key in _DATE_TAGS] + [(f"their {where}", name) for name, where in names.items()]
-    candidates.append(("tag TIFFTAG_DATETIME, often the time a file was written", tags.get("TIFFTAG_DATETIME")))
-    for source, text in candidates:
-        if not text:
-            continue
-        date = date_in_name(text.replace(":", "-").replace("/", "-"))  # tags write 2019:06:16 or 2019/06/16 too
-        if date is None and text in names:
-            date = _day_of_year(text)
+    for key in _DATE_TAGS:
+        date = _tag_date(tags.get(key))
         if date is not None:
-            return date, source
-    return None, ""
+            return date, f"tag {key}"
+    for name, date, where in zip((path.stem, path.parent.name), named, ("names", "folders' names")):
+        date = date or _day_of_year(name)
+        if date is not None:
+            return date, f"their {where}"
+    date = _tag_date(tags.get("TIFFTAG_DATETIME"))
+    return (date, "tag TIFFTAG_DATETIME, often the time a file was written") if date is not None else (None, "")
+
+
+def _tag_date(text: str | None) -> dt.date | None:
+    """The date a tag's text holds (tags write 2019:06:16 or 2019/06/16 too)."""
+    return date_in_name(text.replace(":", "-").replace("/", "-")) if text else None
 
 
 # The satellite or HLS product a name states: two satellites may image a place on one day
@@ -556,7 +568,8 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
             f"dates: no acquisition dates found for {len(undated)} of {len(firsts)} acquisitions (e.g. {undated[0].name}: {_DATE_PATTERNS}); "
             "pass dates= (command line: --dates), one per acquisition"
         )
-    named = [(path, date, source, date_in_name(path.stem)) for path, (date, source) in zip(firsts, found) if source.startswith("tag ")]
+    stems = names_dates([path.stem for path in firsts])
+    named = [(path, date, source, name_date) for path, (date, source), name_date in zip(firsts, found, stems) if source.startswith("tag ")]
     differing = [(path, date, source, name_date) for path, date, source, name_date in named if name_date and name_date != pd.Timestamp(date).date()]
     if differing:
         path, date, source, name_date = differing[0]
@@ -648,7 +661,7 @@ def _open_tiffs(
         groups = [[path] for path in files]
         count, descriptions = headers[files[0]][:2]
         band_names = [name or f"band_{index + 1}" for index, name in enumerate(descriptions)]
-    found = [_scene_date(group, headers[group[0]][2]) for group in groups]
+    found = _scene_dates(groups, headers)
     if check_dates:
         _check_scene_dates([group[0] for group in groups], found)
     arrays, units, given = [], [], nodata

@@ -39,6 +39,7 @@ __all__ = [
     "collect_image_paths",
     "in_frame_order",
     "dates_from_names",
+    "names_dates",
     "frame_dates",
     "date_in_name",
     "first_names",
@@ -85,14 +86,17 @@ def date_in_name(name: str | PathLike) -> dt.date | None:
     """The acquisition date written in a file name (2021-05-10, 20210510 or 2021_05_10), else None.
 
     The first digits that form a real date count: digits that are no date (20219999) are skipped.
+    Of a series' names, `names_dates` reads the date that differs between them.
     """
-    return _dates_in_name(name)[0]
+    dates, _ = _dates_in_name(name)
+    return dates[0] if dates else None
 
 
-def _dates_in_name(name: str | PathLike) -> tuple[dt.date | None, str | None]:
-    """(`date_in_name`, the first real date it passed over as part of a chain of numbers joined by "_")."""
+def _dates_in_name(name: str | PathLike) -> tuple[list[dt.date], str | None]:
+    """(the real dates a name holds, in order; the first real date it passed over as part of a
+    chain of numbers joined by "_")."""
     name = Path(name).name
-    chained = None
+    dates, chained = [], None
     for match in _DATE_IN_NAME.finditer(name):
         year, separator, month, day = match.groups()
         try:
@@ -102,18 +106,34 @@ def _dates_in_name(name: str | PathLike) -> tuple[dt.date | None, str | None]:
         if separator == "_" and (_NUMBER_BEFORE.search(name, 0, match.start()) or _NUMBER_AFTER.match(name, match.end())):
             chained = chained or match.group(0)  # underscores also join tile or grid numbers: only a date standing alone counts
             continue
-        return date, None
-    return None, chained
+        dates.append(date)
+    return dates, chained
+
+
+def _series_dates(found: Sequence[list[dt.date]]) -> list[dt.date | None]:
+    """Per name the date of the first place in the names where the dates are not all one: a
+    series' acquisitions differ, the export or processing date a tool writes first
+    (export_20240105_S2_2019-06-16) does not. Product names put the acquisition first
+    (S2's ..._20190616T105029_..._20190616T135318, Landsat's ..._20230602_20230607_...)."""
+    places = min((len(dates) for dates in found), default=0)
+    place = next((index for index in range(places) if len({dates[index] for dates in found}) > 1), 0)
+    return [dates[place] if len(dates) > place else None for dates in found]
+
+
+def names_dates(names: Sequence[str | PathLike]) -> list[dt.date | None]:
+    """The acquisition date in each of a series' file names (None where a name has none): where
+    the names hold several dates, the one that differs between them (`_series_dates`)."""
+    return _series_dates([_dates_in_name(name)[0] for name in names])
 
 
 def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
-    """Acquisition dates written in every file name, else None (frames then go evenly spaced).
+    """Acquisition dates written in every file name (`names_dates`), else None (frames then go evenly spaced).
 
     When only some names carry a date, warns naming the others: dropping the dates silently
     would leave a user wondering why the report shows none.
     """
     found = [_dates_in_name(path) for path in paths]
-    dates = [date for date, _ in found]
+    dates = _series_dates([named for named, _ in found])
     if dates and all(dates):
         return dates
     undated = [Path(path).name for path, date in zip(paths, dates) if date is None]
@@ -137,14 +157,14 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
 
 def frame_dates(frames: object, dates: Sequence[DateLike] | None, in_order: bool = True) -> Sequence[DateLike] | None:
     """`dates`; where None and the frames are file paths, the dates written in all their names
-    (`date_in_name`), as the command line and the app read them, which must then run forward
+    (`names_dates`), as the command line and the app read them, which must then run forward
     (`in_order=False`: else None, for images that need not be a series, as `detect` takes them).
     Silent where some name has none: the command line, which gives its paths here, warns itself."""
     if dates is not None or not isinstance(frames, Sequence) or isinstance(frames, (str, bytes)) or not frames:
         return dates
     if not all(isinstance(item, (str, PathLike)) for item in frames):
         return dates
-    named = [date_in_name(item) for item in frames]
+    named = names_dates(frames)
     if not all(named):
         return None
     if any(later < earlier for earlier, later in zip(named, named[1:])):
@@ -189,7 +209,8 @@ def in_frame_order(names: Iterable[PathT]) -> list[PathT]:
     natural order (frame_2 before frame_10): the names' dates become the frames' dates, which must
     run forward, and an S2B name sorts before an earlier S2A one."""
     ordered = sorted(names, key=natural_key)
-    return sorted(ordered, key=date_in_name) if all(map(date_in_name, ordered)) else ordered
+    dates = names_dates(ordered)
+    return [name for _, name in sorted(zip(dates, ordered), key=lambda pair: pair[0])] if all(dates) else ordered
 
 
 def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN_FRAMES, max_frames: int = MAX_FRAMES) -> np.ndarray:
