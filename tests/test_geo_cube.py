@@ -372,6 +372,18 @@ def test_netcdf_dates_as_iso_strings_or_a_model_calendar_are_read(tmp_path):
         open_cube(tmp_path / "nat.nc")
 
 
+def test_a_netcdf_time_stated_twice_is_kept_with_a_warning_unless_dates_are_given(tmp_path):
+    data = np.random.default_rng(0).integers(300, 1500, (3, 3, 8, 8)).astype(np.uint16)
+    coords = {"band": ["B04", "B03", "B02"], "y": 5_000_000 - 10.0 * np.arange(8), "x": 400_000 + 10.0 * np.arange(8)}
+    time = pd.to_datetime(["2021-06-01", "2021-06-06", "2021-06-06"])
+    xr.DataArray(data, dims=DIMS, coords={**coords, "time": time}, attrs={"scale_factor": 1e-4}).to_dataset(name="reflectance").to_netcdf(tmp_path / "twice.nc")
+    with pytest.warns(UserWarning, match=r"dates: the time coordinate gives 2021-06-06 00:00:00 more than once; each is kept .* cube.drop_duplicates\('time'\)"):
+        assert open_cube(tmp_path / "twice.nc").sizes["time"] == 3
+    with pytest.warns(UserWarning) as caught:
+        assert open_cube(tmp_path / "twice.nc", dates=["2021-06-01", "2021-06-06", "2021-06-11"]).sizes["time"] == 3
+    assert [str(warning.message)[:40] for warning in caught] == ["dates: 1 of the dates given differ from "]  # said, and not the repeat
+
+
 def test_hidden_files_and_folders_beside_the_geotiffs_are_skipped(tmp_path):
     write_geotiffs(tmp_path / "dn")
     (tmp_path / "dn" / "._S2_20190616.tif").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")

@@ -165,6 +165,8 @@ def open_cube(
         if np.ndim(value) and len(value) != cube.sizes["band"]:
             raise ValueError(f"{name}: {len(value)} values for {cube.sizes['band']} bands ({', '.join(map(str, cube['band'].values))}); give one number, or one per band")
     cube = _finish(cube, dates, units)
+    if stores and dates is None:
+        _warn_repeated_times(cube)
     return cube if nodata is None else cube.rio.write_nodata(_stored_nodata(nodata, cube.dtype), encoded=False)
 
 
@@ -1009,6 +1011,20 @@ def _crs_of_dataset(cube: xr.DataArray, dataset: xr.Dataset, geographic: bool) -
     if len(mappings) == 1:
         return cube.rio.write_crs(mappings[0].attrs.get("crs_wkt", mappings[0].attrs.get("spatial_ref")))
     return cube.rio.write_crs("EPSG:4326") if geographic else cube
+
+
+def _warn_repeated_times(cube: xr.DataArray) -> None:
+    """A netCDF or zarr time coordinate stating one instant twice is most likely one acquisition
+    stored twice (a concatenation repeated); the cube's own times are kept, but the user is told."""
+    times = pd.DatetimeIndex(cube["time"].values)
+    repeated = times[times.duplicated()].unique()
+    if len(repeated):
+        listed = ", ".join(str(time) for time in repeated[:3]) + (", ..." if len(repeated) > 3 else "")
+        warnings.warn(
+            f"dates: the time coordinate gives {listed} more than once; each is kept and filled as a separate acquisition "
+            "(write_cube names the second clear_<date>_2); if one acquisition is stored twice, drop it: cube.drop_duplicates('time')",
+            stacklevel=3,
+        )
 
 
 # ---- common --------------------------------------------------------------------------------
