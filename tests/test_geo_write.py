@@ -94,6 +94,7 @@ def test_zarr_keeps_everything_and_reads_back_as_a_cube(tmp_path, cube, result):
     back = open_cube(tmp_path / "out" / "clear_vision.zarr")
     assert back.dtype == np.uint16 and back.attrs["scale_factor"] == 1e-4 and back.rio.nodata == 0
     assert np.array_equal(back.values, result["clear"].values) and list(back["band"].values) == ["B04", "B03", "B02", "B08"]
+    assert result["input_file"].chunks and list(stored["input_file"].values) == list(cube["input_file"].values)  # a lazy coordinate written too
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["files"] == cube_file_names(cube["time"].values, "zarr") and report["rgb_bands"] == "B04,B03,B02"
     assert np.allclose(report["cloud_cover"], (result["mask"].values != 0).mean(axis=(1, 2)), atol=1e-4)
@@ -107,6 +108,7 @@ def test_netcdf_keeps_everything_in_one_file_and_reads_back_as_a_cube(tmp_path, 
         assert stored["clear"].rio.crs.to_epsg() == 3035 and stored["clear"].rio.transform() == cube.rio.transform()
         assert stored["clear"].dtype == np.uint16 and stored["clear"].attrs["scale_factor"] == 1e-4 and stored["clear"].encoding["zlib"]
         assert np.array_equal(stored["mask"].values, result["mask"].values) and np.array_equal(stored["probability"].values, result["probability"].values)
+        assert list(stored["input_file"].values) == list(cube["input_file"].values) and stored["input_file"].values[2].endswith("20190626.tif")
     back = open_cube(tmp_path / "out" / "clear_vision.nc")
     assert np.array_equal(back.values, result["clear"].values) and np.array_equal(back["time"].values, cube["time"].values)
     assert json.loads((tmp_path / "out" / "report.json").read_text())["format"] == "netcdf"

@@ -141,6 +141,9 @@ def _checked_result(result: Any) -> xr.Dataset:
 def _write_zarr(result: xr.Dataset, path: Path, progress: bool) -> tuple[np.ndarray, int]:
     """The result as one zarr store; the mask shares per date and the pixels left cloudy (see `_report`)."""
     uniform = result.chunk({"y": result["clear"].data.chunksize[2], "x": result["clear"].data.chunksize[3]}) if result["clear"].chunks else result
+    # coordinates in memory: to_zarr(compute=False) defers a Dask-backed one (a chunked cube's
+    # input_file), and only the three variables are stored below, so it was written empty
+    uniform = uniform.assign_coords({name: uniform[name].compute() for name, coord in uniform.coords.items() if coord.chunks})
     # xarray writes the metadata and coordinates; the three variables are stored together in
     # each pass, so each chunk's pipeline runs once for all of them
     uniform.to_zarr(path, mode="w", compute=False, consolidated=False, zarr_format=2)
