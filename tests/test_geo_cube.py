@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,23 @@ def test_netcdf_variables_become_bands_and_unstated_units_stay_unknown():
         open_cube(NRT, bands=["B4", "B3", "B2"], scale=[1e-4, 1e-4])
     with pytest.raises(ValueError, match=r"offset: 'x' is not a number or one number per band"):
         open_cube(NRT, bands=["B4", "B3", "B2"], scale=1e-4, offset="x")
+
+
+def test_a_cube_built_with_rioxarray_from_files_of_per_band_units_keeps_them(tmp_path):
+    """open_rasterio states per-band units as `scales` / `offsets` where the bands' differ (a
+    reflectance band beside SCL, as write_cube's COGs are) and warns; open_cube reads the files quietly."""
+    profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 2, "dtype": "uint16", "crs": "EPSG:32633", "transform": from_origin(500_000, 5_000_000, 10, 10)}
+    for day in ("2021-06-01", "2021-06-06"):
+        with rasterio.open(tmp_path / f"clear_{day}.tif", "w", **profile) as target:
+            target.write(np.full((2, 8, 8), 1500, np.uint16))
+            target.scales, target.offsets, target.descriptions = (1e-4, 1.0), (-0.1, 0.0), ("B04", "SCL")
+    with pytest.warns(UserWarning, match="Scales differ across bands"):
+        arrays = [rioxarray.open_rasterio(path) for path in sorted(tmp_path.glob("*.tif"))]
+    built = xr.concat(arrays, "time").assign_coords(time=pd.to_datetime(["2021-06-01", "2021-06-06"]), band=["B04", "SCL"])
+    assert cube_units(built) == Units((1e-4, 1.0), (-0.1, 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert cube_units(open_cube(tmp_path)) == Units((1e-4, 1.0), (-0.1, 0.0))
 
 
 def test_zarr_round_trip_keeps_crs_and_units(tmp_path):

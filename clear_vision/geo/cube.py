@@ -82,7 +82,7 @@ UNITS_BANDS_ATTR = "units_bands"
 # user's cube.to_netcdf() then wrote a file xarray could not reopen): per-band values are kept
 # under these names instead, in a cube's attrs and in the files written from it (both are read).
 BAND_UNITS_ATTRS = {"scale_factor": "band_scale_factor", "add_offset": "band_add_offset"}
-_UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR, *BAND_UNITS_ATTRS.values())
+_UNITS_ATTRS = ("scale_factor", "add_offset", UNITS_BANDS_ATTR, *BAND_UNITS_ATTRS.values(), "scales", "offsets")  # the last two: rioxarray's per-band
 RGB_ATTR = "rgb_bands"  # the attr naming a cube's red, green and blue (set where names alone mislead, and on results)
 # Each date's file (its first band file), along time: two acquisitions of one day (HLS L30 and
 # S30) are told apart in the outputs by it, not by their date.
@@ -815,6 +815,8 @@ def _read_product_file(path: Path) -> bytes | None:
 def _read_tiff(path: Path, chunks: Chunks) -> xr.DataArray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        # per-band scales are read from the header (`_open_tiffs`): rioxarray's note on them is noise here
+        warnings.filterwarnings("ignore", message=r"(Scales|Offsets) differ across bands", category=UserWarning)
         array = rioxarray.open_rasterio(_gdal_name(path), mask_and_scale=False, chunks={"band": -1, "y": chunks, "x": chunks} if chunks else None)
         return array if chunks else array.load()
 

@@ -111,7 +111,8 @@ def units_from_metadata(
     if scale is not None or offset is not None:
         return Units(_given("scale", scale, 1.0), _given("offset", offset, 0.0))
     integer = np.issubdtype(np.dtype(dtype), np.integer)
-    cf_scale, cf_offset = _number(metadata, "scale_factor", "band_scale_factor"), _number(metadata, "add_offset", "band_add_offset")
+    # per-band values: ours (band_*), or rioxarray's open_rasterio where the bands' differ (scales, offsets)
+    cf_scale, cf_offset = _number(metadata, "scale_factor", "band_scale_factor", "scales"), _number(metadata, "add_offset", "band_add_offset", "offsets")
     if cf_scale is not None and not (cf_scale == 1.0 and cf_offset in (None, 0.0) and integer):
         return Units(cf_scale, 0.0 if cf_offset is None else cf_offset)
     quantification = _number(metadata, "BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE")
