@@ -393,11 +393,16 @@ def test_the_accessor_on_a_dataset_says_what_it_takes():
         cube.to_dataset(name="reflectance").clear_vision.remove()
 
 
-def test_rgb_names_a_band_with_or_without_the_leading_zero():
+def test_rgb_names_a_band_with_or_without_the_leading_zero_or_by_the_end_of_its_name():
     cube = synthetic_cube(steps=2, height=32, width=32)  # bands B04, B03, B02, B08
     assert check_cube(cube, ("B4", "B3", "B2"))[2] == ("B04", "B03", "B02")
     with pytest.raises(ValueError, match=r"rgb: \('B5', 'B03', 'B02'\) must name the red, green and blue bands"):
         check_cube(cube, ("B5", "B03", "B02"))
+    openeo = cube.assign_coords(band=["S2-L2A-B04", "S2-L2A-B03", "S2-L2A-B02", "S2-L2A-B08"])  # as openEO names them
+    assert check_cube(openeo, ("B04", "B3", "S2-L2A-B02"))[2] == ("S2-L2A-B04", "S2-L2A-B03", "S2-L2A-B02")
+    twice = cube.assign_coords(band=["L8-B04", "S2-B04", "S2-B03", "S2-B02"])
+    with pytest.raises(ValueError, match=r"rgb: \('B04', 'S2-B03', 'S2-B02'\) must name"):  # two bands end in B04: neither is guessed
+        check_cube(twice, ("B04", "S2-B03", "S2-B02"))
 
 
 def test_rgb_naming_a_band_twice_is_refused():

@@ -244,12 +244,18 @@ def _first_chunk_rgb(cube: xr.DataArray, rgb_index: list[int]) -> np.ndarray:
 
 
 def _band_named(name: str, names: list[str]) -> str:
-    """The cube's band that `name` means: itself, or the one band spelled with or without the
-    number's leading zero (B04 for B4, as Sentinel-2's files and other tools spell them)."""
+    """The cube's band that `name` means: itself, else the one band spelled with or without the
+    number's leading zero (B04 for B4, as Sentinel-2's files and other tools spell them), else the
+    one whose name ends in it after a separator (B04 for openEO's S2-L2A-B04, as red/green/blue
+    are recognised by default)."""
     if name in names:
         return name
-    spelled = [band for band in names if _without_leading_zeros(band) == _without_leading_zeros(name)]
-    return spelled[0] if len(spelled) == 1 else name
+    wanted = _without_leading_zeros(name)
+    for matches in (lambda band: _without_leading_zeros(band) == wanted, lambda band: _without_leading_zeros(re.split(r"[-_. ]", band)[-1]) == wanted):
+        spelled = [band for band in names if matches(band)]
+        if spelled:
+            return spelled[0] if len(spelled) == 1 else name
+    return name
 
 
 def _without_leading_zeros(name: str) -> str:
