@@ -262,6 +262,7 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         logging.getLogger(name).addFilter(_without_tracebacks)
         stack.callback(logging.getLogger(name).removeFilter, _without_tracebacks)  # after the client has closed: it logs then too
     if args.workers:
+        stack.push(partial(_quiet_when_interrupted, None))  # a Ctrl-C while the workers start: their failed starts stay unlogged
         cluster = stack.enter_context(local_cluster(args.workers))
         client = stack.enter_context(Client(cluster))
     else:

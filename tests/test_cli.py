@@ -356,6 +356,24 @@ def test_ctrl_c_on_local_workers_is_one_line_and_a_finished_run_ends_quietly(tmp
     assert not (tmp_path / "out").exists()
 
 
+def test_ctrl_c_while_local_workers_start_is_one_line_too(tmp_path):
+    """Interrupted while its workers started, the command printed distributed's exit hook failing
+    on the half-started cluster (AssertionError: Status.init) and the workers' failed starts."""
+    synthetic_cube(4, 128, 128).to_dataset().to_zarr(tmp_path / "cube.zarr")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clear_vision", "remove", "--workers", "2", str(tmp_path / "cube.zarr"), "--out", str(tmp_path / "out")],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    for line in process.stderr:  # the cube is read: the cluster starts next, for seconds (each worker imports torch)
+        if line.startswith("cube:"):
+            break
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    code, err = process.wait(timeout=120), process.stderr.read()
+    assert code in (130, -2) and "interrupted: nothing was written" in err, err
+    assert not any(noise in err for noise in ("Traceback", "Exception ignored", "never retrieved")), err
+
+
 # ---- georeferenced cubes -------------------------------------------------------------------
 
 

@@ -52,15 +52,24 @@ def local_cluster(n_workers: int, **options: Any) -> Any:
     (`dask_setup`). Its HTTP server (and dashboard) take a free port: on 8787, taken by any other
     cluster, distributed warned in three lines."""
     from distributed import LocalCluster
+    from distributed.deploy.spec import SpecCluster
 
     # a distributed cluster started earlier in this process leaves its nanny's MALLOC_TRIM_THRESHOLD_ in
     # os.environ, which workers spawned now would inherit: kept out while they start
     inherited = os.environ.pop(TRIM_VARIABLE, None)
+    earlier = set(SpecCluster._instances)
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, "distributed.worker.preload": [__name__]}):
             return LocalCluster(
                 n_workers=n_workers, threads_per_worker=1, dashboard_address=":0", worker_class=_patient_nanny(), **options
             )
+    except BaseException:
+        # interrupted while starting (Ctrl-C): distributed's exit hook would close the half-started
+        # cluster and print 30 lines ending in "AssertionError: Status.init"; its worker processes
+        # are daemons and end with this process
+        for cluster in set(SpecCluster._instances) - earlier:
+            SpecCluster._instances.discard(cluster)
+        raise
     finally:
         if inherited is not None:
             os.environ[TRIM_VARIABLE] = inherited
