@@ -43,7 +43,8 @@ def dask_setup(worker: Any) -> None:
     ignores Ctrl-C. A terminal sends it to every process of the command, and interrupted in a task
     the workers printed 30..90 lines of tracebacks; the command stops the run and closes them.
     (Held back in the command while the workers start, a Ctrl-C got lost: another thread of the
-    command took it, so the workers still print their tracebacks if interrupted while starting.)"""
+    command took it. Interrupted while starting, the workers fail to start, and the command keeps
+    that quiet itself.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
