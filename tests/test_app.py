@@ -187,7 +187,7 @@ def bad_inputs(example_sequences: dict[str, list[Path]], tmp_path_factory: pytes
         ("eleven frames", "11 frames given; this app takes at most 10 (the model was trained on 5 to 10): delete 1 line(s) from the frame order list"),
         ("text file", "Invalid file type"),
         ("text named .png", "frame_99.png): not a readable PNG, JPEG or TIFF image"),
-        ("mixed sizes", "all frames must share one size: most are 100x100 px, but not frame_00_small.png (64x64)"),
+        ("mixed sizes", "all frames must share one size: most are 100x100 px (rows x columns), but not frame_00_small.png (64x64)"),
     ],
 )
 def test_bad_input_gives_a_clear_error(client: Client, bad_inputs: dict[str, list[Path]], case: str, message: str) -> None:

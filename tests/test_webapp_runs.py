@@ -38,7 +38,7 @@ def test_a_request_gives_summary_and_files(runner: ModelRunner, tmp_path: Path) 
 
     summary, files, warnings = process(runner, paths, "2021-05-10 2021-05-15 2021-05-20 2021-05-25", order, tmp_path / "results", no_progress)
 
-    assert "4 frames of 64x48 px" in summary and "dates as typed" in summary
+    assert "4 frames of 48x64 px (rows x columns" in summary and "dates as typed" in summary
     assert [caption for _, caption in files.clears] == ["1. x_04.png", "2. x_03.png", "3. x_02.png", "4. x_01.png"]
     expected = runner.model.run(images[::-1], dates=["2021-05-10", "2021-05-15", "2021-05-20", "2021-05-25"]).frames
     returned = np.stack([np.asarray(Image.open(path)) for path, _ in files.clears])

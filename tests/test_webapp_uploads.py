@@ -228,7 +228,7 @@ def test_frames_of_another_size_are_named(tmp_path: Path) -> None:
     paths = [blank_png(tmp_path / f"frame_{index}.png", 64, 48) for index in range(1, 5)]
     paths[2] = blank_png(tmp_path / "frame_3.png", 100, 100)
     with pytest.raises(ValueError, match=re.escape(
-        "all frames must share one size: most are 64x48 px, but not frame_3.png (100x100); crop or resize those to match, "
+        "all frames must share one size: most are 48x64 px (rows x columns), but not frame_3.png (100x100); crop or resize those to match, "
         "or leave them out (delete their lines from the frame order list)"
     )):
         check_size(paths)

@@ -114,7 +114,7 @@ def process(
     height, width = images.shape[1:3]
     summary = [
         f"**Done in {time.perf_counter() - started:.1f} s** on {device}: {len(paths)} frames of "
-        f"{width}x{height} px, mean cloud cover {result.cloud_cover.mean():.0%}; {date_note}"
+        f"{height}x{width} px (rows x columns), mean cloud cover {result.cloud_cover.mean():.0%}; {date_note}"
         f"{'' if model is runner.model else f'; fill threshold {model.config.fill_threshold:g}'}.",
         *(f"- Warning: {warning}" for warning in result.warnings),
     ]

@@ -221,9 +221,9 @@ def check_size(paths: list[Path]) -> None:
     sizes = [image_size(path, f"frame {index} ({path.name})") for index, path in enumerate(paths, start=1)]
     if len(set(sizes)) > 1:  # the library's message gives the sizes, not which frames are odd
         height, width = Counter(sizes).most_common(1)[0][0]
-        odd = [f"{path.name} ({w}x{h})" for path, (h, w) in zip(paths, sizes) if (h, w) != (height, width)]
+        odd = [f"{path.name} ({h}x{w})" for path, (h, w) in zip(paths, sizes) if (h, w) != (height, width)]
         raise ValueError(
-            f"all frames must share one size: most are {width}x{height} px, but not {first_names(odd, shown=5)}"
+            f"all frames must share one size: most are {height}x{width} px (rows x columns), but not {first_names(odd, shown=5)}"
             "; crop or resize those to match, or leave them out "
             "(delete their lines from the frame order list)"
         )
@@ -231,7 +231,7 @@ def check_size(paths: list[Path]) -> None:
     if total > APP_MAX_PIXELS:
         height, width = max(sizes, key=lambda size: size[0] * size[1])
         raise ValueError(
-            f"{len(paths)} frames of up to {width}x{height} px are {total:,} pixels; this app takes at most "
+            f"{len(paths)} frames of up to {height}x{width} px are {total:,} pixels; this app takes at most "
             f"{APP_MAX_PIXELS:,} pixels per run (e.g. {APP_MAX_FRAMES} frames of 1024x1024): "
             "crop or downscale the frames, or use the command line for larger ones"
         )
