@@ -276,6 +276,17 @@ def test_day_numbers_are_day_of_year_or_days_since_a_start():
     assert parse_dates(np.array([738000, 738005]), 2).tolist() == [0, 5]  # days since an epoch
 
 
+def test_day_of_year_falling_a_little_and_one_date_for_every_frame_are_said():
+    with pytest.warns(UserWarning, match=r"dates: day 9 \(date 2\) follows day 10 and is taken as the next year's, 364 days later \(2 such turn\(s\)\); if the frames are out of order"):
+        assert parse_dates([10, 9, 8], 3).tolist() == [0, 364, 728]
+    with pytest.warns(UserWarning, match=r"dates: all 3 frames have one date"):
+        parse_dates(["2019-06-16"] * 3, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_dates([350, 360, 5], 3)  # New Year: a fall of most of a year
+        parse_dates(["2023-06-02", "2023-06-02"], 2)  # two satellites on one day (HLS S30 and L30)
+
+
 def test_integers_that_are_all_yyyymmdd_dates_are_those_dates():
     assert parse_dates([20210430, 20210501, 20210510], 3).tolist() == [0, 1, 10]
     assert parse_dates(np.array([20201225, 20210104]), 2).tolist() == [0, 10]

@@ -586,6 +586,7 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     if kinds == {"number"} and (calendar := _yyyymmdd_ordinals(numbers)) is not None:
         numbers, kinds = calendar, {"date"}
     if kinds == {"number"} and ((numbers >= 1) & (numbers <= 366)).all():
+        _note_day_of_year_turns(numbers)
         numbers = numbers + DAYS_PER_YEAR * np.concatenate([[0], np.cumsum(np.diff(numbers) < 0)])  # day-of-year: a new year
     steps = np.diff(numbers)
     if (steps < 0).any():
@@ -598,7 +599,29 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
             f"dates: day numbers {numbers[0]:.0f}..{numbers[-1]:.0f} span {span / DAYS_PER_YEAR:,.0f} years; they are days, "
             "not seconds (Unix timestamps): give dates (2021-05-10) or days since a start"
         )
+    if count >= 3 and span == 0:
+        warnings.warn(
+            f"dates: all {count} frames have one date; the filler weighs the other dates by their distance in time, "
+            "here none: give each frame its own acquisition date",
+            stacklevel=3,
+        )
     return (numbers - numbers[0]).astype(np.float32)
+
+
+def _note_day_of_year_turns(numbers: np.ndarray) -> None:
+    """Warn where a day-of-year number falls by less than half a year: taken as the next year's
+    (parse_dates), it puts most of a year between two frames, as a list out of order does silently
+    (10, 9, 8, ...: nine years)."""
+    falls = -np.diff(numbers)
+    close = np.flatnonzero((falls > 0) & (falls < DAYS_PER_YEAR / 2))
+    if len(close):
+        first = int(close[0])
+        warnings.warn(
+            f"dates: day {numbers[first + 1]:g} (date {first + 2}) follows day {numbers[first]:g} and is taken as the next year's, "
+            f"{DAYS_PER_YEAR - falls[first]:g} days later ({len(close)} such turn(s)); if the frames are out of order, give them in "
+            "time order, or give dates (2021-05-10)",
+            stacklevel=3,
+        )
 
 
 def _yyyymmdd_ordinals(numbers: np.ndarray) -> np.ndarray | None:
