@@ -266,12 +266,13 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         cluster = stack.enter_context(local_cluster(args.workers))
         client = stack.enter_context(Client(cluster))
     else:
+        _handshake(args.scheduler, SCHEDULER_TIMEOUT_S)
         try:
-            _handshake(args.scheduler, SCHEDULER_TIMEOUT_S)
             client = stack.enter_context(Client(args.scheduler, timeout=SCHEDULER_TIMEOUT_S))
         except (OSError, TimeoutError, ValueError) as error:
             detail = str(error) or f"no scheduler answered within {SCHEDULER_TIMEOUT_S} s"
             raise ValueError(f"--scheduler: cannot reach {args.scheduler} ({type(error).__name__}: {detail}); give tcp://HOST:PORT of a running dask scheduler") from None
+        _check_has_workers(client, args.scheduler)
         _check_imports(client, args.scheduler)
         _check_workers_see(client, args.staged.path, args.scheduler)
         _note_trimming_workers(client)
@@ -288,18 +289,60 @@ def _without_tracebacks(record: logging.LogRecord) -> bool:
 
 
 def _handshake(address: str, seconds: float) -> None:
-    """Open and close one Dask connection, bounded in time: distributed's own timeout does not
-    cover its handshake, so a port that accepts but is not a scheduler (its dashboard, say)
-    would make `Client` wait for ever."""
+    """Reach `address` and open and close one Dask connection, bounded in time, or refuse in one
+    line saying why: no such host, nothing listening (at once, not after the timeout), or something
+    that is not a Dask scheduler. distributed's own timeout does not cover its handshake, so a port
+    that accepts but never speaks Dask (its dashboard, say) would make `Client` wait for ever, and
+    one that answers in another protocol (a web server's HTTP 400) made it fail with a traceback."""
     import asyncio
+    import socket
+    from urllib.parse import urlsplit
 
     from distributed.comm import connect
+
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"--scheduler: cannot reach {address} ({why}); give tcp://HOST:PORT of a running dask scheduler")
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")  # without a scheme, distributed takes tcp
+    if parts.scheme != "tcp":
+        raise refuse(f"the command line connects over tcp:// only, not {parts.scheme}://; for TLS, connect from Python with distributed.Client(security=...) and call remove_cube")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as error:  # a port that is no number or out of range
+        raise refuse(str(error)) from None
+    if not host or port is None:
+        raise refuse("no host or no port")
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except socket.gaierror as error:
+        raise refuse(f"host {host} not found: {error.strerror}") from None
+    except (TimeoutError, socket.timeout):
+        raise refuse(f"no answer from {host}:{port} within {seconds:g} s") from None
+    except OSError as error:
+        raise refuse(f"{error.strerror or error} on port {port}") from None
 
     async def open_and_close() -> None:
         comm = await asyncio.wait_for(connect(address, timeout=seconds), seconds)
         await comm.close()
 
-    asyncio.run(open_and_close())
+    try:
+        asyncio.run(open_and_close())
+    except (TimeoutError, asyncio.TimeoutError):
+        raise refuse(f"TimeoutError: no scheduler answered within {seconds:g} s") from None
+    except Exception as error:  # noqa: BLE001 (whatever a server of another protocol makes distributed's reader do)
+        raise refuse(f"something answers on port {port}, but not as a Dask scheduler ({type(error).__name__})") from None
+
+
+def _check_has_workers(client: Any, address: str) -> None:
+    """A scheduler without workers would hold the run for ever: given SCHEDULER_TIMEOUT_S for one
+    to join, else refused."""
+    try:
+        client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT_S)
+    except TimeoutError:
+        raise ValueError(
+            f"--scheduler: the scheduler at {address} has no workers (none joined within {SCHEDULER_TIMEOUT_S} s); "
+            f"start some (dask worker {address}) or use --workers N for a local cluster"
+        ) from None
 
 
 def _check_workers_see(client: Any, folder: Path, address: str) -> None:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -659,11 +660,54 @@ def test_workers_that_cannot_write_the_output_folder_are_named(tmp_path):
             cli._check_workers_see(client, tmp_path / "not-on-this-machine", "tcp://here")
 
 
-def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+def test_unreachable_scheduler_is_one_line_saying_why(tmp_path, capsys):
     write_geotiffs(tmp_path / "dn")
-    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
-    assert "--scheduler: cannot reach tcp://127.0.0.1:9" in capsys.readouterr().err
+    started = time.monotonic()
+    for address, why in (
+        ("tcp://127.0.0.1:9", "Connection refused on port 9"),  # at once, not after the timeout
+        ("127.0.0.1:9", "Connection refused on port 9"),  # no scheme: tcp, as distributed takes it
+        ("tcp://127.0.0.1:99999", "Port out of range"),
+        ("tls://127.0.0.1:9", "the command line connects over tcp:// only, not tls://; for TLS, connect from Python"),
+    ):
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", address]) == 2
+        err = capsys.readouterr().err
+        assert f"--scheduler: cannot reach {address} ({why}" in err and "Traceback" not in err, err
+    assert time.monotonic() - started < cli.SCHEDULER_TIMEOUT_S
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dn"]
+
+
+def test_a_server_of_another_protocol_is_not_taken_for_a_scheduler(tmp_path, capsys):
+    """A web server's HTTP 400 made distributed's reader ask for 3 EiB: a MemoryError traceback."""
+    write_geotiffs(tmp_path / "dn")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def answer() -> None:
+            with contextlib.suppress(OSError):  # the server closed at the end of the test
+                while True:
+                    connection, _ = server.accept()
+                    with connection:
+                        connection.recv(100)
+                        connection.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", address]) == 2
+    assert f"--scheduler: cannot reach {address} (something answers on port {address.rsplit(':', 1)[1]}, but not as a Dask scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_refused_not_waited_for(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT_S", 2)
+    started, address = _scheduler_by_hand(tmp_path, {**os.environ, "PYTHONPATH": str(ROOT)}, workers=0)
+    try:
+        write_geotiffs(tmp_path / "dn")
+        assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--scheduler", address]) == 2
+        assert f"--scheduler: the scheduler at {address} has no workers (none joined within 2 s); start some (dask worker {address})" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def test_a_port_that_is_not_a_scheduler_is_one_line_not_a_hang(tmp_path, capsys, monkeypatch):
