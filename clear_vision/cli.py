@@ -256,15 +256,16 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         return
     from distributed import Client
 
-    from .geo.cluster import local_cluster
+    from .geo.cluster import local_cluster, quiet_failed_tasks
 
     for name in [name for name in logging.Logger.manager.loggerDict if name.split(".")[0] == "distributed"]:  # filters are per logger
         logging.getLogger(name).addFilter(_without_tracebacks)
         stack.callback(logging.getLogger(name).removeFilter, _without_tracebacks)  # after the client has closed: it logs then too
     if args.workers:
-        stack.push(partial(_quiet_when_interrupted, None))  # a Ctrl-C while the workers start: their failed starts stay unlogged
+        stack.push(partial(_quiet_when_stopped, None))  # a Ctrl-C while the workers start: their failed starts stay unlogged
         cluster = stack.enter_context(local_cluster(args.workers))
         client = stack.enter_context(Client(cluster))
+        client.run(quiet_failed_tasks)  # a chunk that fails is said in one line here
     else:
         _handshake(args.scheduler, SCHEDULER_TIMEOUT_S)
         try:
@@ -276,7 +277,7 @@ def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:
         _check_imports(client, args.scheduler)
         _check_workers_see(client, args.staged.path, args.scheduler)
         _note_trimming_workers(client)
-    stack.push(partial(_quiet_when_interrupted, client if args.workers else None))  # unwinds before the client closes
+    stack.push(partial(_quiet_when_stopped, client if args.workers else None))  # unwinds before the client closes
     workers = len(client.scheduler_info().get("workers", {}))
     _say(f"dask: {workers} worker{'s' if workers != 1 else ''} at {client.scheduler.address}")
 
@@ -369,11 +370,11 @@ def _note_trimming_workers(client: Any) -> None:
         )
 
 
-def _quiet_when_interrupted(local_client: Any, kind: type[BaseException] | None, *_: object) -> bool:
-    """Ctrl-C cancels the chunks in flight, and distributed logs every cancelled gather (dozens of
-    tracebacks, here) and task (on each worker) as an error. The run is stopped on purpose and the
-    command says so in one line: its logs and its own local workers' stay quiet from here on."""
-    if kind is not None and issubclass(kind, KeyboardInterrupt):
+def _quiet_when_stopped(local_client: Any, kind: type[BaseException] | None, *_: object) -> bool:
+    """Ctrl-C, or a chunk that failed, cancels the chunks in flight, and distributed logs every
+    cancelled gather (dozens of tracebacks, here) and task (on each worker) as an error. The command
+    says in one line why the run stopped: its logs and its own local workers' stay quiet from here on."""
+    if kind is not None:
         for name in ("asyncio", "distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         if local_client is not None:
@@ -413,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         if type(error).__module__.startswith("distributed."):  # its CommClosedError is an OSError too
             cause = (str(error).splitlines() or [""])[0]
             _say(f"error: dask: the cluster stopped or failed during the run ({type(error).__name__}: {cause}); nothing was written to {args.out}")
+        elif type(error) is Exception and (args.workers or args.scheduler):  # how distributed hands on a worker's error it cannot rebuild
+            cause = (str(error).splitlines() or [""])[0]
+            _say(
+                f"error: dask: a chunk failed on a worker ({cause}); nothing was written to {args.out}"
+                "; without --workers / --scheduler the same error names the file where a file cannot be read"
+            )
         elif isinstance(error, OSError):  # disk full, permissions, vanished folders: after the checks, one line
             said = error.strerror or str(error)
             if error.__cause__ is not None and "See previous exception" in said:  # rasterio's write error: GDAL's own words are the cause

@@ -696,6 +696,24 @@ def test_a_server_of_another_protocol_is_not_taken_for_a_scheduler(tmp_path, cap
 
 
 @pytest.mark.slow
+def test_a_file_that_fails_to_read_on_a_worker_is_one_line(tmp_path):
+    """distributed hands a worker's RasterioIOError on as a bare Exception: it was a traceback, after the worker's own report."""
+    cube = synthetic_cube(4, 512, 512)
+    (tmp_path / "dates").mkdir()
+    for index, date in enumerate(cube["time"].dt.strftime("%Y-%m-%d").values):
+        cube[index].assign_attrs(long_name=("B04", "B03", "B02", "B08")).rio.to_raster(tmp_path / "dates" / f"S2_{date}.tif", tiled=True, blockxsize=128, blockysize=128)
+    damaged = tmp_path / "dates" / "S2_2021-06-06.tif"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size * 6 // 10])  # its first tiles read, the last not
+    run = subprocess.run(
+        [sys.executable, "-m", "clear_vision", "remove", str(tmp_path / "dates"), "--out", str(tmp_path / "out"), "--workers", "2", "--chunk", "128"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert run.returncode == 2 and run.stderr.splitlines()[-1].startswith("error: dask: a chunk failed on a worker (RasterioIOError("), run.stderr
+    assert not any(noise in run.stderr for noise in ("Traceback", "Compute Failed", "WARNING")), run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
 def test_a_scheduler_without_workers_is_refused_not_waited_for(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT_S", 2)
     started, address = _scheduler_by_hand(tmp_path, {**os.environ, "PYTHONPATH": str(ROOT)}, workers=0)

@@ -10,7 +10,7 @@ from typing import Any
 
 import dask
 
-__all__ = ["local_cluster", "dask_setup", "silence_worker_logs", "WORKER_ENVIRON", "TRIM_VARIABLE", "WORKER_EXIT_S"]
+__all__ = ["local_cluster", "dask_setup", "quiet_failed_tasks", "silence_worker_logs", "WORKER_ENVIRON", "TRIM_VARIABLE", "WORKER_EXIT_S"]
 
 # distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker, which makes glibc map
 # and unmap every large temporary array: one 640x640x10 chunk took 45 s in such a worker and
@@ -74,6 +74,16 @@ def local_cluster(n_workers: int, **options: Any) -> Any:
     finally:
         if inherited is not None:
             os.environ[TRIM_VARIABLE] = inherited
+
+
+def _not_a_failed_task(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Compute Failed")
+
+
+def quiet_failed_tasks() -> None:
+    """Run on a local cluster's workers by the command, which says in one line why a run failed:
+    a worker's own report of the failed chunk is its task key, state and traceback (about 10 lines)."""
+    logging.getLogger("distributed.worker").addFilter(_not_a_failed_task)
 
 
 def silence_worker_logs() -> None:
