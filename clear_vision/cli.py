@@ -242,8 +242,17 @@ def _cover(name: str, masked: float, no_data: float) -> str:
     """A frame's cloud cover among its pixels with data (report.json's share counts no data as masked), and its no data."""
     if no_data >= 1:
         return f"{name} no data"
-    cover = f"{name} {(masked - no_data) / (1 - no_data):.0%}"
-    return f"{cover} ({no_data:.0%} no data)" if no_data >= 0.005 else cover
+    cover = f"{name} {_percent((masked - no_data) / (1 - no_data))}"
+    return f"{cover} ({_percent(no_data)} no data)" if no_data >= 0.005 else cover
+
+
+def _percent(share: float) -> str:
+    """A share in whole percent that says 0 % and 100 % only when it is: a date 99.99 % masked read as
+    "100%" beside a warning that listed the dates masked whole without it."""
+    said = f"{share:.0%}"
+    if said == "0%" and share > 0:
+        return "<1%"
+    return ">99%" if said == "100%" and share < 1 else said
 
 
 def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:

@@ -110,7 +110,12 @@ def test_picture_cover_counts_no_data_apart_as_for_cubes(frame_dir, tmp_path, ca
     cover = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("cloud cover:"))
     entry = json.loads((out / "report.json").read_text())["frames"][2]
     assert entry["no_data"] == 0.5 and entry["cloud_cover"] >= 0.5  # the report's masked share includes the no data
-    assert f"frame_10 {(entry['cloud_cover'] - 0.5) / 0.5:.0%} (50% no data)" in cover
+    assert f"frame_10 {cli._percent((entry['cloud_cover'] - 0.5) / 0.5)} (50% no data)" in cover
+
+
+def test_cover_says_0_and_100_percent_only_when_it_is():
+    """A date 99.99 % masked read "100%" beside a warning that did not list it as masked whole."""
+    assert [cli._percent(share) for share in (0, 0.001, 0.005, 0.006, 0.5, 0.994, 0.9999, 1)] == ["0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", "100%"]
 
 
 @contextlib.contextmanager
