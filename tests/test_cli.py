@@ -223,7 +223,7 @@ def test_a_cube_it_cannot_take_is_refused_before_the_model_loads(tmp_path, capsy
     "make_out, message",
     [
         (lambda tmp: (tmp / "link").symlink_to(tmp / "gone") or tmp / "link", "which does not exist"),
-        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out", "cannot write there"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out", "file is a file, not a folder, so no folder can be made inside it"),
         (lambda tmp: Path("/proc/clear-vision-out"), "cannot write there"),
     ],
 )

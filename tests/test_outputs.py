@@ -117,7 +117,7 @@ def test_previous_outputs_are_what_the_report_lists_and_only_names_this_tool_wri
     [
         (lambda tmp: (tmp / "link").symlink_to(tmp / "gone") or tmp / "link", "is a symlink to .*gone, which does not exist"),
         (lambda tmp: (tmp / "file").write_text("x") and tmp / "file", "exists and is not a folder"),
-        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out", "cannot write there"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "out", r"file is a file, not a folder, so no folder can be made inside it"),
         (lambda tmp: Path("/proc/clear-vision-out"), "cannot write there"),
     ],
 )

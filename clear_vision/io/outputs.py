@@ -90,6 +90,9 @@ def check_writable(out_dir: Path, names: Sequence[str], overwrite: bool) -> Path
     out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder")
+    above = next(parent for parent in out_dir.parents if parent.exists())
+    if not above.is_dir():
+        raise FileExistsError(f"{out_dir}: {above} is a file, not a folder, so no folder can be made inside it; give another path")
     if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
         raise PermissionError(f"{out_dir}: this user cannot write there (permissions, or a read-only or immutable folder); give a folder it can write to")
     if os.path.ismount(out_dir):
