@@ -110,7 +110,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _say(message: str) -> None:
+    """Progress, notes, warnings and errors: stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+def _tell(message: str) -> None:
+    """The run's outcome (cover per date, what was written): stdout, where a pipe or a log file takes it."""
+    print(message, flush=True)
 
 
 def _is_cube(inputs: list[str]) -> bool:
@@ -182,8 +188,8 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     written = staged.commit()
     for warning in result.warnings:
         _say(f"warning: {warning}")
-    _say(f"cloud cover: {', '.join(_cover(entry['input'], entry['cloud_cover'], entry['no_data']) for entry in report['frames'])}")
-    _say(f"wrote {len(written)} files to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
+    _tell(f"cloud cover: {', '.join(_cover(entry['input'], entry['cloud_cover'], entry['no_data']) for entry in report['frames'])}")
+    _tell(f"wrote {len(written)} files to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -231,10 +237,10 @@ def remove_cube(args: argparse.Namespace, stack: ExitStack) -> int:
     report = write_cube_into(result, staged.path, out_format, progress=True)
     written = staged.commit()
     stems = date_stems(result["time"].values)  # as the files name them: a second acquisition on one day is <day>_2
-    _say(f"cloud cover: {', '.join(_cover(*entry) for entry in zip(stems, report['cloud_cover'], report['no_data']))}")
+    _tell(f"cloud cover: {', '.join(_cover(*entry) for entry in zip(stems, report['cloud_cover'], report['no_data']))}")
     for warning in report["warnings"]:
         _say(f"warning: {warning}")
-    _say(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
+    _tell(f"wrote {len(written)} outputs to {staged.out_dir} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

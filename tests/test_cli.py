@@ -53,7 +53,8 @@ def test_remove_writes_frames_masks_and_report(frame_dir, tmp_path, capsys):
         assert Image.open(out / entry["clear_image"]).size == (64, 64)
         assert Image.open(out / entry["mask"]).mode == "L"
     assert not list(tmp_path.glob(".out.partial-*"))
-    assert "cloud cover" in capsys.readouterr().err
+    printed = capsys.readouterr()  # the outcome on stdout, for a pipe or a log; progress and notes on stderr
+    assert printed.out.startswith("cloud cover: frame_1 ") and "wrote 7 files to" in printed.out and "cloud cover" not in printed.err
 
 
 def test_library_warnings_are_one_line(frame_dir, tmp_path, capsys):
@@ -107,7 +108,7 @@ def test_picture_cover_counts_no_data_apart_as_for_cubes(frame_dir, tmp_path, ca
     Image.fromarray(frame).save(frame_dir / "frame_10.png")
     out = tmp_path / "out"
     assert main(["remove", str(frame_dir), "--out", str(out)]) == 0
-    cover = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("cloud cover:"))
+    cover = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cloud cover:"))
     entry = json.loads((out / "report.json").read_text())["frames"][2]
     assert entry["no_data"] == 0.5 and entry["cloud_cover"] >= 0.5  # the report's masked share includes the no data
     assert f"frame_10 {cli._percent((entry['cloud_cover'] - 0.5) / 0.5)} (50% no data)" in cover
@@ -343,7 +344,7 @@ def test_ctrl_c_on_local_workers_is_one_line_and_a_finished_run_ends_quietly(tmp
     synthetic_cube(8, 512, 512).to_dataset().to_zarr(tmp_path / "cube.zarr")  # 16 chunks of seconds each, on 2 workers
     command = [sys.executable, "-m", "clear_vision", "remove", "--chunk", "128", "--workers", "2"]
     finished = subprocess.run([*command, str(tmp_path / "cube.zarr"), "--out", str(tmp_path / "done")], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert finished.returncode == 0 and "wrote 17 outputs" in finished.stderr, finished.stderr
+    assert finished.returncode == 0 and "wrote 17 outputs" in finished.stdout, finished.stderr
     assert "WARNING" not in finished.stderr and "Traceback" not in finished.stderr, finished.stderr
     # Interrupted on a cube 4x larger (64 chunks): on 16 an idle machine once finished within the 2 s wait below.
     synthetic_cube(8, 1024, 1024).to_dataset().to_zarr(tmp_path / "large.zarr")
@@ -387,8 +388,9 @@ def test_geotiffs_give_georeferenced_outputs_in_their_own_units(tmp_path, capsys
     write_geotiffs(tmp_path / "dn")
     out = tmp_path / "out"
     assert main(["remove", str(tmp_path / "dn"), "--out", str(out), "--chunk", "64"]) == 0
-    err = capsys.readouterr().err
-    assert "cube: 8 dates x 4 bands (B04, B03, B02, B08) x 100x100 px, uint16" in err and "cloud cover: 2019-06-16" in err
+    printed = capsys.readouterr()
+    err = printed.err
+    assert "cube: 8 dates x 4 bands (B04, B03, B02, B08) x 100x100 px, uint16" in err and "cloud cover: 2019-06-16" in printed.out
     assert "processing in one chunk (the last 100 px: a remainder under 64 px joins the chunk before it)" in err  # 64 + 36 px
     with rasterio.open(out / "clear_2019-06-21.tif") as clear, rasterio.open(tmp_path / "dn" / "S2_20190621.tif") as source:
         assert clear.crs == source.crs and clear.transform == source.transform and clear.dtypes == source.dtypes
@@ -453,13 +455,13 @@ def test_a_date_without_any_observation_is_reported_as_no_data(tmp_path, capsys)
     with rasterio.open(paths[4], "r+") as target:  # 2019-07-06: nodata (0) everywhere
         target.write(np.zeros((4, 100, 100), np.uint16))
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert "2019-07-06 no data," in err and report["no_data"][4] == 1.0
+    assert "2019-07-06 no data," in printed.out and report["no_data"][4] == 1.0
     # the date with a hole (1.6 % no data): its cover among the pixels with data, then its no data
     hole = (report["cloud_cover"][3] - report["no_data"][3]) / (1 - report["no_data"][3])
-    assert f"2019-07-01 {hole:.0%} (2% no data)," in err and report["no_data"][3] == 0.016
-    assert "2019-07-06" not in report["warnings"][0] and f"warning: {report['warnings'][0]}" in err  # dates masked whole, not the empty one
+    assert f"2019-07-01 {cli._percent(hole)} (2% no data)," in printed.out and report["no_data"][3] == 0.016
+    assert "2019-07-06" not in report["warnings"][0] and f"warning: {report['warnings'][0]}" in printed.err  # dates masked whole, not the empty one
 
 
 def test_two_acquisitions_on_one_day_are_told_apart_as_their_files_are(tmp_path, capsys):
@@ -468,7 +470,7 @@ def test_two_acquisitions_on_one_day_are_told_apart_as_their_files_are(tmp_path,
     shutil.copy(paths[0], paths[0].with_name("S2B_20190616.tif"))
     paths[0].rename(paths[0].with_name("S2A_20190616.tif"))
     assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out")]) == 0
-    cover = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("cloud cover:"))
+    cover = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cloud cover:"))
     assert cover.startswith("cloud cover: 2019-06-16 ") and ", 2019-06-16_2 " in cover, cover
     assert (tmp_path / "out" / "clear_2019-06-16_2.tif").is_file()
 
