@@ -28,6 +28,7 @@ from typing import Any, get_args
 try:  # torch loads here, for seconds: a Ctrl-C meanwhile ends the command like one during the work
     from .io.decode import IMAGE_SUFFIXES, check_frame_files, collect_image_paths, dates_from_names, first_names, parse_dates, split_dates
     from .io.outputs import StagedFolder, build_report, planned_files, render_files
+    from . import __version__
     from .pipeline import ClearVision, Method
     from .weights import WeightsError
     from .webapp.options import device
@@ -82,6 +83,7 @@ def _day(text: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clear-vision", description="Remove clouds from a satellite image time series.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     remove = commands.add_parser("remove", help="detect and remove clouds in a sequence of frames or a georeferenced cube")
     remove.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, TIFF) or folders, ordered by the dates in their names where every name has one, else by natural sort of the names (with a warning naming the undated ones); or GeoTIFFs / folders of them, Sentinel-2 .SAFE folders or their .zip files, Landsat Collection 2 product folders or their .tar files, one .nc file, one .zarr store")

@@ -57,6 +57,14 @@ def test_remove_writes_frames_masks_and_report(frame_dir, tmp_path, capsys):
     assert printed.out.startswith("cloud cover: frame_1 ") and "wrote 7 files to" in printed.out and "cloud cover" not in printed.err
 
 
+def test_version_is_the_package_s(capsys):
+    import clear_vision
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"clear-vision {clear_vision.__version__}"
+
+
 def test_library_warnings_are_one_line(frame_dir, tmp_path, capsys):
     (frame_dir / "frame_1.png").rename(frame_dir / "frame_2019-06-11.png")  # one name with a date, two without
     assert main(["remove", str(frame_dir), "-o", str(tmp_path / "out")]) == 0
