@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-from scipy import ndimage
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
@@ -82,12 +81,9 @@ def test_the_same_dates_as_landsat_7_products_give_the_same_masks(model, tmp_pat
     from the products alone, the networks see the same RGB as from the Sentinel-2 files."""
     cube = open_cube(write_landsat7_products(tmp_path))
     result = model.remove_cube(cube)
-    differ = result["mask"].values != dn_result["mask"].values
-    assert differ.mean() < 0.001  # DN rounding differs: 2.75e-5 against 1e-4
+    assert (result["mask"].values == dn_result["mask"].values).mean() > 0.999  # DN rounding differs: 2.75e-5 against 1e-4
     red = result["clear"].sel(band="B3").values * 2.75e-5 - 0.2
-    # a fill's colour is matched on the clear pixels around it (up to 16 px): compared away from masks that differ
-    apart = ~(ndimage.binary_dilation(differ.any(axis=0), iterations=16)[None] | differ)
-    assert np.abs(red - dn_result["clear"].sel(band="B04").values * 1e-4)[apart].max() < 2e-3 and apart.mean() > 0.5
+    assert np.abs(red - dn_result["clear"].sel(band="B04").values * 1e-4).max() < 2e-3
     assert result["clear"].attrs["scale_factor"] == 2.75e-5 and result["clear"].attrs["add_offset"] == -0.2
 
 

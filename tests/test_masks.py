@@ -7,7 +7,6 @@ from scipy import ndimage
 
 from clear_vision.detection.masks import (
     NEIGHBOURHOOD_PX,
-    above_static_level,
     detected_masks,
     drop_small,
     fill_masks,
@@ -52,25 +51,11 @@ def test_grow_is_a_square_buffer():
 
 def test_a_pixel_is_never_filled_on_every_date_where_its_least_cloudy_date_is_clear():
     probability = np.zeros((3, 32, 32), np.float32)
-    probability[:, :4, :4] = np.array([0.6, 0.45, 0.9])[:, None, None]  # above the fill threshold on every date, less the static level
+    probability[:, :4, :4] = np.array([0.3, 0.25, 0.9])[:, None, None]  # above the fill threshold on every date
     probability[:, 20:, 20:] = 1.0  # cloud on every date: stays masked
     masks = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=1.0, buffer=2)
     assert not masks[1, :4, :4].any()  # the least cloudy date, clear at the detection threshold, is the source
     assert masks[0, :4, :4].all() and masks[2, :4, :4].all() and masks[:, 20:, 20:].all()
-
-
-def test_a_static_level_of_stage_1_is_not_cloud():
-    """A pixel read at 0.3 on every date (a small field, a dark one as faint shadow) is ground; cloud comes and goes."""
-    probability = np.full((4, 32, 32), 0.3, np.float32)
-    probability[2, 8:24, 8:24] = 0.9  # a cloud on one date
-    no_data = np.zeros(probability.shape, bool)
-    no_data[0, :4] = True  # no data at 0: not counted in the lowest level
-    probability[0, :4] = 0.0
-    assert np.allclose(above_static_level(probability, no_data)[1], 0.15) and np.allclose(above_static_level(probability, no_data)[2, 10, 10], 0.75)
-    masks = fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=1.0, buffer=0, no_data=no_data)
-    assert masks[2, 8:24, 8:24].all() and (masks & ~no_data).sum() == 16 * 16  # only the cloud; without the discount every pixel of every date
-    assert fill_masks(probability, 0.5, 0.2, min_pixels=0, full_cover=1.0, buffer=0, no_data=no_data, static_discount=0).mean() > 0.7
-    assert np.array_equal(above_static_level(probability[:1], no_data[:1]), probability[:1])  # one date: no level to tell
 
 
 def test_mask_classes():

@@ -17,20 +17,12 @@ from scipy import ndimage
 
 from ..filling.classical import interpolate_from_other_dates, looks_hazy
 
-__all__ = ["STATIC_DISCOUNT", "above_static_level", "drop_small", "neighbourhood_sums", "mask_full_frames", "mask_hazy_frames", "grow", "detected_masks", "fill_masks", "mask_classes", "NEIGHBOURHOOD_PX"]
+__all__ = ["drop_small", "neighbourhood_sums", "mask_full_frames", "mask_hazy_frames", "grow", "detected_masks", "fill_masks", "mask_classes", "NEIGHBOURHOOD_PX"]
 
 NO_DATA = 255
 # A frame with at least this share masked whose visible rest is hazy is masked whole: the
 # detections are the evidence that the date is cloudy, the haze test that the rest is not ground.
 HAZY_MIN_SHARE = 0.05
-# Stage 1's lowest probability at a pixel over the dates is mostly its bias on that ground, not
-# cloud: clouds come and go, a dark field read as faint shadow, or a small field cut out of its
-# scene read at 0.2..0.35, stays. This share of it is taken off before the fill threshold. Chosen
-# on the training sites (fold detectors that never saw them) from 0 / 0.5 / 0.75 / 1: `run` on
-# their gap sequences 22.444 / 22.516 / 22.413 / 22.445 dB (seed 3) and 21.516 / 21.598 / 21.572 /
-# 21.579 (seed 4); on their real series' windows the clear ground replaced went 21.8 -> 18.8 %,
-# cloud missed 4.8 -> 4.9 % (at 1: 16.6 and 6.0 %).
-STATIC_DISCOUNT = 0.5
 # The whole-frame rules were calibrated on 128 px frames. A larger scene is judged, pixel by
 # pixel, on the 128 px square around it (shifted inwards at the scene's edges): judged whole,
 # a 512 px chunk masked a mostly cloudy date in chunk-sized blocks and left its haze in the
@@ -127,16 +119,6 @@ def detected_masks(probability: np.ndarray, threshold: float, min_pixels: int) -
     return drop_small(probability >= threshold, min_pixels)
 
 
-def above_static_level(probability: np.ndarray, no_data: np.ndarray, discount: float = STATIC_DISCOUNT) -> np.ndarray:
-    """(T,H,W) probabilities less `discount` times each pixel's lowest over the dates with data
-    there (see STATIC_DISCOUNT), clipped at 0."""
-    if discount <= 0 or len(probability) < 2:
-        return probability
-    lowest = np.where(no_data, np.inf, probability).min(axis=0)
-    lowest[~np.isfinite(lowest)] = 0.0
-    return np.clip(probability - discount * lowest[None], 0.0, 1.0)
-
-
 def fill_masks(
     probability: np.ndarray,
     threshold: float,
@@ -147,11 +129,10 @@ def fill_masks(
     no_data: np.ndarray | None = None,
     frames: np.ndarray | None = None,
     days: np.ndarray | None = None,
-    static_discount: float = STATIC_DISCOUNT,
 ) -> np.ndarray:
-    """The masks `run` fills: from `fill_threshold` up (over each pixel's static level,
-    `above_static_level`), cleaned, grown by `buffer`, mostly cloudy or hazy frames whole
-    (`mask_hazy_frames`, given the `frames` and `days`), never every date of a pixel.
+    """The masks `run` fills: from `fill_threshold` up, cleaned, grown by `buffer`, mostly
+    cloudy or hazy frames whole (`mask_hazy_frames`, given the `frames` and `days`), never every
+    date of a pixel.
 
     No data (`no_data`, (T,H,W) bool) is always masked but is not cloud: nothing grows around
     it and it does not count towards a frame's cover, so the valid pixels along a scene's border
@@ -160,7 +141,6 @@ def fill_masks(
     if the detection threshold calls it clear.
     """
     no_data = np.zeros(probability.shape, dtype=bool) if no_data is None else no_data
-    probability = above_static_level(probability, no_data, static_discount)
 
     def clouds(at: float) -> np.ndarray:
         return grow(drop_small((probability >= at) & ~no_data, min_pixels), buffer)
