@@ -691,6 +691,10 @@ def test_dates_given_twice_are_refused_and_dates_unlike_the_files_own_are_noted(
         open_cube(path, dates=[own[0], own[0], *own[2:]])
     with pytest.warns(UserWarning, match=r"dates: 1 of the dates given differ from the files' own \(.* given as 2030-01-01\); the dates given are used"):
         open_cube(path, dates=[*own[:-1], "2030-01-01"])
+    write_geotiffs(tmp_path / "dn")
+    files = [str(day)[:10] for day in open_cube(tmp_path / "dn")["time"].values]
+    with pytest.warns(UserWarning, match=r"\(2019-06-16 \(S2_20190616.tif\) given as 2019-06-15\)"):  # which file: two of one day are told apart
+        open_cube(tmp_path / "dn", dates=["2019-06-15", *files[1:]])
 
 
 def test_integers_stored_signed_but_marked_unsigned_read_as_unsigned(tmp_path):

@@ -1045,7 +1045,8 @@ def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | Non
         if repeated:
             raise ValueError(f"dates: {', '.join(repeated)} given twice; give each acquisition its own date, in the order the files are given")
         found = acquisition_times(cube)
-        changed = [] if found is None else [f"{old.date()} given as {new.date()}" for old, new in zip(found, given) if old.date() != new.date()]
+        labels = [f" ({Path(str(name)).name})" for name in cube[INPUT_FILE_COORD].values] if INPUT_FILE_COORD in cube.coords else [""] * len(given)
+        changed = [] if found is None else [f"{old.date()}{label} given as {new.date()}" for old, new, label in zip(found, given, labels) if old.date() != new.date()]
         if changed:  # the day, not the time: a tag's time of day is no disagreement
             listed = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
             warnings.warn(f"dates: {len(changed)} of the dates given differ from the files' own ({listed}); the dates given are used", stacklevel=3)
