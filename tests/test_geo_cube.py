@@ -54,6 +54,15 @@ def test_one_file_per_band_and_date_as_in_hls():
     assert cube_units(cube) == Units() and np.isnan(cube.rio.nodata)
 
 
+def test_a_day_of_two_satellites_may_be_given_as_dates_too():
+    """The app passes the dates the files state: HLS's L30 and S30 of one day were refused as a date given twice."""
+    folders = [HLS / "20230602", HLS / "20230612"]
+    cube = open_cube(folders, dates=["2023-06-02", "2023-06-02", "2023-06-12"])
+    assert cube.sizes["time"] == 3 and [Path(str(name)).name[9:12] for name in cube["input_file"].values] == ["L30", "S30", "S30"]
+    with pytest.raises(ValueError, match=r"dates: 2023-06-12 given twice"):  # not both files' own date: a typo
+        open_cube(folders, dates=["2023-06-02", "2023-06-12", "2023-06-12"])
+
+
 @pytest.mark.skipif(not ONCLOUDN.is_dir(), reason=f"real data not found at {ONCLOUDN}")
 def test_band_files_of_one_date_as_in_on_cloud_n_and_labels_are_not_bands(tmp_path):
     for copy in ("a", "b"):  # the same chip twice: a 2-date series

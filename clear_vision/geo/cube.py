@@ -1032,6 +1032,22 @@ def _warn_repeated_times(cube: xr.DataArray) -> None:
 # ---- common --------------------------------------------------------------------------------
 
 
+def _check_given_twice(cube: xr.DataArray, given: pd.DatetimeIndex, found: pd.DatetimeIndex | None) -> None:
+    """Refuse a date given twice (a typo puts one file's pixels under another's date), unless it is
+    those files' own date and their names tell two satellites apart (HLS S30 and L30 of one day,
+    as the app passes the dates the files state)."""
+    labels = [Path(str(name)) for name in cube[INPUT_FILE_COORD].values] if INPUT_FILE_COORD in cube.coords else None
+    refused = []
+    for date in given[given.duplicated()].unique():
+        positions = np.flatnonzero(given == date)
+        own = found is not None and all(found[position].date() == date.date() for position in positions)
+        sensors = [_told_apart(labels[position]) for position in positions] if labels is not None else [None]
+        if not (own and None not in sensors and len(set(sensors)) == len(sensors)):
+            refused.append(str(date.date()))
+    if refused:
+        raise ValueError(f"dates: {', '.join(refused)} given twice; give each acquisition its own date, in the order the files are given")
+
+
 def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | None) -> xr.DataArray:
     """Dates, time order, units and nodata in one place, whatever the source."""
     if dates is not None:
@@ -1041,10 +1057,9 @@ def _finish(cube: xr.DataArray, dates: list[DateLike] | None, units: Units | Non
             given = pd.to_datetime([str(date) for date in dates], format="ISO8601")
         except ValueError:
             raise ValueError(f"dates: {list(dates)!r} are not all ISO dates like 2021-05-10") from None
-        repeated = sorted({str(date.date()) for date in given[given.duplicated()]})
-        if repeated:
-            raise ValueError(f"dates: {', '.join(repeated)} given twice; give each acquisition its own date, in the order the files are given")
         found = acquisition_times(cube)
+        if given.duplicated().any():
+            _check_given_twice(cube, given, found)
         labels = [f" ({Path(str(name)).name})" for name in cube[INPUT_FILE_COORD].values] if INPUT_FILE_COORD in cube.coords else [""] * len(given)
         changed = [] if found is None else [f"{old.date()}{label} given as {new.date()}" for old, new, label in zip(found, given, labels) if old.date() != new.date()]
         if changed:  # the day, not the time: a tag's time of day is no disagreement
