@@ -27,7 +27,7 @@ from typing import Any, get_args
 
 try:  # torch loads here, for seconds: a Ctrl-C meanwhile ends the command like one during the work
     from .io.decode import IMAGE_SUFFIXES, check_frame_files, collect_image_paths, dates_from_names, first_names, parse_dates, split_dates
-    from .io.outputs import StagedFolder, build_report, planned_files, render_files
+    from .io.outputs import StagedFolder, build_report, percent, planned_files, render_files
     from . import __version__
     from .pipeline import ClearVision, Method
     from .weights import WeightsError
@@ -250,17 +250,8 @@ def _cover(name: str, masked: float, no_data: float) -> str:
     """A frame's cloud cover among its pixels with data (report.json's share counts no data as masked), and its no data."""
     if no_data >= 1:
         return f"{name} no data"
-    cover = f"{name} {_percent((masked - no_data) / (1 - no_data))}"
-    return f"{cover} ({_percent(no_data)} no data)" if no_data >= 0.005 else cover
-
-
-def _percent(share: float) -> str:
-    """A share in whole percent that says 0 % and 100 % only when it is: a date 99.99 % masked read as
-    "100%" beside a warning that listed the dates masked whole without it."""
-    said = f"{share:.0%}"
-    if said == "0%" and share > 0:
-        return "<1%"
-    return ">99%" if said == "100%" and share < 1 else said
+    cover = f"{name} {percent((masked - no_data) / (1 - no_data))}"  # run's masks hold its no data
+    return f"{cover} ({percent(no_data)} no data)" if no_data >= 0.005 else cover
 
 
 def _start_dask(args: argparse.Namespace, stack: ExitStack) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clear_vision.io.outputs import StagedFolder, build_report, output_names, overlay_mask, previous_outputs, write_outputs, zip_outputs
+from clear_vision.io.outputs import StagedFolder, build_report, cover_text, output_names, overlay_mask, percent, previous_outputs, write_outputs, zip_outputs
 from clear_vision.pipeline import CloudRemovalOutput
 
 
@@ -171,3 +171,11 @@ def test_overwrite_killed_at_any_moment_leaves_old_or_new_never_a_mix(tmp_path):
         process.wait()
         contents = {path.name: path.read_text() for path in out.iterdir()}
         assert len(contents) == 31 and len(set(contents.values())) == 1, set(contents.values())
+
+
+def test_cover_says_0_and_100_percent_only_when_it_is_among_the_pixels_with_data():
+    """A date 99.99 % masked read "100%" beside a warning that did not list it as masked whole;
+    a date without data read 99 % cloudy in the app."""
+    assert [percent(share) for share in (0, 0.001, 0.005, 0.006, 0.5, 0.994, 0.9999, 1)] == ["0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", "100%"]
+    classes = np.array([[0, 1, 255, 255]], np.uint8)
+    assert cover_text(classes == 1, classes) == "50%" and cover_text(classes == 1, np.full_like(classes, 255)) == "no data"

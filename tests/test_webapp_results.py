@@ -50,6 +50,16 @@ def test_files_hold_the_run(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path
     assert np.array_equal(mask > 0, result.masks[1]) and mask.dtype == np.uint8
 
 
+def test_captions_give_the_cover_among_the_pixels_with_data(tmp_path: Path) -> None:
+    """A date without data read "99%" (its no data counted as cloud), beside HLS dates whose clouds are already cut out."""
+    images = np.random.default_rng(1).integers(1, 256, (3, 40, 48, 3), dtype=np.uint8)
+    images[2] = 0  # no data all over
+    images[1, :20] = 0  # half no data, the rest clear
+    result = ClearVision.load(device="cpu", method="linear").fill(images, np.zeros((3, 40, 48), bool))
+    files = write_run(result, images, ["a.png", "b.png", "c.png"], build_report(result, ["a", "b", "c"]), tmp_path / "request")
+    assert [caption for _, caption in files.overlays] == ["1. a.png · 0%", "2. b.png · 0%", "3. c.png · no data"]
+
+
 def test_each_request_gets_a_new_folder(run: tuple[CloudRemovalOutput, np.ndarray], tmp_path: Path) -> None:
     result, images = run
     report = build_report(result, ["a", "b", "c"])

@@ -28,7 +28,7 @@ from PIL import Image
 from ..detection.masks import NO_DATA
 from ..pipeline import CloudRemovalOutput
 
-__all__ = ["output_names", "planned_files", "previous_outputs", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
+__all__ = ["output_names", "percent", "cover_text", "planned_files", "previous_outputs", "check_writable", "StagedFolder", "build_report", "overlay_mask", "render_files", "write_outputs", "zip_outputs", "png_bytes"]
 
 REPORT_NAME = "report.json"
 ZARR_NAME = "clear_vision.zarr"
@@ -229,6 +229,22 @@ def build_report(
         "device": device,
         "warnings": list(result.warnings),
     }
+
+
+def percent(share: float) -> str:
+    """A share in whole percent that says 0 % and 100 % only when it is: a date 99.99 % masked read
+    "100%" beside a warning that listed the dates masked whole without it."""
+    said = f"{share:.0%}"
+    if said == "0%" and share > 0:
+        return "<1%"
+    return ">99%" if said == "100%" and share < 1 else said
+
+
+def cover_text(masks: np.ndarray, classes: np.ndarray) -> str:
+    """The cloud cover of masks (any shape) among their pixels with data (`classes`, a result's
+    `mask_class`, not NO_DATA), in `percent`; "no data" where there are none."""
+    with_data = classes != NO_DATA
+    return percent(float(masks[with_data].mean())) if with_data.any() else "no data"
 
 
 def overlay_mask(frame: np.ndarray, mask: np.ndarray, opacity: float = 0.45, colour: Sequence[int] = OVERLAY_COLOUR) -> np.ndarray:

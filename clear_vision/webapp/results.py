@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..io.outputs import REPORT_NAME, overlay_mask
+from ..io.outputs import REPORT_NAME, cover_text, overlay_mask
 from ..pipeline import CloudRemovalOutput
 
 __all__ = ["ARCHIVE_NAME", "RunFiles", "write_run"]
@@ -77,7 +77,7 @@ def write_run(result: CloudRemovalOutput, images: np.ndarray, names: list[str], 
             archive.writestr(entry["mask"], _png(result.masks[index].astype(np.uint8) * 255))
             (folder / f"{stem}_clouds.png").write_bytes(_png(overlay_mask(images[index], result.masks[index])))
             (folder / f"{stem}_input.png").write_bytes(_png(images[index]))
-            when = f"{index + 1}. {entry['date'] or name} · {result.cloud_cover[index]:.0%}"  # short: the gallery cuts captions
+            when = f"{index + 1}. {entry['date'] or name} · {cover_text(result.masks[index], result.mask_class[index])}"  # short: the gallery cuts captions
             overlays.append((str(folder / f"{stem}_clouds.png"), when))
             clears.append((str(folder / entry["clear_image"]), f"{index + 1}. {name}"))
             before.append(str(folder / f"{stem}_input.png"))

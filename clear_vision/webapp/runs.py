@@ -19,7 +19,7 @@ import numpy as np
 
 from ..geo.uploads import add_geotiffs_to_zip, render_geotiff_frames
 from ..io.decode import load_frames, parse_dates
-from ..io.outputs import build_report, output_names
+from ..io.outputs import build_report, cover_text, output_names
 from ..pipeline import ClearVision, CloudRemovalOutput
 from .housekeeping import release_heap
 from .results import RunFiles, write_run
@@ -114,7 +114,7 @@ def process(
     height, width = images.shape[1:3]
     summary = [
         f"**Done in {time.perf_counter() - started:.1f} s** on {device}: {len(paths)} frames of "
-        f"{height}x{width} px (rows x columns), mean cloud cover {result.cloud_cover.mean():.0%}; {date_note}"
+        f"{height}x{width} px (rows x columns), mean cloud cover {cover_text(result.masks, result.mask_class)} of the pixels with data; {date_note}"
         f"{'' if model is runner.model else f'; fill threshold {model.config.fill_threshold:g}'}.",
         *(f"- Warning: {warning}" for warning in result.warnings),
     ]
