@@ -297,7 +297,7 @@ def test_integers_that_are_all_yyyymmdd_dates_are_those_dates():
     "dates, match",
     [
         (["2021-05-10", "yesterday"], "cannot read 'yesterday'"),
-        (["2021-05-10", "2021-05-01"], "time order"),
+        (["2021-05-10", "2021-05-01"], r"time order \(non-decreasing\), but date 2 \(2021-05-01\) comes before date 1 \(2021-05-10\)"),
         ([400, 10], r"time order .*only when all lie in 1\.\.366"),
         ([0, float("nan")], "day number nan .* not finite"),
         ([True, False], "unsupported type bool"),

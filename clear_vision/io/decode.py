@@ -592,7 +592,10 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
     if (steps < 0).any():
         where = int(np.argmax(steps < 0))
         wrap = " (day numbers start a new year on going down only when all lie in 1..366, as day-of-year)" if kinds == {"number"} else ""
-        raise ValueError(f"dates: must be in time order (non-decreasing), but date {where + 2} comes before date {where + 1} (counting from 1){wrap}")
+        raise ValueError(
+            f"dates: must be in time order (non-decreasing), but date {where + 2} ({_shown(dates[where + 1])}) comes before "
+            f"date {where + 1} ({_shown(dates[where])}) (counting from 1){wrap}"
+        )
     span = numbers[-1] - numbers[0]
     if kinds == {"number"} and span > MAX_DAY_NUMBER_SPAN:
         raise ValueError(
@@ -606,6 +609,13 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
             stacklevel=3,
         )
     return (numbers - numbers[0]).astype(np.float32)
+
+
+def _shown(date: DateLike) -> str:
+    """A date as a message shows it: as given, its day for datetimes."""
+    if isinstance(date, np.datetime64):
+        return str(date.astype("datetime64[D]"))
+    return str(date.date()) if isinstance(date, dt.datetime) else str(date)
 
 
 def _note_day_of_year_turns(numbers: np.ndarray) -> None:
