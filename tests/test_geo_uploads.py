@@ -136,7 +136,7 @@ def test_uploads_that_cannot_make_one_series_are_named(tmp_path):
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(picture)
     geotiffs = [str(path) for path in write_geotiffs(tmp_path / "multi")]
     bands = [str(path) for path in write_band_files(tmp_path / "bands")]
-    with pytest.raises(ValueError, match=r"frames: 8 GeoTIFF\(s\) of reflectance or digital numbers came with 1 picture\(s\) \(a.png\); a run takes either"):
+    with pytest.raises(ValueError, match=r"frames: 8 TIFF\(s\) of satellite data \(.*: georeferenced, or not 8-bit, so read as reflectance or digital numbers\) came with 1 picture\(s\) \(a.png\); a run takes either"):
         upload_frames([*geotiffs, str(picture)])
     with pytest.raises(ValueError, match=r"frames: S2_20190616.tif is not a band file \(one band, the name ending in it, like 20230602_S30_T15SWD_B04.tif\)"):
         upload_frames([*bands, geotiffs[0]])

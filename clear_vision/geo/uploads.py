@@ -83,8 +83,9 @@ def upload_frames(files: Sequence[str] | None) -> list[Frame]:
     if len(geotiffs) < len(paths):
         pictures = [path.name for path in paths if path not in geotiffs]
         raise ValueError(
-            f"frames: {len(geotiffs)} GeoTIFF(s) of reflectance or digital numbers came with {len(pictures)} picture(s) "
-            f"({first_names(pictures)}); a run takes either GeoTIFFs or PNG/JPEG/8-bit TIFF pictures"
+            f"frames: {len(geotiffs)} TIFF(s) of satellite data ({first_names([path.name for path in geotiffs])}: georeferenced, or not 8-bit, "
+            f"so read as reflectance or digital numbers) came with {len(pictures)} picture(s) ({first_names(pictures)}); a run takes "
+            "either satellite TIFFs or PNG/JPEG/8-bit TIFF pictures (save a 16-bit picture as 16-bit PNG)"
         )
     # A band file: named as one, and of one band (its header is read only when the name says band).
     bands = {path: parts for path in paths if (parts := band_parts(path)) and _single_band(path)}
