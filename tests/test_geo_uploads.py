@@ -180,8 +180,9 @@ def test_a_frame_without_a_date_is_named_with_the_page_remedy_and_no_server_path
     frames = upload_frames([str(path) for path in bands if path.exists()])
     with pytest.raises(ValueError) as error:
         render_geotiff_frames(model, frames, stated_dates(frames), tmp_path / "r")
-    assert "20190621_S30_T35TLK has bands B02, B04, B08" in str(error.value) and str(tmp_path) not in str(error.value)
+    assert str(error.value).startswith("20190621_S30_T35TLK has bands B02, B04, B08") and str(tmp_path) not in str(error.value)
     assert "frame_" not in str(error.value)  # the folders uploads are stored in are not the user's words
+    assert str(error.value).endswith("or leave that date out (delete its line from the frame order list)")
 
 
 @pytest.mark.slow

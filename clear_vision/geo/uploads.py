@@ -178,7 +178,8 @@ def _in_user_words(prefix: str = "", within: Path | None = None) -> Iterator[Non
     except ValueError as error:
         message = str(error) if within is None else re.sub(r"\bframe_\d+/", "", str(error).replace(f"{within}/", ""))
         message = re.sub(r"; pass dates= \(command line: --dates\), one per acquisition$", "; type one date per frame in the Dates box", message)
-        raise ValueError(prefix + message) from None
+        message = re.sub(r"; every date needs the same bands$", "; every date needs the same bands: upload the missing band files, or leave that date out (delete its line from the frame order list)", message)
+        raise ValueError(prefix + message.removeprefix("source: ")) from None
 
 
 def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, archive: str | Path) -> list[str]:
