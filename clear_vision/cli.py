@@ -381,8 +381,9 @@ def _note_trimming_workers(client: Any) -> None:
 def _quiet_when_stopped(local_client: Any, kind: type[BaseException] | None, *_: object) -> bool:
     """Ctrl-C, or a chunk that failed, cancels the chunks in flight, and distributed logs every
     cancelled gather (dozens of tracebacks, here) and task (on each worker) as an error. The command
-    says in one line why the run stopped: its logs and its own local workers' stay quiet from here on."""
-    if kind is not None:
+    says in one line why the run stopped: its logs and its own local workers' stay quiet from here on.
+    A refusal before the work (ValueError: a cluster that cannot import clear_vision) cancels nothing."""
+    if kind is not None and not issubclass(kind, ValueError):
         for name in ("asyncio", "distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         if local_client is not None:
