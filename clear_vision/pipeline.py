@@ -430,9 +430,12 @@ class ClearVision:
         notes = []
         if cloudy_everywhere.all():
             notes.append("every pixel is cloudy in every frame: no clear observation to fill from, input returned unchanged")
-        elif cloudy_everywhere.any():
-            lacking = "are cloudy or have no data" if (classes[:, cloudy_everywhere] == NO_DATA).any() else "are cloudy"
-            notes.append(f"{int(cloudy_everywhere.sum())} pixel(s) {lacking} on every date and were left as they are")
+        elif cloudy_everywhere.any():  # counted apart, as the cube path's report counts only the first (an HLS upload: 27 against 1,100)
+            empty = cloudy_everywhere & (classes == NO_DATA).all(axis=0)
+            cloudy, without = int((cloudy_everywhere & ~empty).sum()), int(empty.sum())
+            parts = [f"{cloudy} pixel(s) have no clear date (cloud or shadow on every date with data)"] if cloudy else []
+            parts += [f"{without} pixel(s) have no data on any date"] if without else []
+            notes.append(f"{' and '.join(parts)}: left as they are")
         return CloudRemovalOutput(
             frames=output,
             masks=masks,

@@ -113,6 +113,7 @@ def test_one_clear_pixel_fills_only_that_pixel_position(model):
     changed = (result.frames != frames).any(axis=-1)
     assert not changed[:, np.arange(128) != 5].any() and not changed[:, :, np.arange(128) != 7].any()
     assert result.unfilled.sum() == masks.sum() - masks[:, 5, 7].sum()
+    assert result.warnings == (f"{128 * 128 - 1} pixel(s) have no clear date (cloud or shadow on every date with data): left as they are",)
 
 
 def test_black_no_data_pixels_are_masked_by_run_but_not_detected_as_cloud(model):
@@ -279,7 +280,7 @@ def test_a_no_data_border_does_not_mask_the_ground_beside_it(model):
     bordered = np.pad(frames, ((0, 0), (6, 6), (6, 6), (0, 0)))
     result = model.run(bordered)
     masks, bordered_masks = model.run(frames).masks, result.masks
-    assert any(note.endswith("pixel(s) are cloudy or have no data on every date and were left as they are") for note in result.warnings)
+    assert any(note.endswith("pixel(s) have no data on any date: left as they are") for note in result.warnings)
     ring = np.ones(frames.shape[1:3], bool)
     ring[3:-3, 3:-3] = False  # the 3 pixels beside the border
     assert bordered_masks[:, :6].all() and bordered_masks[:, :, -6:].all()
