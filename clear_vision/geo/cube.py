@@ -585,8 +585,7 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
     for path, (date, source) in zip(firsts, found):
         scenes.setdefault(pd.Timestamp(date), []).append((path, source))
     for when, alike in scenes.items():
-        sensors = [_told_apart(path) for path, _ in alike]
-        if len(alike) > 1 and (None in sensors or len(set(sensors)) < len(sensors)):
+        if len(alike) > 1 and not _all_told_apart([path for path, _ in alike]):
             listed = first_names([_label(path) for path, _ in alike])
             sources = " / ".join(dict.fromkeys(source for _, source in alike))
             day = str(when.date()) if when == when.normalize() else str(when)
@@ -595,6 +594,12 @@ def _check_scene_dates(firsts: list[Path], found: list[tuple[dt.date | dt.dateti
                 "(HLS S30 and L30, S2A and S2B): give dates= (command line: --dates), one per acquisition in the order the files are given, "
                 "put each file's own date in its name (2021-05-10), or leave out a file given twice under two names"
             )
+
+
+def _all_told_apart(paths: list[Path]) -> bool:
+    """Whether scenes of one date each name another satellite or acquisition (`_told_apart`)."""
+    sensors = [_told_apart(path) for path in paths]
+    return None not in sensors and len(set(sensors)) == len(sensors)
 
 
 def _told_apart(path: Path) -> str | None:
@@ -1041,8 +1046,7 @@ def _check_given_twice(cube: xr.DataArray, given: pd.DatetimeIndex, found: pd.Da
     for date in given[given.duplicated()].unique():
         positions = np.flatnonzero(given == date)
         own = found is not None and all(found[position].date() == date.date() for position in positions)
-        sensors = [_told_apart(labels[position]) for position in positions] if labels is not None else [None]
-        if not (own and None not in sensors and len(set(sensors)) == len(sensors)):
+        if not (own and labels is not None and _all_told_apart([labels[position] for position in positions])):
             refused.append(str(date.date()))
     if refused:
         raise ValueError(f"dates: {', '.join(refused)} given twice; give each acquisition its own date, in the order the files are given")
