@@ -62,6 +62,8 @@ CSS = (
     "#masks .grid-wrap, #clear .grid-wrap { min-height: 0; }"  # galleries shrink to their thumbnails
     # on a phone the 5 columns of 100 px overflowed sideways and hid frames 4, 5, 9 and 10: there, as many as fit
     " @media (max-width: 640px) { #masks .grid-container, #clear .grid-container { grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)); } }"
+    # captions wrap instead of ending in "...": a file name or a frame's cover cut off says nothing
+    " #masks .caption-label, #clear .caption-label { white-space: normal; overflow-wrap: anywhere; }"
 )
 INTRO = f"""
 # Clear Vision: cloud removal for satellite image time series

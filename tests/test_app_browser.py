@@ -100,6 +100,8 @@ def test_edited_order_is_what_runs(page: Page, example_sequences: dict[str, list
     expect_results(page, len(chosen))
     expect(page.locator("#summary")).to_contain_text("dates as typed")
     assert [re.sub(r"^\d+\. ", "", text) for text in page.locator("#clear .caption-label").all_inner_texts()] == chosen
+    cut = page.locator("#masks .caption-label, #clear .caption-label").evaluate_all("labels => labels.filter(label => label.scrollWidth > label.clientWidth).length")
+    assert cut == 0  # long file names wrap, not end in "..."
     assert [re.sub(r"^\d+\. (.+) · (?:[<>]?\d+%|no data)$", r"\1", text) for text in page.locator("#masks .caption-label").all_inner_texts()] == [
         "2021-05-10", "2021-05-15", "2021-05-20", "2021-05-25"]
 
