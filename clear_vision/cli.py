@@ -179,7 +179,9 @@ def remove_frames(args: argparse.Namespace, stack: ExitStack) -> int:
     args.staged = staged
     dates = split_dates(args.dates) or dates_from_names(paths)
     check_frame_files(paths)  # count, headers, one size and the dates refused before the model's seconds of loading
-    parse_dates(dates, len(paths))
+    with warnings.catch_warnings():  # its notes come back in the run's warnings, said once at the end
+        warnings.simplefilter("ignore")
+        parse_dates(dates, len(paths))
     _say(f"loading model ({args.method})")
     model = _load_model(args)
     _say(f"processing {len(paths)} frame{'s' if len(paths) != 1 else ''} on {model.device.type}")

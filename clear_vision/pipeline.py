@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
@@ -85,6 +86,23 @@ class CloudRemovalOutput:
     seconds: float
     method: str
     warnings: tuple[str, ...] = field(default=())
+
+
+def _decoded(frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Step 1, decode + validate: the (T,H,W,3) uint8 frames, their days, and the notes the
+    decoders and the date parser raise on them (a day-of-year series turning a year, one date
+    for every frame), returned with the result's other warnings instead of raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = load_frames(frames)
+        days = parse_dates(frame_dates(frames, dates), len(images))
+    notes = []
+    for record in caught:
+        if issubclass(record.category, UserWarning):
+            notes.append(str(record.message))
+        else:  # a library's deprecation or runtime warning is not a note on the frames
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    return images, days, tuple(dict.fromkeys(notes))
 
 
 @dataclass(frozen=True)
@@ -321,13 +339,22 @@ class ClearVision:
         dates: Sequence[DateLike] | None = None,
         progress: Progress | None = None,
     ) -> CloudRemovalOutput:
-        """Stage 2 only: replace the pixels where `masks` is True from the other dates."""
+        """Stage 2 only: replace the pixels where `masks` is True from the other dates.
+
+        Args:
+            frames: as for `run`.
+            masks: (T,H,W) (or (T,1,H,W), (T,H,W,1)) bool, 0/1 or 0/255, numpy, torch or nested
+                lists: True where a pixel is to be replaced. No data (pure black, or transparent)
+                is replaced too and never used as a source, as in `run`.
+            dates: as for `run`.
+            progress: optional callback(fraction, description).
+        """
         started = time.perf_counter()
         report = progress or _no_progress
         report(0.0, "decoding")
-        images = load_frames(frames)
+        images, days, notes = _decoded(frames, dates)
         masks = validate_masks(masks, images.shape[:3])
-        return self._by_chunks(images, parse_dates(frame_dates(frames, dates), len(images)), masks, started, report)
+        return self._by_chunks(images, days, masks, started, report, notes)
 
     def run(
         self,
@@ -348,12 +375,14 @@ class ClearVision:
         started = time.perf_counter()
         report = progress or _no_progress
         report(0.0, "decoding")
-        images = load_frames(frames)  # 1. decode + validate
-        return self._by_chunks(images, parse_dates(frame_dates(frames, dates), len(images)), None, started, report)
+        images, days, notes = _decoded(frames, dates)  # 1. decode + validate
+        return self._by_chunks(images, days, None, started, report, notes)
 
     # ---- steps ----------------------------------------------------------------------------
 
-    def _by_chunks(self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None, started: float, report: Progress) -> CloudRemovalOutput:
+    def _by_chunks(
+        self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None, started: float, report: Progress, notes: tuple[str, ...] = ()
+    ) -> CloudRemovalOutput:
         """`run` (masks None) or `fill` on a scene of any size, in bounded memory.
 
         A scene of one chunk (up to 575 px a side) runs whole. A larger one runs chunk by chunk
@@ -365,7 +394,7 @@ class ClearVision:
         would make it the largest array of the result (670 MB for 10 frames of 4096x4096), and
         float16 resolves it to 0.0005.
         """
-        inputs = input_notes(images)  # before the chunks' results overwrite `images`
+        inputs = (*notes, *input_notes(images))  # before the chunks' results overwrite `images`
         windows = chunk_windows(*images.shape[1:3])
         if len(windows) == 1:
             result = self.process_chunk(images, days, masks, started, report)
@@ -384,8 +413,8 @@ class ClearVision:
             result = self._result(output, replaced, probability, classes, started)
         # notes on the whole scene, made once here (not per chunk, whose notes the cube path drops)
         whole = self._partly_detected_whole_frames_note(result.masks, result.probability, result.mask_class)
-        notes = (*inputs, *result.warnings, whole)
-        return replace(result, warnings=tuple(note for note in notes if note)) if inputs or whole else result
+        every = (*inputs, *result.warnings, whole)
+        return replace(result, warnings=tuple(note for note in every if note)) if inputs or whole else result
 
     def process_chunk(
         self, images: np.ndarray, days: np.ndarray, masks: np.ndarray | None = None, started: float | None = None, report: Progress = _no_progress
@@ -405,6 +434,7 @@ class ClearVision:
         else:
             given = masks.astype(np.float32)
             detection = _Detection(given, np.zeros_like(given), no_data_pixels(images))
+            masks = masks | detection.no_data  # no data is never a source: filled, as run fills it
         report(0.5, "filling cloudy pixels")
         clear_somewhere = (~masks).any(axis=0)
         if not clear_somewhere.any() or not masks.any():

@@ -123,6 +123,33 @@ def test_black_no_data_pixels_are_masked_by_run_but_not_detected_as_cloud(model)
     assert not model.detect(frames)[3, :20, :20].any()
 
 
+@pytest.mark.parametrize("method", ["learned", "linear", "nearest", "affine", "whittaker", "blend"])
+def test_fill_never_copies_no_data_and_fills_it(method):
+    """Black swath edges on other dates are not sources (every filler once copied them: linear
+    filled a gap pure black), and are filled as `run` fills them."""
+    frames = scene(steps=5, height=64, width=64)
+    truth = frames.copy()
+    frames[1:3, 10:40, 10:40] = 0
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[0, 15:35, 15:35] = True
+    result = ClearVision.load(method=method, device="cpu").fill(frames, masks)
+    error = np.abs(result.frames[0, 15:35, 15:35].astype(float) - truth[0, 15:35, 15:35]).mean()
+    assert error < 10
+    assert result.masks[1:3, 10:40, 10:40].all() and (result.mask_class[1:3, 10:40, 10:40] == 255).all()
+    assert result.frames[1:3, 10:40, 10:40].min() > 0
+    assert np.array_equal(result.frames[~result.masks], frames[~result.masks])
+
+
+def test_notes_on_the_dates_are_returned_not_raised(model):
+    frames = scene(steps=4, height=32, width=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = model.run(frames, dates=["2021-01-01"] * 4)
+        filled = model.fill(frames, np.zeros(frames.shape[:3], bool), dates=[10, 9, 8, 7])
+    assert any(note.startswith("dates: all 4 frames have one date") for note in result.warnings)
+    assert any(note.startswith("dates: day 9 (date 2) follows day 10") for note in filled.warnings)
+
+
 def test_classical_methods_and_bad_method(model):
     frames = scene()
     masks = np.zeros(frames.shape[:3], bool)
