@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 __all__ = ["CONFIG_NAME", "DEFAULT_WEIGHTS_DIR", "Preprocessing", "NetworkSpec", "ClearVisionConfig"]
 
@@ -28,9 +31,26 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def _in_range(name: str, value: float, low: float, high: float) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and low <= value <= high
+def _in_range(name: str, value: Any, low: float, high: float) -> float:
+    """`value` as a Python float (numpy's numbers too: a sweep over np.arange works)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value) and low <= value <= high
     _check(ok, f"{name}: {value!r} is not a number in [{low:g}, {high:g}]")
+    return float(str(value)) if isinstance(value, np.floating) else float(value)  # np.float32(0.4) -> 0.4, not 0.4000000059604645
+
+
+def _whole(name: str, value: Any, low: int, high: int, what: str = "whole number") -> int:
+    """`value` as a Python int: ints of any kind, and floats without a fraction (8.0)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value) and float(value).is_integer() and low <= value <= high
+    _check(ok, f"{name}: {value!r} is not a {what} in [{low}, {high}]")
+    return int(value)
+
+
+def _normalise(settings: Any, prefix: str, numbers_in_range: dict[str, tuple[float, float]], whole_in_range: dict[str, tuple[int, int, str]]) -> None:
+    """Check a frozen dataclass's numbers and store them as Python numbers (JSON writes those)."""
+    for name, (low, high) in numbers_in_range.items():
+        object.__setattr__(settings, name, _in_range(f"{prefix}{name}", getattr(settings, name), low, high))
+    for name, (low, high, what) in whole_in_range.items():
+        object.__setattr__(settings, name, _whole(f"{prefix}{name}", getattr(settings, name), low, high, what))
 
 
 @dataclass(frozen=True)
@@ -55,11 +75,8 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         _check(len(self.bands) == 3 and all(isinstance(band, str) and band for band in self.bands), f"preprocessing.bands: {self.bands!r} must name 3 bands (red, green, blue)")
-        _in_range("preprocessing.gain", self.gain, 0.1, 100.0)
         _check(len(self.gain_range) == 2 and self.gain_range[0] <= self.gain_range[1], f"preprocessing.gain_range: {self.gain_range!r} must be (low, high)")
-        _in_range("preprocessing.scale", self.scale, 1.0, 65535.0)
-        _in_range("preprocessing.mean", self.mean, -10.0, 10.0)
-        _in_range("preprocessing.std", self.std, 1e-6, 10.0)
+        _normalise(self, "preprocessing.", {"gain": (0.1, 100.0), "scale": (1.0, 65535.0), "mean": (-10.0, 10.0), "std": (1e-6, 10.0)}, {})
 
 
 @dataclass(frozen=True)
@@ -109,13 +126,16 @@ class ClearVisionConfig:
     filler: NetworkSpec | None = None
 
     def __post_init__(self) -> None:
-        _in_range("threshold", self.threshold, 1e-6, 1.0)
-        _in_range("fill_threshold", self.fill_threshold, 1e-6, 1.0)
-        _check(isinstance(self.window, int) and not isinstance(self.window, bool) and 2 <= self.window <= 100, f"window: {self.window!r} is not a whole number of frames in [2, 100]")
-        _check(isinstance(self.mask_buffer_px, int) and 0 <= self.mask_buffer_px <= 32, f"mask_buffer_px: {self.mask_buffer_px!r} is not a whole number in [0, 32]")
-        _check(isinstance(self.min_cloud_px, int) and 0 <= self.min_cloud_px <= 10_000, f"min_cloud_px: {self.min_cloud_px!r} is not a whole number in [0, 10000]")
-        _in_range("full_cover", self.full_cover, 0.5, 1.0)
-        _in_range("shadow_logit_offset", self.shadow_logit_offset, -10.0, 10.0)
+        _normalise(
+            self,
+            "",
+            {"threshold": (1e-6, 1.0), "fill_threshold": (1e-6, 1.0), "full_cover": (0.5, 1.0), "shadow_logit_offset": (-10.0, 10.0)},
+            {"window": (2, 100, "whole number of frames"), "mask_buffer_px": (0, 32, "whole number"), "min_cloud_px": (0, 10_000, "whole number")},
+        )
+        _check(isinstance(self.preprocessing, Preprocessing), f"preprocessing: {self.preprocessing!r} is not a Preprocessing")
+        for role in ("detector", "filler"):
+            spec = getattr(self, role)
+            _check(spec is None or isinstance(spec, NetworkSpec), f"{role}: {spec!r} is not a NetworkSpec or None")
 
     def replace(self, **changes: Any) -> "ClearVisionConfig":
         """A copy with some fields changed (validated again)."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
+from .config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
 from .detection.masks import NEIGHBOURHOOD_PX, NO_DATA, detected_masks, fill_masks, mask_classes
 from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, spread_into_no_data, temporal_reference, whiteness_test
@@ -211,6 +211,17 @@ class ClearVision:
         return self.precision == "bfloat16"
 
     @property
+    def config(self) -> ClearVisionConfig:
+        """The bundle's settings; change them with `cv.config = cv.config.replace(fill_threshold=0.4)`."""
+        return self._config
+
+    @config.setter
+    def config(self, config: ClearVisionConfig) -> None:
+        if not isinstance(config, ClearVisionConfig):
+            raise ValueError(f"config: a {type(config).__name__} is not a ClearVisionConfig; change settings with cv.config = cv.config.replace(fill_threshold=0.4)")
+        self._config = config
+
+    @property
     def threshold(self) -> float:
         return self.config.threshold
 
@@ -240,6 +251,8 @@ class ClearVision:
             raise ValueError(f"method: {method!r} is not one of {', '.join(get_args(Method))}")
         resolved = resolve_device(device)
         folder = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
+        if folder.name == CONFIG_NAME and folder.is_file():  # the bundle's own file given for its folder
+            folder = folder.parent
         config = ClearVisionConfig.load(folder)
         detector = load_network("detector", config.detector, folder, resolved)
         filler = load_network("filler", config.filler, folder, resolved) if method == "learned" else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from clear_vision.config import CONFIG_NAME, ClearVisionConfig, NetworkSpec, Preprocessing
@@ -19,11 +20,23 @@ from clear_vision.config import CONFIG_NAME, ClearVisionConfig, NetworkSpec, Pre
         ({"full_cover": 0.2}, "full_cover: 0.2"),
         ({"mask_buffer_px": -1}, "mask_buffer_px: -1"),
         ({"min_cloud_px": "5"}, "min_cloud_px: '5'"),
+        ({"threshold": True}, "threshold: True"),
+        ({"preprocessing": None}, "preprocessing: None is not a Preprocessing"),
+        ({"detector": {"architecture": "CloudDetector"}}, "detector: .* is not a NetworkSpec or None"),
     ],
 )
 def test_bad_values_are_refused_with_the_value_quoted(changes, message):
     with pytest.raises(ValueError, match=message):
         ClearVisionConfig(**changes)
+
+
+def test_numpy_numbers_are_taken_as_python_numbers():
+    """A sweep over np.arange or an int64 index works, and the JSON holds plain numbers."""
+    config = ClearVisionConfig().replace(fill_threshold=np.float32(0.4), window=np.int64(8), min_cloud_px=16.0, full_cover=np.float64(0.6))
+    assert (config.fill_threshold, config.window, config.min_cloud_px, config.full_cover) == (0.4, 8, 16, 0.6)
+    assert all(type(value) is float for value in (config.fill_threshold, config.full_cover))
+    assert type(config.window) is int and type(config.min_cloud_px) is int
+    assert json.loads(json.dumps(config.to_dict()))["fill_threshold"] == 0.4
 
 
 def test_bad_preprocessing_and_network_specs_are_refused():

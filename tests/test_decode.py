@@ -332,6 +332,8 @@ def test_channels_first_and_torch_frames_read_like_channels_last():
 
     with pytest.raises(ValueError, match=r"frames: DeviceTensor cannot be read as a numpy array .* tensor.detach\(\).cpu\(\).numpy\(\)"):
         load_frames(DeviceTensor())
+    with pytest.raises(ValueError, match=r"BFloat16\); pass it as one, e.g. tensor.detach\(\).cpu\(\).float\(\).numpy\(\)"):
+        load_frames(torch.from_numpy(frames).bfloat16() / 255)
 
 
 def test_masks_validation():

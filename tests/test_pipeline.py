@@ -140,6 +140,15 @@ def test_fill_never_copies_no_data_and_fills_it(method):
     assert np.array_equal(result.frames[~result.masks], frames[~result.masks])
 
 
+def test_load_takes_the_bundle_file_for_its_folder_and_config_must_be_a_config(tmp_path):
+    model = ClearVision.load(ROOT / "model_dict" / "clear_vision.json", device="cpu", method="linear")
+    assert model.config == ClearVision.load(device="cpu", method="linear").config
+    with pytest.raises(ValueError, match="config: a dict is not a ClearVisionConfig; change settings with cv.config = cv.config.replace"):
+        model.config = {"fill_threshold": 0.4}
+    model.config = model.config.replace(fill_threshold=np.float32(0.4))
+    assert model.fill_threshold == 0.4
+
+
 def test_notes_on_the_dates_are_returned_not_raised(model):
     frames = scene(steps=4, height=32, width=32)
     with warnings.catch_warnings():

@@ -357,7 +357,8 @@ def _as_array(value: object, label: str) -> np.ndarray:
     try:
         return np.asarray(value)
     except (TypeError, RuntimeError) as error:
-        raise ValueError(f"{label}: {type(value).__name__} cannot be read as a numpy array ({error}); pass it as one, e.g. tensor.detach().cpu().numpy()") from None
+        remedy = "tensor.detach().cpu().float().numpy()" if getattr(value, "dtype", None) is not None and "bfloat16" in str(value.dtype) else "tensor.detach().cpu().numpy()"
+        raise ValueError(f"{label}: {type(value).__name__} cannot be read as a numpy array ({error}); pass it as one, e.g. {remedy}") from None
 
 
 def _check_count(count: int, min_frames: int, max_frames: int) -> None:
