@@ -56,14 +56,15 @@ _DETECT_TILE_PX = 352
 _DETECT_BLOCK_FRAMES = 256  # `detect` on more frames (a scene's tiles) goes block by block
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: == on arrays has no single truth value
 class CloudRemovalOutput:
     """Result of `ClearVision.run` / `ClearVision.fill`.
 
     Attributes:
         frames: (T,H,W,3) uint8 cloud-free frames; pixels outside `masks` equal the input.
         masks: (T,H,W) bool, the pixels replaced: cloud and cloud shadow (stage 1 probability
-            at or above the fill threshold, cleaned and grown by the buffer), or the masks given to `fill`.
+            at or above the fill threshold, cleaned and grown by the buffer), or the masks given to
+            `fill`; no data (pure black, or transparent) in both.
         probability: (T,H,W) float32 in [0,1], stage 1 cloud/shadow probability, 1 where the
             whiteness test or no data (pure black) says so (`fill`: the mask); float16 for
             scenes run chunk by chunk (over 575 px a side), where float32 would be the largest array.
@@ -71,7 +72,8 @@ class CloudRemovalOutput:
             shadow (detected, and its buffer), 255 no data.
         unfilled: (T,H,W) bool, masked pixels left as they were: no date was clear there (a
             read-only view of the (H,W) pixels masked on every date).
-        cloud_cover: (T,) float, fraction of each frame that is masked.
+        cloud_cover: (T,) float, fraction of each frame that is masked, no data included (the
+            command line and the app say the cover among the pixels with data: `io.outputs.cover_text`).
         seconds: wall time of the call.
         method: the stage 2 filler used.
         warnings: human-readable notes (e.g. no clear observation to fill from); returned, not raised.
@@ -86,6 +88,14 @@ class CloudRemovalOutput:
     seconds: float
     method: str
     warnings: tuple[str, ...] = field(default=())
+
+    def __repr__(self) -> str:
+        """Shapes and the per-frame cover, not the arrays (a notebook cell shows this)."""
+        cover = ", ".join(f"{value:.0%}" for value in self.cloud_cover[:12]) + (", ..." if len(self.cloud_cover) > 12 else "")
+        return (
+            f"CloudRemovalOutput(frames={self.frames.shape} {self.frames.dtype}, method={self.method!r}, cloud_cover=[{cover}], "
+            f"seconds={self.seconds:.2f}, warnings={len(self.warnings)})"
+        )
 
 
 def _decoded(frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:

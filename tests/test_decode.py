@@ -133,7 +133,7 @@ def test_too_small_frames():
         load_frames(np.zeros((3, 31, 64, 3), np.uint8))
 
 
-@pytest.mark.parametrize("shape", [(5, 40, 40), (5, 40, 40, 4), (40, 40, 3)])
+@pytest.mark.parametrize("shape", [(5, 40, 40), (5, 40, 40, 5), (5, 40, 40, 2), (40, 40, 3)])
 def test_wrong_array_shapes(shape):
     with pytest.raises(ValueError, match=r"\(T,H,W,3\)"):
         load_frames(np.zeros(shape, np.uint8))
@@ -323,8 +323,22 @@ def test_channels_first_and_torch_frames_read_like_channels_last():
     first = np.ascontiguousarray(np.moveaxis(frames, -1, 1))  # (T,3,H,W), as torch keeps images
     for layout in (first, list(first), torch.from_numpy(frames), torch.from_numpy(first).float() / 255):
         assert np.array_equal(load_frames(layout), frames)
-    with pytest.raises(ValueError, match=r"expected an array of shape \(T,H,W,3\) or \(T,3,H,W\), got shape \(3, 5, 40, 48\)"):
+    with pytest.raises(ValueError, match=r"expected an array of shape \(T,H,W,3\) or \(T,3,H,W\) \(also .*\), got shape \(3, 5, 40, 48\)"):
         load_frames(np.zeros((3, 5, 40, 48), np.uint8))
+    with pytest.raises(ValueError, match=r"got shape \(3, 40, 48\); grey frames: give them as a list of \(H,W\) arrays"):
+        load_frames(frames[..., 0])
+
+
+def test_rgba_and_grey_arrays_read_as_their_frames_listed():
+    """A (T,H,W,4) array is what a list of its RGBA frames is (transparent: no data), (T,H,W,1) grey."""
+    rgba = np.random.default_rng(1).integers(1, 256, (3, 40, 48, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[0, :5, :5, 3] = 0
+    frames = load_frames(rgba)
+    assert np.array_equal(frames, load_frames(list(rgba)))
+    assert no_data_pixels(frames)[0].sum() == 25
+    grey = load_frames(rgba[..., :1])
+    assert np.array_equal(grey, load_frames(list(rgba[..., 0]))) and np.array_equal(grey[..., 0], grey[..., 2])
 
     class DeviceTensor:  # what a CUDA tensor does when numpy asks for it
         def __array__(self, *args: object, **kwargs: object) -> np.ndarray:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,12 @@ def test_load_takes_the_bundle_file_for_its_folder_and_config_must_be_a_config(t
         model.config = {"fill_threshold": 0.4}
     model.config = model.config.replace(fill_threshold=np.float32(0.4))
     assert model.fill_threshold == 0.4
+
+
+def test_result_prints_short_and_compares_by_identity():
+    result = ClearVision.load(method="linear", device="cpu").fill(scene(steps=3, height=32, width=32), np.zeros((3, 32, 32), bool))
+    assert repr(result) == f"CloudRemovalOutput(frames=(3, 32, 32, 3) uint8, method='linear', cloud_cover=[0%, 0%, 0%], seconds={result.seconds:.2f}, warnings=0)"
+    assert result == result and result != replace(result)
 
 
 def test_notes_on_the_dates_are_returned_not_raised(model):

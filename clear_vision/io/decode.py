@@ -227,9 +227,14 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
     if not isinstance(frames, (np.ndarray, Image.Image)) and hasattr(frames, "__array__"):
         frames = _as_array(frames, "frames")
     if isinstance(frames, np.ndarray):
-        if frames.ndim != 4 or 3 not in (frames.shape[1], frames.shape[-1]):
-            raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W), got shape {frames.shape}")
-        items: Sequence[FrameInput] = list(frames)
+        if frames.ndim == 3:  # one (3,H,W) image would look the same: grey frames come as a list
+            raise ValueError(
+                f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W), got shape {frames.shape}; grey frames: give them as a "
+                "list of (H,W) arrays (list(frames)), as one (3,H,W) image has the same shape"
+            )
+        if frames.ndim != 4 or not (3 in (frames.shape[1], frames.shape[-1]) or frames.shape[-1] in (1, 4)):
+            raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W) (also (T,H,W,4) with alpha, (T,H,W,1) grey), got shape {frames.shape}")
+        items: Sequence[FrameInput] = list(frames)  # each frame converted as a list's would be (RGBA, grey)
     elif isinstance(frames, (str, PathLike)):
         what = "the folder" if Path(frames).is_dir() else "one path"
         raise ValueError(
