@@ -311,8 +311,10 @@ class ClearVision:
         a path) gets its (H,W) mask; a list of images of different sizes (a scene's tiles with
         its edge tiles) cannot be a series: each is judged alone and the masks come as a list.
         """
-        if series not in (None, True, False):
+        if not (series is None or isinstance(series, (bool, np.bool_))):
             raise ValueError(f"series: {series!r} is not True (a time series), False (unrelated images) or None (told apart from the frames)")
+        if not isinstance(shadow, (bool, np.bool_)):
+            raise ValueError(f"shadow: {shadow!r} is not True (cloud or cloud shadow) or False (cloud alone)")
         if is_single_image(frames):
             one_date = dates if dates is None or np.ndim(dates) else [dates]
             return self.detect([frames], one_date, shadow=shadow)[0]

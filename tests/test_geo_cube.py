@@ -735,3 +735,5 @@ def test_a_fill_value_the_files_do_not_declare_can_be_given(tmp_path):
         open_cube(tmp_path / "field.nc", nodata="none")
     with pytest.raises(ValueError, match=r"nodata: NaN already marks no data in float values"):
         open_cube(write_geotiffs(tmp_path / "reflectance", reflectance=True), nodata=float("nan"))
+    with pytest.raises(ValueError, match=r"nodata: 1e\+40 cannot occur in float32 values \(-3.40282e\+38\.\.3.40282e\+38\)"):
+        open_cube(tmp_path / "reflectance", nodata=1e40)

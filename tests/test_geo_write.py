@@ -112,6 +112,11 @@ def test_netcdf_keeps_everything_in_one_file_and_reads_back_as_a_cube(tmp_path, 
     back = open_cube(tmp_path / "out" / "clear_vision.nc")
     assert np.array_equal(back.values, result["clear"].values) and np.array_equal(back["time"].values, cube["time"].values)
     assert json.loads((tmp_path / "out" / "report.json").read_text())["format"] == "netcdf"
+    names = [str(name) for name in result["clear"]["band"].values]
+    picked = open_cube(tmp_path / "out" / "clear_vision.nc", bands=",".join(names[:3][::-1]))  # bands= picks from the clear variable's band axis
+    assert np.array_equal(picked.values, back.sel(band=names[:3][::-1]).values)
+    with pytest.raises(ValueError, match=rf"bands: B99 not in clear_vision.nc; its \(time, band, y, x\) variable clear holds bands {', '.join(names)}; its \(time, y, x\) variables are mask, probability"):
+        open_cube(tmp_path / "out" / "clear_vision.nc", bands="B99")
 
 
 def test_existing_outputs_are_kept_unless_overwrite_and_replaced_all_at_once(tmp_path, result):

@@ -433,6 +433,10 @@ def test_detect_tells_a_scenes_tiles_from_a_series_by_itself(model):
     assert not any(unrelated in note for note in model.run(scene(10)).warnings)
     with pytest.raises(ValueError, match="series: 'yes' is not True"):
         model.detect(tiles, series="yes")
+    with pytest.raises(ValueError, match="series: 1 is not True"):  # 1 == True, but a flag is meant
+        model.detect(tiles, series=1)
+    with pytest.raises(ValueError, match=r"shadow: 'no' is not True \(cloud or cloud shadow\) or False"):
+        model.detect(tiles, shadow="no")
 
 
 def test_detect_takes_a_scenes_tiles_beyond_the_sequence_limit(model):

@@ -179,6 +179,9 @@ def _stored_nodata(nodata: object, dtype: np.dtype) -> float | int:
     if np.issubdtype(dtype, np.floating):
         if np.isnan(value):
             raise ValueError("nodata: NaN already marks no data in float values; give the fill value the files use instead")
+        largest = float(np.finfo(dtype).max)
+        if abs(value) > largest:
+            raise ValueError(f"nodata: {value:g} cannot occur in {np.dtype(dtype)} values (-{largest:g}..{largest:g})")
         return value
     limits = np.iinfo(dtype)
     if not (value.is_integer() and limits.min <= value <= limits.max):
@@ -953,12 +956,15 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
     geographic = bool({"lat", "latitude", "lon", "longitude"} & set(dataset.dims)) and not {"y", "x"} & set(dataset.dims)  # degrees, unless x/y exist too
     dataset = with_standard_dims(dataset)
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]
-    if bands is None and stacked:  # already a cube, e.g. written by write_cube
-        chosen = stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear"
+    chosen = (stacked[0] if len(stacked) == 1 or "clear" not in stacked else "clear") if stacked else None
+    on_band_axis = chosen is not None and "band" in dataset[chosen].coords and set(bands or ()) <= set(map(str, dataset[chosen]["band"].values))
+    if chosen is not None and (bands is None or on_band_axis):  # already a cube, e.g. written by write_cube; bands= picks from its band axis
         left = [name for name, variable in dataset.data_vars.items() if name != chosen and set(variable.dims) >= {"time", "y", "x"}]
         if left and chosen != "clear":  # write_cube's own stores hold clear, mask and probability
             warnings.warn(f"source: {path.name}: the cube is its (time, band, y, x) variable {chosen}; {', '.join(left)} {'is' if len(left) == 1 else 'are'} not read", stacklevel=3)
         cube = dataset[chosen].transpose(*DIMS)
+        if bands is not None:
+            cube = cube.sel(band=list(bands))
         units = cube_units(cube)
     else:
         layers = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == {"time", "y", "x"}]
@@ -978,7 +984,8 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
         chosen = bands if bands is not None else layers
         unknown = [name for name in chosen if name not in layers]
         if unknown or not chosen:
-            raise ValueError(f"bands: {', '.join(unknown) or 'none'} not in {path.name}; its (time, y, x) variables are {', '.join(layers)}")
+            axis = f"its (time, band, y, x) variable {stacked[0]} holds bands {', '.join(map(str, dataset[stacked[0]]['band'].values))}; " if stacked and "band" in dataset[stacked[0]].coords else ""
+            raise ValueError(f"bands: {', '.join(unknown) or 'none'} not in {path.name}; {axis}its (time, y, x) variables are {', '.join(layers)}")
         dtypes = {name: dataset[name].dtype for name in chosen}
         if len(set(dtypes.values())) > 1:
             listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
