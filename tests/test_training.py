@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -213,11 +216,12 @@ def test_cross_fit_calibration_runs_each_site_with_a_detector_that_never_saw_it(
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
-def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tiny, tmp_path):
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(tiny, tmp_path, capsys):
     from training import train_removal
 
-    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+    with pytest.raises(SystemExit):  # before the sets are read
         train_removal.main(["--data", str(tiny), "--out", str(tmp_path), "--steps", "1", "--device", "cuda", "--run-dir", str(tmp_path / "run")])
+    assert "no CUDA GPU is available" in capsys.readouterr().err
 
 
 def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):
@@ -237,6 +241,11 @@ def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):
         (["--widths", "8,16,x"], "'8,16,x' is not whole numbers separated by commas"),
         (["--resume"], "--resume: no checkpoint at"),
         (["--out", "/proc/clear-vision-out"], "--out: /proc/clear-vision-out cannot be written to"),
+        (["--lr", "-1"], "--lr: -1 is not a learning rate in (0, 1]"),
+        (["--ema-decay", "1.5"], "--ema-decay: 1.5 is not in [0, 1)"),
+        (["--threshold", "1.5"], "--threshold: 1.5 is not a probability in [1e-06, 1]"),  # it failed at the first validation
+        (["--device", "foo"], "device: 'foo' is not a device"),
+        (["--resume", "--restart"], "--resume and --restart: give one"),
     ],
 )
 def test_training_options_that_cannot_work_are_refused_before_any_step(tiny, tmp_path, capsys, extra, message):
@@ -246,6 +255,74 @@ def test_training_options_that_cannot_work_are_refused_before_any_step(tiny, tmp
     with pytest.raises(SystemExit):
         train_mask.main(["--data", str(tiny), "--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run"), *extra])
     assert message in capsys.readouterr().err
+
+
+def test_a_missing_validation_set_and_a_crop_the_sets_cannot_hold_are_refused_before_the_steps(tiny, tmp_path, capsys):
+    """The validation set was found missing at the first validation, and a crop no series holds
+    sampled forever (train_removal) or failed with numpy's 'high <= 0' (train_mask)."""
+    from training import train_mask, train_removal
+
+    (tmp_path / "train_only").mkdir()
+    (tmp_path / "train_only" / "removal_train.npz").write_bytes((tiny / "removal_train.npz").read_bytes())
+    with pytest.raises(SystemExit):
+        train_removal.main(["--data", str(tmp_path / "train_only"), "--run-dir", str(tmp_path / "run")])
+    assert "removal_val.npz not found; run `python -m preprocess build --out" in capsys.readouterr().err
+    args = ["--data", str(tiny), "--out", str(tmp_path / "out"), "--batch", "2", "--steps", "2", "--crop", "256"]
+    assert train_removal.main([*args, "--widths", "4,8", "--run-dir", str(tmp_path / "removal")]) == 2
+    assert "no series gives training sequences: they need 5 dates or more, and a date with at least 30% of a 256 px crop known clear" in capsys.readouterr().err
+    assert train_mask.main([*args, "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 2
+    assert re.search(r"--crop 256: larger than \d+ of the \d+ series, scenes and simulated-cloud sets of .* give --crop \d+ or less", capsys.readouterr().err)
+
+
+def test_python_m_training_lists_its_commands(capsys):
+    from training.__main__ import COMMANDS, main
+
+    assert main() == 0
+    printed = capsys.readouterr().out
+    assert all(f"python -m training.{name}" in printed for name in COMMANDS)
+
+
+def test_a_bundle_without_a_filler_is_evaluated_with_the_classical_fillers(tiny, tmp_path, capsys):
+    """A fold, or a bundle after train_mask alone, failed in evaluate: 'learned' needs a filler."""
+    from training import evaluate, train_mask
+
+    args = ["--data", str(tiny), "--out", str(tmp_path / "fold"), "--crop", "32", "--batch", "2", "--threads", "1", "--widths", "4,8,8"]
+    assert train_mask.main([*args, "--steps", "2", "--run-dir", str(tmp_path / "run")]) == 0
+    assert evaluate.main(["--data", str(tiny), "--weights", str(tmp_path / "fold")]) == 0
+    printed = capsys.readouterr().out
+    assert "has no filler (stage 2): its detector is scored, and `run` with the classical filler 'blend'" in printed
+    assert "blend     run" in printed and "learned" not in printed.split("held-out sequences", 1)[1]
+
+
+def test_ctrl_c_keeps_the_last_step_and_an_earlier_run_is_not_replaced_unasked(tiny, tmp_path, capsys):
+    """Stopped by Ctrl-C, a run lost up to two minutes of steps and left a traceback; a fresh
+    start in the same --run-dir replaced the earlier checkpoint in silence."""
+    from training import train_removal
+
+    args = ["--data", str(tiny), "--out", str(tmp_path / "out"), "--crop", "32", "--batch", "2", "--threads", "1", "--widths", "4,8", "--run-dir", str(tmp_path / "run")]
+    sample = train_removal.RemovalSampler.batch
+
+    def interrupted_at_step_3(self, rng, size, calls=[0]):  # noqa: B006 (a counter shared by the calls)
+        calls[0] += 1
+        if calls[0] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return sample(self, rng, size)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_removal.RemovalSampler, "batch", interrupted_at_step_3)
+        assert train_removal.main([*args, "--steps", "6"]) == 130
+    assert "stopped at step 3 of 6; the checkpoint" in capsys.readouterr().err
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3 and not (tmp_path / "out" / "filler.safetensors").exists()
+    with pytest.raises(SystemExit):
+        train_removal.main([*args, "--steps", "6"])
+    assert "holds an earlier run: --resume continues it, --restart starts afresh over it" in capsys.readouterr().err
+    assert train_removal.main([*args, "--steps", "6", "--resume"]) == 0
+    assert "resumed at step 3" in capsys.readouterr().out
+    assert train_removal.main([*args, "--steps", "2", "--restart"]) == 0
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 2
+    with pytest.raises(SystemExit):  # the optimiser would keep the learning rate it started with, and the record claim the new one
+        train_removal.main([*args, "--steps", "4", "--resume", "--lr", "0.1"])
+    assert "trained with --lr 0.002, not 0.1" in capsys.readouterr().err
 
 
 def test_a_resume_past_the_requested_steps_and_a_single_frame_detector_say_what_they_do(tiny, tmp_path, capsys):

@@ -6,7 +6,9 @@ import argparse
 import json
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,12 +24,14 @@ from clear_vision.pipeline import resolve_device
 from clear_vision.weights import save_weights
 from preprocess.sets import DEFAULT_OUT, unwritable_folder
 
-__all__ = ["CALIBRATION_NAME", "TRAINED_BUNDLE", "TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
+__all__ = ["CALIBRATION_NAME", "run_training", "TRAINED_BUNDLE", "TrainingConfig", "seed_everything", "render_batch", "random_dihedral", "describe_config", "parse_config", "fit", "update_bundle", "training_device", "to_device"]
 
 
 CALIBRATION_NAME = "calibration.json"  # training.calibrate's scores behind the chosen values, for the model card
-# Options a resumed run must keep: the network's shape and inputs, and the series or scenes a fold leaves out.
-KEPT_ON_RESUME = ("widths", "temporal", "exclude_series", "exclude_scenes")
+# Options a resumed run must keep: the network's shape and inputs, its data, the series or scenes a
+# fold leaves out, and the learning rate (the optimiser's state carries the one it started with).
+KEPT_ON_RESUME = ("widths", "temporal", "heads", "data", "lr", "exclude_series", "exclude_scenes")
+CHECKPOINT_SECONDS = 120.0  # a checkpoint every two minutes, and one when the run is stopped (Ctrl-C)
 # Where the training commands (and `training.calibrate`) write by default: a bundle of their own.
 # The shipped model_dict/ is replaced only when named (--out model_dict): a command copied from
 # the README overwrote the shipped weights before.
@@ -97,8 +101,8 @@ def random_dihedral(array: np.ndarray, rng: np.random.Generator, axes: tuple[int
 
 FLAG_HELP = {  # what each training flag does, for --help (the training commands' configs share them)
     "data": "folder with the sets of `python -m preprocess build`",
-    "out": "bundle folder the weights are written into (default runs/bundle; --out model_dict replaces the shipped weights)",
-    "run_dir": "folder of the resumable checkpoint (checkpoint.pt)",
+    "out": "bundle folder the weights are written into (--out model_dict replaces the shipped weights)",
+    "run_dir": "folder of the resumable checkpoint (checkpoint.pt, written every 2 minutes and on Ctrl-C)",
     "steps": "optimiser steps in all (a resumed run continues to this many)",
     "batch": "samples per step",
     "crop": "side of the training crops in pixels",
@@ -134,12 +138,15 @@ def crop_problem(config: Any, model: torch.nn.Module) -> str | None:
 
 
 def parse_config(
-    config_type: type, argv: list[str] | None, prog: str, description: str, required_file: str, network: Callable[[Any], torch.nn.Module]
+    config_type: type, argv: list[str] | None, prog: str, description: str, required_files: tuple[str, ...], network: Callable[[Any], torch.nn.Module]
 ) -> tuple[Any, bool, str]:
     """Every config field becomes a --flag with its default; returns (config, resume, the command line).
 
-    `network` builds the config's network, whose size multiple the crop must divide by: checked
-    here, before any folder is made (inside the training, the run left empty folders behind).
+    What can be known before the sets are read is refused here, before any folder is made (found
+    inside the training, a bad value cost the steps run until then): the sets' files
+    (`required_files`, the validation set too), the numbers' ranges, the device, the network
+    `network` builds from the config and the crop its size multiple must divide, and an earlier
+    run's checkpoint that a fresh start would replace.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
     defaults = config_type()
@@ -154,28 +161,45 @@ def parse_config(
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default, help=f"{FLAG_HELP.get(field.name, '')} (default: {shown})")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
+    parser.add_argument("--restart", action="store_true", help="start afresh, replacing the checkpoint an earlier run left in RUN_DIR")
     args = vars(parser.parse_args(argv))
-    resume = args.pop("resume")
+    resume, restart = args.pop("resume"), args.pop("restart")
     config = config_type(**args)
-    if not (config.data / required_file).is_file():
-        parser.error(f"{config.data / required_file} not found; run `python -m preprocess build` first")
+    missing = [str(config.data / name) for name in required_files if not (config.data / name).is_file()]
+    if missing:
+        parser.error(f"{', '.join(missing)} not found; run `python -m preprocess build --out {config.data}` first (it writes the training and validation sets)")
     for name in ("steps", "batch", "validate_every", "threads"):
         if getattr(config, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} must be at least 1")
-    if problem := crop_problem(config, network(config)):
+    for name, (fits, accepted) in _RANGES.items():
+        value = getattr(config, name, None)
+        if value is not None and not (math.isfinite(value) and fits(value)):
+            parser.error(f"--{name.replace('_', '-')}: {value:g} is not {accepted}")
+    try:
+        training_device(config)
+        model = network(config)
+    except (ValueError, RuntimeError) as error:
+        parser.error(str(error))
+    if problem := crop_problem(config, model):
         parser.error(problem)
     for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost
         problem = unwritable_folder(Path(getattr(config, name)))
         if problem:
             parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} {problem}; give a folder this user can write to")
     checkpoint = Path(config.run_dir) / "checkpoint.pt"
+    if resume and restart:
+        parser.error("--resume and --restart: give one (continue the checkpoint, or start afresh over it)")
     if resume and not checkpoint.is_file():
         parser.error(f"--resume: no checkpoint at {checkpoint}; check --run-dir, or leave --resume out to start afresh")
+    if not resume and not restart and checkpoint.is_file():
+        parser.error(f"{checkpoint} holds an earlier run: --resume continues it, --restart starts afresh over it, or give another --run-dir")
     if resume:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if (done := int(state["step"])) > config.steps:
             parser.error(f"--resume: the checkpoint at {checkpoint} is at step {done}, past --steps {config.steps}; give --steps {done} or more")
         started, now = json.loads(state.get("config", "{}")), json.loads(json.dumps(describe_config(config)))  # checkpoints before stop 33 have none
+        if "data" in started and Path(started["data"]).resolve() == Path(now["data"]).resolve():
+            now["data"] = started["data"]  # one folder, written another way
         for name in KEPT_ON_RESUME:
             if name in started and started[name] != now.get(name):
                 then, given = (",".join(map(str, value)) if isinstance(value, list) else value for value in (started[name], now.get(name)))
@@ -186,6 +210,14 @@ def parse_config(
                 )
     command = " ".join([prog, *(argv if argv is not None else sys.argv[1:])])
     return config, resume, command
+
+
+_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {  # the training configs' numbers that must lie in a range
+    "lr": (lambda value: 0 < value <= 1, "a learning rate in (0, 1]"),
+    "ema_decay": (lambda value: 0 <= value < 1, "in [0, 1) (0: ship the last step's weights)"),
+    "threshold": (lambda value: 1e-6 <= value <= 1, "a probability in [1e-06, 1]"),
+    "shadow_weight": (lambda value: 0 <= value <= 100, "a loss weight in [0, 100]"),
+}
 
 
 def _whole_numbers(text: str) -> tuple[int, ...]:
@@ -231,6 +263,42 @@ def _checkpoint(
     temporary.replace(path)
 
 
+class _StopAfterTheStep:
+    """While active (in the main thread): the first SIGINT is noted, not raised, so the loop can
+    checkpoint its last whole step; the handler before it is back for a second one."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._previous: Any = None
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.asked = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self) -> "_StopAfterTheStep":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def run_training(train: Callable[[], Any], prog: str) -> int:
+    """A training command's exit status: 0 done; 2 with one line for a set the run cannot use
+    (the samplers' ValueError: too small, a crop it cannot hold); 130 when stopped by Ctrl-C."""
+    try:
+        train()
+    except ValueError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
 def fit(
     model: torch.nn.Module,
     config: Any,
@@ -240,9 +308,12 @@ def fit(
     validate: Callable[[torch.nn.Module], dict[str, float]],
     role: str,
     command: str,
-    checkpoint_seconds: float = 120.0,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
 ) -> Path:
     """AdamW + cosine schedule for config.steps; checkpoints every few minutes, resumable.
+
+    Ctrl-C (SIGINT) finishes the step under way, writes the checkpoint and raises
+    KeyboardInterrupt; a second Ctrl-C stops at once.
 
     With `config.ema_decay` > 0 the shipped weights (and validation) are an exponential moving
     average of the trained ones, so they do not hinge on where the last noisy step landed.
@@ -285,23 +356,29 @@ def fit(
         return round(minutes_before + (time.monotonic() - started) / 60, 1)
 
     progress = tqdm(range(step, config.steps), initial=step, total=config.steps, desc=role, mininterval=10)
-    for step in progress:
-        model.train()
-        loss = loss_of_batch(model, rng)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        if averaged is not None:
-            averaged.update_parameters(model)
-        progress.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % config.validate_every == 0 or step + 1 == config.steps:
-            history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(shipped.eval())})
-            tqdm.write(json.dumps(history[-1]))
-        if time.monotonic() - last_save >= checkpoint_seconds:
-            _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings)
-            last_save = time.monotonic()
+    with _StopAfterTheStep() as stop:
+        for step in progress:
+            model.train()
+            loss = loss_of_batch(model, rng)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+            if (step + 1) % config.validate_every == 0 or step + 1 == config.steps:
+                history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(shipped.eval())})
+                tqdm.write(json.dumps(history[-1]))
+            if stop.asked and step + 1 < config.steps:
+                _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings)
+                progress.close()
+                print(f"stopped at step {step + 1} of {config.steps}; the checkpoint {checkpoint} keeps it: the same command with --resume continues", file=sys.stderr)
+                raise KeyboardInterrupt
+            if time.monotonic() - last_save >= checkpoint_seconds:
+                _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings)
+                last_save = time.monotonic()
     _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history, settings)
     training = {"config": settings, "history": history, "minutes": minutes(), "hardware": _hardware(device), "command": command}
     spec = save_weights(shipped.to("cpu").eval(), Path(config.out) / f"{role}.safetensors", {"training": training})

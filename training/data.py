@@ -33,7 +33,16 @@ class RemovalSampler:
     def __init__(self, path: Path, crop: int = 64) -> None:
         groups = load_groups(path)
         self.crop = crop
-        usable = {name: group for name, group in groups.items() if "frames" in group and len(group["frames"]) >= 5}
+        series = {name: group for name, group in groups.items() if "frames" in group}
+        long_enough = {name: group for name, group in series.items() if len(group["frames"]) >= 5}
+        # a date can take a gap only where a crop is MIN_TARGET_CLEAR known clear: series that never are would be drawn forever
+        usable = {name: group for name, group in long_enough.items() if (~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * crop**2}
+        if not usable:
+            found = ", ".join(f"{name.split(':', 1)[-1]} ({len(group['frames'])} dates of {group['frames'].shape[1]}x{group['frames'].shape[2]} px)" for name, group in series.items()) or "none"
+            raise ValueError(
+                f"{path}: no series gives training sequences: they need 5 dates or more, and a date with at least "
+                f"{MIN_TARGET_CLEAR:.0%} of a {crop} px crop known clear (--crop {crop}); its series: {found}"
+            )
         weights = np.array([len(group["frames"]) * min(MAX_CROPS_PER_DATE, np.prod(group["frames"].shape[1:3]) / crop**2) for group in usable.values()])
         self.weights = weights / weights.sum()
         self.series = {name: self._padded(group) for name, group in usable.items()}
@@ -53,8 +62,10 @@ class RemovalSampler:
         crop = self.crop
         if rng.random() < 0.1:
             return np.ones((crop, crop), dtype=bool)
-        if rng.random() < 0.5 and len(series["cloud_masks"]):
+        if len(series["cloud_masks"]) and (rng.random() < 0.5 or not self.bank):
             mask = series["cloud_masks"][rng.integers(len(series["cloud_masks"]))][top : top + crop, left : left + crop]
+        elif not self.bank:  # no cloud shape of this size anywhere: the date goes missing whole
+            return np.ones((crop, crop), dtype=bool)
         else:
             source = self.bank[rng.integers(len(self.bank))]
             y, x = rng.integers(source.shape[0] - crop + 1), rng.integers(source.shape[1] - crop + 1)

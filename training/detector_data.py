@@ -52,8 +52,20 @@ class DetectorSampler:
         groups = load_groups(path)
         self.series = _kept(groups, "series", exclude_series, path)
         self.simulated = {name.split(":", 1)[1]: group for name, group in groups.items() if name.startswith("sim:") and name.split(":", 1)[1] in self.series}
-        self.scenes = list(_kept(groups, "scene", exclude_scenes, path).values())
+        scenes = _kept(groups, "scene", exclude_scenes, path)
+        self.scenes = list(scenes.values())
         self.crop = crop
+        sides = {name: min(group["images"].shape[1:3]) for name, group in {**self.series, **scenes}.items()}
+        sides.update({f"simulated clouds of {name}": group["images"].shape[1] for name, group in self.simulated.items() if len(group["images"])})
+        smallest = min(sides, key=sides.get) if sides else None
+        if smallest is not None and sides[smallest] < crop:
+            larger = sum(side < crop for side in sides.values())
+            raise ValueError(
+                f"--crop {crop}: larger than {larger} of the {len(sides)} series, scenes and simulated-cloud sets of {path} "
+                f"(the smallest: {smallest}, {sides[smallest]} px a side); give --crop {sides[smallest]} or less"
+            )
+        if not (self.series or self.scenes):
+            raise ValueError(f"{path}: no labelled series or scene left to train on (--exclude-series / --exclude-scenes left out all of them)")
         self.preprocessing = preprocessing or Preprocessing()
 
     # ---- sources ------------------------------------------------------------------------

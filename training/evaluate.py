@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from clear_vision import ClearVision
-from clear_vision.config import CONFIG_NAME
+from clear_vision.config import CONFIG_NAME, ClearVisionConfig
+from clear_vision.pipeline import resolve_device
 from clear_vision.filling.classical import CLASSICAL_FILLERS
 from preprocess.sets import DEFAULT_DATA, DEFAULT_OUT, REMOVAL_HELD_OUT, sequences_by_site
 
@@ -26,10 +27,16 @@ __all__ = ["evaluate", "main", "MODEL_DIR"]
 MODEL_DIR = Path(__file__).resolve().parent.parent / "model_dict"
 
 
+def main_method(weights: Path) -> str:
+    """The filler `run` is scored with: the bundle's learned one, or for a bundle without a filler
+    (a fold, or after `train_mask` alone) the best classical row, "blend"."""
+    return "learned" if ClearVisionConfig.load(weights).filler is not None else "blend"
+
+
 def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
-    learned = ClearVision.load(weights, device=device)
-    models = {"learned": learned}
-    models.update({name: ClearVision.load(weights, device=device, method=name) for name in CLASSICAL_FILLERS})
+    methods = ("learned", *CLASSICAL_FILLERS) if main_method(weights) == "learned" else CLASSICAL_FILLERS
+    models = {name: ClearVision.load(weights, device=device, method=name) for name in methods}
+    learned = models[main_method(weights)]
     sites = sequences_by_site(data / "removal_val.npz")
     sequences = [sequence for site in sites.values() for sequence in site]
     removal = removal_scores_by_site(models, sites)  # every filler, fill and run: pooled and per site
@@ -54,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.data / name} not found; run `python -m preprocess build` first")
     if not (args.weights / CONFIG_NAME).is_file():
         parser.error(f"--weights: {args.weights / CONFIG_NAME} not found; give a bundle folder (model_dict, or one the training commands wrote)")
+    try:
+        resolve_device(args.device)
+    except ValueError as error:
+        parser.error(f"--device: {error}")
+    if main_method(args.weights) != "learned":
+        print(f"note: {args.weights} has no filler (stage 2): its detector is scored, and `run` with the classical filler 'blend'")
     missing = [relative for relative in REMOVAL_HELD_OUT if not (args.shared / relative).exists()] if args.sheets else []
     if missing:  # found at the end, after minutes of evaluation and a rewritten card
         parser.error(f"--sheets: {args.shared / missing[0]} not found; give --shared the shared data folder (default {DEFAULT_DATA})")
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.weights / "evaluation.json").write_text(json.dumps(results, indent=1))
         print(f"wrote {write_model_card(args.weights, table)}")
     if args.sheets:
-        for path in write_contact_sheets(ClearVision.load(args.weights, device=args.device), args.shared, args.sheets):
+        for path in write_contact_sheets(ClearVision.load(args.weights, device=args.device, method=main_method(args.weights)), args.shared, args.sheets):
             print(f"wrote {path}")
     return 0
 

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from clear_vision import ClearVision, CloudDetector
 from clear_vision.config import ClearVisionConfig
 
-from .common import CALIBRATION_NAME, TrainingConfig, fit, parse_config, to_device, training_device, update_bundle
+from .common import CALIBRATION_NAME, TrainingConfig, fit, parse_config, run_training, to_device, training_device, update_bundle
 from .detector_data import DetectorSampler
 from .score_detection import detection_table
 
@@ -87,8 +87,10 @@ def train(config: MaskConfig, resume: bool = False, command: str = "python -m tr
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, resume, command = parse_config(MaskConfig, argv, "python -m training.train_mask", __doc__, "detector_train.npz", network)
-    train(config, resume=resume, command=command)
+    prog = "python -m training.train_mask"
+    config, resume, command = parse_config(MaskConfig, argv, prog, __doc__, ("detector_train.npz", "detector_val.npz"), network)
+    if status := run_training(lambda: train(config, resume=resume, command=command), prog):
+        return status
     if (Path(config.out) / CALIBRATION_NAME).is_file():  # `run`'s operating points were chosen for the detector just replaced
         print(f"note: {config.out} keeps the operating points calibrated for its previous detector; "
               f"run `python -m training.calibrate --weights {config.out}` (with --cross-fit folds) for this one")

@@ -18,7 +18,7 @@ import torch
 from clear_vision import ClearVision, TemporalFiller
 from preprocess.sets import sequences_by_site
 
-from .common import TrainingConfig, fit, parse_config, to_device, training_device
+from .common import TrainingConfig, fit, parse_config, run_training, to_device, training_device
 from .data import RemovalSampler
 from .score_removal import removal_scores
 
@@ -87,9 +87,9 @@ def train(config: RemovalConfig, resume: bool = False, command: str = "python -m
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, resume, command = parse_config(RemovalConfig, argv, "python -m training.train_removal", __doc__, "removal_train.npz", network)
-    train(config, resume=resume, command=command)
-    return 0
+    prog = "python -m training.train_removal"
+    config, resume, command = parse_config(RemovalConfig, argv, prog, __doc__, ("removal_train.npz", "removal_val.npz"), network)
+    return run_training(lambda: train(config, resume=resume, command=command), prog)
 
 
 if __name__ == "__main__":
