@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from .detector_set import build_detector_sets
 from .removal_set import build_removal_sets
-from .sets import DEFAULT_DATA, DEFAULT_OUT, unwritable_folder
+from .sets import DEFAULT_DATA, DEFAULT_OUT, REMOVAL_HELD_OUT, unwritable_folder
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m preprocess", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build training/validation sets from ../shared/data")
-    build.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with s2_timeseries/, cloud_masks/, clear_scenes/")
-    build.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the .npz sets are written")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (s2_timeseries/, landsat_timeseries/, cloud_masks/, clear_scenes/; default {DEFAULT_DATA})")
+    build.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the .npz sets are written (default {DEFAULT_OUT})")
+    build.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     build.add_argument("--only", choices=("detector", "removal"), help="build just one of the two sets")
+    build.add_argument("--add-series", type=Path, nargs="+", default=[], metavar="PATH",
+                       help="your own series to train on as well: a folder of GeoTIFFs (one file per date, or per band and date), a .zarr store, "
+                            "or any cube the readers take; labelled by its SCL band where it has one, else from the series itself")
+    build.add_argument("--held-out", type=Path, nargs="+", metavar="PATH",
+                       help="validation sites for stage 2 instead of the project's (Hungary, Romania): 5 clear dates and a cloudy one each")
+    build.add_argument("--scale", type=float, help="reflectance per stored value of --add-series / --held-out files that do not state it (Sentinel-2 L2A DN: 0.0001)")
+    build.add_argument("--offset", type=float, help="reflectance offset of such files (Sentinel-2 baseline 04.00 on: -0.1)")
     examples = commands.add_parser("examples", help="render the bundled example sequences from the nrt cube")
     examples.add_argument("--data", type=Path, default=DEFAULT_DATA)
     examples.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "examples")
@@ -33,10 +41,26 @@ def main(argv: list[str] | None = None) -> int:
         problem = unwritable_folder(args.out)
         if problem:
             parser.error(f"--out: {args.out} {problem}; give a folder this user can write to")
-        if args.only in (None, "detector"):
-            print("detector sets:", build_detector_sets(args.data, args.out, args.seed))
-        if args.only in (None, "removal"):
-            print("removal sets:", build_removal_sets(args.data, args.out, args.seed))
+        missing = [str(path) for path in [*args.add_series, *(args.held_out or [])] if not path.exists()]
+        if missing:
+            parser.error(f"{', '.join(missing)}: no such file or folder")
+        held_out = {(args.data / relative).resolve() for relative in REMOVAL_HELD_OUT} | {path.resolve() for path in args.held_out or []}
+        both = [str(path) for path in args.add_series if path.resolve() in held_out]
+        if both:
+            parser.error(f"--add-series: {', '.join(both)} is held out for validation; a site is trained on or held out, not both")
+        units = (args.scale, args.offset)
+        with tempfile.TemporaryDirectory(dir=args.out, prefix=".building-") as staging:  # the sets replace the old ones together, or not at all
+            try:
+                if args.only in (None, "detector"):
+                    print("detector sets:", build_detector_sets(args.data, Path(staging), args.seed, added=args.add_series, units=units))
+                if args.only in (None, "removal"):
+                    print("removal sets:", build_removal_sets(args.data, Path(staging), args.seed, added=args.add_series, held_out=args.held_out, units=units))
+            except ValueError as error:  # a series the readers refuse (units unknown, too few dates): one line
+                print(f"python -m preprocess build: error: {error}; the sets in {args.out} are as they were", file=sys.stderr)
+                return 2
+            for built in sorted(Path(staging).glob("*.npz")):
+                built.replace(args.out / built.name)
+                print(f"wrote {args.out / built.name}")
         return 0
     if args.command == "examples":
         from .examples import render_examples

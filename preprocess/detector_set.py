@@ -9,6 +9,7 @@ haze pasted on clear frames of the series with exact labels (the other dates sta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +31,8 @@ DETECTOR_SERIES = (
     "landsat_timeseries/worldcereal_l8/L8_SR_10m_000028085BF08E7E.nc",
     "s2_timeseries/hls_missouri",
 )
-# Series whose labels are derived from the series itself: their clear frames carry simulated clouds only.
+# Series whose labels are derived from the series itself: in the set without labels (their labelled
+# clear frames, through which simulated clouds are placed, are none), as the shipped weights were trained.
 SIMULATION_ONLY = tuple(f"s2_timeseries/openeo_gfmap_puglia/openEO_{index}.nc" for index in range(6))
 DETECTOR_SCENES = ("cloud_masks/ukis_csmask/landsat5.npz", "cloud_masks/s2cloudless/input_arrays.npz") + tuple(
     f"cloud_masks/oncloudn/chip_id_{index}" for index in (1, 2, 3, 5)
@@ -66,9 +68,10 @@ def _scene_group(images: np.ndarray, labels: np.ndarray, shadow_known: bool) -> 
     return {"images": images.astype(np.float16), "labels": labels, "shadow_known": np.array(shadow_known)}
 
 
-def _simulated_group(group: dict[str, np.ndarray], rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
-    """Simulated cloud, thin cloud or haze (and shadow) on clear frames of one series, at random windows."""
-    images, labels = group["images"], group["labels"]
+def _simulated_group(group: dict[str, np.ndarray], rng: np.random.Generator, count: int, clear_labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Simulated cloud, thin cloud or haze (and shadow) on clear frames of one series, at random windows;
+    `clear_labels`: labels that pick the clear frames where the group's own are unknown (a user's unlabelled series)."""
+    images, labels = group["images"], group["labels"] if clear_labels is None else clear_labels
     size = min(TILE, images.shape[1], images.shape[2])
     clear = np.flatnonzero(((labels == 0).mean(axis=(1, 2)) > 0.97) & ~np.isnan(images.astype(np.float32)).any(axis=(1, 2, 3)))
     out: dict[str, list] = {"images": [], "labels": [], "frame": [], "top": [], "left": []}
@@ -92,8 +95,14 @@ def _simulated_group(group: dict[str, np.ndarray], rng: np.random.Generator, cou
     }
 
 
-def build_detector_sets(data: Path, out: Path, seed: int = 0, simulated: int = 600) -> dict[str, int]:
+def build_detector_sets(
+    data: Path, out: Path, seed: int = 0, simulated: int = 600, added: Sequence[Path] = (), units: tuple[float | None, float | None] = (None, None)
+) -> dict[str, int]:
     """`detector_train.npz` and `detector_val.npz`; `simulated` clouds spread over the series.
+
+    `added`: a user's own series (anything `read_cube` reads; `units`: the scale and offset of
+    files that do not state them), trained on with their labels where they come with the data
+    (an SCL band), else with simulated clouds on their clear frames only, as the Puglia fields.
 
     Groups: "series:<name>" (a labelled time series), "sim:<name>" (simulated clouds on that
     series' clear frames, which the sampler shows with the series' other dates), "scene:<name>"
@@ -102,15 +111,23 @@ def build_detector_sets(data: Path, out: Path, seed: int = 0, simulated: int = 6
     rng = np.random.default_rng(seed)
     train: dict[str, np.ndarray] = {}
     series: dict[str, dict[str, np.ndarray]] = {}
-    for relative in tqdm(DETECTOR_SERIES + SIMULATION_ONLY, desc="detector: series"):
-        cube = read_cube(data / relative)
+    clear_labels: dict[str, np.ndarray] = {}  # an added unlabelled series: its own labels pick the frames for simulated clouds
+    sources = [(data / relative, True) for relative in DETECTOR_SERIES] + [(data / relative, False) for relative in SIMULATION_ONLY]
+    added = [Path(path) for path in added]
+    for path, labelled in tqdm(sources + [(path, True) for path in added], desc="detector: series"):
+        cube = read_cube(path, *units)
         if min(cube.reflectance.shape[1:3]) < MIN_SIDE:
+            tqdm.write(f"detector: {cube.name} left out: {cube.reflectance.shape[1]}x{cube.reflectance.shape[2]} px, under the {MIN_SIDE} px training crop")
             continue
-        series[cube.name] = _series_group(cube, with_labels=relative not in SIMULATION_ONLY)
+        if cube.name in series:
+            raise ValueError(f"{path}: a series named {cube.name} is already in the set; give each series its own name")
+        series[cube.name] = _series_group(cube, with_labels=labelled and cube.real_labels)
+        if path in added and not cube.real_labels:
+            clear_labels[cube.name] = _series_group(cube)["labels"]
     per_series = max(1, simulated // max(1, len(series)))
     for name, group in tqdm(series.items(), desc="detector: simulated clouds"):
         train.update({f"series:{name}.{key}": value for key, value in group.items()})
-        train.update({f"sim:{name}.{key}": value for key, value in _simulated_group(group, rng, per_series).items()})
+        train.update({f"sim:{name}.{key}": value for key, value in _simulated_group(group, rng, per_series, clear_labels.get(name)).items()})
     for relative in DETECTOR_SCENES:
         scene = _read_scene(data / relative)
         images, labels = _tiles(scene)

@@ -3,7 +3,9 @@
 Sources: EarthNet2021 `.npz` cubes, EarthNet2021x / GreenEarthNet minicubes (via the
 `earthnet` toolkit), generic Sentinel-2 netCDF cubes (reflectance or DN, with SCL), openEO field
 cubes without labels (labelled from the time series itself), Landsat-8 surface-reflectance
-cubes with `pixel_qa`, HLS folders of per-band GeoTIFFs and folders of RGB frames.
+cubes with `pixel_qa`, HLS folders of per-band GeoTIFFs, any other georeferenced cube the
+library's `clear_vision.open_cube` reads (a folder of GeoTIFFs, a zarr store: a user's own site)
+and folders of 8-bit RGB frames.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "read_s2_netcdf",
     "read_landsat_qa_netcdf",
     "read_hls_folder",
+    "read_geo_cube",
     "read_rgb_folder",
     "labels_from_scl",
     "labels_from_landsat_qa",
@@ -48,12 +51,15 @@ class Cube:
         reflectance: (T,H,W,3) float32 red, green, blue surface reflectance; NaN = no observation.
         labels: (T,H,W) uint8, CLEAR / CLOUD / SHADOW / IGNORE (no data or unsure class).
         dates: (T,) datetime64[D].
+        real_labels: whether the labels come with the data (SCL, Fmask, QA, human) rather than
+            from the series itself (`labels_from_time_series`): only real ones teach stage 1.
     """
 
     name: str
     reflectance: np.ndarray
     labels: np.ndarray
     dates: np.ndarray
+    real_labels: bool = True
 
     @property
     def bad(self) -> np.ndarray:
@@ -308,15 +314,56 @@ def read_rgb_folder(path: str | Path) -> Cube:
     return Cube(Path(path).name, reflectance, labels, dates)
 
 
+def read_geo_cube(path: str | Path, scale: float | None = None, offset: float | None = None) -> Cube:
+    """A georeferenced cube as `clear_vision.open_cube` reads it (a folder of GeoTIFFs, one file per
+    date or per band and date; a zarr store), in the units its files state: a user's own site.
+
+    Labels come from its Sen2Cor SCL band where it has one (`labels_from_scl`), else from the
+    series itself (`labels_from_time_series`; `real_labels` False). No data is NaN and IGNORE.
+    `scale`, `offset`: the units of files that do not state them (`open_cube`'s).
+    """
+    from clear_vision.geo import open_cube
+    from clear_vision.geo.cube import default_rgb
+    from clear_vision.geo.remove import check_cube
+
+    path = Path(path)
+    opened = open_cube(path, scale=scale, offset=offset)
+    cube, units, _, rgb_index, _ = check_cube(opened, default_rgb(opened))  # its dates, bands and units, as `remove_cube` checks them
+    stored = cube.values  # (T,B,H,W)
+    missing = np.isnan(stored) if np.issubdtype(stored.dtype, np.floating) else np.zeros(stored.shape, bool)
+    if cube.rio.nodata is not None:
+        missing |= stored == cube.rio.nodata
+    reflectance = units.of_bands(rgb_index).to_reflectance(stored[:, rgb_index])
+    reflectance[missing[:, rgb_index]] = np.nan
+    reflectance = np.moveaxis(reflectance, 1, -1)
+    names = [str(name) for name in cube["band"].values]
+    scl = next((index for index, name in enumerate(names) if name.upper().endswith("SCL")), None)
+    labels = labels_from_scl(stored[:, scl]) if scl is not None else labels_from_time_series(reflectance)
+    labels[np.isnan(reflectance).any(axis=-1)] = IGNORE
+    dates = cube["time"].values.astype("datetime64[D]")
+    return Cube(path.stem if path.is_file() or path.suffix else path.name, reflectance, labels, dates, real_labels=scl is not None)
+
+
 def _is_hls_folder(path: Path) -> bool:
     return any(folder.is_dir() and folder.name.isdigit() and any(folder.glob("*_B04.tif")) for folder in path.iterdir())
 
 
-def read_cube(path: str | Path) -> Cube:
-    """Pick the reader from the file: HLS or RGB folder, .npz, EarthNet2021x minicube, Landsat QA or S2 netCDF."""
+def read_cube(path: str | Path, scale: float | None = None, offset: float | None = None) -> Cube:
+    """Pick the reader from the file: HLS folder, a folder of GeoTIFFs or a zarr store the library
+    reads as a cube, a folder of 8-bit pictures, .npz, EarthNet2021x minicube, Landsat QA or S2 netCDF.
+    `scale`, `offset`: for a georeferenced cube whose files do not state their units."""
+    from clear_vision.geo.cube import find_rasters, is_cube_source
+
     path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder")
+    if path.suffix.lower() == ".zarr":
+        return read_geo_cube(path, scale, offset)
     if path.is_dir():
-        return read_hls_folder(path) if _is_hls_folder(path) else read_rgb_folder(path)
+        if _is_hls_folder(path):
+            return read_hls_folder(path)
+        # georeferenced or not 8-bit: reflectance or digital numbers in stated units (read as 8-bit pictures they came out 20x too dark)
+        return read_geo_cube(path, scale, offset) if any(is_cube_source(raster) for raster in find_rasters(path)) else read_rgb_folder(path)
     if path.suffix == ".npz":
         return read_earthnet_npz(path)
     if path.suffix == ".nc":
@@ -327,4 +374,4 @@ def read_cube(path: str | Path) -> Cube:
         if "s2_dlmask" in variables:
             return read_en21x(path)
         return read_landsat_qa_netcdf(path) if "pixel_qa" in variables else read_s2_netcdf(path)
-    raise ValueError(f"{path}: unsupported cube; expected a folder of frames, .npz or .nc")
+    raise ValueError(f"{path}: unsupported cube; expected a folder of GeoTIFFs or of 8-bit frames, a .zarr store, .npz or .nc")

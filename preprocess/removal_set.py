@@ -8,11 +8,12 @@ cloudy dates are training data too, not only the few fully clear frames.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from .gaps import MIN_SOURCE_COVER
+from .gaps import MIN_SOURCE_COVER, cloudy_frames
 from .readers import Cube, read_cube
 from .scenes import read_eolearn_masks
 from .sets import REMOVAL_HELD_OUT, benchmark_sequence, save_npz
@@ -53,24 +54,45 @@ def _training_arrays(cube: Cube) -> dict[str, np.ndarray]:
     }
 
 
-def build_removal_sets(data: Path, out: Path, seed: int = 0, validation_sequences: int = 40) -> dict[str, int]:
-    """Stage 2: every training series' usable dates; `validation_sequences` gap sequences per held-out site."""
+def build_removal_sets(
+    data: Path,
+    out: Path,
+    seed: int = 0,
+    validation_sequences: int = 40,
+    added: Sequence[Path] = (),
+    held_out: Sequence[Path] | None = None,
+    units: tuple[float | None, float | None] = (None, None),
+) -> dict[str, int]:
+    """Stage 2: every training series' usable dates; `validation_sequences` gap sequences per held-out site.
+
+    `added`: a user's own training series; `held_out`: the sites the validation sequences come
+    from instead of the project's (`REMOVAL_HELD_OUT`); `units`: the scale and offset of their
+    files where the files do not state them (`read_cube`).
+    """
     rng = np.random.default_rng(seed)
     train: dict[str, np.ndarray] = {}
-    for relative in tqdm(REMOVAL_TRAIN, desc="removal: training series"):
-        cube = read_cube(data / relative)
+    for path in tqdm([data / relative for relative in REMOVAL_TRAIN] + list(added), desc="removal: training series"):
+        cube = read_cube(path, *units)
+        if f"{cube.name}.frames" in train:
+            raise ValueError(f"{path}: a series named {cube.name} is already in the set; give each series its own name")
         for field, array in _training_arrays(cube).items():
             train[f"{cube.name}.{field}"] = array
     train["eolearn.cloud_masks"] = read_eolearn_masks(data / "cloud_masks/eolearn/CLM.npy")
     save_npz(out / "removal_train.npz", train)
 
     validation: dict[str, np.ndarray] = {}
-    for relative in tqdm(REMOVAL_HELD_OUT, desc="removal: held-out sequences"):
-        cube = read_cube(data / relative)
+    sites = [data / relative for relative in REMOVAL_HELD_OUT] if held_out is None else list(held_out)
+    for path in tqdm(sites, desc="removal: held-out sequences"):
+        cube = read_cube(path, *units)
         clear = cube.clear_frames()
+        if len(clear) < 5 or len(cloudy_frames(cube)) == 0:
+            raise ValueError(
+                f"{path}: {len(clear)} clear frame(s) (under 3 % bad, no data nowhere) and {len(cloudy_frames(cube))} cloudy one(s); a held-out site "
+                "needs 5 clear frames to build sequences of and a cloudy one to take clouds from (BENCHMARK.md)"
+            )
         for index in range(validation_sequences):
             for key, value in benchmark_sequence(cube, rng, clear).items():
                 validation[f"{cube.name}/seq{index:03d}.{key}"] = value
     save_npz(out / "removal_val.npz", validation)
     frames = sum(len(value) for key, value in train.items() if key.endswith(".frames"))
-    return {"train_series": len(REMOVAL_TRAIN), "train_dates": frames, "val_sequences": validation_sequences * len(REMOVAL_HELD_OUT)}
+    return {"train_series": len(REMOVAL_TRAIN) + len(added), "train_dates": frames, "val_sequences": validation_sequences * len(sites)}

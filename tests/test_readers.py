@@ -143,3 +143,73 @@ def test_landsat8_worldcereal_cube(name, dates):
     assert 0.02 < np.nanmedian(cube.reflectance[clear]) < 0.2  # DN x 0.0001
     assert np.nanmax(cube.reflectance) < 1.7  # wrapped negatives (65xxx) are no data
     assert (cube.labels == CLOUD).any() and len(cube.clear_frames()) >= 5
+
+
+def _own_site(folder: Path, steps: int = 8, scl: bool = False, stated: bool = True) -> Path:
+    """A user's own site as GeoTIFFs, one 4-band (or 5 with SCL) uint16 DN file per date."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geo_data import synthetic_cube
+
+    cube = synthetic_cube(steps, 64, 64, seed=5)
+    folder.mkdir(parents=True)
+    for index, when in enumerate(cube["time"].values):
+        data = cube.values[index]
+        names = list(map(str, cube["band"].values))
+        if scl:  # Sen2Cor's classes: vegetation, and cloud where the synthetic clouds are bright
+            classes = np.where(data[2] > 2000, 9, 4).astype(np.uint16)
+            data, names = np.concatenate([data, classes[None]]), [*names, "SCL"]
+        profile = {"driver": "GTiff", "width": 64, "height": 64, "count": len(names), "dtype": "uint16", "crs": "EPSG:32633",
+                   "transform": from_origin(400_000, 5_000_000, 10, 10), "nodata": 0}
+        with rasterio.open(folder / f"site_{str(when)[:10]}.tif", "w", **profile) as target:
+            target.write(data)
+            target.descriptions = tuple(names)
+            if stated:
+                target.scales = (1e-4,) * 4 + ((1.0,) if scl else ())
+    return folder
+
+
+def test_a_folder_of_geotiffs_is_read_in_its_units_with_its_scl_labels(tmp_path):
+    """Read as 8-bit pictures, such a folder came out 20x too dark with every label IGNORE, silently."""
+    from clear_vision.geo import open_cube
+
+    cube = read_cube(_own_site(tmp_path / "own", scl=True))
+    stored = open_cube(tmp_path / "own").sel(band=["B04", "B03", "B02"]).values
+    expected = np.where(stored == 0, np.nan, stored * 1e-4)
+    assert cube.name == "own" and cube.real_labels and cube.reflectance.shape == (8, 64, 64, 3)
+    assert np.allclose(cube.reflectance, np.moveaxis(expected, 1, -1), equal_nan=True, atol=1e-6)
+    bright = stored[:, 2] > 2000
+    assert (cube.labels[bright & (stored[:, 2] != 0)] == CLOUD).all() and (cube.labels[~bright & (stored[:, 0] != 0)] == CLEAR).all()
+    assert (cube.labels[np.isnan(cube.reflectance).any(axis=-1)] == IGNORE).all()
+    assert str(cube.dates[0]) == "2021-06-01"
+
+
+def test_a_folder_of_geotiffs_without_labels_or_units(tmp_path):
+    unlabelled = read_cube(_own_site(tmp_path / "plain"))
+    assert not unlabelled.real_labels and np.array_equal(unlabelled.labels, labels_from_time_series(unlabelled.reflectance))
+    with pytest.raises(ValueError, match=r"uint16 values with no scale_factor in the metadata .* give open_cube\(\.\.\., scale=, offset=\)"):
+        read_cube(_own_site(tmp_path / "unstated", stated=False))
+    assert np.allclose(read_cube(tmp_path / "unstated", scale=1e-4).reflectance, unlabelled.reflectance, equal_nan=True)
+    with pytest.raises(ValueError, match="nowhere: no such file or folder"):
+        read_cube(tmp_path / "nowhere")
+
+
+@needs_data
+def test_build_trains_on_a_users_own_series_and_validates_on_their_sites(tmp_path, capsys):
+    """`preprocess build` read only the shared data's fixed files: a user's own site could not be added."""
+    from preprocess.__main__ import main
+    from preprocess.sets import load_groups
+
+    own = _own_site(tmp_path / "own", steps=12, scl=True)
+    out = tmp_path / "sets"
+    base = ["build", "--data", str(DATA), "--out", str(out), "--only", "removal"]
+    assert main([*base, "--add-series", str(own), "--held-out", str(_own_site(tmp_path / "mine_too", steps=12, scl=True))]) == 0
+    assert "frames" in load_groups(out / "removal_train.npz")["own"]
+    assert {key.split("/")[0] for key in load_groups(out / "removal_val.npz")} == {"mine_too"}
+    before = (out / "removal_train.npz").read_bytes()
+    assert main([*base, "--add-series", str(_own_site(tmp_path / "unstated", stated=False))]) == 2
+    assert "no scale_factor in the metadata" in capsys.readouterr().err and (out / "removal_train.npz").read_bytes() == before
+    with pytest.raises(SystemExit):
+        main([*base, "--add-series", str(own), "--held-out", str(own)])
+    assert "is held out for validation; a site is trained on or held out, not both" in capsys.readouterr().err

@@ -395,3 +395,16 @@ def test_every_training_flag_says_what_it_does():
 
     for config in (MaskConfig, RemovalConfig):
         assert not [field.name for field in dataclasses.fields(config) if field.name not in FLAG_HELP], config
+
+
+def test_simulated_clouds_go_on_frames_an_unlabelled_series_own_labels_call_clear():
+    """A user's series without labels sits in the detector set unlabelled; its labels from the
+    series itself pick the clear frames that carry simulated clouds."""
+    from preprocess.detector_set import _simulated_group
+
+    group = {"images": np.full((4, 64, 64, 3), 0.1, np.float16), "labels": np.full((4, 64, 64), 255, np.uint8)}
+    assert _simulated_group(group, np.random.default_rng(0), 3) == {}
+    own = np.zeros((4, 64, 64), np.uint8)
+    own[:2] = CLOUD
+    simulated = _simulated_group(group, np.random.default_rng(0), 3, clear_labels=own)
+    assert simulated["images"].shape == (3, 64, 64, 3) and set(simulated["frame"]) <= {2, 3}
