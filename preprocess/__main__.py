@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--scale", type=float, help="reflectance per stored value of --add-series / --held-out files that do not state it (Sentinel-2 L2A DN: 0.0001)")
     build.add_argument("--offset", type=float, help="reflectance offset of such files (Sentinel-2 baseline 04.00 on: -0.1)")
     examples = commands.add_parser("examples", help="render the bundled example sequences from the nrt cube")
-    examples.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    examples.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "examples")
+    examples.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")
+    examples.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "examples", help="where the sequences are written (default: the repository's examples/, rewritten)")
     download = commands.add_parser("download", help="download EarthNet2021 with earthnet.Downloader (needs internet)")
     download.add_argument("--out", type=Path, required=True)
     download.add_argument("--splits", default="iid", help="comma-separated: train, iid, ood, extreme, seasonal")
@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {args.out / built.name}")
         return 0
     if args.command == "examples":
-        from .examples import render_examples
+        from .examples import NRT_CUBE, render_examples
+
+        if not (args.data / NRT_CUBE).is_file():
+            parser.error(f"--data: {args.data / NRT_CUBE} not found; the examples are rendered from the shared data's nrt cube (default {DEFAULT_DATA})")
 
         for path in render_examples(args.data, args.out):
             print(path)

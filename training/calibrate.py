@@ -148,10 +148,10 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (../shared/data)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")
     parser.add_argument("--weights", type=Path, default=TRAINED_BUNDLE, help="the bundle folder it calibrates (default: the training commands' runs/bundle; model_dict for the shipped one)")
-    parser.add_argument("--processed", type=Path, default=DEFAULT_OUT, help="folder with detector_train.npz (python -m preprocess build)")
-    parser.add_argument("--per-site", type=int, default=10, help="gap sequences per training site")
+    parser.add_argument("--processed", type=Path, default=DEFAULT_OUT, help=f"folder with detector_train.npz of python -m preprocess build (default {DEFAULT_OUT})")
+    parser.add_argument("--per-site", type=int, default=10, help="gap sequences per training site (default 10)")
     parser.add_argument("--cross-fit", type=Path, nargs="+", default=(), metavar="BUNDLE", help="bundles of detectors trained with --exclude-series: each site is scored by one that never saw it")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -163,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{option}: {bundle / CONFIG_NAME} not found; give a bundle folder (python -m training.train_mask --out writes one)")
     if not (args.processed / "detector_train.npz").is_file():
         parser.error(f"{args.processed / 'detector_train.npz'} not found; run `python -m preprocess build` first")
+    missing = [str(args.data / relative) for relative in DETECTOR_SERIES if relative not in CALIBRATION_EXCLUDED and not (args.data / relative).exists()]
+    if missing:  # found after the shadow offset's minute, as a traceback
+        parser.error(f"--data: {missing[0]} not found; the calibration sites are the labelled training series of the shared data folder (default {DEFAULT_DATA})")
+    try:
+        fold_detectors(tuple(args.cross_fit))  # a bundle that is not a fold, found after a minute of work
+    except ValueError as error:
+        parser.error(f"--cross-fit: {error}")
     chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))
     print("scores on training data (shadow_logit_offset: F1 of cloud or shadow; the others: run PSNR dB of gap sequences): " + json.dumps(scores))
     bundle = ClearVision.load(args.weights, method="affine").config.replace(**chosen).save(args.weights)

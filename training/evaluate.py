@@ -44,7 +44,10 @@ def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
     detection = detection_table(learned, data / "detector_val.npz")
     mask_errors = {site: run_mask_errors(learned, site_sequences) for site, site_sequences in sites.items()}
     by_site = {"removal_by_site": removal, "oracle_by_site": oracle}
-    return {"removal": removal.pop("pooled"), "colour_oracle": oracle.pop("pooled"), **by_site, "detection": detection, "run_masks": mask_errors, "sequences": len(sequences)}
+    return {
+        "removal": removal.pop("pooled"), "colour_oracle": oracle.pop("pooled"), **by_site, "detection": detection, "run_masks": mask_errors,
+        "sequences": len(sequences), "data": str(data), "sites": sorted(sites),  # what was scored: the project's held-out sets, or a user's
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
