@@ -310,6 +310,9 @@ class ClearVision:
         MAX_TILES frames are accepted. One image given alone ((H,W,3) or (3,H,W), a PIL image,
         a path) gets its (H,W) mask; a list of images of different sizes (a scene's tiles with
         its edge tiles) cannot be a series: each is judged alone and the masks come as a list.
+        `dates`: one per frame, as for `run`; they pick the dates nearest in time that make each
+        frame's reference (without them, the frames' order). Notes on the frames (dark, without
+        colour) are raised as warnings: the masks are all `detect` returns.
         """
         if not (series is None or isinstance(series, (bool, np.bool_))):
             raise ValueError(f"series: {series!r} is not True (a time series), False (unrelated images) or None (told apart from the frames)")
@@ -328,6 +331,8 @@ class ClearVision:
         else:
             images = load_frames(frames, min_frames=1, max_frames=MAX_TILES)
         days = parse_dates(dates, len(images))
+        for note in input_notes(images):  # `run` returns them with its result; the masks are all `detect` returns
+            warnings.warn(note, stacklevel=2)
         config = self.config
 
         def detect_frames(chunk: np.ndarray, chunk_days: np.ndarray) -> np.ndarray:

@@ -156,6 +156,12 @@ def test_result_prints_short_and_compares_by_identity():
     assert result == result and result != replace(result)
 
 
+def test_detect_raises_the_notes_run_returns(model):
+    """detect returns masks alone: a dark stack gave no word that clouds could not be seen in it."""
+    with pytest.warns(UserWarning, match=r"the frames are dark \(typical pixel 10 of 255"):
+        model.detect(np.full((3, 40, 40, 3), 10, np.uint8))
+
+
 def test_notes_on_the_dates_are_returned_not_raised(model):
     frames = scene(steps=4, height=32, width=32)
     with warnings.catch_warnings():
