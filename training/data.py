@@ -34,10 +34,11 @@ class RemovalSampler:
         groups = load_groups(path)
         self.crop = crop
         series = {name: group for name, group in groups.items() if "frames" in group}
-        long_enough = {name: group for name, group in series.items() if len(group["frames"]) >= 5}
-        # a date can take a gap only where a crop is MIN_TARGET_CLEAR known clear: series that never are would be drawn forever
-        usable = {name: group for name, group in long_enough.items() if (~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * crop**2}
-        if not usable:
+        usable = {name: group for name, group in series.items() if len(group["frames"]) >= 5}
+        # A date takes a gap only where its crop is MIN_TARGET_CLEAR known clear; a series that never
+        # is (a small field) is drawn and passed over, as when the shipped filler was trained, but
+        # with none that can, a batch was drawn forever.
+        if not any((~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * crop**2 for group in usable.values()):
             found = ", ".join(f"{name.split(':', 1)[-1]} ({len(group['frames'])} dates of {group['frames'].shape[1]}x{group['frames'].shape[2]} px)" for name, group in series.items()) or "none"
             raise ValueError(
                 f"{path}: no series gives training sequences: they need 5 dates or more, and a date with at least "
