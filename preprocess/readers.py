@@ -10,13 +10,18 @@ and folders of 8-bit RGB frames.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clear_vision.io.decode import collect_image_paths, dates_from_names, load_frames
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "Cube",
@@ -318,16 +323,22 @@ def read_geo_cube(path: str | Path, scale: float | None = None, offset: float | 
     """A georeferenced cube as `clear_vision.open_cube` reads it (a folder of GeoTIFFs, one file per
     date or per band and date; a zarr store), in the units its files state: a user's own site.
 
-    Labels come from its Sen2Cor SCL band where it has one (`labels_from_scl`), else from the
-    series itself (`labels_from_time_series`; `real_labels` False). No data is NaN and IGNORE.
-    `scale`, `offset`: the units of files that do not state them (`open_cube`'s).
+    Labels come from its Sen2Cor SCL band, or its per-date SCL files beside band files (which
+    the cube path leaves out: it fills bands), where it has them (`labels_from_scl`); else from
+    the series itself (`labels_from_time_series`; `real_labels` False). No data is NaN and
+    IGNORE. `scale`, `offset`: the units of a series whose files do not state them; files that
+    state theirs keep them. A Clear Vision result is refused: its filled pixels are no observations.
     """
     from clear_vision.geo import open_cube
-    from clear_vision.geo.cube import default_rgb
+    from clear_vision.geo.cube import cube_units, default_rgb, find_rasters
     from clear_vision.geo.remove import check_cube
 
     path = Path(path)
-    opened = open_cube(path, scale=scale, offset=offset)
+    opened = open_cube(path)
+    if "fill_method" in opened.attrs or any(_RESULT_FILE.match(raster.stem) for raster in (find_rasters(path) if path.is_dir() else [])):
+        raise ValueError(f"{path}: a Clear Vision result (its filled pixels are not observations); add the series it was made from")
+    if (scale is not None or offset is not None) and cube_units(opened) is None:  # only where the files leave the units unsaid
+        opened = open_cube(path, scale=scale, offset=offset)
     cube, units, _, rgb_index, _ = check_cube(opened, default_rgb(opened))  # its dates, bands and units, as `remove_cube` checks them
     stored = cube.values  # (T,B,H,W)
     missing = np.isnan(stored) if np.issubdtype(stored.dtype, np.floating) else np.zeros(stored.shape, bool)
@@ -336,12 +347,34 @@ def read_geo_cube(path: str | Path, scale: float | None = None, offset: float | 
     reflectance = units.of_bands(rgb_index).to_reflectance(stored[:, rgb_index])
     reflectance[missing[:, rgb_index]] = np.nan
     reflectance = np.moveaxis(reflectance, 1, -1)
-    names = [str(name) for name in cube["band"].values]
-    scl = next((index for index, name in enumerate(names) if name.upper().endswith("SCL")), None)
-    labels = labels_from_scl(stored[:, scl]) if scl is not None else labels_from_time_series(reflectance)
+    scl = _scene_classes(path, cube)
+    labels = labels_from_scl(scl) if scl is not None else labels_from_time_series(reflectance)
     labels[np.isnan(reflectance).any(axis=-1)] = IGNORE
     dates = cube["time"].values.astype("datetime64[D]")
     return Cube(path.stem if path.is_file() or path.suffix else path.name, reflectance, labels, dates, real_labels=scl is not None)
+
+
+_RESULT_FILE = re.compile(r"^(?:clear|mask)_\d{4}-\d{2}-\d{2}(?:_\d+)?$")  # write_cube's COGs
+
+
+def _scene_classes(path: Path, cube: xr.DataArray) -> np.ndarray | None:
+    """(T,H,W) Sen2Cor classes: the cube's SCL band, or per-date *_SCL files beside its band files, else None."""
+    from clear_vision.geo import open_cube
+    from clear_vision.geo.cube import find_rasters
+
+    names = [str(name) for name in cube["band"].values]
+    band = next((index for index, name in enumerate(names) if name.upper().endswith("SCL")), None)
+    if band is not None:
+        return cube.values[:, band]
+    files = sorted(raster for raster in find_rasters(path) if raster.stem.upper().endswith("SCL")) if path.is_dir() else []
+    if not files:
+        return None
+    classes = open_cube(files)
+    missing = sorted(set(cube["time"].values) - set(classes["time"].values))
+    if missing or classes.shape[-2:] != cube.shape[-2:]:
+        why = f"none for {', '.join(str(np.datetime64(day, 'D')) for day in missing[:3])}" if missing else f"{classes.shape[-2]}x{classes.shape[-1]} px, the bands {cube.shape[-2]}x{cube.shape[-1]}"
+        raise ValueError(f"{path}: its SCL files do not match its bands ({why}); give every date an SCL file on the bands' grid, or none")
+    return classes.sel(time=cube["time"].values).values[:, 0]
 
 
 def _is_hls_folder(path: Path) -> bool:

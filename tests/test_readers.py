@@ -145,8 +145,9 @@ def test_landsat8_worldcereal_cube(name, dates):
     assert (cube.labels == CLOUD).any() and len(cube.clear_frames()) >= 5
 
 
-def _own_site(folder: Path, steps: int = 8, scl: bool = False, stated: bool = True) -> Path:
-    """A user's own site as GeoTIFFs, one 4-band (or 5 with SCL) uint16 DN file per date."""
+def _own_site(folder: Path, steps: int = 8, scl: bool = False, stated: bool = True, per_band: bool = False) -> Path:
+    """A user's own site as GeoTIFFs, one 4-band (or 5 with SCL) uint16 DN file per date, or
+    (`per_band`) one file per band and date, SCL among them, as Sentinel-2 products name them."""
     import rasterio
     from rasterio.transform import from_origin
 
@@ -162,11 +163,14 @@ def _own_site(folder: Path, steps: int = 8, scl: bool = False, stated: bool = Tr
             data, names = np.concatenate([data, classes[None]]), [*names, "SCL"]
         profile = {"driver": "GTiff", "width": 64, "height": 64, "count": len(names), "dtype": "uint16", "crs": "EPSG:32633",
                    "transform": from_origin(400_000, 5_000_000, 10, 10), "nodata": 0}
-        with rasterio.open(folder / f"site_{str(when)[:10]}.tif", "w", **profile) as target:
-            target.write(data)
-            target.descriptions = tuple(names)
-            if stated:
-                target.scales = (1e-4,) * 4 + ((1.0,) if scl else ())
+        layers = [(f"S2_{str(when)[:10].replace('-', '')}_{name}.tif", data[index : index + 1], (name,)) for index, name in enumerate(names)] if per_band else [
+            (f"site_{str(when)[:10]}.tif", data, tuple(names))]
+        for file_name, layer, descriptions in layers:
+            with rasterio.open(folder / file_name, "w", **{**profile, "count": len(layer)}) as target:
+                target.write(layer)
+                target.descriptions = descriptions
+                if stated:
+                    target.scales = tuple(1.0 if name == "SCL" else 1e-4 for name in descriptions)
     return folder
 
 
@@ -193,6 +197,31 @@ def test_a_folder_of_geotiffs_without_labels_or_units(tmp_path):
     assert np.allclose(read_cube(tmp_path / "unstated", scale=1e-4).reflectance, unlabelled.reflectance, equal_nan=True)
     with pytest.raises(ValueError, match="nowhere: no such file or folder"):
         read_cube(tmp_path / "nowhere")
+
+
+def test_scl_files_beside_band_files_label_the_series_and_results_are_refused(tmp_path):
+    """The cube path leaves SCL files out (it fills bands), so such a series was labelled from
+    itself; a write_cube result was taken for observations, its fills as ground."""
+    from clear_vision.geo import open_cube, write_cube
+    from clear_vision import ClearVision
+
+    per_band = read_cube(_own_site(tmp_path / "per_band", scl=True, per_band=True))
+    together = read_cube(_own_site(tmp_path / "together", scl=True))
+    assert per_band.real_labels and np.array_equal(per_band.labels, together.labels)
+    assert np.allclose(per_band.reflectance, together.reflectance, equal_nan=True)
+    result = ClearVision.load(method="linear").remove_cube(open_cube(tmp_path / "together"))
+    for format in ("zarr", "cog"):
+        write_cube(result, tmp_path / format, format=format)
+    with pytest.raises(ValueError, match=r"clear_vision.zarr: a Clear Vision result \(its filled pixels are not observations\)"):
+        read_cube(tmp_path / "zarr" / "clear_vision.zarr")
+    with pytest.raises(ValueError, match="a Clear Vision result"):
+        read_cube(tmp_path / "cog")
+
+
+def test_a_scale_given_applies_only_where_the_files_leave_units_unsaid(tmp_path):
+    """--scale 0.0001 for one series made another, stating its own units, 10,000x too dark."""
+    stated = read_cube(_own_site(tmp_path / "stated"))
+    assert np.allclose(read_cube(tmp_path / "stated", scale=0.5).reflectance, stated.reflectance, equal_nan=True)
 
 
 @needs_data
