@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -48,20 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         both = [str(path) for path in args.add_series if path.resolve() in held_out]
         if both:
             parser.error(f"--add-series: {', '.join(both)} is held out for validation; a site is trained on or held out, not both")
-        units = (args.scale, args.offset)
-        with tempfile.TemporaryDirectory(dir=args.out, prefix=".building-") as staging:  # the sets replace the old ones together, or not at all
-            try:
-                if args.only in (None, "detector"):
-                    print("detector sets:", build_detector_sets(args.data, Path(staging), args.seed, added=args.add_series, units=units))
-                if args.only in (None, "removal"):
-                    print("removal sets:", build_removal_sets(args.data, Path(staging), args.seed, added=args.add_series, held_out=args.held_out, units=units))
-            except ValueError as error:  # a series the readers refuse (units unknown, too few dates): one line
-                print(f"python -m preprocess build: error: {error}; the sets in {args.out} are as they were", file=sys.stderr)
-                return 2
-            for built in sorted(Path(staging).glob("*.npz")):
-                built.replace(args.out / built.name)
-                print(f"wrote {args.out / built.name}")
-        return 0
+        if args.held_out and args.only == "detector":
+            parser.error("--held-out: the validation sites of stage 2 (--only removal, or both sets); stage 1's are the project's")
+        return _build(args)
     if args.command == "examples":
         from .examples import NRT_CUBE, render_examples
 
@@ -78,6 +68,35 @@ def main(argv: list[str] | None = None) -> int:
     except DownloadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the half-built sets are removed on the way out
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Build the sets into a staging folder inside --out and move them in together: a refused
+    series or an interrupt leaves the previous sets as they were."""
+    units = (args.scale, args.offset)
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with tempfile.TemporaryDirectory(dir=args.out, prefix=".building-") as staging:
+            if args.only in (None, "detector"):
+                print("detector sets:", build_detector_sets(args.data, Path(staging), args.seed, added=args.add_series, units=units))
+            if args.only in (None, "removal"):
+                print("removal sets:", build_removal_sets(args.data, Path(staging), args.seed, added=args.add_series, held_out=args.held_out, units=units))
+            for built in sorted(Path(staging).glob("*.npz")):
+                built.replace(args.out / built.name)
+                print(f"wrote {args.out / built.name}")
+    except ValueError as error:  # a series the readers refuse (units unknown, too few dates): one line
+        print(f"python -m preprocess build: error: {error}; the sets in {args.out} are as they were", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"python -m preprocess build: stopped; the sets in {args.out} are as they were", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -242,3 +242,6 @@ def test_build_trains_on_a_users_own_series_and_validates_on_their_sites(tmp_pat
     with pytest.raises(SystemExit):
         main([*base, "--add-series", str(own), "--held-out", str(own)])
     assert "is held out for validation; a site is trained on or held out, not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # it was ignored in silence
+        main(["build", "--data", str(DATA), "--out", str(out), "--only", "detector", "--held-out", str(own)])
+    assert "--held-out: the validation sites of stage 2" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from clear_vision import ClearVision
 from clear_vision.config import DEFAULT_WEIGHTS_DIR, ClearVisionConfig
@@ -250,6 +251,8 @@ def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):
         (["--threshold", "1.5"], "--threshold: 1.5 is not a probability in [1e-06, 1]"),  # it failed at the first validation
         (["--device", "foo"], "device: 'foo' is not a device"),
         (["--resume", "--restart"], "--resume and --restart: give one"),
+        (["--widths", "4,0,8"], "--widths 4,0,8: channels and heads must be at least 1"),
+        (["--device", "gpu"], "--device gpu: device: 'gpu' is not a device; use 'cpu', 'cuda' or auto"),
     ],
 )
 def test_training_options_that_cannot_work_are_refused_before_any_step(tiny, tmp_path, capsys, extra, message):
@@ -276,6 +279,19 @@ def test_a_missing_validation_set_and_a_crop_the_sets_cannot_hold_are_refused_be
     assert "no series gives training sequences: they need 5 dates or more, and a date with at least 30% of a 256 px crop known clear" in capsys.readouterr().err
     assert train_mask.main([*args, "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 2
     assert re.search(r"--crop 256: larger than \d+ of the \d+ series, scenes and simulated-cloud sets of .* give --crop \d+ or less", capsys.readouterr().err)
+
+
+def test_bundles_without_a_detector_are_refused_in_one_line(tiny, tmp_path, capsys):
+    from training import calibrate, evaluate, train_removal
+
+    args = ["--data", str(tiny), "--out", str(tmp_path / "filler_only"), "--crop", "32", "--batch", "2", "--threads", "1", "--widths", "4,8", "--steps", "1"]
+    assert train_removal.main([*args, "--run-dir", str(tmp_path / "run")]) == 0
+    with pytest.raises(SystemExit):
+        evaluate.main(["--data", str(tiny), "--weights", str(tmp_path / "filler_only")])
+    assert "has no detector; the evaluation runs stage 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        calibrate.main(["--data", str(tmp_path), "--processed", str(tiny), "--weights", str(tmp_path / "filler_only")])
+    assert "has no detector; calibration runs stage 1" in capsys.readouterr().err
 
 
 def test_python_m_training_lists_its_commands(capsys):
@@ -327,6 +343,31 @@ def test_ctrl_c_keeps_the_last_step_and_an_earlier_run_is_not_replaced_unasked(t
     with pytest.raises(SystemExit):  # the optimiser would keep the learning rate it started with, and the record claim the new one
         train_removal.main([*args, "--steps", "4", "--resume", "--lr", "0.1"])
     assert "trained with --lr 0.002, not 0.1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a checkpoint without a moving average crashed when resumed with one
+        train_removal.main([*args, "--steps", "4", "--resume", "--ema-decay", "0"])
+    assert "trained with --ema-decay 0.999, not 0.0" in capsys.readouterr().err
+    from training import train_mask
+
+    with pytest.raises(SystemExit):  # "trained with --heads 4, not None": train_mask has no --heads
+        train_mask.main(["--data", str(tiny), "--run-dir", str(tmp_path / "run"), "--resume", "--steps", "9"])
+    assert "was written by python -m training.train_removal, not python -m training.train_mask" in capsys.readouterr().err
+
+
+def test_one_seed_gives_one_network_and_a_resume_finds_its_sets_from_another_folder(tiny, tmp_path, monkeypatch):
+    """The initial weights were not seeded (two runs of one command differed by up to 0.9), and a
+    run started with a relative --data was refused when resumed from elsewhere with the absolute one."""
+    from training import train_removal
+
+    args = ["--crop", "32", "--batch", "2", "--threads", "1", "--widths", "4,8", "--steps", "2"]
+    for name in ("a", "b"):
+        assert train_removal.main(["--data", str(tiny), "--out", str(tmp_path / name), "--run-dir", str(tmp_path / f"run_{name}"), *args]) == 0
+    first, second = (load_file(tmp_path / name / "filler.safetensors") for name in ("a", "b"))
+    assert first.keys() == second.keys() and all(torch.equal(first[key], second[key]) for key in first)
+    monkeypatch.chdir(tiny.parent)
+    relative = ["--data", tiny.name, "--out", str(tmp_path / "c"), "--run-dir", str(tmp_path / "run_c"), *args]
+    assert train_removal.main(relative) == 0
+    monkeypatch.chdir(tmp_path)
+    assert train_removal.main([*relative[2:], "--data", str(tiny), "--steps", "3", "--resume"]) == 0
 
 
 def test_a_resume_past_the_requested_steps_and_a_single_frame_detector_say_what_they_do(tiny, tmp_path, capsys):

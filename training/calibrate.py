@@ -122,20 +122,20 @@ def calibrate(
     candidate, which detector ran each site).
     """
     pipeline = ClearVision.load(weights, method="affine")
-    offset, shadow_scores = shadow_logit_offset(pipeline, processed / "detector_train.npz")
-    pipeline.config = pipeline.config.replace(shadow_logit_offset=offset)
-    sites = training_site_sequences(data, per_site)
-    judges, detectors = {site: pipeline for site in sites}, {site: str(weights) for site in sites}
+    sites = training_site_sequences(data, per_site)  # first: a fold that leaves none of them out is refused before the minute of the offset
+    every_site = list(sites)
+    unseen = fold_detectors(cross_fit) if cross_fit else {}
     if cross_fit:
-        unseen = fold_detectors(cross_fit)
         sites = {site: sequences for site, sequences in sites.items() if site in unseen}
         if not sites:
-            raise ValueError(f"--cross-fit: the bundles leave out none of the calibration sites ({', '.join(judges)})")
-        if len(sites) < len(judges):  # one fold given, say: the operating points rest on fewer sites than the calibration has
-            print(f"note: --cross-fit scores {len(sites)} of the {len(judges)} calibration sites, those a bundle left out; "
-                  f"not scored: {', '.join(site for site in judges if site not in sites)}")
-        judges = {site: ClearVision(unseen[site][1], config=pipeline.config, method="affine") for site in sites}
-        detectors = {site: str(unseen[site][0]) for site in sites}
+            raise ValueError(f"--cross-fit: the bundles leave out none of the calibration sites ({', '.join(every_site)}); they left out {', '.join(sorted(unseen))}")
+        if len(sites) < len(every_site):  # one fold given, say: the operating points rest on fewer sites than the calibration has
+            print(f"note: --cross-fit scores {len(sites)} of the {len(every_site)} calibration sites, those a bundle left out; "
+                  f"not scored: {', '.join(site for site in every_site if site not in sites)}")
+    offset, shadow_scores = shadow_logit_offset(pipeline, processed / "detector_train.npz")
+    pipeline.config = pipeline.config.replace(shadow_logit_offset=offset)
+    judges = {site: ClearVision(unseen[site][1], config=pipeline.config, method="affine") if cross_fit else pipeline for site in sites}
+    detectors = {site: str(unseen[site][0]) if cross_fit else str(weights) for site in sites}
     chosen: dict[str, float] = {"shadow_logit_offset": offset, "fill_threshold": pipeline.config.fill_threshold, "min_cloud_px": 0, "full_cover": 1.0}
     scores: dict[str, dict[str, float]] = {"shadow_logit_offset": shadow_scores}
     for setting, candidates in (("fill_threshold", FILL_THRESHOLDS), ("min_cloud_px", MIN_CLOUD_PXS), ("full_cover", FULL_COVERS)):
@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     for option, bundle in [("--weights", args.weights), *(("--cross-fit", fold) for fold in args.cross_fit)]:
         if not (bundle / CONFIG_NAME).is_file():
             parser.error(f"{option}: {bundle / CONFIG_NAME} not found; give a bundle folder (python -m training.train_mask --out writes one)")
+        if ClearVisionConfig.load(bundle).detector is None:
+            parser.error(f"{option}: {bundle} has no detector; calibration runs stage 1 (train one with `python -m training.train_mask --out {bundle}`)")
     if not (args.processed / "detector_train.npz").is_file():
         parser.error(f"{args.processed / 'detector_train.npz'} not found; run `python -m preprocess build` first")
     missing = [str(args.data / relative) for relative in DETECTOR_SERIES if relative not in CALIBRATION_EXCLUDED and not (args.data / relative).exists()]
@@ -170,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         fold_detectors(tuple(args.cross_fit))  # a bundle that is not a fold, found after a minute of work
     except ValueError as error:
         parser.error(f"--cross-fit: {error}")
-    chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))
+    try:
+        chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))
+    except ValueError as error:  # a fold that leaves out none of the sites: found once they are read
+        print(f"python -m training.calibrate: error: {error}", file=sys.stderr)
+        return 2
     print("scores on training data (shadow_logit_offset: F1 of cloud or shadow; the others: run PSNR dB of gap sequences): " + json.dumps(scores))
     bundle = ClearVision.load(args.weights, method="affine").config.replace(**chosen).save(args.weights)
     record = {"chosen": chosen, "scores": scores, "detector_per_site": detectors}

@@ -29,8 +29,9 @@ __all__ = ["CALIBRATION_NAME", "run_training", "TRAINED_BUNDLE", "TrainingConfig
 
 CALIBRATION_NAME = "calibration.json"  # training.calibrate's scores behind the chosen values, for the model card
 # Options a resumed run must keep: the network's shape and inputs, its data, the series or scenes a
-# fold leaves out, and the learning rate (the optimiser's state carries the one it started with).
-KEPT_ON_RESUME = ("widths", "temporal", "heads", "data", "lr", "exclude_series", "exclude_scenes")
+# fold leaves out, the learning rate (the optimiser's state carries the one it started with) and
+# the moving average (a checkpoint without one cannot resume with one).
+KEPT_ON_RESUME = ("widths", "temporal", "heads", "data", "lr", "ema_decay", "exclude_series", "exclude_scenes")
 CHECKPOINT_SECONDS = 120.0  # a checkpoint every two minutes, and one when the run is stopped (Ctrl-C)
 # Where the training commands (and `training.calibrate`) write by default: a bundle of their own.
 # The shipped model_dict/ is replaced only when named (--out model_dict): a command copied from
@@ -175,11 +176,16 @@ def parse_config(
         value = getattr(config, name, None)
         if value is not None and not (math.isfinite(value) and fits(value)):
             parser.error(f"--{name.replace('_', '-')}: {value:g} is not {accepted}")
+    if any(width < 1 for width in getattr(config, "widths", (1,))) or getattr(config, "heads", 1) < 1:
+        parser.error(f"--widths {','.join(map(str, config.widths))}{f' --heads {config.heads}' if hasattr(config, 'heads') else ''}: channels and heads must be at least 1")
     try:
         training_device(config)
+    except ValueError as error:
+        parser.error(f"--device {config.device}: {str(error).replace('or None (automatic)', 'or auto')}")
+    try:
         model = network(config)
     except (ValueError, RuntimeError) as error:
-        parser.error(str(error))
+        parser.error(f"--widths {','.join(map(str, config.widths))}{f' --heads {config.heads}' if hasattr(config, 'heads') else ''}: {error}")
     if problem := crop_problem(config, model):
         parser.error(problem)
     for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost
@@ -197,11 +203,14 @@ def parse_config(
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if (done := int(state["step"])) > config.steps:
             parser.error(f"--resume: the checkpoint at {checkpoint} is at step {done}, past --steps {config.steps}; give --steps {done} or more")
+        writer = str(state.get("command", prog))
+        if not writer.startswith(prog):
+            parser.error(f"--resume: the checkpoint at {checkpoint} was written by {' '.join(writer.split()[:3])}, not {prog}; give that command's --run-dir")
         started, now = json.loads(state.get("config", "{}")), json.loads(json.dumps(describe_config(config)))  # checkpoints before stop 33 have none
-        if "data" in started and Path(started["data"]).resolve() == Path(now["data"]).resolve():
-            now["data"] = started["data"]  # one folder, written another way
+        if state.get("data_folder") == str(Path(config.data).resolve()):
+            now["data"] = started.get("data")  # one folder, written another way or from another working folder
         for name in KEPT_ON_RESUME:
-            if name in started and started[name] != now.get(name):
+            if name in started and name in now and started[name] != now[name]:
                 then, given = (",".join(map(str, value)) if isinstance(value, list) else value for value in (started[name], now.get(name)))
                 parser.error(
                     f"--resume: the checkpoint at {checkpoint} was trained with --{name.replace('_', '-')} {then!r}, not {given!r}: a resumed run keeps "
@@ -246,10 +255,13 @@ def _checkpoint(
     rng: np.random.Generator,
     history: list,
     settings: dict[str, Any],
+    command: str,
 ) -> None:
     state = {
         "step": step,
         "config": json.dumps(settings),  # what --resume must keep (KEPT_ON_RESUME)
+        "command": command,  # which training command may resume it
+        "data_folder": str(Path(settings["data"]).resolve()),  # the sets, wherever --resume is run from
         "minutes": minutes,
         "model": model.state_dict(),
         **({"averaged": averaged.state_dict()} if averaged is not None else {}),
@@ -263,38 +275,48 @@ def _checkpoint(
     temporary.replace(path)
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) after the step under way, whose checkpoint was written."""
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what schedulers and `kill` send before they kill
+
+
 class _StopAfterTheStep:
-    """While active (in the main thread): the first SIGINT is noted, not raised, so the loop can
-    checkpoint its last whole step; the handler before it is back for a second one."""
+    """While active (in the main thread): the first SIGINT or SIGTERM is noted, not raised, so the
+    loop can checkpoint its last whole step; the handlers before it are back for a second one."""
 
     def __init__(self) -> None:
         self.asked = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def _note(self, signum: int, frame: Any) -> None:
         self.asked = True
-        signal.signal(signal.SIGINT, self._previous)
+        self.__exit__()
 
     def __enter__(self) -> "_StopAfterTheStep":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._note)
+            self._previous = {number: signal.signal(number, self._note) for number in _STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
 
 def run_training(train: Callable[[], Any], prog: str) -> int:
     """A training command's exit status: 0 done; 2 with one line for a set the run cannot use
-    (the samplers' ValueError: too small, a crop it cannot hold); 130 when stopped by Ctrl-C."""
+    (the samplers' ValueError: too small, a crop it cannot hold); 130 when stopped."""
     try:
         train()
     except ValueError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: stopped", file=sys.stderr)
+    except TrainingStopped:
+        return 130
+    except KeyboardInterrupt:  # before the first step, or a second Ctrl-C
+        print(f"{prog}: stopped at once; the steps since the last checkpoint (one every {CHECKPOINT_SECONDS / 60:g} minutes) are lost", file=sys.stderr)
         return 130
     return 0
 
@@ -312,8 +334,8 @@ def fit(
 ) -> Path:
     """AdamW + cosine schedule for config.steps; checkpoints every few minutes, resumable.
 
-    Ctrl-C (SIGINT) finishes the step under way, writes the checkpoint and raises
-    KeyboardInterrupt; a second Ctrl-C stops at once.
+    Ctrl-C (SIGINT) or SIGTERM finishes the step under way, writes the checkpoint and raises
+    TrainingStopped; a second one stops at once.
 
     With `config.ema_decay` > 0 the shipped weights (and validation) are an exponential moving
     average of the trained ones, so they do not hinge on where the last noisy step landed.
@@ -372,14 +394,15 @@ def fit(
                 history.append({"step": step + 1, "loss": round(loss.item(), 5), **validate(shipped.eval())})
                 tqdm.write(json.dumps(history[-1]))
             if stop.asked and step + 1 < config.steps:
-                _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings)
+                _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings, command)
                 progress.close()
-                print(f"stopped at step {step + 1} of {config.steps}; the checkpoint {checkpoint} keeps it: the same command with --resume continues", file=sys.stderr)
-                raise KeyboardInterrupt
+                again = "the command with --resume in place of --restart" if "--restart" in command.split() else "the same command with --resume"
+                print(f"stopped at step {step + 1} of {config.steps}; the checkpoint {checkpoint} keeps it: {again} continues", file=sys.stderr)
+                raise TrainingStopped
             if time.monotonic() - last_save >= checkpoint_seconds:
-                _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings)
+                _checkpoint(checkpoint, step + 1, minutes(), model, averaged, optimizer, rng, history, settings, command)
                 last_save = time.monotonic()
-    _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history, settings)
+    _checkpoint(checkpoint, config.steps, minutes(), model, averaged, optimizer, rng, history, settings, command)
     training = {"config": settings, "history": history, "minutes": minutes(), "hardware": _hardware(device), "command": command}
     spec = save_weights(shipped.to("cpu").eval(), Path(config.out) / f"{role}.safetensors", {"training": training})
     bundle = update_bundle(config.out, **{role: spec})

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         resolve_device(args.device)
     except ValueError as error:
         parser.error(f"--device: {error}")
+    if ClearVisionConfig.load(args.weights).detector is None:
+        parser.error(f"--weights: {args.weights} has no detector; the evaluation runs stage 1 (train one with `python -m training.train_mask --out {args.weights}`)")
     if main_method(args.weights) != "learned":
         print(f"note: {args.weights} has no filler (stage 2): its detector is scored, and `run` with the classical filler 'blend'")
     missing = [relative for relative in REMOVAL_HELD_OUT if not (args.shared / relative).exists()] if args.sheets else []

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from clear_vision import ClearVision, CloudDetector
 from clear_vision.config import ClearVisionConfig
 
-from .common import CALIBRATION_NAME, TrainingConfig, fit, parse_config, run_training, to_device, training_device, update_bundle
+from .common import CALIBRATION_NAME, TrainingConfig, fit, parse_config, run_training, seed_everything, to_device, training_device, update_bundle
 from .detector_data import DetectorSampler
 from .score_detection import detection_table
 
@@ -73,8 +73,10 @@ def train(config: MaskConfig, resume: bool = False, command: str = "python -m tr
         pooled = detection_table(pipeline, config.data / "detector_val.npz")["pooled"]
         return {"val_f1": round(pooled["clear_vision"]["f1"], 4), "val_f1_brightness": round(pooled["brightness"]["f1"], 4)}
 
+    seed_everything(config.seed)  # the initial weights too: two runs of one command give one network
+    model = network(config)
     path = fit(
-        network(config),
+        model,
         config,
         resume=resume,
         loss_of_batch=loss_of_batch,

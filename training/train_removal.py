@@ -18,7 +18,7 @@ import torch
 from clear_vision import ClearVision, TemporalFiller
 from preprocess.sets import sequences_by_site
 
-from .common import TrainingConfig, fit, parse_config, run_training, to_device, training_device
+from .common import TrainingConfig, fit, parse_config, run_training, seed_everything, to_device, training_device
 from .data import RemovalSampler
 from .score_removal import removal_scores
 
@@ -75,8 +75,10 @@ def train(config: RemovalConfig, resume: bool = False, command: str = "python -m
         scores = removal_scores({"learned": ClearVision(filler=model, method="learned", device=device)}, validation, modes=("fill",))
         return {"val_fill_psnr": round(scores["learned"]["fill"]["psnr"], 3)}
 
+    seed_everything(config.seed)  # the initial weights too: two runs of one command give one network
+    model = network(config)
     return fit(
-        network(config),
+        model,
         config,
         resume=resume,
         loss_of_batch=loss_of_batch,
