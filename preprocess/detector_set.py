@@ -127,7 +127,10 @@ def build_detector_sets(
     per_series = max(1, simulated // max(1, len(series)))
     for name, group in tqdm(series.items(), desc="detector: simulated clouds"):
         train.update({f"series:{name}.{key}": value for key, value in group.items()})
-        train.update({f"sim:{name}.{key}": value for key, value in _simulated_group(group, rng, per_series, clear_labels.get(name)).items()})
+        simulated_clouds = _simulated_group(group, rng, per_series, clear_labels.get(name))
+        if name in clear_labels and not simulated_clouds:
+            tqdm.write(f"detector: {name} teaches stage 1 nothing: it has no labels and no frame that its own labels call 97 % clear for simulated clouds")
+        train.update({f"sim:{name}.{key}": value for key, value in simulated_clouds.items()})
     for relative in DETECTOR_SCENES:
         scene = _read_scene(data / relative)
         images, labels = _tiles(scene)

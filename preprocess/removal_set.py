@@ -44,7 +44,7 @@ def _training_arrays(cube: Cube) -> dict[str, np.ndarray]:
     bad = cube.bad
     observed = ~bad.all(axis=0)
     bad_share = (bad & observed).sum(axis=(1, 2)) / max(int(observed.sum()), 1)
-    kept = np.flatnonzero(bad_share <= MAX_BAD_FRACTION)
+    kept = np.flatnonzero(bad_share <= MAX_BAD_FRACTION) if observed.any() else np.array([], dtype=np.int64)  # never clear: nothing to learn
     clouds = bad & observed
     return {
         "frames": cube.reflectance[kept].astype(np.float16),
@@ -75,7 +75,10 @@ def build_removal_sets(
         cube = read_cube(path, *units)
         if f"{cube.name}.frames" in train:
             raise ValueError(f"{path}: a series named {cube.name} is already in the set; give each series its own name")
-        for field, array in _training_arrays(cube).items():
+        arrays = _training_arrays(cube)
+        if len(arrays["frames"]) < 5:  # the sampler draws 5..10 dates of one series
+            tqdm.write(f"removal: {cube.name} gives no training sequences: {len(arrays['frames'])} of its {len(cube.dates)} dates have clear ground, 5 are needed")
+        for field, array in arrays.items():
             train[f"{cube.name}.{field}"] = array
     train["eolearn.cloud_masks"] = read_eolearn_masks(data / "cloud_masks/eolearn/CLM.npy")
     save_npz(out / "removal_train.npz", train)
