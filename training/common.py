@@ -188,10 +188,6 @@ def parse_config(
         parser.error(f"--widths {','.join(map(str, config.widths))}{f' --heads {config.heads}' if hasattr(config, 'heads') else ''}: {error}")
     if problem := crop_problem(config, model):
         parser.error(problem)
-    for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost
-        problem = unwritable_folder(Path(getattr(config, name)))
-        if problem:
-            parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} {problem}; give a folder this user can write to")
     checkpoint = Path(config.run_dir) / "checkpoint.pt"
     if resume and restart:
         parser.error("--resume and --restart: give one (continue the checkpoint, or start afresh over it)")
@@ -217,6 +213,10 @@ def parse_config(
                     "its network and its data (a fold resumed with other series left out would be taken for one that never saw them); "
                     "give the same value, or start afresh in another --run-dir"
                 )
+    for name in ("out", "run_dir"):  # found unwritable after the training, the run was lost; made last, so a refusal leaves no empty folder
+        problem = unwritable_folder(Path(getattr(config, name)))
+        if problem:
+            parser.error(f"--{name.replace('_', '-')}: {getattr(config, name)} {problem}; give a folder this user can write to")
     command = " ".join([prog, *(argv if argv is not None else sys.argv[1:])])
     return config, resume, command
 
