@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     cube.add_argument("--start", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates from this day on (a cube takes 2 to 100 dates)")
     cube.add_argument("--end", type=_day, metavar="YYYY-MM-DD", help="use the cube's dates up to this day, inclusive")
     cube.add_argument("--format", choices=("cog", "zarr", "netcdf"), help="one Cloud-Optimized GeoTIFF per date (default), one zarr store or one netCDF file")
-    cube.add_argument("--chunk", type=_whole_number, help="spatial chunk size in pixels, at least 64 (default: 512); the same chunk gives the same numbers on any scheduler")
+    cube.add_argument("--chunk", type=_whole_number, help="spatial chunk size in pixels, 64 to 3968 (default: 512); the same chunk gives the same numbers on any scheduler")
     where = cube.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, help="start a local Dask cluster with N worker processes (one thread each)")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running Dask scheduler (workers must see --out)")

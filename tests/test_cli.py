@@ -797,3 +797,16 @@ def test_a_16bit_rgb_tiff_of_digital_numbers_needs_its_scale_and_is_then_read_as
     assert main(["remove", str(folder), "--out", str(out), "--method", "linear", "--scale", "0.0001"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["bands"] == ["band_1", "band_2", "band_3"] and report["dtype"] == "uint16" and report["dates"][1] == "2021-05-06"
+
+
+def test_the_chunk_help_states_the_range_check_chunk_takes(capsys):
+    from clear_vision.geo.remove import check_chunk
+
+    with pytest.raises(SystemExit):
+        main(["remove", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    low, high = re.search(r"--chunk CHUNK spatial chunk size in pixels, (\d+) to (\d+)", help_text).groups()
+    assert check_chunk(int(low)) == int(low) and check_chunk(int(high)) == int(high)
+    for outside in (int(low) - 1, int(high) + 1):
+        with pytest.raises(ValueError, match="is not a chunk size"):
+            check_chunk(outside)
