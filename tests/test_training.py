@@ -276,7 +276,9 @@ def test_a_missing_validation_set_and_a_crop_the_sets_cannot_hold_are_refused_be
     assert "removal_val.npz not found; run `python -m preprocess build --out" in capsys.readouterr().err
     args = ["--data", str(tiny), "--out", str(tmp_path / "out"), "--batch", "2", "--steps", "2", "--crop", "256"]
     assert train_removal.main([*args, "--widths", "4,8", "--run-dir", str(tmp_path / "removal")]) == 2
-    assert "no series gives training sequences: they need 5 dates or more, and a date with at least 30% of a 256 px crop known clear" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no series gives training sequences: they need 5 dates or more, and a date with at least 30% of a 256 px crop known clear" in err
+    assert "--crop 64 or less works" in err  # the fixture's series are 64 px
     assert train_mask.main([*args, "--widths", "4,8,8", "--run-dir", str(tmp_path / "mask")]) == 2
     assert re.search(r"--crop 256: larger than \d+ of the \d+ series, scenes and simulated-cloud sets of .* give --crop \d+ or less", capsys.readouterr().err)
 

@@ -40,9 +40,12 @@ class RemovalSampler:
         # with none that can, a batch was drawn forever.
         if not any((~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * crop**2 for group in usable.values()):
             found = ", ".join(f"{name.split(':', 1)[-1]} ({len(group['frames'])} dates of {group['frames'].shape[1]}x{group['frames'].shape[2]} px)" for name, group in series.items()) or "none"
+            # a crop the size of a whole series holds all its clear pixels: one that many of them fill is sure to work
+            sure = [max(group["frames"].shape[1:3]) for group in usable.values() if (~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * max(group["frames"].shape[1:3]) ** 2]
+            advice = f"; --crop {max(sure)} or less works" if sure else ""
             raise ValueError(
                 f"{path}: no series gives training sequences: they need 5 dates or more, and a date with at least "
-                f"{MIN_TARGET_CLEAR:.0%} of a {crop} px crop known clear (--crop {crop}); its series: {found}"
+                f"{MIN_TARGET_CLEAR:.0%} of a {crop} px crop known clear (--crop {crop}); its series: {found}{advice}"
             )
         weights = np.array([len(group["frames"]) * min(MAX_CROPS_PER_DATE, np.prod(group["frames"].shape[1:3]) / crop**2) for group in usable.values()])
         self.weights = weights / weights.sum()
