@@ -25,7 +25,7 @@ from .detection.reference import NEIGHBOURS, detector_inputs, shows_one_place, s
 from .filling.classical import CLASSICAL_FILLERS, interpolate_from_other_dates
 from .filling.compose import compose
 from .filling.filler import CORRECTED_FROM_HIDDEN, TemporalFiller
-from .io.decode import MAX_TILES, DateLike, FrameInput, frame_dates, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
+from .io.decode import MAX_TILES, DateLike, FrameInput, collected_notes, frame_dates, input_notes, is_single_image, load_frames, load_images, no_data_pixels, parse_dates, validate_masks
 from .tiling import Window, chunk_windows, filling_windows, map_chunks, run_tiled
 from .weights import load_network, read_header, save_weights
 
@@ -100,18 +100,11 @@ class CloudRemovalOutput:
 
 def _decoded(frames: np.ndarray | Sequence[FrameInput], dates: Sequence[DateLike] | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Step 1, decode + validate: the (T,H,W,3) uint8 frames, their days, and the notes the
-    decoders and the date parser raise on them (a day-of-year series turning a year, one date
+    decoders and the date parser make on them (a day-of-year series turning a year, one date
     for every frame), returned with the result's other warnings instead of raised."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with collected_notes() as notes:
         images = load_frames(frames)
         days = parse_dates(frame_dates(frames, dates), len(images))
-    notes = []
-    for record in caught:
-        if issubclass(record.category, UserWarning):
-            notes.append(str(record.message))
-        else:  # a library's deprecation or runtime warning is not a note on the frames
-            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
     return images, days, tuple(dict.fromkeys(notes))
 
 

@@ -675,3 +675,20 @@ def test_array_likes_of_dates_are_read():
 )
 def test_typed_dates_split_on_commas_semicolons_or_spaces(text, expected):
     assert split_dates(text) == expected
+
+
+def test_collected_notes_are_the_collecting_threads_own():
+    """run and fill return their notes; another thread's (another web request's) stay out of them."""
+    import threading
+
+    from clear_vision.io.decode import collected_notes
+
+    with collected_notes() as notes:
+        with warnings.catch_warnings(record=True) as elsewhere:
+            warnings.simplefilter("always")
+            thread = threading.Thread(target=parse_dates, args=(["2021-01-01"] * 3, 3))
+            thread.start()
+            thread.join()
+        parse_dates([10, 9], 2)
+    assert len(notes) == 1 and notes[0].startswith("dates: day 9 (date 2) follows day 10")
+    assert [str(record.message) for record in elsewhere][0].startswith("dates: all 3 frames have one date")

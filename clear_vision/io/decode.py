@@ -10,7 +10,9 @@ import datetime as dt
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
+from contextvars import ContextVar
 from os import PathLike
 from pathlib import Path
 from typing import TypeVar, Union
@@ -43,6 +45,7 @@ __all__ = [
     "frame_dates",
     "date_in_name",
     "first_names",
+    "collected_notes",
 ]
 
 MIN_FRAMES = 2
@@ -57,6 +60,31 @@ _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}  # MPO: JPEG written by some cam
 # darkest training forest at gain 2 at 32; Sentinel-2 digital numbers read as 16-bit pictures
 # come out under 5, plain reflectance of that forest at 16.
 DARK_BELOW = 20
+# Where `collected_notes` is active (per thread: a ContextVar, unlike warnings.catch_warnings, which
+# swaps process-wide state and would take another request's notes into this run's), notes on the
+# input go to its list instead of being warned.
+_COLLECTED: ContextVar[list[str] | None] = ContextVar("clear_vision_notes", default=None)
+
+
+@contextmanager
+def collected_notes() -> Iterator[list[str]]:
+    """Collect the notes the decoders and the date parser make inside, for a result to return."""
+    notes: list[str] = []
+    token = _COLLECTED.set(notes)
+    try:
+        yield notes
+    finally:
+        _COLLECTED.reset(token)
+
+
+def _note(message: str, stacklevel: int = 1) -> None:
+    """A note on the input: into `collected_notes`' list where one is active, else a UserWarning
+    (`stacklevel` as for warnings.warn, counted from the caller)."""
+    notes = _COLLECTED.get()
+    if notes is None:
+        warnings.warn(message, stacklevel=stacklevel + 1)
+    else:
+        notes.append(message)
 _DARK_SAMPLE_PIXELS = 1_000_000  # the input notes look at a regular sample of about this many
 DEFAULT_SPACING_DAYS = 5.0  # Sentinel-2 revisit: used when no dates are given
 DAYS_PER_YEAR = 365.0  # a day-of-year series that goes down has started the next year
@@ -140,14 +168,14 @@ def dates_from_names(paths: Sequence[str | PathLike]) -> list[dt.date] | None:
     chained = [(Path(path).name, digits) for path, (_, digits) in zip(paths, found) if digits]
     if chained and len(undated) == len(dates):
         name, digits = chained[0]
-        warnings.warn(
+        _note(
             f"dates: {digits} in {name!r} looks like a date but is joined by '_' to other numbers (as in tile_3_2019_06_11), "
             f"so no date was read from {'it' if len(chained) == 1 else f'it or {len(chained) - 1} other name(s)'}; frames go in name order, "
             f"{DEFAULT_SPACING_DAYS:g} days apart; give the dates with --dates or dates=, or write them as {digits.replace('_', '-')}",
             stacklevel=2,
         )
     elif len(undated) < len(dates):
-        warnings.warn(
+        _note(
             f"dates: no date (YYYY-MM-DD, YYYYMMDD or YYYY_MM_DD) in the name of {first_names(undated, shown=5)}; "
             f"frames are taken as {DEFAULT_SPACING_DAYS:g} days apart; give the dates with --dates or dates=",
             stacklevel=2,
@@ -609,7 +637,7 @@ def parse_dates(dates: Sequence[DateLike] | None, count: int) -> np.ndarray:
             "not seconds (Unix timestamps): give dates (2021-05-10) or days since a start"
         )
     if count >= 3 and span == 0:
-        warnings.warn(
+        _note(
             f"dates: all {count} frames have one date; the filler weighs the other dates by their distance in time, "
             "here none: give each frame its own acquisition date",
             stacklevel=3,
@@ -632,7 +660,7 @@ def _note_day_of_year_turns(numbers: np.ndarray) -> None:
     close = np.flatnonzero((falls > 0) & (falls < DAYS_PER_YEAR / 2))
     if len(close):
         first = int(close[0])
-        warnings.warn(
+        _note(
             f"dates: day {numbers[first + 1]:g} (date {first + 2}) follows day {numbers[first]:g} and is taken as the next year's, "
             f"{DAYS_PER_YEAR - falls[first]:g} days later ({len(close)} such turn(s)); if the frames are out of order, give them in "
             "time order, or give dates (2021-05-10)",
