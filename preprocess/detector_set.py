@@ -102,7 +102,7 @@ def build_detector_sets(
 
     `added`: a user's own series (anything `read_cube` reads; `units`: the scale and offset of
     files that do not state them), trained on with their labels where they come with the data
-    (an SCL band), else with simulated clouds on their clear frames only, as the Puglia fields.
+    (an SCL band), else only through simulated clouds on the frames their own labels call clear.
 
     Groups: "series:<name>" (a labelled time series), "sim:<name>" (simulated clouds on that
     series' clear frames, which the sampler shows with the series' other dates), "scene:<name>"
