@@ -31,16 +31,26 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _finite_real(value: Any) -> bool:
+    """A real number, not a flag, that a float can hold (10**400 cannot)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _in_range(name: str, value: Any, low: float, high: float) -> float:
     """`value` as a Python float (numpy's numbers too: a sweep over np.arange works)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value) and low <= value <= high
+    ok = _finite_real(value) and low <= value <= high
     _check(ok, f"{name}: {value!r} is not a number in [{low:g}, {high:g}]")
     return float(str(value)) if isinstance(value, np.floating) else float(value)  # np.float32(0.4) -> 0.4, not 0.4000000059604645
 
 
 def _whole(name: str, value: Any, low: int, high: int, what: str = "whole number") -> int:
     """`value` as a Python int: ints of any kind, and floats without a fraction (8.0)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value) and float(value).is_integer() and low <= value <= high
+    ok = _finite_real(value) and low <= value <= high and float(value).is_integer()
     _check(ok, f"{name}: {value!r} is not a {what} in [{low}, {high}]")
     return int(value)
 

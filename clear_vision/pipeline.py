@@ -91,7 +91,9 @@ class CloudRemovalOutput:
 
     def __repr__(self) -> str:
         """Shapes and the per-frame cover, not the arrays (a notebook cell shows this)."""
-        cover = ", ".join(f"{value:.0%}" for value in self.cloud_cover[:12]) + (", ..." if len(self.cloud_cover) > 12 else "")
+        from .io.outputs import percent  # the writers import this module
+
+        cover = ", ".join(percent(float(value)) for value in self.cloud_cover[:12]) + (", ..." if len(self.cloud_cover) > 12 else "")
         return (
             f"CloudRemovalOutput(frames={self.frames.shape} {self.frames.dtype}, method={self.method!r}, cloud_cover=[{cover}], "
             f"seconds={self.seconds:.2f}, warnings={len(self.warnings)})"
@@ -311,6 +313,7 @@ class ClearVision:
             raise ValueError(f"series: {series!r} is not True (a time series), False (unrelated images) or None (told apart from the frames)")
         if not isinstance(shadow, (bool, np.bool_)):
             raise ValueError(f"shadow: {shadow!r} is not True (cloud or cloud shadow) or False (cloud alone)")
+        series, shadow = (None if series is None else bool(series)), bool(shadow)  # np.False_ is not False
         if is_single_image(frames):
             one_date = dates if dates is None or np.ndim(dates) else [dates]
             return self.detect([frames], one_date, shadow=shadow)[0]
@@ -481,7 +484,9 @@ class ClearVision:
         """The result, with `unfilled` (a view: the pixels masked on every date) and its warnings."""
         cloudy_everywhere = masks.all(axis=0)
         notes = []
-        if cloudy_everywhere.all():
+        if (classes == NO_DATA).all():
+            notes.append("no pixel of any frame has data (pure black, or transparent): nothing to detect or fill, input returned unchanged")
+        elif cloudy_everywhere.all():
             notes.append("every pixel is cloudy in every frame: no clear observation to fill from, input returned unchanged")
         elif cloudy_everywhere.any():  # counted apart, as the cube path's report counts only the first (an HLS upload: 27 against 1,100)
             empty = cloudy_everywhere & (classes == NO_DATA).all(axis=0)

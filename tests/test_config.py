@@ -21,6 +21,7 @@ from clear_vision.config import CONFIG_NAME, ClearVisionConfig, NetworkSpec, Pre
         ({"mask_buffer_px": -1}, "mask_buffer_px: -1"),
         ({"min_cloud_px": "5"}, "min_cloud_px: '5'"),
         ({"threshold": True}, "threshold: True"),
+        ({"window": 10**400}, "window: 1000"),  # an OverflowError from math.isfinite before
         ({"preprocessing": None}, "preprocessing: None is not a Preprocessing"),
         ({"detector": {"architecture": "CloudDetector"}}, "detector: .* is not a NetworkSpec or None"),
     ],

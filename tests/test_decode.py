@@ -327,6 +327,8 @@ def test_channels_first_and_torch_frames_read_like_channels_last():
         load_frames(np.zeros((3, 5, 40, 48), np.uint8))
     with pytest.raises(ValueError, match=r"got shape \(3, 40, 48\); grey frames: give them as a list of \(H,W\) arrays"):
         load_frames(frames[..., 0])
+    with pytest.raises(ValueError, match=r"got shape \(3, 4, 40, 48\); channels first with alpha or grey: move them last, np.moveaxis\(frames, 1, -1\)"):
+        load_frames(np.zeros((3, 4, 40, 48), np.uint8))
 
 
 def test_rgba_and_grey_arrays_read_as_their_frames_listed():

@@ -735,5 +735,30 @@ def test_a_fill_value_the_files_do_not_declare_can_be_given(tmp_path):
         open_cube(tmp_path / "field.nc", nodata="none")
     with pytest.raises(ValueError, match=r"nodata: NaN already marks no data in float values"):
         open_cube(write_geotiffs(tmp_path / "reflectance", reflectance=True), nodata=float("nan"))
-    with pytest.raises(ValueError, match=r"nodata: 1e\+40 cannot occur in float32 values \(-3.40282e\+38\.\.3.40282e\+38\)"):
+    with pytest.raises(ValueError, match=r"nodata: 1e\+40 cannot occur in float32 values \(at most 3.4028235e\+38 either side\)"):
         open_cube(tmp_path / "reflectance", nodata=1e40)
+    assert open_cube(tmp_path / "reflectance", nodata=3.4028235e38).rio.nodata == np.finfo(np.float32).max  # the largest, as numpy prints it
+
+
+def test_a_netcdf_opened_again_after_a_refusal_does_not_crash(tmp_path):
+    """A second handle on one netCDF file, opened and dropped while the first cube still read it
+    lazily, crashed the process (a band name mistyped in a notebook, then the file opened again)."""
+    import subprocess
+    import sys
+
+    from clear_vision.geo import write_cube
+
+    cube = synthetic_cube(3, 64, 64)
+    cube.attrs["scale_factor"] = 5e-5  # its near-infrared band, stated as reflectance under 1.5
+    write_cube(ClearVision.load(method="linear").remove_cube(cube), tmp_path / "out", format="netcdf")
+    script = (
+        "import sys\n"
+        "from clear_vision.geo import open_cube\n"
+        "first = open_cube(sys.argv[1])\n"
+        "try:\n    open_cube(sys.argv[1], bands=['B99'])\nexcept ValueError:\n    pass\n"
+        "import gc; gc.collect()\n"
+        "again = open_cube(sys.argv[1])\n"
+        "assert (first.values == again.values).all()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out" / "clear_vision.nc")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

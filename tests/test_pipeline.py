@@ -154,6 +154,9 @@ def test_result_prints_short_and_compares_by_identity():
     result = ClearVision.load(method="linear", device="cpu").fill(scene(steps=3, height=32, width=32), np.zeros((3, 32, 32), bool))
     assert repr(result) == f"CloudRemovalOutput(frames=(3, 32, 32, 3) uint8, method='linear', cloud_cover=[0%, 0%, 0%], seconds={result.seconds:.2f}, warnings=0)"
     assert result == result and result != replace(result)
+    assert "cloud_cover=[<1%, >99%]" in repr(replace(result, cloud_cover=np.array([0.004, 0.996])))
+    blank = ClearVision.load(method="linear", device="cpu").fill(np.zeros((3, 32, 32, 3), np.uint8), np.zeros((3, 32, 32), bool))
+    assert "no pixel of any frame has data (pure black, or transparent): nothing to detect or fill, input returned unchanged" in blank.warnings
 
 
 def test_detect_raises_the_notes_run_returns(model):
@@ -441,6 +444,7 @@ def test_detect_tells_a_scenes_tiles_from_a_series_by_itself(model):
         model.detect(tiles, series="yes")
     with pytest.raises(ValueError, match="series: 1 is not True"):  # 1 == True, but a flag is meant
         model.detect(tiles, series=1)
+    assert np.array_equal(model.detect(tiles, series=np.False_), model.detect(tiles, series=False))  # np.False_ is not False: it was taken for a series
     with pytest.raises(ValueError, match=r"shadow: 'no' is not True \(cloud or cloud shadow\) or False"):
         model.detect(tiles, shadow="no")
 

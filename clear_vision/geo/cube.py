@@ -179,9 +179,11 @@ def _stored_nodata(nodata: object, dtype: np.dtype) -> float | int:
     if np.issubdtype(dtype, np.floating):
         if np.isnan(value):
             raise ValueError("nodata: NaN already marks no data in float values; give the fill value the files use instead")
-        largest = float(np.finfo(dtype).max)
-        if abs(value) > largest:
-            raise ValueError(f"nodata: {value:g} cannot occur in {np.dtype(dtype)} values (-{largest:g}..{largest:g})")
+        with np.errstate(over="ignore"):
+            stored = np.asarray(value, dtype=dtype)  # the value as the cube holds it: np.finfo's repr rounds to the largest
+        if not np.isfinite(stored):
+            largest = np.finfo(dtype).max
+            raise ValueError(f"nodata: {value!r} cannot occur in {np.dtype(dtype)} values (at most {str(largest)} either side)")
         return value
     limits = np.iinfo(dtype)
     if not (value.is_integer() and limits.min <= value <= limits.max):
@@ -953,6 +955,19 @@ def _open_dataset(path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[
             dataset = xr.open_zarr(path, **options) if path.suffix.lower() == ".zarr" else xr.open_dataset(path, **options)
     except (OSError, ValueError) as error:
         raise ValueError(f"source: {path.name} is not a readable {path.suffix} cube ({type(error).__name__}: {error})") from None
+    try:
+        cube, units = _dataset_cube(dataset, path, chunks, bands)
+    except BaseException:
+        dataset.close()
+        raise
+    if not chunks:  # eager: read now and let the file go. A second handle on one netCDF file, opened
+        cube = cube.load()  # and dropped while the first was still read lazily, crashed the process (netCDF4 1.7.5, HDF5 2.2)
+        dataset.close()
+    return cube, units
+
+
+def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[str] | None) -> tuple[xr.DataArray, Units | None]:
+    """The (time, band, y, x) cube of an opened netCDF or zarr dataset and its units (`_open_dataset`)."""
     geographic = bool({"lat", "latitude", "lon", "longitude"} & set(dataset.dims)) and not {"y", "x"} & set(dataset.dims)  # degrees, unless x/y exist too
     dataset = with_standard_dims(dataset)
     stacked = [name for name, variable in dataset.data_vars.items() if set(variable.dims) == set(DIMS)]

@@ -261,7 +261,8 @@ def load_frames(frames: np.ndarray | Sequence[FrameInput], min_frames: int = MIN
                 "list of (H,W) arrays (list(frames)), as one (3,H,W) image has the same shape"
             )
         if frames.ndim != 4 or not (3 in (frames.shape[1], frames.shape[-1]) or frames.shape[-1] in (1, 4)):
-            raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W) (also (T,H,W,4) with alpha, (T,H,W,1) grey), got shape {frames.shape}")
+            moved = "; channels first with alpha or grey: move them last, np.moveaxis(frames, 1, -1)" if frames.ndim == 4 and frames.shape[1] in (1, 4) else ""
+            raise ValueError(f"frames: expected an array of shape (T,H,W,3) or (T,3,H,W) (also (T,H,W,4) with alpha, (T,H,W,1) grey), got shape {frames.shape}{moved}")
         items: Sequence[FrameInput] = list(frames)  # each frame converted as a list's would be (RGBA, grey)
     elif isinstance(frames, (str, PathLike)):
         what = "the folder" if Path(frames).is_dir() else "one path"
