@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from .detector_set import build_detector_sets
@@ -79,7 +80,8 @@ def _build(args: argparse.Namespace) -> int:
     """Build the sets into a staging folder inside --out and move them in together: a refused
     series or an interrupt leaves the previous sets as they were."""
     units = (args.scale, args.offset)
-    previous = signal.signal(signal.SIGTERM, _stop)
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can be set there only
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
         with tempfile.TemporaryDirectory(dir=args.out, prefix=".building-") as staging:
             if args.only in (None, "detector"):
@@ -96,7 +98,8 @@ def _build(args: argparse.Namespace) -> int:
         print(f"python -m preprocess build: stopped; the sets in {args.out} are as they were", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
