@@ -63,6 +63,13 @@ def _normalise(settings: Any, prefix: str, numbers_in_range: dict[str, tuple[flo
         object.__setattr__(settings, name, _whole(f"{prefix}{name}", getattr(settings, name), low, high, what))
 
 
+def _check_known(settings: type, names: Any) -> None:
+    """Refuse settings the config does not have (a typo would otherwise be Python's TypeError, or lost)."""
+    known = set(settings.__dataclass_fields__)
+    unknown = sorted(set(names) - known)
+    _check(not unknown, f"config: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """How 8-bit RGB frames become network inputs, and how reflectance becomes 8-bit RGB.
@@ -149,6 +156,7 @@ class ClearVisionConfig:
 
     def replace(self, **changes: Any) -> "ClearVisionConfig":
         """A copy with some fields changed (validated again)."""
+        _check_known(type(self), changes)
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,9 +164,7 @@ class ClearVisionConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ClearVisionConfig":
-        known = {name for name in cls.__dataclass_fields__}
-        unknown = sorted(set(values) - known)
-        _check(not unknown, f"config: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        _check_known(cls, values)
         values = dict(values)
         pre = dict(values.get("preprocessing") or {})
         for key in ("bands", "gain_range"):

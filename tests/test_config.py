@@ -31,6 +31,11 @@ def test_bad_values_are_refused_with_the_value_quoted(changes, message):
         ClearVisionConfig(**changes)
 
 
+def test_a_misspelt_setting_names_the_known_ones():
+    with pytest.raises(ValueError, match=r"config: unknown setting\(s\) fill_treshold; known: .*fill_threshold"):
+        ClearVisionConfig().replace(fill_treshold=0.4)
+
+
 def test_numpy_numbers_are_taken_as_python_numbers():
     """A sweep over np.arange or an int64 index works, and the JSON holds plain numbers."""
     config = ClearVisionConfig().replace(fill_threshold=np.float32(0.4), window=np.int64(8), min_cloud_px=16.0, full_cover=np.float64(0.6))

@@ -115,6 +115,9 @@ def test_netcdf_keeps_everything_in_one_file_and_reads_back_as_a_cube(tmp_path, 
     names = [str(name) for name in result["clear"]["band"].values]
     picked = open_cube(tmp_path / "out" / "clear_vision.nc", bands=",".join(names[:3][::-1]))  # bands= picks from the clear variable's band axis
     assert np.array_equal(picked.values, back.sel(band=names[:3][::-1]).values)
+    for empty_or_twice in ("", ["B04", "B04"]):  # a cube of no bands, or one band twice, came back
+        with pytest.raises(ValueError, match=r"bands: .*; give each band to keep once, or leave bands= out"):
+            open_cube(tmp_path / "out" / "clear_vision.nc", bands=empty_or_twice)
     with pytest.raises(ValueError, match=rf"bands: B99 not in clear_vision.nc; its \(time, band, y, x\) variable clear holds bands {', '.join(names)}; its \(time, y, x\) variables are mask, probability"):
         open_cube(tmp_path / "out" / "clear_vision.nc", bands="B99")
 

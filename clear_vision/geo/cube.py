@@ -139,6 +139,8 @@ def open_cube(
             they do not declare, such as -1 or 65535 outside a field).
     """
     dates, bands = _listed("dates", dates), _listed("bands", bands)
+    if bands is not None and (not bands or len(set(bands)) < len(bands)):
+        raise ValueError(f"bands: {bands!r}; give each band to keep once, or leave bands= out for all of them")
     if chunks is not None:
         size = whole_number(chunks)
         if size is None or size < 32:
