@@ -36,13 +36,13 @@ def main_method(weights: Path) -> str:
 def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
     methods = ("learned", *CLASSICAL_FILLERS) if main_method(weights) == "learned" else CLASSICAL_FILLERS
     models = {name: ClearVision.load(weights, device=device, method=name) for name in methods}
-    learned = models[main_method(weights)]
+    pipeline = models[main_method(weights)]  # the bundle as `ClearVision.load` runs it, or with "blend" where it has no filler
     sites = sequences_by_site(data / "removal_val.npz")
     sequences = [sequence for site in sites.values() for sequence in site]
     removal = removal_scores_by_site(models, sites)  # every filler, fill and run: pooled and per site
     oracle = {site: colour_oracle_scores(models["linear"], site_sequences) for site, site_sequences in [("pooled", sequences), *sites.items()]}
-    detection = detection_table(learned, data / "detector_val.npz")
-    mask_errors = {site: run_mask_errors(learned, site_sequences) for site, site_sequences in sites.items()}
+    detection = detection_table(pipeline, data / "detector_val.npz")
+    mask_errors = {site: run_mask_errors(pipeline, site_sequences) for site, site_sequences in sites.items()}
     by_site = {"removal_by_site": removal, "oracle_by_site": oracle}
     return {
         "removal": removal.pop("pooled"), "colour_oracle": oracle.pop("pooled"), **by_site, "detection": detection, "run_masks": mask_errors,
