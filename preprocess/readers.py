@@ -330,15 +330,16 @@ def read_geo_cube(path: str | Path, scale: float | None = None, offset: float | 
     state theirs keep them. A Clear Vision result is refused: its filled pixels are no observations.
     """
     from clear_vision.geo import open_cube
-    from clear_vision.geo.cube import cube_units, default_rgb, find_rasters
+    from clear_vision.geo.cube import cube_units, default_rgb, find_rasters, with_units
     from clear_vision.geo.remove import check_cube
+    from clear_vision.geo.units import units_from_metadata
 
     path = Path(path)
     opened = open_cube(path)
     if "fill_method" in opened.attrs or any(_RESULT_FILE.match(raster.stem) for raster in (find_rasters(path) if path.is_dir() else [])):
         raise ValueError(f"{path}: a Clear Vision result (its filled pixels are not observations); add the series it was made from")
     if (scale is not None or offset is not None) and cube_units(opened) is None:  # only where the files leave the units unsaid
-        opened = open_cube(path, scale=scale, offset=offset)
+        opened = with_units(opened, units_from_metadata({}, opened.dtype, scale, offset))
     cube, units, _, rgb_index, _ = check_cube(opened, default_rgb(opened))  # its dates, bands and units, as `remove_cube` checks them
     stored = cube.values  # (T,B,H,W)
     missing = np.isnan(stored) if np.issubdtype(stored.dtype, np.floating) else np.zeros(stored.shape, bool)

@@ -113,19 +113,19 @@ def fold_detectors(folders: tuple[Path, ...]) -> dict[str, tuple[Path, torch.nn.
 
 
 def calibrate(
-    weights: Path, data: Path, processed: Path, per_site: int = 10, cross_fit: tuple[Path, ...] = ()
+    weights: Path, data: Path, processed: Path, per_site: int = 10, unseen: dict[str, tuple[Path, torch.nn.Module]] | None = None
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, str]]:
     """The fill threshold, then the minimum detection size, then the full-cover fraction, each by
     mean training-site `run` PSNR with the others fixed (the affine filler, so the operating
-    points do not depend on which filler ships). With `cross_fit` bundles, each site is run by a
-    detector that never saw it, and only such sites count. Returns (chosen values, scores per
+    points do not depend on which filler ships). With `unseen` (`fold_detectors` of the
+    cross-fit bundles), each site is run by a detector that never saw it, and only such sites count. Returns (chosen values, scores per
     candidate, which detector ran each site).
     """
     pipeline = ClearVision.load(weights, method="affine")
     sites = training_site_sequences(data, per_site)  # first: a fold that leaves none of them out is refused before the minute of the offset
     every_site = list(sites)
-    unseen = fold_detectors(cross_fit) if cross_fit else {}
-    if cross_fit:
+    unseen = unseen or {}
+    if unseen:
         sites = {site: sequences for site, sequences in sites.items() if site in unseen}
         if not sites:
             raise ValueError(f"--cross-fit: the bundles leave out none of the calibration sites ({', '.join(every_site)}); they left out {', '.join(sorted(unseen))}")
@@ -134,8 +134,8 @@ def calibrate(
                   f"not scored: {', '.join(site for site in every_site if site not in sites)}")
     offset, shadow_scores = shadow_logit_offset(pipeline, processed / "detector_train.npz")
     pipeline.config = pipeline.config.replace(shadow_logit_offset=offset)
-    judges = {site: ClearVision(unseen[site][1], config=pipeline.config, method="affine") if cross_fit else pipeline for site in sites}
-    detectors = {site: str(unseen[site][0]) if cross_fit else str(weights) for site in sites}
+    judges = {site: ClearVision(unseen[site][1], config=pipeline.config, method="affine") if unseen else pipeline for site in sites}
+    detectors = {site: str(unseen[site][0]) if unseen else str(weights) for site in sites}
     chosen: dict[str, float] = {"shadow_logit_offset": offset, "fill_threshold": pipeline.config.fill_threshold, "min_cloud_px": 0, "full_cover": 1.0}
     scores: dict[str, dict[str, float]] = {"shadow_logit_offset": shadow_scores}
     for setting, candidates in (("fill_threshold", FILL_THRESHOLDS), ("min_cloud_px", MIN_CLOUD_PXS), ("full_cover", FULL_COVERS)):
@@ -169,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:  # found after the shadow offset's minute, as a traceback
         parser.error(f"--data: {missing[0]} not found; the calibration sites are the labelled training series of the shared data folder (default {DEFAULT_DATA})")
     try:
-        fold_detectors(tuple(args.cross_fit))  # a bundle that is not a fold, found after a minute of work
+        unseen = fold_detectors(tuple(args.cross_fit))  # a bundle that is not a fold, found after a minute of work
     except ValueError as error:
         parser.error(f"--cross-fit: {error}")
     try:
-        chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, tuple(args.cross_fit))
+        chosen, scores, detectors = calibrate(args.weights, args.data, args.processed, args.per_site, unseen)
     except ValueError as error:  # a fold that leaves out none of the sites: found once they are read
         print(f"python -m training.calibrate: error: {error}", file=sys.stderr)
         return 2

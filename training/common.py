@@ -176,8 +176,9 @@ def parse_config(
         value = getattr(config, name, None)
         if value is not None and not (math.isfinite(value) and fits(value)):
             parser.error(f"--{name.replace('_', '-')}: {value:g} is not {accepted}")
-    if any(width < 1 for width in getattr(config, "widths", (1,))) or getattr(config, "heads", 1) < 1:
-        parser.error(f"--widths {','.join(map(str, config.widths))}{f' --heads {config.heads}' if hasattr(config, 'heads') else ''}: channels and heads must be at least 1")
+    network_flags = f"--widths {','.join(map(str, config.widths))}{f' --heads {config.heads}' if hasattr(config, 'heads') else ''}"
+    if any(width < 1 for width in config.widths) or getattr(config, "heads", 1) < 1:
+        parser.error(f"{network_flags}: channels and heads must be at least 1")
     try:
         training_device(config)
     except ValueError as error:
@@ -185,7 +186,7 @@ def parse_config(
     try:
         model = network(config)
     except (ValueError, RuntimeError) as error:
-        parser.error(f"--widths {','.join(map(str, config.widths))}{f' --heads {config.heads}' if hasattr(config, 'heads') else ''}: {error}")
+        parser.error(f"{network_flags}: {error}")
     if problem := crop_problem(config, model):
         parser.error(problem)
     checkpoint = Path(config.run_dir) / "checkpoint.pt"

@@ -38,10 +38,12 @@ class RemovalSampler:
         # A date takes a gap only where its crop is MIN_TARGET_CLEAR known clear; a series that never
         # is (a small field) is drawn and passed over, as when the shipped filler was trained, but
         # with none that can, a batch was drawn forever.
-        if not any((~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * crop**2 for group in usable.values()):
+        clearest = {name: int((~group["bad"]).sum(axis=(1, 2)).max()) for name, group in usable.items()}  # known-clear pixels of its clearest date
+        if not any(count >= MIN_TARGET_CLEAR * crop**2 for count in clearest.values()):
             found = ", ".join(f"{name.split(':', 1)[-1]} ({len(group['frames'])} dates of {group['frames'].shape[1]}x{group['frames'].shape[2]} px)" for name, group in series.items()) or "none"
             # a crop the size of a whole series holds all its clear pixels: one that many of them fill is sure to work
-            sure = [max(group["frames"].shape[1:3]) for group in usable.values() if (~group["bad"]).sum(axis=(1, 2)).max() >= MIN_TARGET_CLEAR * max(group["frames"].shape[1:3]) ** 2]
+            sides = {name: max(group["frames"].shape[1:3]) for name, group in usable.items()}
+            sure = [sides[name] for name, count in clearest.items() if count >= MIN_TARGET_CLEAR * sides[name] ** 2]
             advice = f"; --crop {max(sure)} or less works" if sure else ""
             raise ValueError(
                 f"{path}: no series gives training sequences: they need 5 dates or more, and a date with at least "

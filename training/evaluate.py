@@ -34,9 +34,9 @@ def main_method(weights: Path) -> str:
 
 
 def evaluate(data: Path, weights: Path, device: str | None = None) -> dict:
-    methods = ("learned", *CLASSICAL_FILLERS) if main_method(weights) == "learned" else CLASSICAL_FILLERS
-    models = {name: ClearVision.load(weights, device=device, method=name) for name in methods}
-    pipeline = models[main_method(weights)]  # the bundle as `ClearVision.load` runs it, or with "blend" where it has no filler
+    method = main_method(weights)
+    models = {name: ClearVision.load(weights, device=device, method=name) for name in (*(("learned",) if method == "learned" else ()), *CLASSICAL_FILLERS)}
+    pipeline = models[method]  # the bundle as `ClearVision.load` runs it, or with "blend" where it has no filler
     sites = sequences_by_site(data / "removal_val.npz")
     sequences = [sequence for site in sites.values() for sequence in site]
     removal = removal_scores_by_site(models, sites)  # every filler, fill and run: pooled and per site
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--device: {error}")
     if ClearVisionConfig.load(args.weights).detector is None:
         parser.error(f"--weights: {args.weights} has no detector; the evaluation runs stage 1 (train one with `python -m training.train_mask --out {args.weights}`)")
-    if main_method(args.weights) != "learned":
+    method = main_method(args.weights)
+    if method != "learned":
         print(f"note: {args.weights} has no filler (stage 2): its detector is scored, and `run` with the classical filler 'blend'")
     missing = [relative for relative in REMOVAL_HELD_OUT if not (args.shared / relative).exists()] if args.sheets else []
     if missing:  # found at the end, after minutes of evaluation and a rewritten card
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.weights / "evaluation.json").write_text(json.dumps(results, indent=1))
         print(f"wrote {write_model_card(args.weights, table)}")
     if args.sheets:
-        for path in write_contact_sheets(ClearVision.load(args.weights, device=args.device, method=main_method(args.weights)), args.shared, args.sheets):
+        for path in write_contact_sheets(ClearVision.load(args.weights, device=args.device, method=method), args.shared, args.sheets):
             print(f"wrote {path}")
     return 0
 
