@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from clear_vision.filling.classical import (
     CLASSICAL_FILLERS,
+    _blur,
     _neighbour_indices,
     affine_fill,
     blend_fill,
+    blended_estimate,
+    blended_estimate_and_observations,
     interpolate_from_other_dates,
     linear_fill,
     nearest_fill,
     local_colour_match,
+    neighbour_observations,
     whittaker_fill,
     whittaker_smooth,
 )
@@ -223,3 +229,38 @@ def test_neighbour_indices_are_the_nearest_clear_other_dates(clear):
             after = [other for other in range(step + 1, steps) if clear[other][pixel]]
             assert previous[0, step, 0, 0, pixel] == (before[-1] if before else -1)
             assert following[0, step, 0, 0, pixel] == (after[0] if after else steps)
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.75, 1.5, 4.0])
+def test_blur_is_a_zero_padded_gaussian_of_three_sigma(sigma):
+    from scipy import ndimage
+
+    values = torch.rand(2, 3, 9, 40, dtype=torch.float64)
+    expected = ndimage.gaussian_filter(values.numpy(), max(sigma, 0.5), mode="constant", cval=0.0, radius=max(1, int(3 * max(sigma, 0.5))), axes=(-2, -1))
+    assert np.allclose(_blur(values, sigma).numpy(), expected, atol=1e-12)
+
+
+def test_the_filler_inputs_share_one_pass_over_the_neighbouring_dates():
+    """What the learned filler gets at once equals the blend and the neighbour observations computed apart."""
+    torch.manual_seed(3)
+    frames = torch.rand(2, 6, 3, 32, 32)
+    masks = torch.rand(2, 6, 1, 32, 32) < 0.4
+    masks[0, 2] = True  # one date hidden whole
+    days = torch.tensor([[0.0, 5, 9, 30, 31, 50], [0.0, 1, 2, 3, 4, 5]])
+    base, *observations = blended_estimate_and_observations(frames, masks, days)
+    assert torch.equal(base, blended_estimate(frames, masks, days))
+    for shared, apart in zip(observations, neighbour_observations(frames, masks, days)):
+        assert torch.equal(shared, apart)
+
+
+def test_a_batch_is_filled_as_each_sequence_alone():
+    torch.manual_seed(4)
+    ground = torch.rand(2, 1, 3, 32, 32) * 0.4 + 0.1
+    frames = ground * torch.linspace(0.8, 1.3, 5).view(1, 5, 1, 1, 1) * torch.tensor([1.0, 0.7]).view(2, 1, 1, 1, 1)
+    masks = torch.zeros(2, 5, 1, 32, 32, dtype=torch.bool)
+    masks[0, 1, :, 4:20, 4:20] = masks[0, 2, :, 8:24, 8:24] = masks[1, 3, :, 10:30, 2:12] = True
+    days = torch.tensor([[0.0, 10, 20, 30, 40], [0.0, 3, 50, 60, 61]])
+    together = blend_fill(frames, masks, days)
+    for index in range(2):
+        alone = blend_fill(frames[index : index + 1], masks[index : index + 1], days[index : index + 1])
+        assert torch.allclose(together[index : index + 1], alone, atol=1e-6)

@@ -7,7 +7,7 @@ frames (B,T,C,H,W) float in [0,1], masks (B,T,1,H,W) bool (True = replace), days
 
 from __future__ import annotations
 
-from typing import Callable, Literal, TypeVar
+from typing import Callable, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -25,8 +25,8 @@ __all__ = [
     "colour_matched_fill",
     "local_colour_match",
     "neighbour_observations",
-    "source_matched_observations",
     "blended_estimate",
+    "blended_estimate_and_observations",
     "blend_fill",
     "linear_fill",
     "nearest_fill",
@@ -71,22 +71,35 @@ def _gather_time(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return values.gather(1, safe)
 
 
-def _interpolation(masks: torch.Tensor, days: torch.Tensor, nearest: bool = False) -> tuple[torch.Tensor, ...]:
-    """(previous, following, weight of the following date (B,T,1,H,W), has_estimate): how
-    `interpolate_from_other_dates` combines each pixel's neighbouring clear observations."""
+class _Neighbours(NamedTuple):
+    """Per pixel (B,T,1,H,W): the previous and next clear date of the *other* dates (`_neighbour_indices`) and their days."""
+
+    previous: torch.Tensor  # -1 where there is none
+    following: torch.Tensor  # T where there is none
+    has_previous: torch.Tensor
+    has_following: torch.Tensor
+    day: torch.Tensor  # the frame's own day
+    day_previous: torch.Tensor  # the previous date's day; where there is none, the first date's
+    day_following: torch.Tensor  # likewise, the last date's
+
+
+def _neighbours(masks: torch.Tensor, days: torch.Tensor) -> _Neighbours:
     previous, following = _neighbour_indices(~masks)
+    day = days.to(torch.float32).view(*days.shape, 1, 1, 1).expand_as(masks).contiguous()
     steps = masks.shape[1]
-    has_previous, has_following = previous >= 0, following < steps
-    day_grid = days.to(torch.float32).view(*days.shape, 1, 1, 1).expand_as(masks).contiguous()
-    day_previous = _gather_time(day_grid, previous)
-    day_following = _gather_time(day_grid, following)
-    span = (day_following - day_previous).clamp_min(1e-6)
-    weight_following = ((day_grid - day_previous) / span).clamp(0, 1)
+    return _Neighbours(previous, following, previous >= 0, following < steps, day, _gather_time(day, previous), _gather_time(day, following))
+
+
+def _interpolation(neighbours: _Neighbours, nearest: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight of the following date (B,T,1,H,W), has_estimate): how `interpolate_from_other_dates`
+    combines each pixel's neighbouring clear observations."""
+    span = (neighbours.day_following - neighbours.day_previous).clamp_min(1e-6)
+    weight_following = ((neighbours.day - neighbours.day_previous) / span).clamp(0, 1)
     if nearest:
         weight_following = (weight_following > 0.5).to(weight_following.dtype)
-    weight_following = torch.where(has_previous, weight_following, torch.ones_like(weight_following))
-    weight_following = torch.where(has_following, weight_following, torch.zeros_like(weight_following))
-    return previous, following, weight_following, has_previous | has_following
+    weight_following = torch.where(neighbours.has_previous, weight_following, torch.ones_like(weight_following))
+    weight_following = torch.where(neighbours.has_following, weight_following, torch.zeros_like(weight_following))
+    return weight_following, neighbours.has_previous | neighbours.has_following
 
 
 def interpolate_from_other_dates(
@@ -97,8 +110,9 @@ def interpolate_from_other_dates(
     Returns (estimate (B,T,C,H,W), has_estimate (B,T,1,H,W)). Linear in time between the
     previous and next clear date, the nearest one at the ends (or always, with nearest=True).
     """
-    previous, following, weight_following, known = _interpolation(masks, days, nearest)
-    return _between(_gather_time(frames, previous), _gather_time(frames, following), weight_following), known
+    neighbours = _neighbours(masks, days)
+    weight_following, known = _interpolation(neighbours, nearest)
+    return _between(_gather_time(frames, neighbours.previous), _gather_time(frames, neighbours.following), weight_following), known
 
 
 def _between(before: torch.Tensor, after: torch.Tensor, weight_following: torch.Tensor) -> torch.Tensor:
@@ -107,11 +121,9 @@ def _between(before: torch.Tensor, after: torch.Tensor, weight_following: torch.
     return (1 - weight_following) * before + weight_following * after
 
 
-def source_matched_observations(
-    frames: torch.Tensor, masks: torch.Tensor, previous: torch.Tensor, following: torch.Tensor, before: torch.Tensor, after: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each pixel's previous and next clear observation (`before`, `after`, from the dates
-    `previous`, `following` that `_neighbour_indices` gives) through the colour matrix of its own date onto the frame.
+def _source_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, neighbours: _Neighbours, before: torch.Tensor, after: torch.Tensor, weight_following: torch.Tensor) -> torch.Tensor:
+    """The linear estimate (`_between`) with each pixel's previous and next clear observation
+    (`before`, `after`, from the `neighbours` dates) first taken through the colour matrix of its own date onto the frame.
 
     One colour match per frame cannot serve pixels whose fills come from different dates: where
     the next date is also cloudy, a pixel's fill comes from a date further away, perhaps another
@@ -122,28 +134,34 @@ def source_matched_observations(
     """
     b, steps, channels, height, width = frames.shape
     pixels = height * width
+    estimate = _between(before, after, weight_following)
     used = torch.zeros(b, steps, steps + 2, dtype=torch.bool, device=frames.device)  # (frame, source date + 1)
-    for neighbours in (previous, following):
-        used.scatter_(2, neighbours.flatten(2) + 1, True)
+    for dates in (neighbours.previous, neighbours.following):
+        used.scatter_(2, dates.flatten(2) + 1, True)
     clear = ~masks
     needed = max(_MIN_FIT_PIXELS, MIN_FIT_FRACTION * pixels)
     enough_clear = clear.flatten(2).sum(dim=2) >= needed  # (B,T): a pair has no more clear pixels than either date
     used = used[..., 1:-1] & (masks.flatten(2).any(dim=2) & enough_clear)[..., None] & enough_clear[:, None, :]
-    batch, step, source = used.nonzero(as_tuple=True)  # every pair matched at once: one call per tile
+    batch, step, source = used.nonzero(as_tuple=True)  # every pair fitted at once: one call per tile
     if not len(batch):
-        return before, after
+        return estimate
     fit_weight = (clear[batch, step] & clear[batch, source]).to(frames.dtype)[None]  # (1,N,1,H,W)
     count = fit_weight.sum(dim=(-2, -1), keepdim=True)
-    identity = torch.eye(channels + 1, channels, dtype=frames.dtype, device=frames.device)
     design = _design(frames).view(b, steps, channels + 1, pixels)
     matrices = _colour_matrices(design[batch, source], frames[batch, step][None], fit_weight, count)
-    table = identity.expand(b, steps, steps, channels + 1, channels).clone()  # (frame, source date) -> its matrix
-    table[batch, step, source] = torch.where((count >= needed).view(-1, 1, 1), matrices, identity)
-    for date in source.unique().tolist():  # one source date onto every frame at once: faster than a matrix per pixel
-        onto_frames = (table[:, :, date].transpose(-1, -2) @ design[:, date : date + 1]).view_as(before)
-        before = torch.where(previous == date, onto_frames, before)
-        after = torch.where(following == date, onto_frames, after)
-    return before, after
+    # a pair adds its weight in the estimate times what its matrix changes: pairs that keep the
+    # observation add nothing, and no frame x date stack of the matched observations is built
+    change = matrices - torch.eye(channels + 1, channels, dtype=frames.dtype, device=frames.device)
+    fitted = (count >= needed).flatten()
+    follows = weight_following.to(frames.dtype).flatten(2)  # (B,T,P)
+    for date in source[fitted].unique().tolist():  # one source date at a time: bounded memory
+        pair = fitted & (source == date)
+        on_batch, on_step = batch[pair], step[pair]
+        weight = (neighbours.previous[on_batch, on_step].flatten(1) == date) * (1 - follows[on_batch, on_step])
+        weight = weight + (neighbours.following[on_batch, on_step].flatten(1) == date) * follows[on_batch, on_step]  # (N,P)
+        added = change[pair].transpose(-1, -2) @ design[on_batch, date]  # (N,C,P)
+        estimate.index_put_((on_batch, on_step), (weight[:, None] * added).view(-1, channels, height, width), accumulate=True)
+    return estimate
 
 
 def neighbour_observations(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -152,17 +170,18 @@ def neighbour_observations(frames: torch.Tensor, masks: torch.Tensor, days: torc
     Returns (previous (B,T,C,H,W), following, days_to_previous (B,T,1,H,W), days_to_following);
     a missing side takes the other side's observation and a distance of 1000 days.
     """
-    previous, following = _neighbour_indices(~masks)
-    steps = frames.shape[1]
-    has_previous, has_following = previous >= 0, following < steps
-    day_grid = days.to(frames.dtype).view(*days.shape, 1, 1, 1).expand_as(masks).contiguous()
-    far = torch.full_like(day_grid, 1000.0)
-    to_previous = torch.where(has_previous, day_grid - _gather_time(day_grid, previous), far)
-    to_following = torch.where(has_following, _gather_time(day_grid, following) - day_grid, far)
-    before, after = _gather_time(frames, previous), _gather_time(frames, following)
-    before_filled = torch.where(has_previous, before, torch.where(has_following, after, frames))
-    after_filled = torch.where(has_following, after, before_filled)
-    return before_filled, after_filled, to_previous, to_following
+    neighbours = _neighbours(masks, days)
+    return _observations_around(frames, neighbours, _gather_time(frames, neighbours.previous), _gather_time(frames, neighbours.following))
+
+
+def _observations_around(frames: torch.Tensor, neighbours: _Neighbours, before: torch.Tensor, after: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`neighbour_observations` from the neighbouring dates and their observations (`before`, `after`) already gathered."""
+    far = torch.full_like(neighbours.day, 1000.0)
+    to_previous = torch.where(neighbours.has_previous, neighbours.day - neighbours.day_previous, far)
+    to_following = torch.where(neighbours.has_following, neighbours.day_following - neighbours.day, far)
+    before_filled = torch.where(neighbours.has_previous, before, torch.where(neighbours.has_following, after, frames))
+    after_filled = torch.where(neighbours.has_following, after, before_filled)
+    return before_filled, after_filled, to_previous.to(frames.dtype), to_following.to(frames.dtype)
 
 
 def linear_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
@@ -337,16 +356,26 @@ def colour_matched_fill(frames: torch.Tensor, masks: torch.Tensor, estimate: tor
     return torch.where(masks & known, affine_estimate(frames, masks, estimate, known), frames)
 
 
-def _blur(values: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N,C,H,W) with zero padding; sigma in pixels of `values`."""
+def _gaussian_operator(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    """(size,size) matrix of a 1-D Gaussian blur with zero padding: row i weights the pixels within
+    3 sigma of i by the kernel normalised over its full width (missing pixels beyond the edge count as 0)."""
     sigma = max(sigma, 0.5)
     radius = max(1, int(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, device=values.device, dtype=values.dtype)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = values.shape[1]
-    values = F.conv2d(values, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), padding=(0, radius), groups=channels)
-    return F.conv2d(values, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), padding=(radius, 0), groups=channels)
+    total = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device) / sigma) ** 2).sum()
+    positions = torch.arange(size, dtype=like.dtype, device=like.device)
+    offsets = positions[None, :] - positions[:, None]
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2) / total
+    return torch.where(offsets.abs() <= radius, weights, torch.zeros_like(weights))
+
+
+def _blur(values: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N,C,H,W) with zero padding; sigma in pixels of `values`.
+
+    As two matrix products (rows, then columns): on the local match's coarse grids they are
+    several times faster on a CPU than depthwise convolutions with long kernels.
+    """
+    height, width = values.shape[-2:]
+    return _gaussian_operator(height, sigma, values) @ values @ _gaussian_operator(width, sigma, values).T
 
 
 # The local colour match, coarse to fine: how far each pass reaches into a filled area (Gaussian
@@ -403,17 +432,20 @@ def local_colour_match(frames: torch.Tensor, prediction: torch.Tensor, masks: to
     return matched.view_as(prediction)
 
 
-def _blend(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(`blended_estimate`, has_estimate)."""
-    previous, following, weight_following, known = _interpolation(masks, days)
-    before, after = _gather_time(frames, previous), _gather_time(frames, following)
+def _blend(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor, observations: bool = False) -> tuple[torch.Tensor, ...]:
+    """(`blended_estimate`, has_estimate), and with `observations` what `neighbour_observations`
+    gives, from the same neighbouring dates (the learned filler needs both)."""
+    neighbours = _neighbours(masks, days)
+    weight_following, known = _interpolation(neighbours)
+    before, after = _gather_time(frames, neighbours.previous), _gather_time(frames, neighbours.following)
     estimate = _between(before, after, weight_following)
     hazy = hazy_frames(frames, masks, estimate, known)
     if not hazy.all():
-        matched_sources = _between(*source_matched_observations(frames, masks, previous, following, before, after), weight_following)
+        matched_sources = _source_matched_estimate(frames, masks, neighbours, before, after, weight_following)
         estimate = torch.where(hazy, estimate.clamp(0, 1), colour_matrix_estimate(frames, masks, matched_sources, known))
     matched = torch.where(known, estimate.clamp(0, 1), frames)
-    return torch.where(hazy, matched, local_colour_match(frames, matched, masks)), known
+    blended = torch.where(hazy, matched, local_colour_match(frames, matched, masks))
+    return (blended, known, *_observations_around(frames, neighbours, before, after)) if observations else (blended, known)
 
 
 def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
@@ -424,6 +456,12 @@ def blended_estimate(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tens
     the filled pixels (the haze test compares it with the plain estimate).
     """
     return _blend(frames, masks, days)[0]
+
+
+def blended_estimate_and_observations(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(`blended_estimate`, *`neighbour_observations`), computed from the neighbouring dates once."""
+    blended, _, *observations = _blend(frames, masks, days, observations=True)
+    return (blended, *observations)
 
 
 def blend_fill(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .classical import blended_estimate, neighbour_observations
+from .classical import blended_estimate, blended_estimate_and_observations
 
 __all__ = ["TemporalFiller", "INPUT_CHANNELS", "CORRECTED_FROM_HIDDEN"]
 
@@ -202,9 +202,8 @@ class TemporalFiller(nn.Module):
     @staticmethod
     def inputs(frames: torch.Tensor, masks: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(network input (B,T,INPUT_CHANNELS,H,W), base (B,T,3,H,W)): classical, no gradients."""
-        base = TemporalFiller.base(frames, masks, days)
         with torch.no_grad():
-            previous, following, to_previous, to_following = neighbour_observations(frames, masks, days)
+            base, previous, following, to_previous, to_following = blended_estimate_and_observations(frames, masks, days)
             visible = torch.where(masks, base, frames)
             distances = (torch.cat([to_previous, to_following], dim=2) / DISTANCE_SCALE_DAYS).clamp(0, 4)
             parts = (visible, base, masks.to(frames.dtype), previous, following, distances)
