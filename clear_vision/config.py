@@ -63,6 +63,15 @@ def _normalise(settings: Any, prefix: str, numbers_in_range: dict[str, tuple[flo
         object.__setattr__(settings, name, _whole(f"{prefix}{name}", getattr(settings, name), low, high, what))
 
 
+def _plain(value: Any) -> Any:
+    """`value` with numpy numbers and arrays (in mappings, lists and tuples) as Python numbers and lists."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+
 def _check_known(settings: type, names: Any) -> None:
     """Refuse settings the config does not have (a typo would otherwise be Python's TypeError, or lost)."""
     known = set(settings.__dataclass_fields__)
@@ -92,7 +101,10 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         _check(len(self.bands) == 3 and all(isinstance(band, str) and band for band in self.bands), f"preprocessing.bands: {self.bands!r} must name 3 bands (red, green, blue)")
-        _check(len(self.gain_range) == 2 and self.gain_range[0] <= self.gain_range[1], f"preprocessing.gain_range: {self.gain_range!r} must be (low, high)")
+        _check(len(self.gain_range) == 2, f"preprocessing.gain_range: {self.gain_range!r} must be (low, high)")
+        low, high = (_in_range("preprocessing.gain_range", gain, 0.1, 100.0) for gain in self.gain_range)
+        _check(low <= high, f"preprocessing.gain_range: {self.gain_range!r} must be (low, high)")
+        object.__setattr__(self, "gain_range", (low, high))
         _normalise(self, "preprocessing.", {"gain": (0.1, 100.0), "scale": (1.0, 65535.0), "mean": (-10.0, 10.0), "std": (1e-6, 10.0)}, {})
 
 
@@ -108,6 +120,11 @@ class NetworkSpec:
     def __post_init__(self) -> None:
         _check(bool(self.architecture), "network architecture: must be a class name")
         _check(isinstance(self.config, dict), f"network config: {self.config!r} must be a mapping of constructor arguments")
+        object.__setattr__(self, "config", _plain(self.config))  # numpy numbers as Python's: the bundle is JSON
+        try:
+            json.dumps(self.config)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"network config: {self.config!r} must hold only numbers, strings, lists and mappings ({error})") from None
         _check(bool(self.file) and "/" not in self.file and "\\" not in self.file, f"network file: {self.file!r} must be a file name in the bundle folder")
         _check(self.sha256 == "" or (len(self.sha256) == 64 and all(c in "0123456789abcdef" for c in self.sha256)), f"network sha256: {self.sha256!r} is not a hex sha256")
 

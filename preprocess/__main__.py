@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import tempfile
@@ -92,7 +93,7 @@ def _build(args: argparse.Namespace) -> int:
                 built.replace(args.out / built.name)
                 print(f"wrote {args.out / built.name}")
     except ValueError as error:  # a series the readers refuse (units unknown, too few dates): one line
-        print(f"python -m preprocess build: error: {error}; the sets in {args.out} are as they were", file=sys.stderr)
+        print(f"python -m preprocess build: error: {in_build_terms(str(error))}; the sets in {args.out} are as they were", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"python -m preprocess build: stopped; the sets in {args.out} are as they were", file=sys.stderr)
@@ -101,6 +102,29 @@ def _build(args: argparse.Namespace) -> int:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+# The library's refusals name the clear_vision command line's options; of those, build has only
+# --scale and --offset. For the others, what to change in the series' files instead.
+_LIBRARY_OPTION = re.compile(r"\(command line: (--[a-z]+)[^)]*\)")
+_SAID_IN_THE_FILES = {
+    "--dates": "put each date in its file's name, 2021-05-10 or 20210510",
+    "--nodata": "set the files' nodata tag",
+    "--rgb": "name the bands B04, B03, B02 or red, green, blue",
+    "--bands": "keep only the band variables in the store",
+}
+
+
+def in_build_terms(message: str) -> str:
+    """A library refusal with its command-line hints that build cannot follow replaced by what to change in the files."""
+
+    def advice(match: re.Match[str]) -> str:
+        option = match.group(1)
+        if option in ("--scale", "--offset"):
+            return match.group(0)
+        return f"(preprocess build has no {option}: {_SAID_IN_THE_FILES.get(option, 'state it in the files')})"
+
+    return _LIBRARY_OPTION.sub(advice, message)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,19 @@ def test_save_and_load_round_trip(tmp_path):
     assert config.replace(window=5).window == 5 and config.window == 8  # frozen: replace makes a copy
 
 
+def test_numpy_numbers_in_preprocessing_and_network_specs_save_as_json(tmp_path):
+    preprocessing = Preprocessing(gain=np.float32(2.5), gain_range=(np.float32(2), np.int64(4)))
+    detector = NetworkSpec("CloudDetector", {"widths": np.array([4, 8]), "in_channels": np.int64(7)}, "d.safetensors")
+    config = ClearVisionConfig(preprocessing=preprocessing, detector=detector)
+    config.save(tmp_path)
+    loaded = ClearVisionConfig.load(tmp_path)
+    assert loaded == config and loaded.preprocessing.gain_range == (2.0, 4.0) and loaded.detector.config == {"widths": [4, 8], "in_channels": 7}
+    with pytest.raises(ValueError, match="gain_range"):
+        Preprocessing(gain_range=(4.0, 2.0))
+    with pytest.raises(ValueError, match="must hold only numbers, strings, lists and mappings"):
+        NetworkSpec("CloudDetector", {"widths": {4, 8}}, "d.safetensors")
+
+
 def test_bad_files_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=CONFIG_NAME):
         ClearVisionConfig.load(tmp_path)

@@ -245,3 +245,14 @@ def test_build_trains_on_a_users_own_series_and_validates_on_their_sites(tmp_pat
     with pytest.raises(SystemExit):  # it was ignored in silence
         main(["build", "--data", str(DATA), "--out", str(out), "--only", "detector", "--held-out", str(own)])
     assert "--held-out: the validation sites of stage 2" in capsys.readouterr().err
+
+
+def test_build_errors_advise_what_build_can_do():
+    """The library's refusals named --dates and --nodata, which `preprocess build` does not take."""
+    from preprocess.__main__ import in_build_terms
+
+    undated = in_build_terms("dates: the files name no date; pass dates= (command line: --dates), one per acquisition")
+    assert "--dates:" in undated and "file's name, 2021-05-10" in undated and "command line" not in undated
+    assert "set the files' nodata tag" in in_build_terms("give nodata= (command line: --nodata)")
+    kept = "give open_cube(..., scale=, offset=) (command line: --scale, --offset)"
+    assert in_build_terms(kept) == kept  # build takes those
