@@ -557,10 +557,11 @@ class ClearVision:
         one_place = True
         if temporal:  # all at once: each call reads every date, so per batch it would be repeated
             references, valid = temporal_reference(images, days, white=white)
-            one_place = shows_one_place(images, references, valid, white)
+            reference_white = whiteness_test(references)
+            one_place = shows_one_place(images, references, valid, white, reference_white)
             if alone_if_unrelated and not one_place:
                 references, valid = np.zeros_like(references), np.zeros_like(valid)
-            forced &= ~(valid & whiteness_test(references))
+            forced &= ~(valid & reference_white)
         for start in range(0, len(images), per_call):
             batch = slice(start, min(start + per_call, len(images)))
             frames, reference, present = self._to_tensor(images[batch]), None, None

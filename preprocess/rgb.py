@@ -1,16 +1,12 @@
-"""Render reflectance to the 8-bit RGB that users upload: uint8(clip(reflectance * gain, 0, 1) * 255 + 0.5)."""
+"""Render reflectance to the 8-bit RGB that users upload, as the shipped preprocessing does:
+the library's `render_rgb`, at the bundle's gain for evaluation and gains drawn from its range in training."""
 
 from __future__ import annotations
 
-import numpy as np
+from clear_vision.config import Preprocessing
+from clear_vision.geo.units import render_rgb
 
 __all__ = ["render_rgb", "GAIN_RANGE", "BENCHMARK_GAIN"]
 
-GAIN_RANGE = (2.0, 4.0)  # training draws gains here so any reasonable stretch works
-BENCHMARK_GAIN = 3.0
-
-
-def render_rgb(reflectance: np.ndarray, gain: float = BENCHMARK_GAIN) -> np.ndarray:
-    """(...,3) reflectance -> (...,3) uint8; NaN (no observation) renders black."""
-    scaled = np.clip(np.nan_to_num(reflectance, nan=0.0) * gain, 0.0, 1.0)
-    return (scaled * 255.0 + 0.5).astype(np.uint8)
+GAIN_RANGE = Preprocessing().gain_range  # training draws gains here so any reasonable stretch works
+BENCHMARK_GAIN = Preprocessing().gain

@@ -1,6 +1,6 @@
 """Where the processed sets live, which sites train and which are held out, and their file format.
 
-The held-out sites were chosen before any training of this round and are never trained on:
+The held-out sites were chosen before any training and are never trained on:
 - cloud removal: GreenEarthNet Hungary (34TET, cropland, Sentinel-2 at 20 m) and the nrt
   Romania forest cube (Sentinel-2 at 10 m): two biomes;
 - cloud detection: the Hungary frames (CloudSEN12 labels), the ukis Landsat 7 reference scene and

@@ -203,7 +203,7 @@ def parse_config(
         writer = str(state.get("command", prog))
         if not writer.startswith(prog):
             parser.error(f"--resume: the checkpoint at {checkpoint} was written by {' '.join(writer.split()[:3])}, not {prog}; give that command's --run-dir")
-        started, now = json.loads(state.get("config", "{}")), json.loads(json.dumps(describe_config(config)))  # checkpoints before stop 33 have none
+        started, now = json.loads(state.get("config", "{}")), json.loads(json.dumps(describe_config(config)))  # older checkpoints have none
         if state.get("data_folder") == str(Path(config.data).resolve()):
             now["data"] = started.get("data")  # one folder, written another way or from another working folder
         for name in KEPT_ON_RESUME:

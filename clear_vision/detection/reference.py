@@ -152,9 +152,10 @@ _MIN_COMPARED_PIXELS = 1600
 _MIN_FINE_STRUCTURE = 2.0
 
 
-def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarray, white: np.ndarray) -> bool:
+def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarray, white: np.ndarray, reference_white: np.ndarray | None = None) -> bool:
     """Whether (T,H,W,3) uint8 frames given together look like one place's time series, judged by
-    their references (`temporal_reference`) and thick-cloud pixels (`white`).
+    their references (`temporal_reference`) and thick-cloud pixels (`white`; `reference_white`:
+    the references' whiteness test, if the caller already has it).
 
     The ground's fine structure (field edges, roads, tree crowns) repeats from date to date and
     clouds hide it; tiles of different places share none of it. So each frame's structure (grey
@@ -162,7 +163,8 @@ def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarra
     unrelated only if enough of them could be compared and none correlates; otherwise (small,
     cloudy or featureless frames, few of them) they are taken as a series, as before this test existed.
     """
-    compared = valid & ~white & ~whiteness_test(references) & ~no_data_pixels(frames)
+    reference_white = whiteness_test(references) if reference_white is None else reference_white
+    compared = valid & ~white & ~reference_white & ~no_data_pixels(frames)
     candidates = np.flatnonzero(compared.sum(axis=(1, 2)) >= _MIN_COMPARED_PIXELS)
     if len(candidates) < RELATED_MIN_FRAMES:
         return True

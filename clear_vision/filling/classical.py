@@ -7,14 +7,13 @@ frames (B,T,C,H,W) float in [0,1], masks (B,T,1,H,W) bool (True = replace), days
 
 from __future__ import annotations
 
-from typing import Callable, Literal, NamedTuple, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 __all__ = [
-    "ClassicalMethod",
     "CLASSICAL_FILLERS",
     "interpolate_from_other_dates",
     "whittaker_smooth",
@@ -35,12 +34,11 @@ __all__ = [
 ]
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
-ClassicalMethod = Literal["linear", "nearest", "affine", "whittaker", "blend"]
 _MIN_FIT_PIXELS = 64  # fewer clear pixels than this: the affine fit falls back to plain linear
 # A frame whose clear part is under this share keeps the plain linear fill. A few clear pixels
 # already fix a hidden date's colour, the largest error of a fill (see the model card); the haze
 # guard and bounds below, not this share, keep cloud edges from painting the fill white. 0.05:
-# on the training sites' frames 80..99 % hidden it never did worse than the earlier 0.2.
+# on the training sites' frames 80..99 % hidden it never did worse than 0.2.
 MIN_FIT_FRACTION = 0.05
 
 

@@ -31,7 +31,7 @@ from ..filling.classical import linear_fill, nearest_fill
 from ..io.decode import MAX_FRAMES, MAX_PIXELS, MIN_FRAMES, MIN_SIDE, no_data_pixels, parse_dates, split_dates
 from ..tiling import CHUNK_PX, HALO_PX, chunk_grid
 from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_rgb, cube_units, describe_time, north_up_flips, whole_number, with_standard_dims, with_units
-from .units import DEFAULT_GAIN, MAX_REFLECTANCE, Units, check_magnitude, describe_unknown, render_rgb, suspect_dark_units, suspect_missing_offset
+from .units import MAX_REFLECTANCE, Units, check_magnitude, describe_unknown, render_rgb, suspect_dark_units, suspect_missing_offset
 
 if TYPE_CHECKING:
     from ..pipeline import ClearVision
@@ -88,9 +88,8 @@ class _ModelHandle:
 
 
 def model_gain(model: "ClearVision") -> float:
-    """The gain the model's bundle states for rendering reflectance (fallback: training's 3.0)."""
-    preprocessing = getattr(getattr(model, "config", None), "preprocessing", None)
-    return float(getattr(preprocessing, "gain", DEFAULT_GAIN))
+    """The gain the model's bundle states for rendering reflectance."""
+    return float(model.config.preprocessing.gain)
 
 
 def remove_cube(
@@ -307,9 +306,7 @@ def _remove_block(
     if nodata is None and floating:  # written with NaN as nodata: no data left unfilled says so too
         for band in measured:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
             clear[:, band][missing & ~replace] = np.nan
-    detected = getattr(result, "mask_class", None)  # 1 cloud, 2 shadow; anything else masked counts as cloud
-    kind = 1 if detected is None else np.where(detected == 2, 2, 1)
-    classes = np.where(masks, kind, 0).astype(np.uint8)
+    classes = np.where(masks, np.where(result.mask_class == 2, 2, 1), 0).astype(np.uint8)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     classes[missing] = NO_DATA
     packed = np.empty((steps, bands + 2, height, width), dtype=np.result_type(block.dtype, np.float32))
     packed[:, :bands], packed[:, bands], packed[:, bands + 1] = clear, classes, result.probability

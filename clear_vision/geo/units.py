@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import Preprocessing
+
 __all__ = ["Units", "units_from_metadata", "suspect_missing_offset", "describe_unknown", "check_magnitude", "render_rgb", "DEFAULT_GAIN", "MAX_REFLECTANCE", "HOW_TO_FIX"]
 
-# The networks were trained on uint8(clip(reflectance * gain, 0, 1) * 255 + 0.5) with this gain
-# (preprocess/rgb.py BENCHMARK_GAIN); a model bundle that states its own gain overrides it.
-DEFAULT_GAIN = 3.0
+# The networks were trained on uint8(clip(reflectance * gain, 0, 1) * 255 + 0.5) with gains
+# around this one, the shipped preprocessing's; a model bundle states its own (`model_gain`).
+DEFAULT_GAIN = Preprocessing().gain
 # Reflectance is ~0..1.5 (bright cloud tops exceed 1); values far above say "digital numbers".
 MAX_REFLECTANCE = 2.5
 HOW_TO_FIX = (

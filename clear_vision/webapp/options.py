@@ -1,6 +1,6 @@
 """Checked options of `app.py`: each is finite and in range (or usable here), or argparse says which and why.
 
-`--cache-age nan` once passed a `> 0` check and killed the pruning thread at start-up.
+A `> 0` check alone lets `--cache-age nan` through, which kills the pruning thread at start-up.
 """
 
 from __future__ import annotations
