@@ -15,7 +15,7 @@ import xarray as xr
 
 from clear_vision import ClearVision
 from clear_vision.geo.cube import open_cube
-from clear_vision.geo.remove import NO_DATA, _check_grid, check_chunk, check_cube, off_nodata, remove_cube
+from clear_vision.geo.remove import NO_DATA, _check_grid, check_chunk, check_cube, off_nodata, remove_cube, remove_cube_with, rendered_frames
 from geo_data import NRT, nrt_dn, per_band_units_netcdf, restate_dates, synthetic_cube, write_geotiffs, write_landsat7_products
 
 
@@ -55,6 +55,27 @@ def test_pixels_outside_the_mask_are_bit_identical_and_masked_ones_are_filled(dn
     assert (clear[3, :, 40:48, 10:30] > 0).all()  # filled from the other dates
     filled = np.broadcast_to((mask != 0)[:, None], clear.shape)
     assert 0.5 * np.median(source[outside]) < np.median(clear[filled]) < 2.0 * np.median(source[outside])  # clear-sky values, not cloud
+
+
+def test_a_run_on_the_rendered_frames_gives_the_cubes_result_without_running_again(model, dn_cube, dn_result, monkeypatch):
+    """The web app showed one run and zipped the GeoTIFFs of a second (twice the time, and masks that could differ)."""
+    frames = rendered_frames(model, dn_cube)
+    assert frames.shape == (dn_cube.sizes["time"], dn_cube.sizes["y"], dn_cube.sizes["x"], 3) and frames.dtype == np.uint8
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # as remove_cube runs each chunk, so the float sums agree to the bit
+    try:
+        result = model.run(frames, [str(day)[:10] for day in dn_cube["time"].values])
+    finally:
+        torch.set_num_threads(previous)
+    runs = []
+    monkeypatch.setattr(model, "process_chunk", lambda *args, **kwargs: runs.append(args))
+    again = remove_cube_with(model, dn_cube, result)
+    assert not runs
+    for name in ("clear", "mask", "probability"):
+        assert np.array_equal(again[name].values, dn_result[name].values), name
+    assert again.attrs == dn_result.attrs and again["clear"].attrs == dn_result["clear"].attrs
+    with pytest.raises(ValueError, match="are not the cube's rendered frames"):
+        remove_cube_with(model, dn_cube.isel(time=slice(0, 4)), result)
 
 
 def test_the_same_cube_in_reflectance_gives_the_same_masks(model, tmp_path, dn_cube, dn_result):

@@ -42,12 +42,21 @@ def test_geotiffs_are_rendered_like_training_and_their_cogs_join_the_zip(model, 
     archive = tmp_path / "run.zip"
     with zipfile.ZipFile(archive, "w") as target:
         target.writestr("a_clear.png", b"png")
-    added = add_geotiffs_to_zip(model, cube, archive)
+    result = model.run(load_frames(rendered), dates)
+    added = add_geotiffs_to_zip(model, cube, result, archive)
     with zipfile.ZipFile(archive) as stored:
         assert set(added) <= set(stored.namelist()) and "a_clear.png" in stored.namelist() and "geotiff/report.json" in added
-        stored.extract("geotiff/clear_2019-06-16.tif", tmp_path / "x")
-    with rasterio.open(tmp_path / "x" / "geotiff" / "clear_2019-06-16.tif") as clear:
+        for name in ("clear", "mask"):
+            stored.extract(f"geotiff/{name}_2019-06-21.tif", tmp_path / "x")
+    with rasterio.open(tmp_path / "x" / "geotiff" / "clear_2019-06-21.tif") as clear:
         assert clear.crs.to_epsg() == 3035 and clear.dtypes == ("uint16",) * 4 and clear.count == 4
+        red, green, blue = (clear.read(index + 1) for index in range(3))  # B4, B3, B2 as written
+    with rasterio.open(tmp_path / "x" / "geotiff" / "mask_2019-06-21.tif") as mask:
+        classes = mask.read(1)
+    # the two halves of the zip are one run: the COGs' masks are the page's, their RGB renders as its frames
+    assert np.array_equal(classes, result.mask_class[1]) and result.masks[1].any()
+    shown = render_rgb(np.stack([red, green, blue], axis=-1).astype(np.float32) * 1e-4, 3.0)
+    assert np.abs(shown.astype(int) - result.frames[1].astype(int)).max() <= 1
 
 
 def test_the_cube_holds_the_chosen_frames_in_their_order_with_their_dates(model, tmp_path):

@@ -34,9 +34,9 @@ from .cube import DIMS, RGB_ATTR, Chunks, acquisition_times, class_bands, cube_r
 from .units import MAX_REFLECTANCE, Units, check_magnitude, describe_unknown, render_rgb, suspect_dark_units, suspect_missing_offset
 
 if TYPE_CHECKING:
-    from ..pipeline import ClearVision
+    from ..pipeline import ClearVision, CloudRemovalOutput
 
-__all__ = ["remove_cube", "check_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "rendered_frames", "remove_cube_with", "cube_frames", "check_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", NO_DATA: "no data"}  # `mask_classes` values
@@ -134,6 +134,37 @@ def remove_cube(
     packed = da.overlap.trim_internal(packed, depth, boundary="none")
     result = _to_dataset(with_units(cube, units), packed, rgb, model).isel(flips)  # back in the input's orientation
     return result if lazy else result.compute(scheduler="threads", num_workers=torch.get_num_threads())
+
+
+def rendered_frames(model: "ClearVision", cube: xr.DataArray, rgb: Sequence[str] | None = None) -> np.ndarray:
+    """The (T,H,W,3) uint8 frames of an eager cube, north-up, exactly as `remove_cube` shows them
+    to the networks: run them through `model.run` and give the result to `remove_cube_with`."""
+    checked, block, units, rgb_index, class_index, nodata = _whole_cube(cube, rgb)
+    return cube_frames(block, units, nodata, rgb_index, class_index, model_gain(model))[2]
+
+
+def remove_cube_with(model: "ClearVision", cube: xr.DataArray, result: "CloudRemovalOutput", rgb: Sequence[str] | None = None) -> xr.Dataset:
+    """`remove_cube`'s Dataset for an eager cube from the pipeline's result on its `rendered_frames`:
+    every band filled with that result's masks, without running the networks again (the web app
+    shows the result and returns the GeoTIFFs of one run)."""
+    checked, block, units, rgb_index, class_index, nodata = _whole_cube(cube, rgb)
+    gain = model_gain(model)
+    reflectance, missing, frames = cube_frames(block, units, nodata, rgb_index, class_index, gain)
+    if result.frames.shape != frames.shape:
+        raise ValueError(f"result: {result.frames.shape[:3]} frames are not the cube's rendered frames {frames.shape[:3]}; run model.run(rendered_frames(model, cube))")
+    dates = parse_dates([str(np.datetime_as_string(value, unit="D")) for value in checked["time"].values], len(block))
+    packed = _packed(block, reflectance, missing, result, dates, rgb_index, class_index, units, nodata, gain)
+    names = [str(name) for name in checked["band"].values]
+    return _to_dataset(with_units(checked, units), packed, [names[index] for index in rgb_index], model).isel(north_up_flips(checked))
+
+
+def _whole_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, np.ndarray, Units, list[int], list[int], float | None]:
+    """(the checked cube north-up, its stored values, units, RGB and class band indices, nodata) of an eager cube."""
+    checked, units, _, rgb_index, _ = check_cube(cube, rgb)
+    checked = checked.isel(north_up_flips(checked))
+    nodata = checked.rio.nodata
+    class_index = class_bands([str(name) for name in checked["band"].values])
+    return checked, np.asarray(checked.values), units, rgb_index, class_index, None if nodata is None or np.isnan(nodata) else nodata
 
 
 def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
@@ -261,16 +292,14 @@ def _without_leading_zeros(name: str) -> str:
     return re.sub(r"(?<=[A-Za-z])0+(?=\d)", "", name).upper()
 
 
-def _remove_block(
-    block: np.ndarray, handle: _ModelHandle, days: list[str], rgb_index: list[int], class_index: list[int], units: Units, nodata: float | None, gain: float
-) -> np.ndarray:
-    """One chunk with its halo: (T,B,h,w) input -> (T,B+2,h,w): clear bands, mask class, probability."""
+def cube_frames(block: np.ndarray, units: Units, nodata: float | None, rgb_index: list[int], class_index: list[int], gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stored (T,B,h,w) values -> (reflectance (T,B,h,w), no data (T,h,w), the 8-bit RGB frames
+    (T,h,w,3) the networks see): what every path that runs the networks on a cube renders."""
     steps, bands, height, width = block.shape
     measured = [band for band in range(bands) if band not in class_index]
-    floating = np.issubdtype(block.dtype, np.floating)
     missing = np.zeros((steps, height, width), bool)
     for band in measured:  # a class band's values are classes: 0 is "clear" in a cloud mask, whatever the file's nodata
-        if floating:
+        if np.issubdtype(block.dtype, np.floating):
             missing |= np.isnan(block[:, band])
         if nodata is not None:
             missing |= block[:, band] == nodata
@@ -291,19 +320,46 @@ def _remove_block(
     black = no_data_pixels(frames)
     missing |= black & ~(np.nan_to_num(reflectance[:, rgb_index], nan=0.0) > 0).any(axis=1)
     frames[black & ~missing] = (0, 0, 1)
-    dates = parse_dates(days, steps)
+    return reflectance, missing, frames
+
+
+def _remove_block(
+    block: np.ndarray, handle: _ModelHandle, days: list[str], rgb_index: list[int], class_index: list[int], units: Units, nodata: float | None, gain: float
+) -> np.ndarray:
+    """One chunk with its halo: (T,B,h,w) input -> (T,B+2,h,w): clear bands, mask class, probability."""
+    reflectance, missing, frames = cube_frames(block, units, nodata, rgb_index, class_index, gain)
+    dates = parse_dates(days, len(block))
     with _one_torch_thread():
         result = handle.get().process_chunk(frames, dates)
-        masks = result.masks
-        replace = masks & ~result.unfilled
-        values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, measured, gain, replace)
-        classes_filled = _nearest_values(block[:, class_index], masks, dates, replace)
+        return _packed(block, reflectance, missing, result, dates, rgb_index, class_index, units, nodata, gain)
+
+
+def _packed(
+    block: np.ndarray,
+    reflectance: np.ndarray,
+    missing: np.ndarray,
+    result: "CloudRemovalOutput",
+    dates: np.ndarray,
+    rgb_index: list[int],
+    class_index: list[int],
+    units: Units,
+    nodata: float | None,
+    gain: float,
+) -> np.ndarray:
+    """(T,B+2,h,w): the block's bands filled where `result` (the pipeline's, on `cube_frames`' frames)
+    replaced pixels, in the stored units and type; its mask classes; its probability."""
+    steps, bands, height, width = block.shape
+    measured = [band for band in range(bands) if band not in class_index]
+    masks = result.masks
+    replace = masks & ~result.unfilled
+    values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, measured, gain, replace)
+    classes_filled = _nearest_values(block[:, class_index], masks, dates, replace)
     clear = block.copy()
     for band in measured:  # back to the stored units only where a pixel is replaced
         clear[:, band][replace] = off_nodata(units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0], nodata)
     for position, band in enumerate(class_index):  # class bands: stored values, copied
         clear[:, band][replace] = classes_filled[position]
-    if nodata is None and floating:  # written with NaN as nodata: no data left unfilled says so too
+    if nodata is None and np.issubdtype(block.dtype, np.floating):  # written with NaN as nodata: no data left unfilled says so too
         for band in measured:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
             clear[:, band][missing & ~replace] = np.nan
     classes = np.where(masks, np.where(result.mask_class == 2, 2, 1), 0).astype(np.uint8)  # 1 cloud, 2 shadow; anything else masked counts as cloud
@@ -364,7 +420,7 @@ def _classical_values(filler: Callable, values: np.ndarray, masks: np.ndarray, d
     return np.moveaxis(filled, 1, 0)[:, replace]
 
 
-def _to_dataset(cube: xr.DataArray, packed: da.Array, rgb: Sequence[str], model: "ClearVision") -> xr.Dataset:
+def _to_dataset(cube: xr.DataArray, packed: da.Array | np.ndarray, rgb: Sequence[str], model: "ClearVision") -> xr.Dataset:
     """The result Dataset; its attrs say how it was made (rgb bands, gain, stage 2's method, the
     fill threshold), enough to run it again the same way."""
     bands = cube.sizes["band"]

@@ -4,7 +4,8 @@ The app works on 8-bit RGB frames. A GeoTIFF of reflectance or digital numbers w
 scaled as a picture; here it is read as a cube instead (units from the file), rendered to 8-bit
 RGB exactly as in training for the page, and its cloud-free COGs (every band, its own units
 and georeference) are added to the run's zip. The cube holds exactly the frames the page runs,
-in its order and with its dates, so the two halves of one zip never disagree.
+in its order and with its dates, and its COGs are filled with that run's masks
+(`remove_cube_with`), so the two halves of one zip never disagree.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from ..io.decode import first_names
 from .cube import INPUT_FILE_COORD, RGB_ATTR, band_parts, cube_units, default_rgb, is_cube_source, open_cube
-from .remove import model_gain
-from .units import render_rgb
+from .remove import remove_cube_with, rendered_frames
 from .write import write_cube
 
 if TYPE_CHECKING:
-    from ..pipeline import ClearVision
+    from ..pipeline import ClearVision, CloudRemovalOutput
 
 __all__ = ["Frame", "upload_frames", "stated_dates", "render_geotiff_frames", "add_geotiffs_to_zip"]
 
@@ -123,9 +123,9 @@ def stated_dates(frames: Sequence[Frame]) -> list[str]:
 
 
 def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: Sequence[str], parent: Path) -> tuple[list[Path], xr.DataArray]:
-    """8-bit RGB TIFFs of GeoTIFF frames as the networks see them, named by the frames, in a new
-    folder in `parent`; and the cube of exactly these frames, in this order, with these `dates`
-    (calendar dates, in time order).
+    """8-bit RGB TIFFs of GeoTIFF frames as the networks see them (`rendered_frames`: north-up),
+    named by the frames, in a new folder in `parent`; and the cube of exactly these frames, in
+    this order, with these `dates` (calendar dates, in time order).
 
     Each frame's files are linked under their uploaded names into a folder of its own
     (`frame_1`, `frame_2`, ... in the given order): the app stores uploads of identical bytes
@@ -156,17 +156,15 @@ def render_geotiff_frames(model: "ClearVision", frames: Sequence[Frame], dates: 
     names = [str(name) for name in cube["band"].values]
     if len(names) < 3:
         raise ValueError(f"frames: GeoTIFFs with {len(names)} band(s); the app needs red, green and blue (bands named red/green/blue or B04/B03/B02, or the first three)")
-    rgb = [names.index(name) for name in default_rgb(cube)]
-    rgb_units, gain, nodata = units.of_bands(rgb), model_gain(model), cube.rio.nodata
+    cube = cube.assign_attrs({RGB_ATTR: ",".join(default_rgb(cube))})
+    with _in_user_words(within=folder):
+        images = rendered_frames(model, cube)  # as `remove_cube_with` renders them: north-up, no data black
     rendered = []
-    for index, frame in enumerate(frames):
-        values = cube.isel(time=index, band=rgb).values.astype(np.float64)
-        if nodata is not None and not np.isnan(nodata):
-            values[values == nodata] = np.nan
+    for frame, image in zip(frames, images):
         target = folder / f"{frame.stem}.tif"
-        Image.fromarray(render_rgb(np.moveaxis(rgb_units.to_reflectance(values), 0, -1), gain)).save(target, format="TIFF")
+        Image.fromarray(image).save(target, format="TIFF")
         rendered.append(target)
-    return rendered, cube.assign_attrs({RGB_ATTR: ",".join(names[index] for index in rgb)})
+    return rendered, cube
 
 
 @contextmanager
@@ -182,10 +180,11 @@ def _in_user_words(prefix: str = "", within: Path | None = None) -> Iterator[Non
         raise ValueError(prefix + message.removeprefix("source: ")) from None
 
 
-def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, archive: str | Path) -> list[str]:
-    """Remove clouds from the GeoTIFF cube and append its cloud-free and mask COGs to the run's zip."""
+def add_geotiffs_to_zip(model: "ClearVision", cube: xr.DataArray, result: "CloudRemovalOutput", archive: str | Path) -> list[str]:
+    """Append the GeoTIFF cube's cloud-free and mask COGs to the run's zip: every band filled with
+    the masks of `result`, the run on its rendered frames (`remove_cube_with`: no second run)."""
     with tempfile.TemporaryDirectory(prefix="clear-vision-geotiffs-") as scratch:
-        written = write_cube(model.remove_cube(cube), Path(scratch) / "geotiff", format="cog")  # the bands its RGB_ATTR names
+        written = write_cube(remove_cube_with(model, cube, result), Path(scratch) / "geotiff", format="cog")  # the bands its RGB_ATTR names
         with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_STORED) as target:
             for path in written:
                 target.write(path, f"geotiff/{path.name}")

@@ -119,6 +119,6 @@ def process(
         *(f"- Warning: {warning}" for warning in result.warnings),
     ]
     if cube is not None:
-        add_geotiffs_to_zip(model, cube, files_out.archive)
+        add_geotiffs_to_zip(model, cube, result, files_out.archive)
         summary.append("The zip also holds the cloud-free and mask GeoTIFFs of these frames and dates (`geotiff/`: all bands, in the input's units).")
     return "\n\n".join(summary), files_out, list(result.warnings)
