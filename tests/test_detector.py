@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from clear_vision import CloudDetector
+from clear_vision.detection.detector import SplitMerge
 
 
 def test_output_shape_is_two_logits_per_pixel():
@@ -28,8 +29,10 @@ def test_fused_inference_copy_gives_the_same_logits():
     model(torch.rand(4, 3, 32, 32))  # move the BatchNorm running statistics away from their defaults
     model.eval()
     x = torch.rand(2, 3, 32, 32)
+    fused = model.fused()
+    assert sum(isinstance(m, SplitMerge) for m in fused.modules()) == len(model.up)  # no concatenated copies in use
     with torch.no_grad():
-        assert torch.allclose(model.fused()(x), model(x), atol=1e-5)
+        assert torch.allclose(fused(x), model(x), atol=1e-5)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
 
 

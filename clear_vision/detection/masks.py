@@ -94,14 +94,14 @@ def mask_hazy_frames(masks: np.ndarray, frames: np.ndarray, days: np.ndarray, mi
     candidates = (share >= min_share) & (share < 1)
     if not candidates.any():
         return masks
-    images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[None].float() / 255
+    red_blue = torch.from_numpy(np.ascontiguousarray(frames[..., [0, 2]])).permute(0, 3, 1, 2)[None].float() / 255  # the test's two channels
     hidden = torch.from_numpy(masks)[None, :, None]
-    estimate, known = interpolate_from_other_dates(images, hidden, torch.as_tensor(days, dtype=torch.float32)[None])
+    estimate, known = interpolate_from_other_dates(red_blue, hidden, torch.as_tensor(days, dtype=torch.float32)[None])
     judged = np.flatnonzero(candidates.any(axis=(1, 2)))  # clear dates have no candidate: skip their sums
-    fit = ((~hidden) & known)[0, :, 0].numpy()[judged]  # (N,H,W): the clear pixels the other dates predict
-    difference = (images - estimate)[0].numpy()
+    fit = ((~hidden) & known)[0, judged, 0].numpy()  # (N,H,W): the clear pixels the other dates predict
+    difference = (red_blue[0, judged] - estimate[0, judged]).numpy()
     count = np.maximum(neighbourhood_sums(fit), 1)
-    blue, red = (neighbourhood_sums(np.where(fit, difference[judged, channel], 0.0)) / count for channel in (2, 0))
+    red, blue = (neighbourhood_sums(np.where(fit, difference[:, channel], 0.0)) / count for channel in (0, 1))
     hazy = np.zeros_like(masks)
     hazy[judged] = looks_hazy(blue, red) & candidates[judged]
     return masks | hazy
