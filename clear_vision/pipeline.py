@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence, get_args
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .config import CONFIG_NAME, DEFAULT_WEIGHTS_DIR, ClearVisionConfig
 from .detection.detector import CloudDetector
@@ -564,13 +563,12 @@ class ClearVision:
             forced &= ~(valid & reference_white)
         for start in range(0, len(images), per_call):
             batch = slice(start, min(start + per_call, len(images)))
-            frames, reference, present = self._to_tensor(images[batch]), None, None
-            if temporal:
-                reference, present = self._to_tensor(references[batch]), torch.from_numpy(valid[batch])[:, None].to(self.device, frames.dtype)
-            inputs = detector_inputs(frames, reference, present, self.config.preprocessing.mean, self.config.preprocessing.std)
-            inputs = spread_into_no_data(inputs, no_data[batch])
-            padded = F.pad(inputs, (_DETECT_MARGIN_PX,) * 4, mode="reflect")
-            logits = run_tiled(self._detector_logits, padded, self.detector.size_multiple, tile=_DETECT_TILE_PX)[..., margin, margin]
+            parts = [images[batch], references[batch], valid[batch]] if temporal else [images[batch], None, None]
+            # no data continued from the nearest pixels with data, then the reflected margin, in 8 bits
+            parts = [None if part is None else np.pad(part, ((0, 0), *[(_DETECT_MARGIN_PX,) * 2] * 2, *[(0, 0)] * (part.ndim - 3)), mode="reflect")
+                     for part in spread_into_no_data(parts, no_data[batch])]
+            inputs = detector_inputs(*parts, self.config.preprocessing).to(self.device)
+            logits = run_tiled(self._detector_logits, inputs, self.detector.size_multiple, tile=_DETECT_TILE_PX)[..., margin, margin]
             logits[:, 1] += self.config.shadow_logit_offset  # shadow probabilities on the cloud's scale
             probability = torch.sigmoid(logits).cpu().numpy()
             cloud[batch], shadow[batch] = probability[:, 0], probability[:, 1]

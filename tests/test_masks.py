@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from clear_vision.detection.masks import (
@@ -173,3 +174,11 @@ def test_fill_masks_of_a_scene_cut_into_chunks_with_their_halo_are_those_of_the_
             stitched[(slice(None), *window.core)] = masks_of(window.read, min_pixels, buffer)[(slice(None), *window.trim)]
         assert (stitched != whole).mean() <= tolerance, (min_pixels, buffer, (stitched != whole).mean())
         assert 0.2 < whole.mean() < 0.9 and not whole[1].all()  # the rules had something to decide
+
+
+@pytest.mark.parametrize("pixels", range(0, 12))
+def test_grow_is_a_square_maximum_filter(pixels):
+    masks = np.random.default_rng(pixels).random((3, 40, 37)) < 0.05
+    masks[0, 0, 0] = masks[1, -1, -1] = True  # at the corners: nothing grows in from outside
+    expected = ndimage.maximum_filter(masks, size=(1, 2 * pixels + 1, 2 * pixels + 1), mode="constant", cval=False) if pixels else masks
+    assert np.array_equal(grow(masks, pixels), expected)

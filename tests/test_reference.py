@@ -80,26 +80,32 @@ def test_neighbours_nearest_in_time_are_used():
 
 
 def test_detector_inputs_zero_the_invalid_reference():
-    frames = torch.full((1, 3, 4, 4), 0.75)
-    reference = torch.full((1, 3, 4, 4), 0.25)
-    valid = torch.zeros(1, 1, 4, 4)
-    valid[..., :2] = 1
-    inputs = detector_inputs(frames, reference, valid, 0.5, 0.25)
-    assert inputs.shape == (1, 7, 4, 4)
-    assert torch.equal(inputs[:, :3], torch.ones(1, 3, 4, 4))
-    assert (inputs[:, 3:6, :, :2] == -1).all() and (inputs[:, 3:6, :, 2:] == 0).all() and torch.equal(inputs[:, 6:], valid)
-    assert detector_inputs(frames, None, None, 0.5, 0.25).shape == (1, 3, 4, 4)
+    from clear_vision.config import Preprocessing
+
+    frames = np.full((1, 4, 4, 3), 191, np.uint8)  # (191 / 255 - 0.5) / 0.25 = 0.996
+    reference = np.full((1, 4, 4, 3), 64, np.uint8)
+    valid = np.zeros((1, 4, 4), bool)
+    valid[..., :2] = True
+    inputs = detector_inputs(frames, reference, valid, Preprocessing())
+    expected = (torch.tensor([191.0, 64.0]) / 255 - 0.5) / 0.25  # as the 8-bit frames / scale, then normalised
+    assert inputs.shape == (1, 7, 4, 4) and inputs.is_contiguous(memory_format=torch.channels_last)
+    assert (inputs[:, :3] == expected[0]).all()
+    assert (inputs[:, 3:6, :, :2] == expected[1]).all() and (inputs[:, 3:6, :, 2:] == 0).all()
+    assert torch.equal(inputs[:, 6], torch.from_numpy(valid).float())
+    assert detector_inputs(frames, None, None, Preprocessing()).shape == (1, 3, 4, 4)
 
 
 def test_no_data_takes_the_nearest_pixel_with_data_in_every_channel():
-    inputs = torch.arange(3 * 2 * 4 * 4, dtype=torch.float32).reshape(3, 2, 4, 4)
+    frames = np.arange(3 * 4 * 4 * 3).reshape(3, 4, 4, 3).astype(np.uint8)
+    valid = np.arange(3 * 4 * 4).reshape(3, 4, 4, 1) % 2 == 0
     no_data = np.zeros((3, 4, 4), bool)
     no_data[0, :, :2] = True  # a swath edge: columns 0, 1 take column 2's values
     no_data[1] = True  # all no data: nothing to copy from
-    spread = spread_into_no_data(inputs, no_data)
-    assert torch.equal(spread[0, :, :, 0], inputs[0, :, :, 2]) and torch.equal(spread[0, :, :, 1], inputs[0, :, :, 2])
-    assert torch.equal(spread[0, :, :, 2:], inputs[0, :, :, 2:]) and torch.equal(spread[1:], inputs[1:])
-    assert spread_into_no_data(inputs, np.zeros((3, 4, 4), bool)) is inputs
+    spread = spread_into_no_data([frames, valid, None], no_data)
+    for after, before in zip(spread, (frames, valid)):
+        assert np.array_equal(after[0, :, 0], before[0, :, 2]) and np.array_equal(after[0, :, 1], before[0, :, 2])
+        assert np.array_equal(after[0, :, 2:], before[0, :, 2:]) and np.array_equal(after[1:], before[1:])
+    assert spread[2] is None and spread_into_no_data([frames, valid], np.zeros((3, 4, 4), bool))[0] is frames
 
 
 def test_whiteness_test_flags_bright_grey_not_bright_colour():

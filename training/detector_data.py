@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from clear_vision.config import Preprocessing
 from clear_vision.detection.reference import detector_inputs, temporal_reference
@@ -185,8 +184,7 @@ class DetectorSampler:
             gain = rng.uniform(*GAIN_RANGE) * rng.uniform(*DATE_BRIGHTNESS, size=len(stack))
             rendered = np.stack([render_rgb(image, float(g)) for image, g in zip(stack, gain)])
             reference, valid = temporal_reference(rendered, days, np.array([0]))
-            to_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / pre.scale  # noqa: E731
-            features = detector_inputs(to_tensor(rendered[:1]), to_tensor(reference), torch.from_numpy(valid)[:, None].float(), pre.mean, pre.std)
+            features = detector_inputs(rendered[:1], reference, valid, pre)
             inputs.append(features[0].numpy())
             known = labels != IGNORE
             targets.append(np.stack([labels == CLOUD, labels == SHADOW]))

@@ -10,11 +10,17 @@ stage 1 rests on the frame alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from scipy import ndimage
 
 from ..io.decode import no_data_pixels
+
+if TYPE_CHECKING:
+    from ..config import Preprocessing
 
 __all__ = ["NEIGHBOURS", "whiteness_test", "temporal_reference", "shows_one_place", "detector_inputs", "spread_into_no_data"]
 
@@ -196,22 +202,31 @@ def shows_one_place(frames: np.ndarray, references: np.ndarray, valid: np.ndarra
     return judged < RELATED_MIN_FRAMES
 
 
-def detector_inputs(frames: torch.Tensor, reference: torch.Tensor | None, valid: torch.Tensor | None, mean: float, std: float) -> torch.Tensor:
+def detector_inputs(frames: np.ndarray, reference: np.ndarray | None, valid: np.ndarray | None, preprocessing: "Preprocessing") -> torch.Tensor:
     """What the detector sees, in training and in the pipeline alike.
 
-    frames, reference: (N,3,H,W) in [0,1]; valid: (N,1,H,W) 0/1. Returns (N,3,H,W) normalised
-    frames when `reference` is None (single-frame detector), else (N,7,H,W): frames, the
-    reference (0 where invalid) and the valid channel.
+    frames, reference: (N,H,W,3) uint8; valid: (N,H,W) bool. Returns (N,3,H,W) float32, the
+    frames as (value / scale - mean) / std (the bundle's `Preprocessing`), when `reference` is
+    None (single-frame detector), else (N,7,H,W): frames, the reference (0 where invalid) and
+    the valid channel (0/1). Made in planes, then laid out channels last once: the layout the
+    network runs in on a CPU.
     """
-    normalised = (frames - mean) / std
-    if reference is None:
-        return normalised
-    return torch.cat([normalised, (reference - mean) / std * valid, valid], dim=1)
+
+    def normalised(images: np.ndarray) -> torch.Tensor:  # planar, in place: cheap broadcasts, no new arrays per step
+        planes = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().float()
+        return planes.div_(preprocessing.scale).sub_(preprocessing.mean).div_(preprocessing.std)
+
+    parts = [normalised(frames)]
+    if reference is not None:
+        present = torch.from_numpy(np.ascontiguousarray(valid))[:, None].float()
+        parts += [normalised(reference).mul_(present), present]
+    return torch.cat(parts, dim=1).contiguous(memory_format=torch.channels_last)
 
 
-def spread_into_no_data(inputs: torch.Tensor, no_data: np.ndarray) -> torch.Tensor:
-    """Detector inputs (N,C,H,W) with each frame's no-data pixels (N,H,W) copied from its nearest
-    pixel with data, every channel alike.
+def spread_into_no_data(arrays: Sequence[np.ndarray | None], no_data: np.ndarray) -> list[np.ndarray | None]:
+    """Arrays (N,H,W,...) of one batch of frames (the frames, their references, the reference-valid
+    mask; None stays None) with each frame's no-data pixels (N,H,W) copied from its nearest pixel
+    with data, every channel alike: what the detector sees, as its inputs are made pixel by pixel from them.
 
     Seen as black, no data (a scene's reprojection border, a swath edge, Landsat 7's stripes)
     made the pixels beside it look like the dark edge of a shadow: `run` masked 87 % of the
@@ -220,9 +235,11 @@ def spread_into_no_data(inputs: torch.Tensor, no_data: np.ndarray) -> torch.Tens
     """
     partial = [index for index, frame in enumerate(no_data) if frame.any() and not frame.all()]
     if not partial:
-        return inputs
-    inputs = inputs.clone()
+        return list(arrays)
+    arrays = [None if array is None else array.copy() for array in arrays]
     for index in partial:
         rows, cols = ndimage.distance_transform_edt(no_data[index], return_distances=False, return_indices=True)
-        inputs[index] = inputs[index][:, torch.from_numpy(rows), torch.from_numpy(cols)]
-    return inputs
+        for array in arrays:
+            if array is not None:
+                array[index] = array[index][rows, cols]
+    return arrays
