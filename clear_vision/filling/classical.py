@@ -143,24 +143,25 @@ def _source_matched_estimate(frames: torch.Tensor, masks: torch.Tensor, neighbou
     batch, step, source = used.nonzero(as_tuple=True)  # every pair fitted at once: one call per tile
     if not len(batch):
         return estimate
-    fit_weight = (clear[batch, step] & clear[batch, source]).to(frames.dtype)[None]  # (1,N,1,H,W)
+    # per (batch item, date) rows: index_select and index_add_ are several times faster than advanced indexing
+    frame_rows, source_rows = batch * steps + step, batch * steps + source
+    clear_rows = clear.flatten(0, 1)
+    fit_weight = (clear_rows.index_select(0, frame_rows) & clear_rows.index_select(0, source_rows)).to(frames.dtype)[None]  # (1,N,1,H,W)
     count = fit_weight.sum(dim=(-2, -1), keepdim=True)
-    design = _design(frames).view(b, steps, channels + 1, pixels)
-    matrices = _colour_matrices(design[batch, source], frames[batch, step][None], fit_weight, count)
+    sources = _design(frames)  # (B*T,C+1,P)
+    matrices = _colour_matrices(sources.index_select(0, source_rows), frames.flatten(0, 1).index_select(0, frame_rows)[None], fit_weight, count)
     # a pair adds its weight in the estimate times what its matrix changes: pairs that keep the
     # observation add nothing, and no frame x date stack of the matched observations is built
     change = matrices - torch.eye(channels + 1, channels, dtype=frames.dtype, device=frames.device)
     fitted = (count >= needed).flatten()
-    # per (batch item, frame) rows: index_select and index_add_ are several times faster than advanced indexing
     follows, previous, following = (values.flatten(0, 1).flatten(1) for values in (weight_following.to(frames.dtype), neighbours.previous, neighbours.following))
-    sources = design.flatten(0, 1)  # (B*T,C+1,P)
     for date in source[fitted].unique().tolist():  # one source date at a time: bounded memory
         pair = fitted & (source == date)
-        frame_rows = batch[pair] * steps + step[pair]
-        weight = torch.where(previous.index_select(0, frame_rows) == date, 1 - follows.index_select(0, frame_rows), 0.0)
-        weight = torch.where(following.index_select(0, frame_rows) == date, weight + follows.index_select(0, frame_rows), weight)  # (N,P)
-        added = change[pair].transpose(-1, -2) @ sources.index_select(0, batch[pair] * steps + date)  # (N,C,P)
-        estimate.view(b * steps, channels, pixels).index_add_(0, frame_rows, weight[:, None] * added)
+        rows = frame_rows[pair]
+        weight = torch.where(previous.index_select(0, rows) == date, 1 - follows.index_select(0, rows), 0.0)
+        weight = torch.where(following.index_select(0, rows) == date, weight + follows.index_select(0, rows), weight)  # (N,P)
+        added = change[pair].transpose(-1, -2) @ sources.index_select(0, source_rows[pair])  # (N,C,P)
+        estimate.view(b * steps, channels, pixels).index_add_(0, rows, weight[:, None] * added)
     return estimate
 
 

@@ -247,7 +247,7 @@ class TemporalFiller(nn.Module):
         decoded_inputs = x.permute(0, 2, 3, 1).index_select(0, batch_index * steps + frame_index).permute(0, 3, 1, 2)  # layout kept
         correction = self.head[1:](pointwise(self.head[0], features, decoded_inputs))  # (N,3,H,W)
         correction = correction - _masked_mean(correction, masks[batch_index, frame_index])
-        return base.index_put((batch_index, frame_index), correction, accumulate=True)
+        return base.flatten(0, 1).index_add_(0, batch_index * steps + frame_index, correction).view_as(base)  # base is this call's own
 
 
 def _masked_mean(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
