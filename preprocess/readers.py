@@ -44,7 +44,7 @@ __all__ = [
 
 # Per-pixel label classes used for detector training and for masks.
 CLEAR, CLOUD, SHADOW, IGNORE = 0, 1, 2, 255
-STANDARD_GAIN = 3.0  # 8-bit frames on disk are taken to be reflectance x 3 (the seed's stretch)
+STANDARD_GAIN = 3.0  # 8-bit frames on disk are taken to be reflectance x 3, the usual stretch of true-colour pictures
 
 
 @dataclass
@@ -92,7 +92,9 @@ def labels_from_scl(scl: np.ndarray) -> np.ndarray:
 
 
 def _to_reflectance(values: np.ndarray) -> np.ndarray:
-    """DN (reflectance x 10000) or reflectance -> reflectance, decided by magnitude, never guessed."""
+    """DN (reflectance x 10000) or reflectance -> reflectance, told apart by magnitude: a median above 5
+    is taken for DN. A guess that holds for the Sentinel-2 netCDF series it reads (unlike the library,
+    which takes units from the files or refuses)."""
     values = values.astype(np.float32)
     values[values <= 0] = np.nan  # 0 is the no-data value of both units
     median = np.nanmedian(values) if np.isfinite(values).any() else 0.0
@@ -303,7 +305,8 @@ def read_hls_folder(path: str | Path) -> Cube:
 
 
 def read_rgb_folder(path: str | Path) -> Cube:
-    """A folder of 8-bit RGB frames (natural sort order); dates from YYYY-MM-DD in file names.
+    """A folder of 8-bit RGB frames, in the order the library reads such a folder (`collect_image_paths`:
+    by the dates in the names where every name has one, else natural sort order); dates from the names.
 
     Frames are taken to be rendered at the standard gain 3, and carry no labels (all IGNORE).
     """
