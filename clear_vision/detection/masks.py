@@ -166,8 +166,8 @@ def fill_masks(
     """
     no_data = np.zeros(probability.shape, dtype=bool) if no_data is None else no_data
 
-    def clouds(at: float) -> np.ndarray:
-        return grow(drop_small((probability >= at) & ~no_data, min_pixels), buffer)
+    def clouds(at: float, dates: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return grow(drop_small((probability[dates] >= at) & ~no_data[dates], min_pixels), buffer)
 
     masks = mask_full_frames(clouds(fill_threshold), full_cover, no_data) | no_data
     if frames is not None and days is not None:
@@ -175,7 +175,8 @@ def fill_masks(
     rows, cols = np.nonzero(masks.all(axis=0))
     if len(rows):
         least_cloudy = np.where(no_data, np.inf, probability)[:, rows, cols].argmin(axis=0)
-        clear_there = ~(clouds(threshold) | no_data)[least_cloudy, rows, cols]
+        sources, source_of = np.unique(least_cloudy, return_inverse=True)  # cleaned only on those dates: each date's are its own
+        clear_there = ~(clouds(threshold, sources) | no_data[sources])[source_of, rows, cols]
         masks[least_cloudy[clear_there], rows[clear_there], cols[clear_there]] = False
     return masks
 
