@@ -34,6 +34,8 @@ def test_fused_inference_copy_gives_the_same_logits():
     with torch.no_grad():
         assert torch.allclose(fused(x), model(x), atol=1e-5)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    # the split convs sit where the network's weights do (they were made on the CPU, beside a CUDA model)
+    assert {(p.device, p.dtype) for p in model.double().fused().parameters()} == {(torch.device("cpu"), torch.float64)}
 
 
 def test_temporal_detector_takes_seven_channels_and_refuses_others():

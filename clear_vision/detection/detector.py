@@ -34,8 +34,9 @@ class SplitMerge(nn.Module):
     def __init__(self, conv: nn.Conv2d, deep_channels: int) -> None:
         super().__init__()
         out_channels, in_channels = conv.weight.shape[:2]
-        self.deep = nn.Conv2d(deep_channels, out_channels, 3, padding=1, bias=conv.bias is not None)
-        self.skip = nn.Conv2d(in_channels - deep_channels, out_channels, 3, padding=1, bias=False)
+        where = {"device": conv.weight.device, "dtype": conv.weight.dtype}  # beside the network's other weights (a CUDA model's too)
+        self.deep = nn.Conv2d(deep_channels, out_channels, 3, padding=1, bias=conv.bias is not None, **where)
+        self.skip = nn.Conv2d(in_channels - deep_channels, out_channels, 3, padding=1, bias=False, **where)
         with torch.no_grad():
             self.deep.weight.copy_(conv.weight[:, :deep_channels])
             self.skip.weight.copy_(conv.weight[:, deep_channels:])
