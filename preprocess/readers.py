@@ -334,7 +334,7 @@ def read_geo_cube(path: str | Path, scale: float | None = None, offset: float | 
     """
     from clear_vision.geo import open_cube
     from clear_vision.geo.cube import class_bands, cube_units, default_rgb, find_rasters, with_units
-    from clear_vision.geo.remove import check_cube, cube_frames
+    from clear_vision.geo.remove import check_cube, cube_frames, stated_nodata
     from clear_vision.geo.units import DEFAULT_GAIN, units_from_metadata
 
     path = Path(path)
@@ -344,10 +344,9 @@ def read_geo_cube(path: str | Path, scale: float | None = None, offset: float | 
     if (scale is not None or offset is not None) and cube_units(opened) is None:  # only where the files leave the units unsaid
         opened = with_units(opened, units_from_metadata({}, opened.dtype, scale, offset))
     cube, units, _, rgb_index, _ = check_cube(opened, default_rgb(opened))  # its dates, bands and units, as `remove_cube` checks them
-    nodata = cube.rio.nodata
     names = [str(name) for name in cube["band"].values]
     # no data as the cube path finds it (nodata, NaN, impossible values, black): never a training pixel
-    reflectance, missing, _ = cube_frames(cube.values, units, None if nodata is None or np.isnan(nodata) else nodata, rgb_index, class_bands(names), DEFAULT_GAIN)
+    reflectance, missing, _ = cube_frames(cube.values, units, stated_nodata(cube), rgb_index, class_bands(names), DEFAULT_GAIN)
     reflectance = np.moveaxis(reflectance[:, rgb_index], 1, -1)
     reflectance[missing] = np.nan
     scl = _scene_classes(path, cube)

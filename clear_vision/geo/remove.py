@@ -36,7 +36,7 @@ from .units import MAX_REFLECTANCE, Units, check_magnitude, describe_unknown, re
 if TYPE_CHECKING:
     from ..pipeline import ClearVision, CloudRemovalOutput
 
-__all__ = ["remove_cube", "rendered_frames", "remove_cube_with", "cube_frames", "check_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
+__all__ = ["remove_cube", "rendered_frames", "remove_cube_with", "cube_frames", "stated_nodata", "check_cube", "check_chunk", "chunk_grid", "model_gain", "off_nodata", "DEFAULT_CHUNK_PX", "HALO_PX", "MASK_CLASSES", "NO_DATA", "FILL_METHOD"]
 
 DEFAULT_CHUNK_PX = CHUNK_PX
 MASK_CLASSES = {0: "clear", 1: "cloud", 2: "shadow", NO_DATA: "no data"}  # `mask_classes` values
@@ -113,7 +113,6 @@ def remove_cube(
     lazy = cube.chunks is not None
     data = cube.data.rechunk(grid) if lazy else da.from_array(cube.values, chunks=grid)
     days = [str(np.datetime_as_string(value, unit="D")) for value in cube["time"].values]
-    nodata = cube.rio.nodata
     depth = {0: 0, 1: 0, **{axis: HALO_PX if len(grid[axis]) > 1 else 0 for axis in (2, 3)}}  # one chunk across: no neighbour to borrow from
     packed_dtype = np.result_type(cube.dtype, np.float32)
     halo = da.overlap.overlap(data, depth=depth, boundary="none")
@@ -127,7 +126,7 @@ def remove_cube(
         rgb_index=rgb_index,
         class_index=class_bands([str(name) for name in cube["band"].values]),
         units=units,
-        nodata=None if nodata is None or np.isnan(nodata) else nodata,
+        nodata=stated_nodata(cube),
         gain=model_gain(model),
         name="clear-vision-remove",
     )
@@ -162,9 +161,8 @@ def _whole_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataA
     """(the checked cube north-up, its stored values, units, RGB and class band indices, nodata) of an eager cube."""
     checked, units, _, rgb_index, _ = check_cube(cube, rgb)
     checked = checked.isel(north_up_flips(checked))
-    nodata = checked.rio.nodata
     class_index = class_bands([str(name) for name in checked["band"].values])
-    return checked, np.asarray(checked.values), units, rgb_index, class_index, None if nodata is None or np.isnan(nodata) else nodata
+    return checked, np.asarray(checked.values), units, rgb_index, class_index, stated_nodata(checked)
 
 
 def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
@@ -290,6 +288,12 @@ def _band_named(name: str, names: list[str]) -> str:
 
 def _without_leading_zeros(name: str) -> str:
     return re.sub(r"(?<=[A-Za-z])0+(?=\d)", "", name).upper()
+
+
+def stated_nodata(cube: xr.DataArray) -> float | None:
+    """The cube's nodata value as `cube_frames` takes it: None where it states none, or NaN (NaN is found as NaN)."""
+    nodata = cube.rio.nodata
+    return None if nodata is None or np.isnan(nodata) else nodata
 
 
 def cube_frames(block: np.ndarray, units: Units, nodata: float | None, rgb_index: list[int], class_index: list[int], gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
