@@ -93,7 +93,12 @@ def test_weighted_skips_mix_each_output_frames_own_batch_item():
 
 
 def test_a_few_training_steps_lower_the_hidden_error():
-    """Ground that changes abruptly between days 5 and 10: the hidden day-5 pixels equal day 0, not the linear mix."""
+    """Ground that changes abruptly between days 5 and 10: the hidden day-5 frame equals day 0, not the linear mix.
+
+    The frame is hidden whole, as the frames the pipeline corrects are: where part of it is
+    visible, the base's local colour match leaves too little to learn for the ratio of losses
+    to be stable across machines (0.73..1.0 by seed there; 0.11..0.34 hidden whole).
+    """
     from training.train_removal import hidden_pixel_loss
 
     torch.manual_seed(0)
@@ -102,7 +107,7 @@ def test_a_few_training_steps_lower_the_hidden_error():
     before, after = torch.rand(2, 1, 3, 16, 16), torch.rand(2, 1, 3, 16, 16)
     frames = torch.cat([before, before, after, after], dim=1)
     masks = torch.zeros(2, 4, 1, 16, 16, dtype=torch.bool)
-    masks[:, 1] = torch.rand(2, 1, 16, 16) > 0.5
+    masks[:, 1] = True
     days = torch.tensor([[0.0, 5, 10, 15]] * 2)
     losses = []
     for _ in range(30):
@@ -111,7 +116,7 @@ def test_a_few_training_steps_lower_the_hidden_error():
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0]
+    assert losses[-1] < 0.5 * losses[0]
 
 
 def test_the_correction_keeps_the_mean_of_each_filled_area():

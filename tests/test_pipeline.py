@@ -184,7 +184,7 @@ def test_classical_methods_and_bad_method(model):
         assert result.method == method and np.array_equal(result.frames[~masks], frames[~masks])
     with pytest.raises(ValueError, match="not one of learned, linear, nearest, affine"):
         ClearVision.load(method="cubic")
-    assert repr(ClearVision.load(method="linear", precision="float32")) == (
+    assert repr(ClearVision.load(method="linear", device="cpu", precision="float32")) == (
         "ClearVision(method='linear', device='cpu', precision='float32' (float32 here), threshold=0.5, fill_threshold=0.2)"
     )
 
