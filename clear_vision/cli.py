@@ -40,7 +40,6 @@ __all__ = ["main"]
 
 _CUBE_ONLY = ("rgb", "bands", "scale", "offset", "nodata", "start", "end", "format", "chunk", "workers", "scheduler")  # refused for pictures
 SCHEDULER_TIMEOUT_S = 10  # --scheduler: seconds to reach the scheduler and finish the handshake
-_CUBE_SUFFIXES = (".nc", ".zarr", ".zip", ".tar")  # .zip, .tar: Sentinel-2 and Landsat products as downloaded
 
 
 def _whole_number(text: str) -> int:
@@ -124,10 +123,10 @@ def _tell(message: str) -> None:
 def _is_cube(inputs: list[str]) -> bool:
     """Cube path for netCDF, zarr and GeoTIFFs that are georeferenced or not 8-bit RGB; a folder
     with any such file is a cube, and its PNG and JPEG pictures are then not read: said."""
-    from .geo.cube import TIFF_SUFFIXES, find_rasters, is_cube_source
+    from .geo.cube import ARCHIVE_SUFFIXES, STORE_SUFFIXES, TIFF_SUFFIXES, find_rasters, is_cube_source
 
     for item in map(Path, inputs):
-        if item.suffix.lower() in _CUBE_SUFFIXES:
+        if item.suffix.lower() in (*STORE_SUFFIXES, *ARCHIVE_SUFFIXES):  # archives: Sentinel-2 and Landsat products as downloaded
             return True
         if not item.is_dir():
             if is_cube_source(item):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clear_vision.io.decode import collect_image_paths, dates_from_names, load_frames
+from clear_vision.io.decode import DEFAULT_SPACING_DAYS, collect_image_paths, dates_from_names, load_frames
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -317,7 +317,7 @@ def read_rgb_folder(path: str | Path) -> Cube:
     if found:
         dates = np.array(found, dtype="datetime64[D]")
     else:
-        dates = np.datetime64("2000-01-01", "D") + np.arange(len(paths)) * np.timedelta64(5, "D")
+        dates = np.datetime64("2000-01-01", "D") + (np.arange(len(paths)) * DEFAULT_SPACING_DAYS).astype("timedelta64[D]")  # as the library takes undated frames
     labels = np.full(frames.shape[:3], IGNORE, dtype=np.uint8)
     return Cube(Path(path).name, reflectance, labels, dates)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from clear_vision.config import Preprocessing
 from clear_vision.detection.reference import detector_inputs, temporal_reference
+from clear_vision.io.decode import DEFAULT_SPACING_DAYS
 from preprocess.readers import CLEAR, CLOUD, IGNORE, SHADOW
 from preprocess.rgb import GAIN_RANGE, render_rgb
 from preprocess.sets import load_groups
@@ -146,7 +147,7 @@ class DetectorSampler:
             o_top, o_left, o_scale = self._window(*other["images"].shape[1:3], rng)
             unrelated.append(self._cut(other["images"][int(rng.integers(len(other["images"])))][None], o_top, o_left, o_scale)[0])
         stack = np.stack(unrelated) if unrelated else np.zeros((0, self.crop, self.crop, 3), np.float32)
-        return frame, stack, labels, np.arange(count + 1, dtype=np.float64) * 5.0, bool(group["shadow_known"])
+        return frame, stack, labels, np.arange(count + 1, dtype=np.float64) * DEFAULT_SPACING_DAYS, bool(group["shadow_known"])
 
     def _paint_persistent_bright(self, stack: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A textured bright ellipse on every date of the (K+1,S,S,3) stack, clear ground in the labels."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..geo.uploads import Frame, stated_dates, upload_frames
-from ..io.decode import IMAGE_SUFFIXES, MIN_FRAMES, date_in_name, dates_from_names, first_names, image_size, in_frame_order, natural_key, split_dates
+from ..io.decode import DEFAULT_SPACING_DAYS, IMAGE_SUFFIXES, MIN_FRAMES, date_in_name, dates_from_names, first_names, image_size, in_frame_order, natural_key, split_dates
 
 __all__ = [
     "APP_MIN_FRAMES",
@@ -258,7 +258,7 @@ def dates_for(text: str, frames: list[Frame]) -> tuple[list[str] | None, str]:
         if not in_names:
             undated = [frame.name for frame in frames if date_in_name(frame.name) is None]
             missing = f" (none in the name of {first_names(undated)}; type them in the Dates box)" if len(undated) < len(frames) else ""
-            return None, f"no dates{missing}: frames taken as 5 days apart"
+            return None, f"no dates{missing}: frames taken as {DEFAULT_SPACING_DAYS:g} days apart"
         found, note = [str(date) for date in in_names], "dates read from file names"
     for index in range(1, len(found)):
         if found[index] < found[index - 1]:  # ISO dates sort as text
