@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -28,7 +27,7 @@ import gradio as gr  # noqa: E402
 from clear_vision import ClearVision, WeightsError  # noqa: E402
 from clear_vision.io.decode import IMAGE_SUFFIXES  # noqa: E402
 from clear_vision.webapp import housekeeping, options, server  # noqa: E402
-from clear_vision.webapp.results import RunFiles  # noqa: E402
+from clear_vision.webapp.results import RunFiles, markdown_text  # noqa: E402
 from clear_vision.webapp.runs import ModelRunner, process  # noqa: E402
 from clear_vision.webapp.uploads import (  # noqa: E402
     APP_MAX_FILE_MB,
@@ -79,25 +78,6 @@ dates give better fills. Frames run in time order of the dates in their names (l
 before `frame_10`); edit the order list to change it or leave frames out. Dates, if known, help
 the model weigh nearby frames more: they are read from the file names, or type them in.
 """
-
-
-def outside(label: str, value: object, low: float, high: float) -> str | None:
-    """Why `value` is not a setting of the slider `label` (a number from low to high), or None if it is.
-
-    The handlers check their sliders' values with this, as sent: Gradio's own check answers a value
-    typed in the box (sent at each keystroke; the box clamps only when left) or sent through the
-    API with "Value 99 is greater than maximum value 9." and a traceback in the server log.
-    """
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-        return f"{label}: {value!r} is not a number; its range is {low:g} to {high:g}"
-    if not low <= value <= high:
-        return f"{label}: {value:g} is outside its range, {low:g} to {high:g}"
-    return None
-
-
-def markdown_text(text: str) -> str:
-    """`text` shown as written in Markdown: file names like `a_*b*.png` must not turn into emphasis or links."""
-    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
 
 
 class LastErrors:
@@ -167,7 +147,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
 
         `fill_threshold`: within the slider's range; None (an API caller's) keeps the calibrated default.
         """
-        if fill_threshold is not None and (problem := outside("Fill threshold", fill_threshold, *FILL_THRESHOLDS)):
+        if fill_threshold is not None and (problem := options.outside("Fill threshold", fill_threshold, *FILL_THRESHOLDS)):
             raise last_errors.error(f"{problem} (default {model.config.fill_threshold:g}, calibrated on places the detector never saw)", request)
         try:
             check_still_there(frames, kept)
@@ -216,7 +196,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
         if not Path(pair[1]).is_file():
             raise gr.Error(expired, print_exception=False)
         problems = [f"Frame to compare: {frame:g} is not a whole frame number"] if whole != frame else []
-        if problem := outside("Frame to compare", frame, 1, len(files.before)):
+        if problem := options.outside("Frame to compare", frame, 1, len(files.before)):
             problems.append(problem.removeprefix("Frame to compare: ") if problems else problem)
         if not problems:
             return pair, gr.skip()
@@ -230,7 +210,7 @@ def build_demo(model: ClearVision, cache_age: float, results_dir: Path = RESULTS
         if not isinstance(value, (int, float)) or math.isnan(value):  # an emptied box, which would take the minimum
             gr.Warning(f"Fill threshold: the box was left empty; its range is {low:g} to {high:g}; set to the default, {model.config.fill_threshold:g}")
             return model.config.fill_threshold
-        if (problem := outside("Fill threshold", value, low, high)) is None:
+        if (problem := options.outside("Fill threshold", value, low, high)) is None:
             return gr.skip()
         now = min(max(value, low), high)  # what the box itself clamps to
         gr.Warning(f"{problem}; set to {now:g}, the nearest in range")

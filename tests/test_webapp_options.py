@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from clear_vision.webapp.options import MAX_CACHE_AGE, cache_age, device, port
+from clear_vision.webapp.options import MAX_CACHE_AGE, cache_age, device, outside, port
 
 
 def test_good_values_pass() -> None:
@@ -42,3 +42,15 @@ def test_devices_are_checked_in_command_line_words(monkeypatch: pytest.MonkeyPat
         device("gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert device("cuda") == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0.5, None), (0.05, None), (0.95, None), (2, "Fill threshold: 2 is outside its range, 0.05 to 0.95"),
+     (float("nan"), "Fill threshold: nan is not a number; its range is 0.05 to 0.95"), (True, "Fill threshold: True is not a number; its range is 0.05 to 0.95"),
+     ("0.5", "Fill threshold: '0.5' is not a number; its range is 0.05 to 0.95"), (None, "Fill threshold: None is not a number; its range is 0.05 to 0.95")],
+)
+def test_slider_values_outside_their_range_or_not_numbers_are_named(value: object, message: str | None) -> None:
+    """As sent by the page or the API, before Gradio's own check (a traceback in the server log)."""
+    assert outside("Fill threshold", value, 0.05, 0.95) == message
+

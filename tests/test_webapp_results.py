@@ -13,7 +13,7 @@ from PIL import Image
 
 from clear_vision import ClearVision, CloudRemovalOutput
 from clear_vision.io.outputs import build_report, overlay_mask, planned_files
-from clear_vision.webapp.results import ARCHIVE_NAME, write_run
+from clear_vision.webapp.results import ARCHIVE_NAME, markdown_text, write_run
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,9 @@ def test_pairs_for_the_frame_slider_are_clamped(run: tuple[CloudRemovalOutput, n
     assert files.pair(1) == (files.before[1], files.clears[1][0])
     assert files.pair(-3) == files.pair(0) and files.pair(99) == files.pair(2)
     assert [files.nearest(index) for index in (-3, 1, 99)] == [0, 1, 2]
+
+
+def test_file_names_in_messages_stay_as_written_in_markdown() -> None:
+    """`a_*b*.png` would show as "a_b.png" with b in italics, and [x](y) as a link."""
+    assert markdown_text("a_*b*.png and [x](y) <b> #1 | `c` ~d~ \\") == r"a\_\*b\*.png and \[x\](y) \<b\> \#1 \| \`c\` \~d\~ \\"
+

@@ -4,7 +4,7 @@
 - `runs`: one request end to end, the model on a thread of its own;
 - `results`: the files a run hands back (gallery images, the zip), each encoded once;
 - `housekeeping`: a private temp folder, pruning what requests and aborted uploads leave, heap release;
-- `options`: the command line's numeric options, checked;
+- `options`: the command line's numeric options and the page's slider values, checked;
 - `server`: limits on slow and excess connections for the HTTP server.
 
 Nothing here imports gradio, so `QUIET_GRADIO` can be put into the environment before gradio is

@@ -1,4 +1,4 @@
-"""Checked options of `app.py`: each is finite and in range (or usable here), or argparse says which and why.
+"""Checked options of `app.py`, and its sliders' values: each is finite and in range (or usable here), or it says which and why.
 
 A `> 0` check alone lets `--cache-age nan` through, which kills the pruning thread at start-up.
 """
@@ -10,7 +10,7 @@ import math
 
 import torch
 
-__all__ = ["MAX_CACHE_AGE", "cache_age", "port", "device"]
+__all__ = ["MAX_CACHE_AGE", "cache_age", "port", "device", "outside"]
 
 MAX_CACHE_AGE = 7 * 24 * 3600  # a week: results are for downloading now, not for storage
 
@@ -46,3 +46,17 @@ def device(text: str) -> str:
     if text == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError("cuda: no CUDA GPU is available on this machine; give cpu, or leave --device out (a GPU when there is one, else the CPU)")
     return text
+
+
+def outside(label: str, value: object, low: float, high: float) -> str | None:
+    """Why `value` is not a setting of the slider `label` (a number from low to high), or None if it is.
+
+    The handlers check their sliders' values with this, as sent: Gradio's own check answers a value
+    typed in the box (sent at each keystroke; the box clamps only when left) or sent through the
+    API with "Value 99 is greater than maximum value 9." and a traceback in the server log.
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return f"{label}: {value!r} is not a number; its range is {low:g} to {high:g}"
+    if not low <= value <= high:
+        return f"{label}: {value:g} is outside its range, {low:g} to {high:g}"
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from PIL import Image
 from ..io.outputs import REPORT_NAME, cover_text, overlay_mask
 from ..pipeline import CloudRemovalOutput
 
-__all__ = ["ARCHIVE_NAME", "RunFiles", "write_run"]
+__all__ = ["ARCHIVE_NAME", "RunFiles", "write_run", "markdown_text"]
 
 ARCHIVE_NAME = "clear_vision_results.zip"
 PNG_LEVEL = 1  # zlib level: 7x faster than the default on satellite frames, files ~15 % larger
@@ -83,3 +84,8 @@ def write_run(result: CloudRemovalOutput, images: np.ndarray, names: list[str], 
             before.append(str(folder / f"{stem}_input.png"))
         archive.writestr(REPORT_NAME, json.dumps(report, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     return RunFiles(tuple(overlays), tuple(clears), tuple(before), str(folder / ARCHIVE_NAME), int(result.cloud_cover.argmax()))
+
+
+def markdown_text(text: str) -> str:
+    """`text` shown as written in Markdown: file names like `a_*b*.png` must not turn into emphasis or links."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
