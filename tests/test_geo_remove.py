@@ -452,3 +452,31 @@ def test_units_that_misread_a_real_cube_are_warned_about_though_it_has_a_class_b
         model.remove_cube(shifted)
     with pytest.warns(UserWarning, match=r"read as zero or negative reflectance with scale=0.0001, offset=-0.1"):
         model.remove_cube(open_cube(NRT, scale=1e-4, offset=-0.1).isel(time=slice(0, 4)))
+
+
+def test_a_band_without_data_takes_nothing_from_the_others(model):
+    """NIR missing (NaN) where red, green and blue are there: a 20 m band's edge on every date, a
+    strip on one date. The RGB, the masks and the other bands come out as without the gaps; NIR
+    stays missing where it was and is not replaced, and its fills come only from dates that have it."""
+    whole = (synthetic_cube(steps=6, height=128, width=128).astype(np.float32) * np.float32(1e-4)).rio.write_nodata(np.nan, encoded=False)
+    whole = whole.where(whole > 0)  # the DN strip of 0 is no data: NaN in every band
+    whole.attrs = {}  # reflectance, not DN
+    gappy = whole.copy(data=whole.values.copy())
+    nir = gappy.values[:, 3]
+    nir[:, :, 110:] = np.nan  # on every date
+    nir[2, 40:60, :] = np.nan  # one date (a clear one: the clouds are on odd dates)
+    expected, result = model.remove_cube(whole), model.remove_cube(gappy)
+    assert np.array_equal(result["mask"].values, expected["mask"].values)
+    assert np.array_equal(result["clear"].values[:, :3], expected["clear"].values[:, :3], equal_nan=True)
+    assert np.array_equal((result["mask"].values == 255), np.isnan(whole.values[:, :3]).any(axis=1))  # no data by RGB alone
+    out_nir, clear = result["clear"].values[:, 3], result["mask"].values == 0
+    assert np.array_equal(out_nir[clear], nir[clear], equal_nan=True)  # kept, missing or not
+    replaced = np.isin(result["mask"].values, (1, 2))
+    assert replaced[:, :, 110:].any() and np.isnan(out_nir[replaced & (np.arange(128) >= 110)]).all()  # no date has NIR there
+    rows = (np.arange(128) >= 40) & (np.arange(128) < 60)
+    away = replaced & ~rows[:, None] & (np.arange(128) < 110)  # where every date has NIR: the fills of the cube without gaps
+    assert away.any() and np.array_equal(out_nir[away], expected["clear"].values[:, 3][away])
+    sources = np.where(clear & ~np.isnan(nir), nir, np.nan)  # per pixel, the NIR of the dates a fill may come from
+    lowest, highest = np.nanmin(sources, axis=0), np.nanmax(sources, axis=0)
+    times, ys, xs = np.nonzero(replaced & rows[:, None] & (np.arange(128) < 110))
+    assert len(times) and np.all((lowest[ys, xs] <= out_nir[times, ys, xs]) & (out_nir[times, ys, xs] <= highest[ys, xs]))  # never a missing value read as 0

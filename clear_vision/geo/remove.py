@@ -297,18 +297,23 @@ def stated_nodata(cube: xr.DataArray) -> float | None:
 
 
 def cube_frames(block: np.ndarray, units: Units, nodata: float | None, rgb_index: list[int], class_index: list[int], gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stored (T,B,h,w) values -> (reflectance (T,B,h,w), no data (T,h,w), the 8-bit RGB frames
-    (T,h,w,3) the networks see): what every path that runs the networks on a cube renders."""
-    steps, bands, height, width = block.shape
-    measured = [band for band in range(bands) if band not in class_index]
-    missing = np.zeros((steps, height, width), bool)
-    for band in measured:  # a class band's values are classes: 0 is "clear" in a cloud mask, whatever the file's nodata
-        if np.issubdtype(block.dtype, np.floating):
-            missing |= np.isnan(block[:, band])
-        if nodata is not None:
-            missing |= block[:, band] == nodata
+    """Stored (T,B,h,w) values -> (reflectance (T,B,h,w), NaN where a band has no data; no data
+    (T,h,w), where red, green or blue has none; the 8-bit RGB frames (T,h,w,3) the networks see):
+    what every path that runs the networks on a cube renders.
+
+    A pixel is no data by its red, green and blue alone: a band the networks do not see (a 20 m
+    band's edge, a missing NIR) takes nothing from a pixel whose RGB is there, and is NaN only in
+    its own reflectance.
+    """
     reflectance = units.to_reflectance(block)
-    reflectance[np.broadcast_to(missing[:, None], reflectance.shape)] = np.nan
+    for band in range(block.shape[1]):
+        if band in class_index:  # a class band's values are classes: 0 is "clear" in a cloud mask, whatever the file's nodata
+            continue
+        absent = np.isnan(block[:, band]) if np.issubdtype(block.dtype, np.floating) else np.zeros(block[:, band].shape, bool)
+        if nodata is not None:
+            absent |= block[:, band] == nodata
+        reflectance[:, band][absent] = np.nan
+    missing = np.isnan(reflectance[:, rgb_index]).any(axis=1)
     check_magnitude(reflectance[:, rgb_index], units)
     # red, green or blue far above any reflectance on a few pixels: a fill value no tag declares
     # (Landsat 8 France's edge wedge of DN 64537 read as 6.45): no data, not bright cloud that
@@ -316,7 +321,8 @@ def cube_frames(block: np.ndarray, units: Units, nodata: float | None, rgb_index
     impossible = (reflectance[:, rgb_index] > MAX_REFLECTANCE).any(axis=1)
     if impossible.any():
         missing |= impossible
-        reflectance[np.broadcast_to(impossible[:, None], reflectance.shape)] = np.nan
+        for band in rgb_index:
+            reflectance[:, band][impossible] = np.nan
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
     # black is no data, as on the frames path, where no RGB band is above 0: fill values no tag
     # declares (0, -1, -9999). A valid pixel that renders black (deep water: DN 1..6 at gain 3)
@@ -356,15 +362,16 @@ def _packed(
     measured = [band for band in range(bands) if band not in class_index]
     masks = result.masks
     replace = masks & ~result.unfilled
-    values = _filled_values(np.nan_to_num(reflectance, nan=0.0), masks, dates, result.frames, rgb_index, measured, gain, replace)
+    values, known = _filled_values(reflectance, masks, dates, result.frames, rgb_index, measured, gain, replace)
     classes_filled = _nearest_values(block[:, class_index], masks, dates, replace)
     clear = block.copy()
-    for band in measured:  # back to the stored units only where a pixel is replaced
-        clear[:, band][replace] = off_nodata(units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0], nodata)
+    for band in measured:  # back to the stored units only where a pixel is replaced and the band has a value for it
+        stored = off_nodata(units.of_bands([band]).from_reflectance(values[band][None, None], block.dtype)[0, 0], nodata)
+        clear[:, band][replace] = np.where(known[band], stored, clear[:, band][replace])
     for position, band in enumerate(class_index):  # class bands: stored values, copied
         clear[:, band][replace] = classes_filled[position]
     if nodata is None and np.issubdtype(block.dtype, np.floating):  # written with NaN as nodata: no data left unfilled says so too
-        for band in measured:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
+        for band in rgb_index:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
             clear[:, band][missing & ~replace] = np.nan
     classes = np.where(masks, np.where(result.mask_class == 2, 2, 1), 0).astype(np.uint8)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     classes[missing] = NO_DATA
@@ -389,23 +396,30 @@ def off_nodata(values: np.ndarray, nodata: float | None) -> np.ndarray:
 def _filled_values(
     reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], linear_bands: list[int], gain: float, replace: np.ndarray
 ) -> np.ndarray:
-    """(B, N) reflectance of the RGB and `linear_bands` at the N replaced pixels: the network's RGB
-    where it is not saturated, else `linear`.
+    """((B, N) reflectance of the RGB and `linear_bands` at the N replaced pixels, (B, N) whether each
+    has a value): the network's RGB where it is not saturated, else `linear`.
 
     `linear` works per pixel on any band and any units (no clipping to [0,1], no RGB-specific
     colour or haze rules), so it fills NIR and SWIR as faithfully as the visible bands. It runs
-    once for all the bands that need it (they share the masks, so the clear dates are found once).
+    once for all the bands that need it, each from the clear dates where it has data (NaN in
+    `reflectance`): a band with data on none of them has no value there.
     """
     bands = reflectance.shape[1]
     saturated = (network_rgb[replace] == 255).any(axis=-1)
     values = np.empty((bands, len(saturated)), np.float32)
+    known = np.ones((bands, len(saturated)), bool)
     linear_bands = [band for band in linear_bands if band not in rgb_index or saturated.any()]
     if linear_bands:
-        values[linear_bands] = _classical_values(linear_fill, np.ascontiguousarray(reflectance[:, linear_bands]), masks, days, replace)
+        absent = np.isnan(reflectance[:, linear_bands])
+        band_masks = masks[:, None] | absent  # (T,C,h,w): a date without the band's data is no source of it
+        values[linear_bands] = _classical_values(linear_fill, np.nan_to_num(reflectance[:, linear_bands], nan=0.0), band_masks, days, replace)
+        shown = (~band_masks).any(axis=0)  # (C,h,w): some date has the band there, clear (the replaced date itself is masked)
+        known[linear_bands] = np.broadcast_to(shown[:, None], (len(linear_bands), *masks.shape))[:, replace]
     for channel, band in enumerate(rgb_index):
         network = network_rgb[..., channel][replace].astype(np.float32) / (255.0 * gain)
         values[band] = np.where(saturated, values[band], network) if saturated.any() else network
-    return values
+        known[band] = True  # the pipeline filled it (`replace` holds only pixels some date shows)
+    return values, known
 
 
 def _nearest_values(stored: np.ndarray, masks: np.ndarray, days: np.ndarray, replace: np.ndarray) -> np.ndarray:
@@ -418,9 +432,11 @@ def _nearest_values(stored: np.ndarray, masks: np.ndarray, days: np.ndarray, rep
 
 @torch.inference_mode()
 def _classical_values(filler: Callable, values: np.ndarray, masks: np.ndarray, days: np.ndarray, replace: np.ndarray) -> np.ndarray:
-    """(C, N): a classical filler run once on (T,C,h,w) `values` with the chunk's masks (the bands
-    share them, so the clear dates are found once), at the N replaced pixels."""
-    filled = filler(torch.from_numpy(values)[None], torch.from_numpy(masks)[None, :, None], torch.from_numpy(days)[None])[0].numpy()
+    """(C, N): a classical filler run once on (T,C,h,w) `values` with the chunk's (T,h,w) masks (the
+    bands share them, so the clear dates are found once) or each band's own (T,C,h,w), at the N
+    replaced pixels."""
+    hidden = torch.from_numpy(np.ascontiguousarray(masks))[None]
+    filled = filler(torch.from_numpy(values)[None], hidden[:, :, None] if masks.ndim == 3 else hidden, torch.from_numpy(days)[None])[0].numpy()
     return np.moveaxis(filled, 1, 0)[:, replace]
 
 
