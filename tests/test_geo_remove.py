@@ -314,6 +314,23 @@ def test_valid_pixels_too_dark_to_render_are_not_no_data(model, dn_cube):
     assert np.array_equal(result["clear"].values[0][:, kept], cube.values[0][:, kept])
 
 
+def test_water_below_zero_is_data_where_the_cube_states_its_nodata(model, dn_cube):
+    """Reflectance slightly below 0 (water after atmospheric correction) renders black; with a stated
+    nodata (-9999) that value is the no data, and the lake is data on every date, kept where clear."""
+    assert int(dn_cube.max()) < 2**15
+    cube = dn_cube.astype(np.int16)
+    cube.attrs = {key: value for key, value in dn_cube.attrs.items() if key not in ("_FillValue", "nodata")}
+    cube = cube.rio.write_nodata(-9999, encoded=False)
+    rgb = [list(cube["band"].values).index(name) for name in ("B04", "B03", "B02")]
+    cube.values[:, rgb, 60:90, 60:90] = -30
+    cube.values[1, :, :10, :10] = -9999
+    result = model.remove_cube(cube)
+    mask = result["mask"].values
+    assert not (mask[:, 60:90, 60:90] == NO_DATA).any() and (mask[1, :10, :10] == NO_DATA).all()
+    kept = mask == 0
+    assert kept[:, 60:90, 60:90].any() and np.array_equal(result["clear"].values.transpose(1, 0, 2, 3)[:, kept], cube.values.transpose(1, 0, 2, 3)[:, kept])
+
+
 def test_an_untagged_float_fill_value_left_unfilled_comes_back_as_the_nan_the_output_declares(model, tmp_path):
     """-9999 without a nodata tag reads as no data (it renders black); where no date can fill it, the
     output holds NaN, the nodata its files declare, not a -9999 that nothing declares."""

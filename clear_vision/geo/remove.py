@@ -324,11 +324,13 @@ def cube_frames(block: np.ndarray, units: Units, nodata: float | None, rgb_index
         for band in rgb_index:
             reflectance[:, band][impossible] = np.nan
     frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
-    # black is no data, as on the frames path, where no RGB band is above 0: fill values no tag
-    # declares (0, -1, -9999). A valid pixel that renders black (deep water: DN 1..6 at gain 3)
-    # was taken for no data too, its other bands overwritten: it is seen as the darkest non-black.
+    # Where the cube states no nodata value (or NaN), black is no data, as on the frames path, where
+    # no RGB band is above 0: fill values no tag declares (0, -1, -9999). Where it states one, that
+    # value is the no data, and water slightly below 0 after atmospheric correction stays data. A
+    # valid pixel that renders black (deep water: DN 1..6 at gain 3) is seen as the darkest non-black.
     black = no_data_pixels(frames)
-    missing |= black & ~(np.nan_to_num(reflectance[:, rgb_index], nan=0.0) > 0).any(axis=1)
+    if nodata is None:
+        missing |= black & ~(np.nan_to_num(reflectance[:, rgb_index], nan=0.0) > 0).any(axis=1)
     frames[black & ~missing] = (0, 0, 1)
     return reflectance, missing, frames
 
@@ -371,7 +373,7 @@ def _packed(
     for position, band in enumerate(class_index):  # class bands: stored values, copied
         clear[:, band][replace] = classes_filled[position]
     if nodata is None and np.issubdtype(block.dtype, np.floating):  # written with NaN as nodata: no data left unfilled says so too
-        for band in rgb_index:  # (an untagged fill value, -9999 say, was read as no data because it renders black)
+        for band in measured:  # (an untagged fill value, -9999 say, was read as no data because it renders black: in every band)
             clear[:, band][missing & ~replace] = np.nan
     classes = np.where(masks, np.where(result.mask_class == 2, 2, 1), 0).astype(np.uint8)  # 1 cloud, 2 shadow; anything else masked counts as cloud
     classes[missing] = NO_DATA
