@@ -415,3 +415,20 @@ def test_a_cube_without_any_data_is_written_with_a_note_saying_so(tmp_path):
     write_cube(ClearVision.load(device="cpu").remove_cube(empty), tmp_path / "out")
     notes = json.loads((tmp_path / "out" / "report.json").read_text())["warnings"]
     assert any(note.startswith("no date has a pixel with data") for note in notes), notes
+
+
+def test_bands_numbered_by_rioxarray_are_written_with_their_descriptions(tmp_path):
+    """`rioxarray.open_rasterio` per file and `xr.concat`, the usual way in Python: bands 1..4 with the
+    files' descriptions in `long_name`. The outputs carry the descriptions, not the numbers."""
+    import pandas as pd
+    import rioxarray
+
+    paths = write_geotiffs(tmp_path / "in")
+    cube = xr.concat([rioxarray.open_rasterio(path) for path in paths], dim=pd.Index(pd.to_datetime([path.stem[3:] for path in paths]), name="time"))
+    assert cube["band"].values.tolist() == [1, 2, 3, 4] and tuple(cube.attrs["long_name"]) == ("B04", "B03", "B02", "B08")
+    result = ClearVision.load(device="cpu", method="linear").remove_cube(cube)
+    assert result["clear"]["band"].values.tolist() == [1, 2, 3, 4]  # the input's own coordinate
+    write_cube(result, tmp_path / "out", format="cog")
+    with rasterio.open(tmp_path / "out" / "clear_2019-06-26.tif") as clear:
+        assert clear.descriptions == ("B04", "B03", "B02", "B08") and clear.tags()["RGB_BANDS"] == "B04,B03,B02"
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["bands"] == ["B04", "B03", "B02", "B08"]

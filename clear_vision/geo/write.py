@@ -320,12 +320,25 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
             target.set_band_description(1, "mask")
             target.update_tags(1, CLASSES=json.dumps({str(value): name for value, name in MASK_CLASSES.items()}))
         else:
-            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=result.attrs.get(RGB_ATTR, ""))
+            names = _band_names(clear)
+            numbers = [str(value) for value in clear["band"].values]
+            rgb = [names[numbers.index(band)] if band in numbers else band for band in str(result.attrs.get(RGB_ATTR, "")).split(",") if band]
+            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=",".join(rgb))
             scales = np.broadcast_to(_stated_units(clear, "scale_factor", 1.0), (bands,))
             offsets = np.broadcast_to(_stated_units(clear, "add_offset", 0.0), (bands,))
             target.scales, target.offsets = tuple(map(float, scales)), tuple(map(float, offsets))
-            for band, name in enumerate(clear["band"].values, start=1):
-                target.set_band_description(band, str(name))
+            for band, name in enumerate(names, start=1):
+                target.set_band_description(band, name)
+
+
+def _band_names(clear: xr.DataArray) -> list[str]:
+    """The bands' names: the band coordinate, or where it only numbers them (1, 2, ... as rioxarray's
+    `open_rasterio` gives them), the band descriptions it keeps beside them in `long_name`."""
+    names = [str(value) for value in clear["band"].values]
+    described = clear.attrs.get("long_name")
+    if np.issubdtype(clear["band"].dtype, np.integer) and isinstance(described, (tuple, list)) and len(described) == len(names) and all(described):
+        return [str(name) for name in described]
+    return names
 
 
 def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: int, format: Format, seconds: float) -> dict[str, Any]:
@@ -342,7 +355,7 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: 
         "files": names,
         "input_files": [str(name) for name in result[INPUT_FILE_COORD].values] if INPUT_FILE_COORD in result.coords else None,  # a day's two acquisitions told apart
         "format": format,
-        "bands": [str(name) for name in clear["band"].values],
+        "bands": _band_names(clear),
         "rgb_bands": result.attrs.get(RGB_ATTR),  # what the networks saw as red, green, blue: a plain B2,B3,B4 file taken in that order swaps red and blue
         "dtype": clear.dtype.name,
         "scale_factor": _stated_units(clear, "scale_factor"),
