@@ -762,3 +762,30 @@ def test_a_netcdf_opened_again_after_a_refusal_does_not_crash(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out" / "clear_vision.nc")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [
+        {"variables": {"crs": "EPSG:32635"}},
+        {"file": {"crs": "EPSG:32635"}},
+        {"file": {"spatial_ref": rasterio.crs.CRS.from_epsg(32635).to_wkt()}},
+        {"file": {"epsg": 32635}},
+    ],
+    ids=["crs on each band variable", "crs of the file", "spatial_ref WKT of the file", "epsg of the file"],
+)
+def test_a_crs_stated_as_an_attribute_of_per_band_variables_or_the_file_is_read(tmp_path, stated):
+    """Without a grid mapping variable, some exports state the CRS as an attribute; it was dropped and the outputs had none."""
+    rng = np.random.default_rng(0)
+    coords = {"time": pd.to_datetime(["2021-06-01", "2021-06-06", "2021-06-11"]), "y": 5e6 - 10 * np.arange(40) - 5, "x": 5e5 + 10 * np.arange(40) + 5}
+    bands = {name: (("time", "y", "x"), (0.05 + 0.05 * rng.random((3, 40, 40))).astype(np.float32), stated.get("variables", {})) for name in ("red", "green", "blue")}
+    xr.Dataset(bands, coords=coords, attrs=stated.get("file", {})).to_netcdf(tmp_path / "cube.nc")
+    assert open_cube(tmp_path / "cube.nc").rio.crs.to_epsg() == 32635
+
+
+def test_a_crs_attribute_rasterio_cannot_read_is_said(tmp_path):
+    coords = {"time": pd.to_datetime(["2021-06-01", "2021-06-06"]), "y": 5e6 - 10 * np.arange(40) - 5, "x": 5e5 + 10 * np.arange(40) + 5}
+    bands = {name: (("time", "y", "x"), np.full((2, 40, 40), 0.1, np.float32)) for name in ("red", "green", "blue")}
+    xr.Dataset(bands, coords=coords, attrs={"crs": "somewhere nice"}).to_netcdf(tmp_path / "cube.nc")
+    with pytest.warns(UserWarning, match=r"crs: 'somewhere nice' is not a CRS rasterio reads; the cube has none"):
+        assert open_cube(tmp_path / "cube.nc").rio.crs is None

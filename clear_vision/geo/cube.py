@@ -31,7 +31,8 @@ import pandas as pd
 import rasterio
 import rioxarray
 import xarray as xr
-from rasterio.errors import NotGeoreferencedWarning
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, NotGeoreferencedWarning
 from rasterio.transform import Affine
 
 from ..io.decode import DateLike, date_in_name, first_names, names_dates, natural_key, split_dates
@@ -935,7 +936,7 @@ def _same_grid(transform: Affine, other: Affine, shape: tuple[int, int]) -> bool
     return bool(apart <= _GRID_TOLERANCE_PX * pixel)
 
 
-def _crs_name(crs: rasterio.crs.CRS | None) -> str:
+def _crs_name(crs: CRS | None) -> str:
     """A CRS as people write it (EPSG:32631), its WKT where it has no code; "no CRS" for none."""
     return "no CRS" if crs is None else crs.to_string()
 
@@ -980,6 +981,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
         if left and chosen != "clear":  # write_cube's own stores hold clear, mask and probability
             warnings.warn(f"source: {path.name}: the cube is its (time, band, y, x) variable {chosen}; {', '.join(left)} {'is' if len(left) == 1 else 'are'} not read", stacklevel=3)
         cube = dataset[chosen].transpose(*DIMS)
+        stated = dict(cube.attrs)
         if bands is not None:
             cube = cube.sel(band=list(bands))
         units = cube_units(cube)
@@ -1012,7 +1014,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
         units = None if any(item is None for item in per_band) else Units(
             tuple(float(np.ravel(item.scale)[0]) for item in per_band), tuple(float(np.ravel(item.offset)[0]) for item in per_band)
         )
-        first = dataset[chosen[0]].attrs
+        first = stated = dict(dataset[chosen[0]].attrs)
         nodata = first.get("_FillValue", first.get("missing_value"))
         cube = xr.concat([dataset[name] for name in chosen], dim=pd.Index(chosen, name="band"), combine_attrs="drop").transpose(*DIMS)
         cube.attrs = {key: value for key, value in (("_FillValue", nodata), ("_Unsigned", first.get("_Unsigned"))) if value is not None}
@@ -1021,7 +1023,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
     if cube.rio.crs is None:
-        cube = _crs_of_dataset(cube, dataset, geographic=geographic)
+        cube = _crs_of_dataset(cube, dataset, stated, geographic=geographic)
     return cube, units
 
 
@@ -1035,12 +1037,24 @@ def _as_unsigned(cube: xr.DataArray) -> xr.DataArray:
     return result
 
 
-def _crs_of_dataset(cube: xr.DataArray, dataset: xr.Dataset, geographic: bool) -> xr.DataArray:
-    """A CRS the variable does not point to: the file's one grid mapping variable (CF), else
-    WGS 84 for latitude/longitude axes; else none (never guessed for x/y in unknown units)."""
+_CRS_ATTRS = ("crs_wkt", "spatial_ref", "crs", "epsg", "epsg_code")  # attributes some exports state a CRS in, without a grid mapping
+
+
+def _crs_of_dataset(cube: xr.DataArray, dataset: xr.Dataset, variable_attrs: dict, geographic: bool) -> xr.DataArray:
+    """A CRS the variable does not point to: the file's one grid mapping variable (CF), else one
+    stated as an attribute of the band variables or of the file (`crs`, `spatial_ref`, `epsg`: as
+    some exports write it), else WGS 84 for latitude/longitude axes; else none (never guessed
+    for x/y in unknown units)."""
     mappings = [variable for variable in dataset.variables.values() if "crs_wkt" in variable.attrs or "spatial_ref" in variable.attrs]
     if len(mappings) == 1:
         return cube.rio.write_crs(mappings[0].attrs.get("crs_wkt", mappings[0].attrs.get("spatial_ref")))
+    for attrs in (variable_attrs, dataset.attrs):
+        for key in _CRS_ATTRS:
+            if key in attrs:
+                try:
+                    return cube.rio.write_crs(CRS.from_user_input(int(attrs[key]) if key in ("epsg", "epsg_code") else attrs[key]))
+                except (CRSError, TypeError, ValueError):
+                    warnings.warn(f"{key}: {attrs[key]!r} is not a CRS rasterio reads; the cube has none (give it one: cube.rio.write_crs('EPSG:...'))", stacklevel=4)
     return cube.rio.write_crs("EPSG:4326") if geographic else cube
 
 
