@@ -789,3 +789,21 @@ def test_a_crs_attribute_rasterio_cannot_read_is_said(tmp_path):
     xr.Dataset(bands, coords=coords, attrs={"crs": "somewhere nice"}).to_netcdf(tmp_path / "cube.nc")
     with pytest.warns(UserWarning, match=r"crs: 'somewhere nice' is not a CRS rasterio reads; the cube has none"):
         assert open_cube(tmp_path / "cube.nc").rio.crs is None
+
+
+def test_an_offset_given_alone_keeps_the_scale_the_files_state(tmp_path):
+    """Sentinel-2 DN with scale 0.0001 in the files, and the baseline-04.00 offset added by hand:
+    the given offset alone had set the scale to 1 and the cube was refused for it."""
+    cube = open_cube(write_geotiffs(tmp_path / "dn"), offset=-0.1)
+    assert cube_units(cube) == Units(1e-4, -0.1)
+    assert cube_units(open_cube(write_geotiffs(tmp_path / "dn"), scale=2e-4)) == Units(2e-4, 0.0)
+
+
+def test_units_stated_as_metadata_items_are_read(tmp_path):
+    """`scale_factor` / `add_offset` as GDAL metadata items (gdal_translate of a netCDF), not band
+    scales: refused before with "no scale_factor in the metadata"."""
+    paths = write_geotiffs(tmp_path / "dn", state_scale=False)
+    for path in paths:
+        with rasterio.open(path, "r+") as handle:
+            handle.update_tags(scale_factor="0.0001", add_offset="-0.1")
+    assert cube_units(open_cube(paths)) == Units(1e-4, -0.1)

@@ -162,7 +162,12 @@ def open_cube(
         if bands is not None:
             raise ValueError("bands: only for netCDF and zarr sources; GeoTIFF bands are chosen by the files given, or afterwards: cube.sel(band=[...])")
         cube, date_units, labels = _open_tiffs(_tiff_files(paths), chunks, check_dates=dates is None, nodata=nodata)
-        cube, file_units = (cube, None) if (scale, offset) != (None, None) else _one_unit(cube, date_units, labels)
+        if (scale, offset) == (None, None):
+            cube, file_units = _one_unit(cube, date_units, labels)
+        else:
+            file_units = date_units[0] if all(item == date_units[0] for item in date_units) else None
+    if (scale is None) != (offset is None) and file_units is not None:  # the other as the files state it: offset=-0.1 on files stating scale 0.0001
+        scale, offset = (file_units.scale if scale is None else scale), (file_units.offset if offset is None else offset)
     units = units_from_metadata({}, cube.dtype, scale, offset) if (scale, offset) != (None, None) else file_units
     for name, value in (("scale", scale), ("offset", offset)):
         if np.ndim(value) and len(value) != cube.sizes["band"]:
@@ -693,7 +698,10 @@ def _open_tiffs(
         if band_files:
             stated = [_landsat_units(path) or (headers[path][3][0], headers[path][4][0]) for path in group]
             scales, offsets = [scale for scale, _ in stated], [offset for _, offset in stated]
-        metadata = {**tags, **_safe_metadata(group[0]), "scale_factor": scales, "add_offset": offsets}
+        stated = {"scale_factor": scales, "add_offset": offsets}
+        if all(value == 1.0 for value in scales) and all(value == 0.0 for value in offsets):  # rasterio's defaults: a metadata item may state them (gdal_translate of a netCDF)
+            stated = {}
+        metadata = {**tags, **_safe_metadata(group[0]), **stated}
         units.append(units_from_metadata(metadata, np.dtype(dtype)))
     _check_same_grid(arrays, [group[0] for group in groups])
     cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
