@@ -243,6 +243,10 @@ def test_sentinel2_band_files_named_with_their_resolution_go_on_the_finest_grid(
     assert (shifted[:, [0, 39]] == 0).all()  # outside its footprint: no data, not the edge pixels' values
     assert np.array_equal(open_cube(tmp_path, scale=1e-4, chunks=32).sel(band="B11").values[0], shifted)  # lazily alike
     _band_file(next(scene.glob("*_B11_20m.tif")), swir["20220615"][:, :19], 20, west=500_010, nodata=None)
+    assert np.array_equal(open_cube(tmp_path, scale=1e-4).sel(band="B11").values[0], shifted)  # stating none, it takes the one the other files state
+    for path in tmp_path.rglob("*.tif"):
+        with rasterio.open(path, "r+") as handle:
+            handle.nodata = None
     with pytest.raises(ValueError, match=r"B11_20m.tif does not cover the whole grid of the finest band .* states no nodata .* give nodata="):
         open_cube(tmp_path, scale=1e-4)
     assert np.array_equal(open_cube(tmp_path, scale=1e-4, nodata=0).sel(band="B11").values[0], shifted)  # the nodata given marks the rest
@@ -807,3 +811,13 @@ def test_units_stated_as_metadata_items_are_read(tmp_path):
         with rasterio.open(path, "r+") as handle:
             handle.update_tags(scale_factor="0.0001", add_offset="-0.1")
     assert cube_units(open_cube(paths)) == Units(1e-4, -0.1)
+
+
+def test_a_nodata_only_a_later_file_states_is_the_cube_s(tmp_path):
+    """The first date's file states none, the third states 0: the outputs declared none, and GIS tools showed its edge as black ground."""
+    paths = write_geotiffs(tmp_path / "dn")
+    for path in paths[:2]:
+        with rasterio.open(path, "r+") as handle:
+            handle.nodata = None
+    cube = open_cube(paths)
+    assert cube.rio.nodata == 0

@@ -689,10 +689,12 @@ def _open_tiffs(
         count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
             raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
-        parts = [_read_tiff(path, chunks) for path in group]
-        if given is None:
-            nodata = next((value for part in parts if (value := _fill_value(part)) is not None), None) if nodata is None else nodata
-            parts = [_with_nodata(part, nodata) for part in parts]
+    read = [[_read_tiff(path, chunks) for path in group] for group in groups]
+    if given is None:  # the first no data any file states (a date exported with one, the others without)
+        nodata = next((value for parts in read for part in parts if (value := _fill_value(part)) is not None), None)
+        read = [[_with_nodata(part, nodata) for part in parts] for parts in read]
+    for group, parts in zip(groups, read):
+        count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         parts = _on_finest_grid(parts, group, given)
         arrays.append(xr.concat(parts, dim="band", join="exact") if len(parts) > 1 else parts[0])
         if band_files:
@@ -849,13 +851,15 @@ def _fill_value(array: xr.DataArray) -> float | None:
 
 
 def _with_nodata(array: xr.DataArray, nodata: float | None) -> xr.DataArray:
-    """A file's no data stored as the cube's one `nodata` value (the first file's): band files or
-    dates that state others (an HLS-style NIR file's 65535 beside the visible bands' 0, a date
+    """A file's no data stored as the cube's one `nodata` value (the first a file states): band files
+    or dates that state others (an HLS-style NIR file's 65535 beside the visible bands' 0, a date
     exported with another fill) would otherwise keep them as values, and the outputs, which
-    state one nodata, would give them out as reflectance."""
+    state one nodata, would give them out as reflectance. A file that states none takes it too."""
     own = _fill_value(array)
-    if own is None or nodata is None or own == nodata:
+    if nodata is None or own == nodata:
         return array
+    if own is None:
+        return array.assign_attrs(_FillValue=array.dtype.type(nodata)) if np.can_cast(np.min_scalar_type(nodata), array.dtype) else array
     if not np.can_cast(np.min_scalar_type(nodata), array.dtype):
         raise ValueError(f"source: a file states no data as {own:g}, the first as {nodata:g}, which its {array.dtype} values cannot hold; give nodata= (command line: --nodata)")
     restated = array.where(array != own, array.dtype.type(nodata)).astype(array.dtype)
