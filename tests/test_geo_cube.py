@@ -821,3 +821,11 @@ def test_a_nodata_only_a_later_file_states_is_the_cube_s(tmp_path):
             handle.nodata = None
     cube = open_cube(paths)
     assert cube.rio.nodata == 0
+
+
+def test_a_date_with_the_same_bands_in_another_order_is_told_so(tmp_path):
+    paths = write_geotiffs(tmp_path / "dn")
+    with rasterio.open(paths[1], "r+") as handle:
+        handle.descriptions = tuple(reversed(handle.descriptions))
+    with pytest.raises(ValueError, match=r"S2_\d+\.tif has bands \('B08', 'B02', 'B03', 'B04'\), .*; every date needs the same bands in the same order"):
+        open_cube(paths)

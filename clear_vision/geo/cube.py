@@ -688,7 +688,9 @@ def _open_tiffs(
     for group in groups:
         count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
         if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
-            raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs the same bands")
+            reordered = headers[group[0]][0] == headers[groups[0][0]][0] and sorted(map(str, descriptions)) == sorted(map(str, headers[groups[0][0]][1]))
+            need = "the same bands in the same order (write its bands again in the first file's order)" if reordered else "the same bands"
+            raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs {need}")
     read = [[_read_tiff(path, chunks) for path in group] for group in groups]
     if given is None:  # the first no data any file states (a date exported with one, the others without)
         nodata = next((value for parts in read for part in parts if (value := _fill_value(part)) is not None), None)
@@ -1020,7 +1022,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
         dtypes = {name: dataset[name].dtype for name in chosen}
         if len(set(dtypes.values())) > 1:
             listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
-            raise ValueError(f"bands: {listed} have different data types; choose bands of one type with bands=")
+            raise ValueError(f"bands: {listed} have different data types; choose bands of one type with bands= (command line: --bands)")
         classes = set(class_bands(chosen))  # copied, never converted: their units do not matter
         per_band = [Units(1.0, 0.0) if index in classes else units_from_metadata(dataset[name].attrs, dtypes[name]) for index, name in enumerate(chosen)]
         units = None if any(item is None for item in per_band) else Units(
