@@ -44,7 +44,7 @@ FILL_METHOD = (
     "RGB bands: Clear Vision's temporal-attention network on the 8-bit rendering "
     "uint8(clip(reflectance x gain, 0, 1) x 255 + 0.5), mapped back to reflectance (8-bit steps of 1/(255 x gain)); "
     "where that rendering saturates (reflectance >= 1/gain) and for every other band: the classical 'linear' filler "
-    "(per pixel, linear in time between the previous and next clear date, the nearest clear date at the ends), "
+    "(per pixel, linear in time between the previous and next clear date with data in that band, the nearest at the ends), "
     "with the same masks; classification and quality bands (SCL, Fmask, QA..., CLM): the value of the clear date "
     "nearest in time, never a blend of two classes. Pixels outside the mask are the input's own values."
 )
