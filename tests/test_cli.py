@@ -545,8 +545,8 @@ def test_a_nodata_value_given_is_what_the_outputs_declare(tmp_path):
 
 
 def test_digital_numbers_read_as_reflectance_are_refused_before_the_model_loads(tmp_path, capsys):
-    write_geotiffs(tmp_path / "dn")
-    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--offset", "-0.1", "--chunk", "64"]) == 2  # DN read as reflectance
+    write_geotiffs(tmp_path / "dn", state_scale=False)
+    assert main(["remove", str(tmp_path / "dn"), "--out", str(tmp_path / "out"), "--offset", "-0.1", "--chunk", "64"]) == 2  # no scale stated or given: DN read as reflectance
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error: cube: values reach") and "--nodata" in err and "loading model" not in err
 
