@@ -431,4 +431,5 @@ def test_bands_numbered_by_rioxarray_are_written_with_their_descriptions(tmp_pat
     write_cube(result, tmp_path / "out", format="cog")
     with rasterio.open(tmp_path / "out" / "clear_2019-06-26.tif") as clear:
         assert clear.descriptions == ("B04", "B03", "B02", "B08") and clear.tags()["RGB_BANDS"] == "B04,B03,B02"
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["bands"] == ["B04", "B03", "B02", "B08"]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["bands"] == ["B04", "B03", "B02", "B08"] and report["rgb_bands"] == "B04,B03,B02"

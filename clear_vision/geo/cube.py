@@ -702,10 +702,10 @@ def _open_tiffs(
         if band_files:
             stated = [_landsat_units(path) or (headers[path][3][0], headers[path][4][0]) for path in group]
             scales, offsets = [scale for scale, _ in stated], [offset for _, offset in stated]
-        stated = {"scale_factor": scales, "add_offset": offsets}
+        band_units = {"scale_factor": scales, "add_offset": offsets}
         if all(value == 1.0 for value in scales) and all(value == 0.0 for value in offsets):  # rasterio's defaults: a metadata item may state them (gdal_translate of a netCDF)
-            stated = {}
-        metadata = {**tags, **_safe_metadata(group[0]), **stated}
+            band_units = {}
+        metadata = {**tags, **_safe_metadata(group[0]), **band_units}
         units.append(units_from_metadata(metadata, np.dtype(dtype)))
     _check_same_grid(arrays, [group[0] for group in groups])
     cube = xr.concat(arrays, dim="time", join="override", combine_attrs="override").assign_coords(band=band_names)
@@ -995,7 +995,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
         if left and chosen != "clear":  # write_cube's own stores hold clear, mask and probability
             warnings.warn(f"source: {path.name}: the cube is its (time, band, y, x) variable {chosen}; {', '.join(left)} {'is' if len(left) == 1 else 'are'} not read", stacklevel=3)
         cube = dataset[chosen].transpose(*DIMS)
-        stated = dict(cube.attrs)
+        variable_attrs = dict(cube.attrs)
         if bands is not None:
             cube = cube.sel(band=list(bands))
         units = cube_units(cube)
@@ -1028,7 +1028,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
         units = None if any(item is None for item in per_band) else Units(
             tuple(float(np.ravel(item.scale)[0]) for item in per_band), tuple(float(np.ravel(item.offset)[0]) for item in per_band)
         )
-        first = stated = dict(dataset[chosen[0]].attrs)
+        first = variable_attrs = dict(dataset[chosen[0]].attrs)
         nodata = first.get("_FillValue", first.get("missing_value"))
         cube = xr.concat([dataset[name] for name in chosen], dim=pd.Index(chosen, name="band"), combine_attrs="drop").transpose(*DIMS)
         cube.attrs = {key: value for key, value in (("_FillValue", nodata), ("_Unsigned", first.get("_Unsigned"))) if value is not None}
@@ -1037,7 +1037,7 @@ def _dataset_cube(dataset: xr.Dataset, path: Path, chunks: Chunks, bands: list[s
     if chunks:
         cube = cube.chunk({"y": chunks, "x": chunks})
     if cube.rio.crs is None:
-        cube = _crs_of_dataset(cube, dataset, stated, geographic=geographic)
+        cube = _crs_of_dataset(cube, dataset, variable_attrs, geographic=geographic)
     return cube, units
 
 

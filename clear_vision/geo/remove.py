@@ -397,7 +397,7 @@ def off_nodata(values: np.ndarray, nodata: float | None) -> np.ndarray:
 
 def _filled_values(
     reflectance: np.ndarray, masks: np.ndarray, days: np.ndarray, network_rgb: np.ndarray, rgb_index: list[int], linear_bands: list[int], gain: float, replace: np.ndarray
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """((B, N) reflectance of the RGB and `linear_bands` at the N replaced pixels, (B, N) whether each
     has a value): the network's RGB where it is not saturated, else `linear`.
 

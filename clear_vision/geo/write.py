@@ -320,14 +320,11 @@ def _create_geotiff(path: Path, layer: xr.DataArray, result: xr.Dataset, index: 
             target.set_band_description(1, "mask")
             target.update_tags(1, CLASSES=json.dumps({str(value): name for value, name in MASK_CLASSES.items()}))
         else:
-            names = _band_names(clear)
-            numbers = [str(value) for value in clear["band"].values]
-            rgb = [names[numbers.index(band)] if band in numbers else band for band in str(result.attrs.get(RGB_ATTR, "")).split(",") if band]
-            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=",".join(rgb))
+            target.update_tags(FILL_METHOD=clear.attrs.get("fill_method", ""), RGB_BANDS=_rgb_band_names(result) or "")
             scales = np.broadcast_to(_stated_units(clear, "scale_factor", 1.0), (bands,))
             offsets = np.broadcast_to(_stated_units(clear, "add_offset", 0.0), (bands,))
             target.scales, target.offsets = tuple(map(float, scales)), tuple(map(float, offsets))
-            for band, name in enumerate(names, start=1):
+            for band, name in enumerate(_band_names(clear), start=1):
                 target.set_band_description(band, name)
 
 
@@ -339,6 +336,13 @@ def _band_names(clear: xr.DataArray) -> list[str]:
     if np.issubdtype(clear["band"].dtype, np.integer) and isinstance(described, (tuple, list)) and len(described) == len(names) and all(described):
         return [str(name) for name in described]
     return names
+
+
+def _rgb_band_names(result: xr.Dataset) -> str | None:
+    """The bands the networks saw as red, green and blue (the result's `rgb_bands`), named as `_band_names` names them."""
+    numbers, names = [str(value) for value in result["clear"]["band"].values], _band_names(result["clear"])
+    stated = result.attrs.get(RGB_ATTR)
+    return None if stated is None else ",".join(names[numbers.index(band)] if band in numbers else band for band in str(stated).split(","))
 
 
 def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: int, format: Format, seconds: float) -> dict[str, Any]:
@@ -356,7 +360,7 @@ def _report(result: xr.Dataset, names: list[str], shares: np.ndarray, unfilled: 
         "input_files": [str(name) for name in result[INPUT_FILE_COORD].values] if INPUT_FILE_COORD in result.coords else None,  # a day's two acquisitions told apart
         "format": format,
         "bands": _band_names(clear),
-        "rgb_bands": result.attrs.get(RGB_ATTR),  # what the networks saw as red, green, blue: a plain B2,B3,B4 file taken in that order swaps red and blue
+        "rgb_bands": _rgb_band_names(result),  # what the networks saw as red, green, blue: a plain B2,B3,B4 file taken in that order swaps red and blue
         "dtype": clear.dtype.name,
         "scale_factor": _stated_units(clear, "scale_factor"),
         "add_offset": _stated_units(clear, "add_offset"),
