@@ -497,3 +497,20 @@ def test_a_band_without_data_takes_nothing_from_the_others(model):
     lowest, highest = np.nanmin(sources, axis=0), np.nanmax(sources, axis=0)
     times, ys, xs = np.nonzero(replaced & rows[:, None] & (np.arange(128) < 110))
     assert len(times) and np.all((lowest[ys, xs] <= out_nir[times, ys, xs]) & (out_nir[times, ys, xs] <= highest[ys, xs]))  # never a missing value read as 0
+
+
+def test_remove_cube_with_gives_a_flipped_cube_back_in_its_own_orientation(model, tmp_path):
+    """The web app's path: a south-up upload came back north-up under its south-up transform (in a
+    GIS mirrored and shifted by its own height), where `remove_cube` gives it back as it came."""
+    import rasterio
+
+    from clear_vision import write_cube
+
+    flipped = synthetic_cube(steps=4, height=96, width=96).isel(y=slice(None, None, -1))
+    result = remove_cube_with(model, flipped, model.run(rendered_frames(model, flipped), [str(day)[:10] for day in flipped["time"].values]))
+    assert result.indexes["y"].equals(flipped.indexes["y"]) and result["clear"].rio.transform() == flipped.rio.transform()
+    assert np.mean(result["mask"].values == remove_cube(model, flipped)["mask"].values) > 0.99
+    write_cube(result, tmp_path / "out")
+    with rasterio.open(sorted((tmp_path / "out").glob("clear_*.tif"))[0]) as written:
+        assert tuple(written.bounds) == pytest.approx(flipped.rio.bounds()) and written.transform.e < 0  # written north-up, over the same ground
+        assert np.array_equal(written.read(1), result["clear"].values[0, 0][::-1])

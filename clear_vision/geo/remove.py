@@ -138,7 +138,7 @@ def remove_cube(
 def rendered_frames(model: "ClearVision", cube: xr.DataArray, rgb: Sequence[str] | None = None) -> np.ndarray:
     """The (T,H,W,3) uint8 frames of an eager cube, north-up, exactly as `remove_cube` shows them
     to the networks: run them through `model.run` and give the result to `remove_cube_with`."""
-    checked, block, units, rgb_index, class_index, nodata = _whole_cube(cube, rgb)
+    checked, block, units, rgb_index, class_index, nodata, _ = _whole_cube(cube, rgb)
     return cube_frames(block, units, nodata, rgb_index, class_index, model_gain(model))[2]
 
 
@@ -146,7 +146,7 @@ def remove_cube_with(model: "ClearVision", cube: xr.DataArray, result: "CloudRem
     """`remove_cube`'s Dataset for an eager cube from the pipeline's result on its `rendered_frames`:
     every band filled with that result's masks, without running the networks again (the web app
     shows the result and returns the GeoTIFFs of one run)."""
-    checked, block, units, rgb_index, class_index, nodata = _whole_cube(cube, rgb)
+    checked, block, units, rgb_index, class_index, nodata, flips = _whole_cube(cube, rgb)
     gain = model_gain(model)
     reflectance, missing, frames = cube_frames(block, units, nodata, rgb_index, class_index, gain)
     if result.frames.shape != frames.shape:
@@ -154,15 +154,17 @@ def remove_cube_with(model: "ClearVision", cube: xr.DataArray, result: "CloudRem
     dates = parse_dates([str(np.datetime_as_string(value, unit="D")) for value in checked["time"].values], len(block))
     packed = _packed(block, reflectance, missing, result, dates, rgb_index, class_index, units, nodata, gain)
     names = [str(name) for name in checked["band"].values]
-    return _to_dataset(with_units(checked, units), packed, [names[index] for index in rgb_index], model).isel(north_up_flips(checked))
+    return _to_dataset(with_units(checked, units), packed, [names[index] for index in rgb_index], model).isel(flips)  # back in the input's orientation, as `remove_cube`'s
 
 
-def _whole_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, np.ndarray, Units, list[int], list[int], float | None]:
-    """(the checked cube north-up, its stored values, units, RGB and class band indices, nodata) of an eager cube."""
+def _whole_cube(cube: xr.DataArray, rgb: Sequence[str] | None) -> tuple[xr.DataArray, np.ndarray, Units, list[int], list[int], float | None, dict[str, slice]]:
+    """(the checked cube north-up, its stored values, units, RGB and class band indices, nodata, the
+    flips that made it north-up and give the input's orientation back) of an eager cube."""
     checked, units, _, rgb_index, _ = check_cube(cube, rgb)
-    checked = checked.isel(north_up_flips(checked))
+    flips = north_up_flips(checked)
+    checked = checked.isel(flips)
     class_index = class_bands([str(name) for name in checked["band"].values])
-    return checked, np.asarray(checked.values), units, rgb_index, class_index, stated_nodata(checked)
+    return checked, np.asarray(checked.values), units, rgb_index, class_index, stated_nodata(checked), flips
 
 
 def check_chunk(chunks: Chunks, option: str = "chunks") -> int:
