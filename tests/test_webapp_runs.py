@@ -148,9 +148,11 @@ def test_geotiff_outputs_follow_the_chosen_frames_order_and_dates(runner: ModelR
     names = order.splitlines()
     chosen = [names[3], names[0], names[2]]
     typed = "2022-01-01, 2022-01-11, 2022-01-21"
-    summary, run_files, _ = process(runner, files, typed, "\n".join(chosen), tmp_path / "results", no_progress)
+    summary, run_files, notes = process(runner, files, typed, "\n".join(chosen), tmp_path / "results", no_progress)
     tifs, dates, geotiff_dates = geotiff_names(run_files.archive)
     assert dates == geotiff_dates == ["2022-01-01", "2022-01-11", "2022-01-21"]
+    differ = "dates: 3 of the dates given differ from the files' own (2019-07-01 (S2_20190701.tif) given as 2022-01-01"  # said on the page, not only in the server log
+    assert notes[0].startswith(differ) and f"- Warning: {differ}" in summary
     assert tifs == [f"geotiff/{kind}_{day}.tif" for kind in ("clear", "mask") for day in dates]
     assert [caption.split(" ", 1)[1] for _, caption in run_files.clears] == chosen
     left_out = [names[0], names[2], names[4]]

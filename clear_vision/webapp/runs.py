@@ -79,6 +79,9 @@ class ModelRunner:
             release_heap()
 
 
+_PACKAGE = Path(__file__).resolve().parents[1]  # clear_vision: warnings raised from its code are the user's to see
+
+
 def process(
     runner: ModelRunner,
     files: list[str] | None,
@@ -100,10 +103,14 @@ def process(
     output_names(stems)  # refuses two frames whose outputs would share a name
     date_list, date_note = dates_for(dates, frames)
     parse_dates(date_list, len(frames))  # the library's check, before any GeoTIFF is read whole
+    cube_notes: list[str] = []
     if frames[0].kind == "picture":
         paths, cube = [frame.files[0] for frame in frames], None
     else:  # the cube of exactly these frames, in this order, with these dates
-        paths, cube = render_geotiff_frames(model, frames, date_list, results_dir)
+        with warnings.catch_warnings(record=True) as caught:  # the library's notes on the files (typed dates that differ from theirs, say): for the page, not the server log
+            warnings.simplefilter("always")
+            paths, cube = render_geotiff_frames(model, frames, date_list, results_dir)
+        cube_notes = list(dict.fromkeys(str(note.message) for note in caught if Path(note.filename).resolve().is_relative_to(_PACKAGE)))
     check_size(paths)  # before decoding: what the app cannot do in reasonable time is refused from the headers
     images = load_frames(paths)
     result = runner.run(images, date_list, progress, model)
@@ -116,9 +123,9 @@ def process(
         f"**Done in {time.perf_counter() - started:.1f} s** on {device}: {len(paths)} frames of "
         f"{height}x{width} px (rows x columns), mean cloud cover {cover_text(result.masks, result.mask_class)} of the pixels with data; {date_note}"
         f"{'' if model is runner.model else f'; fill threshold {model.config.fill_threshold:g}'}.",
-        *(f"- Warning: {warning}" for warning in result.warnings),
+        *(f"- Warning: {warning}" for warning in (*cube_notes, *result.warnings)),
     ]
     if cube is not None:
         add_geotiffs_to_zip(model, cube, result, files_out.archive)
         summary.append("The zip also holds the cloud-free and mask GeoTIFFs of these frames and dates (`geotiff/`: all bands, in the input's units).")
-    return "\n\n".join(summary), files_out, list(result.warnings)
+    return "\n\n".join(summary), files_out, [*cube_notes, *result.warnings]
