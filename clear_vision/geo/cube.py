@@ -686,11 +686,11 @@ def _open_tiffs(
         _check_scene_dates([group[0] for group in groups], found)
     arrays, units, given = [], [], nodata
     for group in groups:
-        count, descriptions, tags, scales, offsets, dtype = headers[group[0]]
-        if not band_files and headers[group[0]][:2] != headers[groups[0][0]][:2]:
-            reordered = headers[group[0]][0] == headers[groups[0][0]][0] and sorted(map(str, descriptions)) == sorted(map(str, headers[groups[0][0]][1]))
+        (count, descriptions), first = headers[group[0]][:2], headers[groups[0][0]][:2]
+        if not band_files and (count, descriptions) != first:
+            reordered = count == first[0] and sorted(map(str, descriptions)) == sorted(map(str, first[1]))
             need = "the same bands in the same order (write its bands again in the first file's order)" if reordered else "the same bands"
-            raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {headers[groups[0][0]][1]}; every date needs {need}")
+            raise ValueError(f"source: {_label(group[0])} has bands {descriptions}, {_label(groups[0][0])} has {first[1]}; every date needs {need}")
     read = [[_read_tiff(path, chunks) for path in group] for group in groups]
     if given is None:  # the first no data any file states (a date exported with one, the others without)
         nodata = next((value for parts in read for part in parts if (value := _fill_value(part)) is not None), None)

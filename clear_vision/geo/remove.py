@@ -315,24 +315,26 @@ def cube_frames(block: np.ndarray, units: Units, nodata: float | None, rgb_index
         if nodata is not None:
             absent |= block[:, band] == nodata
         reflectance[:, band][absent] = np.nan
-    missing = np.isnan(reflectance[:, rgb_index]).any(axis=1)
-    check_magnitude(reflectance[:, rgb_index], units)
+    rgb = reflectance[:, rgb_index]  # (T,3,h,w), one copy for the tests below, kept in step with `reflectance`
+    missing = np.isnan(rgb).any(axis=1)
+    check_magnitude(rgb, units)
     # red, green or blue far above any reflectance on a few pixels: a fill value no tag declares
     # (Landsat 8 France's edge wedge of DN 64537 read as 6.45): no data, not bright cloud that
     # the whole-frame rule counts. Other bands may hold anything (thermal in kelvin, indices).
-    impossible = (reflectance[:, rgb_index] > MAX_REFLECTANCE).any(axis=1)
+    impossible = (rgb > MAX_REFLECTANCE).any(axis=1)
     if impossible.any():
         missing |= impossible
+        rgb[np.broadcast_to(impossible[:, None], rgb.shape)] = np.nan
         for band in rgb_index:
             reflectance[:, band][impossible] = np.nan
-    frames = render_rgb(np.moveaxis(reflectance[:, rgb_index], 1, -1), gain)  # NaN (no data) renders black
+    frames = render_rgb(np.moveaxis(rgb, 1, -1), gain)  # NaN (no data) renders black
     # Where the cube states no nodata value (or NaN), black is no data, as on the frames path, where
     # no RGB band is above 0: fill values no tag declares (0, -1, -9999). Where it states one, that
     # value is the no data, and water slightly below 0 after atmospheric correction stays data. A
     # valid pixel that renders black (deep water: DN 1..6 at gain 3) is seen as the darkest non-black.
     black = no_data_pixels(frames)
     if nodata is None:
-        missing |= black & ~(np.nan_to_num(reflectance[:, rgb_index], nan=0.0) > 0).any(axis=1)
+        missing |= black & ~(np.nan_to_num(rgb, nan=0.0) > 0).any(axis=1)
     frames[black & ~missing] = (0, 0, 1)
     return reflectance, missing, frames
 
